@@ -1,0 +1,70 @@
+"""What a project overrides: find the user for a phone, create one, who may log in.
+
+Point ``CALLAUTH_ADAPTER`` at a subclass of :class:`CallAuthAdapter`. The adapter is
+only asked after a call proved possession of the phone, so nothing it does can be
+used to enumerate accounts (SECURITY.md, invariant 7).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+from django.shortcuts import resolve_url
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+from .models import CallAuthPhone
+
+
+class CallAuthAdapter:
+    def get_user(self, phone: str) -> Any | None:
+        """The user whose confirmed phone is ``phone`` (E.164), or None."""
+        link = CallAuthPhone.objects.select_related("user").filter(phone=phone).first()
+        return link.user if link else None
+
+    def is_signup_allowed(self, request: HttpRequest | None, phone: str) -> bool:
+        return app_settings.SIGNUP
+
+    def create_user(self, request: HttpRequest | None, phone: str) -> Any:
+        """Create a user with an unusable password and link ``phone`` to it."""
+        user_model = get_user_model()
+        username = self.username_for_phone(phone)
+        manager: Any = user_model._default_manager
+        # Never adopt an existing account that happens to be named like the phone:
+        # it may belong to someone else.
+        if manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+            username = f"{username}-{secrets.token_hex(3)}"
+        user = manager.create_user(**{user_model.USERNAME_FIELD: username})
+        CallAuthPhone.objects.create(user=user, phone=phone)
+        return user
+
+    def username_for_phone(self, phone: str) -> str:
+        """Override when ``USERNAME_FIELD`` is not free text (an email, say)."""
+        return phone
+
+    def is_login_allowed(self, user: AbstractBaseUser) -> bool:
+        """Active users only; staff and superusers only with ``CALLAUTH_ALLOW_STAFF``.
+
+        Caller ID can be spoofed, so a call is a restricted authenticator (NIST SP 800-63B).
+        """
+        if not getattr(user, "is_active", True):
+            return False
+        privileged = getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
+        return app_settings.ALLOW_STAFF or not privileged
+
+    def record_login(self, user: Any, phone: str) -> None:
+        CallAuthPhone.objects.filter(phone=phone).update(last_login_at=timezone.now())
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def get_adapter() -> CallAuthAdapter:
+    adapter_class = import_string(app_settings.ADAPTER)
+    return adapter_class()

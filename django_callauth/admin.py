@@ -1,0 +1,39 @@
+"""Admin: flows read-only (they are an audit trail), phones editable. No secret is shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import CallAuthFlow, CallAuthPhone
+
+
+@admin.register(CallAuthFlow)
+class CallAuthFlowAdmin(admin.ModelAdmin):
+    list_display = ["phone", "status", "failure_reason", "call_to", "provider", "created_at", "user"]
+    list_filter = ["status", "failure_reason", "provider"]
+    search_fields = ["phone", "call_to", "provider_id"]
+    date_hierarchy = "created_at"
+    # webhook_secret_hash is left out on purpose; next_url is user input, shown as text.
+    fields = [
+        "phone", "call_to", "provider", "provider_id", "status", "failure_reason", "caller", "user",
+        "next_url", "created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CallAuthPhone)
+class CallAuthPhoneAdmin(admin.ModelAdmin):
+    list_display = ["phone", "user", "created_at", "last_login_at"]
+    search_fields = ["phone"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_login_at"]

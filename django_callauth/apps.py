@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CallAuthConfig(AppConfig):
+    name = "django_callauth"
+    label = "callauth"
+    verbose_name = _("Login by phone call")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .redaction import install_log_redaction
+
+        # urllib3 logs request paths at DEBUG, and telefon-ip's token is in the path.
+        install_log_redaction()

@@ -1,0 +1,66 @@
+"""``CallAuthBackend``: authenticates a confirmed flow, never a bare phone number.
+
+Accepting ``phone=`` would let any code path log anyone in (SECURITY.md, invariant 5);
+the only credential is a flow the provider confirmed, which the view found through the
+browser's own session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import BaseBackend
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from .adapter import get_adapter
+from .models import CallAuthFlow, FailureReason, FlowStatus
+
+logger = logging.getLogger("django_callauth")
+
+
+class CallAuthBackend(BaseBackend):
+    def authenticate(  # type: ignore[override]
+        self, request: HttpRequest | None, callauth_flow: CallAuthFlow | None = None, **kwargs: Any
+    ) -> Any | None:
+        if not isinstance(callauth_flow, CallAuthFlow):
+            return None
+        flow = callauth_flow
+        adapter = get_adapter()
+        with transaction.atomic():
+            # Claiming first makes concurrent finishes race on one row: one wins.
+            if not flow.claim_for_login():
+                logger.info("Flow %s was not claimable for login (status %s)", flow.pk, flow.status)
+                return None
+            user = adapter.get_user(flow.phone)
+            if user is None and adapter.is_signup_allowed(request, flow.phone):
+                user = self._sign_up(adapter, request, flow.phone)
+            if user is None:
+                flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED)
+                logger.info("Flow %s confirmed, but no account has phone %s", flow.pk, flow.phone)
+                return None
+            if not adapter.is_login_allowed(user):
+                flow.fail(FailureReason.NOT_ALLOWED, from_status=FlowStatus.USED)
+                logger.warning("Flow %s: user %s may not log in by call", flow.pk, user.pk)
+                return None
+            flow.set_user(user)
+            adapter.record_login(user, flow.phone)
+        return user
+
+    def _sign_up(self, adapter: Any, request: HttpRequest | None, phone: str) -> Any | None:
+        try:
+            with transaction.atomic():
+                return adapter.create_user(request, phone)
+        except IntegrityError:
+            # A concurrent signup for the same phone won; use its account.
+            return adapter.get_user(phone)
+
+    def get_user(self, user_id: Any) -> Any | None:
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.get(pk=user_id)
+        except user_model.DoesNotExist:
+            return None
+        return user if getattr(user, "is_active", True) else None

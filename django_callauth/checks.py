@@ -1,0 +1,110 @@
+"""System checks. Ids are stable: documented in README.rst, never reused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import app_settings
+
+BACKEND_PATH = "django_callauth.backends.CallAuthBackend"
+
+
+@register(Tags.security, deploy=False)
+def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.PROVIDER == "sandbox" and not settings.DEBUG:
+        return [
+            Error(
+                "CALLAUTH_PROVIDER is 'sandbox' while DEBUG is False.",
+                hint="The sandbox lets anyone log in as any phone. Use 'telefon_ip' in production.",
+                id="callauth.E001",
+            )
+        ]
+    return []
+
+
+@register()
+def check_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .providers import get_provider_class
+
+    try:
+        provider_class = get_provider_class()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="callauth.E002")]
+    messages: list[CheckMessage] = []
+    if provider_class.name == "telefon_ip" and not app_settings.TELEFON_IP_TOKEN:
+        messages.append(
+            Error(
+                "CALLAUTH_TELEFON_IP_TOKEN is empty.",
+                hint="Set the token from telefon-ip.ru, or CALLAUTH_PROVIDER = 'sandbox' for development.",
+                id="callauth.E003",
+            )
+        )
+    base = app_settings.WEBHOOK_BASE_URL
+    if base and not base.startswith("https://") and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "CALLAUTH_WEBHOOK_BASE_URL is not https.",
+                hint="The webhook URL carries a secret; send it over TLS.",
+                id="callauth.W001",
+            )
+        )
+    if base and ("?" in base or "#" in base):
+        messages.append(
+            Error(
+                "CALLAUTH_WEBHOOK_BASE_URL must be an origin without a query or fragment.",
+                hint="The provider appends its own query string to the webhook URL.",
+                id="callauth.E004",
+            )
+        )
+    return messages
+
+
+@register()
+def check_backend_installed(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if BACKEND_PATH not in settings.AUTHENTICATION_BACKENDS:
+        return [
+            Error(
+                f"{BACKEND_PATH} is not in AUTHENTICATION_BACKENDS.",
+                hint="Add it beside ModelBackend, or confirmed calls cannot log anyone in.",
+                id="callauth.E005",
+            )
+        ]
+    return []
+
+
+@register()
+def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name in ("TTL", "CHECK_INTERVAL", "COMPLETE_WINDOW"):
+        try:
+            value = getattr(app_settings, name)
+        except (TypeError, ValueError):
+            value = 0
+        if value <= 0:
+            messages.append(Error(f"CALLAUTH_{name} must be a positive number of seconds.", id="callauth.E006"))
+    if not messages and app_settings.TTL > 120:
+        messages.append(
+            Warning(
+                "CALLAUTH_TTL is longer than the provider's 120 seconds.",
+                hint="The number stops working after 120 seconds while the page still shows it.",
+                id="callauth.W002",
+            )
+        )
+    return messages
+
+
+@register()
+def check_sessions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if "django.contrib.sessions.middleware.SessionMiddleware" not in settings.MIDDLEWARE:
+        return [
+            Error(
+                "django_callauth needs SessionMiddleware in MIDDLEWARE.",
+                hint="A flow belongs to the browser session that started it.",
+                id="callauth.E007",
+            )
+        ]
+    return []

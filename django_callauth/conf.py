@@ -1,0 +1,91 @@
+"""Every ``CALLAUTH_*`` setting, typed, with its default.
+
+Settings are read at access time, never cached at import, so ``override_settings``
+and the ``settings`` fixture of pytest-django just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULT_TELEFON_IP_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
+
+
+def _get(name: str, default: Any) -> Any:
+    return getattr(django_settings, f"CALLAUTH_{name}", default)
+
+
+class CallAuthSettings:
+    @property
+    def PROVIDER(self) -> str:
+        """``"telefon_ip"``, ``"sandbox"`` or a dotted path to a provider class."""
+        return str(_get("PROVIDER", "telefon_ip"))
+
+    @property
+    def TELEFON_IP_TOKEN(self) -> str:
+        return str(_get("TELEFON_IP_TOKEN", "") or "")
+
+    @property
+    def TELEFON_IP_URL(self) -> str:
+        url = str(_get("TELEFON_IP_URL", DEFAULT_TELEFON_IP_URL))
+        return url if url.endswith("/") else url + "/"
+
+    @property
+    def TELEFON_IP_TIMEOUT(self) -> tuple[float, float]:
+        """(connect, read) timeouts of one provider request, in seconds."""
+        connect, read = _get("TELEFON_IP_TIMEOUT", (3.05, 5.0))
+        return float(connect), float(read)
+
+    @property
+    def TELEFON_IP_DEADLINE(self) -> float:
+        """Total seconds one provider request may take, slow bodies included."""
+        return float(_get("TELEFON_IP_DEADLINE", 10.0))
+
+    @property
+    def WEBHOOK_BASE_URL(self) -> str:
+        """The site's public origin; when set, flows start in webhook mode."""
+        return str(_get("WEBHOOK_BASE_URL", "") or "").rstrip("/")
+
+    @property
+    def WEBHOOK_VERIFY(self) -> bool:
+        """Ask the provider's ``check`` before trusting a webhook (SECURITY.md, invariant 2)."""
+        return bool(_get("WEBHOOK_VERIFY", True))
+
+    @property
+    def TTL(self) -> int:
+        """Seconds a number to call lives (the provider's own lifetime is 120)."""
+        return int(_get("TTL", 120))
+
+    @property
+    def COMPLETE_WINDOW(self) -> int:
+        """Seconds after confirmation during which the browser may finish the login."""
+        return int(_get("COMPLETE_WINDOW", 300))
+
+    @property
+    def CHECK_INTERVAL(self) -> int:
+        """At most one provider ``check`` per flow per this many seconds."""
+        return int(_get("CHECK_INTERVAL", 3))
+
+    @property
+    def SIGNUP(self) -> bool:
+        """Create an account for a phone that has none."""
+        return bool(_get("SIGNUP", False))
+
+    @property
+    def ALLOW_STAFF(self) -> bool:
+        """Let staff and superusers log in by call (off: caller ID can be spoofed)."""
+        return bool(_get("ALLOW_STAFF", False))
+
+    @property
+    def ADAPTER(self) -> str:
+        return str(_get("ADAPTER", "django_callauth.adapter.CallAuthAdapter"))
+
+    @property
+    def CLEANUP_AFTER_DAYS(self) -> int:
+        """``callauth_cleanup`` deletes finished flows older than this many days."""
+        return int(_get("CLEANUP_AFTER_DAYS", 30))
+
+
+app_settings = CallAuthSettings()

@@ -1,0 +1,199 @@
+"""The life of a login flow: start, learn about the call, decide.
+
+This is the one place that decides whether a provider's report confirms a flow
+(SECURITY.md, invariant 3): the reported caller must equal the requested phone
+exactly, and the report must arrive before the flow's deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from . import signals, tokens
+from .conf import app_settings
+from .models import CallAuthFlow, FailureReason, FlowStatus
+from .providers import get_provider
+from .providers.sandbox import SandboxProvider
+from .providers.base import CallAuthProvider, CallReport, ProviderError
+
+logger = logging.getLogger("django_callauth")
+
+SESSION_FLOW_KEY = "_callauth_flow_id"
+# Starting again with the same phone reuses the live flow (no new billed request)
+# while it has at least this many seconds left to make the call.
+REUSE_MIN_SECONDS = 20
+
+
+def flow_from_session(session: SessionBase) -> CallAuthFlow | None:
+    """The flow this browser started, if any (SECURITY.md, invariant 1)."""
+    flow_id = session.get(SESSION_FLOW_KEY)
+    if not isinstance(flow_id, str):
+        return None
+    try:
+        return CallAuthFlow.objects.filter(pk=flow_id).first()
+    except Exception:  # a malformed id in a tampered or old session
+        return None
+
+
+def forget_flow(session: SessionBase) -> None:
+    session.pop(SESSION_FLOW_KEY, None)
+
+
+def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuthFlow:
+    """Hand out a number for ``phone`` and bind the flow to this browser's session.
+
+    The flow row is committed *before* the provider is asked, so a webhook that
+    races the start's answer finds it. Raises ``ProviderError`` (the flow is then
+    marked failed, nothing is left half-written).
+    """
+    previous = flow_from_session(request.session)
+    if previous is not None and _reusable(previous, phone):
+        return previous
+    if previous is not None and previous.status == FlowStatus.PENDING:
+        previous.fail(FailureReason.CANCELLED)
+
+    provider = get_provider()
+    secret = ""
+    if provider.supports_webhook and app_settings.WEBHOOK_BASE_URL:
+        secret = tokens.make_secret()
+    now = timezone.now()
+    flow = CallAuthFlow.objects.create(
+        phone=phone,
+        provider=provider.name,
+        webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
+        next_url=next_url,
+        created_at=now,
+        expires_at=now + timedelta(seconds=app_settings.TTL),
+    )
+    webhook_url = webhook_url_for(flow, secret) if secret else None
+    try:
+        started = provider.start(phone, webhook_url)
+    except ProviderError as exc:
+        flow.fail(FailureReason.PROVIDER_ERROR)
+        logger.warning("Flow %s: provider refused to start (%s)", flow.pk, exc.code)
+        signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FailureReason.PROVIDER_ERROR)
+        raise
+    flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
+    request.session[SESSION_FLOW_KEY] = str(flow.pk)
+    logger.info("Flow %s started for %s in %s mode", flow.pk, phone, "webhook" if secret else "check")
+    signals.flow_started.send(sender=CallAuthFlow, flow=flow, request=request)
+    return flow
+
+
+def _reusable(flow: CallAuthFlow, phone: str) -> bool:
+    return (
+        flow.phone == phone
+        and flow.status == FlowStatus.PENDING
+        and bool(flow.call_to)
+        and flow.expires_in() >= REUSE_MIN_SECONDS
+    )
+
+
+def webhook_url_for(flow: CallAuthFlow, secret: str) -> str:
+    path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": secret})
+    return app_settings.WEBHOOK_BASE_URL + path
+
+
+def refresh_flow(flow: CallAuthFlow) -> None:
+    """Bring a pending flow up to date: expire it, or ask the provider when due.
+
+    Status polls land here, so the common case is one SELECT and nothing more:
+    the provider is asked at most once per ``CALLAUTH_CHECK_INTERVAL`` per flow.
+    """
+    if flow.status != FlowStatus.PENDING:
+        return
+    now = timezone.now()
+    reported_in_time = flow.webhook_received_at is not None and flow.webhook_received_at < flow.expires_at
+    if now >= flow.expires_at and not reported_in_time:
+        _expire(flow)
+        return
+    provider = get_provider()
+    if not flow.provider_id or not _needs_check(flow, provider):
+        return
+    interval = app_settings.CHECK_INTERVAL
+    if flow.last_checked_at and now - flow.last_checked_at < timedelta(seconds=interval):
+        return
+    if not flow.claim_check(interval):
+        return
+    try:
+        report = provider.check(flow.provider_id)
+    except ProviderError as exc:
+        # The flow stays pending; the next poll after the interval asks again.
+        logger.warning("Flow %s: check failed (%s)", flow.pk, exc.code)
+        return
+    if report.caller is not None:
+        apply_report(flow, report.caller, reported_at=flow.webhook_received_at)
+    elif reported_in_time and now >= flow.expires_at:
+        _expire(flow)
+
+
+def _needs_check(flow: CallAuthFlow, provider: CallAuthProvider) -> bool:
+    if flow.provider != provider.name or provider.simulated:
+        return False
+    # In webhook mode the provider tells us when a call came; asking before that
+    # would only cost money. A webhook is then verified by a check (invariant 2).
+    return not flow.uses_webhook or flow.webhook_received_at is not None
+
+
+def apply_report(flow: CallAuthFlow, caller: str, *, reported_at: datetime | None = None) -> None:
+    """Confirm the flow if ``caller`` is exactly its phone and the report is in time."""
+    if caller != flow.phone:
+        if flow.fail(FailureReason.PHONE_MISMATCH, caller=caller):
+            logger.warning("Flow %s: call came from %s, not from %s", flow.pk, caller, flow.phone)
+            signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FailureReason.PHONE_MISMATCH)
+        return
+    if flow.confirm(caller, reported_at=reported_at):
+        logger.info("Flow %s confirmed", flow.pk)
+        signals.flow_confirmed.send(sender=CallAuthFlow, flow=flow)
+    elif flow.status == FlowStatus.PENDING:
+        logger.info("Flow %s: call reported after the deadline", flow.pk)
+        _expire(flow)
+
+
+def _expire(flow: CallAuthFlow) -> None:
+    if flow.expire():
+        signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FlowStatus.EXPIRED)
+
+
+def handle_webhook(flow: CallAuthFlow, report: CallReport) -> str:
+    """Take the provider's word that a call came; never logs anyone in (invariant 2).
+
+    With ``CALLAUTH_WEBHOOK_VERIFY`` (the default) the report only makes the flow
+    eligible for a ``check`` of *our stored* id, done by the next status poll or
+    finish, so the provider gets its answer at once. Returns what happened, for logs.
+    """
+    if flow.status != FlowStatus.PENDING:
+        return "ignored: flow is " + flow.status
+    if report.provider_id is not None and report.provider_id != flow.provider_id and flow.provider_id:
+        logger.warning("Flow %s: webhook names another provider id", flow.pk)
+        return "ignored: id mismatch"
+    if report.caller is None:
+        return "ignored: no call reported"
+    if app_settings.WEBHOOK_VERIFY:
+        flow.note_webhook()
+        return "accepted: to be verified"
+    apply_report(flow, report.caller, reported_at=timezone.now())
+    return "applied"
+
+
+def simulate_call(call_to: str, caller: str | None = None) -> CallAuthFlow | None:
+    """Report a sandbox call to ``call_to`` from ``caller`` (default: the flow's own phone).
+
+    Returns the pending sandbox flow the call reached, or None when no live flow has
+    that number (a wrong or late number: nothing is written).
+    """
+    flow = (
+        CallAuthFlow.objects.filter(provider=SandboxProvider.name, call_to=call_to, status=FlowStatus.PENDING)
+        .order_by("-created_at")
+        .first()
+    )
+    if flow is None:
+        return None
+    apply_report(flow, caller or flow.phone, reported_at=timezone.now())
+    return flow

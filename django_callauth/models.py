@@ -1,0 +1,194 @@
+"""The pending login flow with its state transitions, and the phone ↔ user link.
+
+Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
+affect exactly one row (SECURITY.md, invariant 4): concurrent webhooks, polls and
+finishes race on the database, and at most one of them wins. The methods return
+whether this caller won; the in-memory instance is refreshed either way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .conf import app_settings
+
+
+class FlowStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for the call")
+    CONFIRMED = "confirmed", _("Call confirmed")
+    EXPIRED = "expired", _("Expired")
+    FAILED = "failed", _("Failed")
+    USED = "used", _("Used to log in")
+
+
+class FailureReason(models.TextChoices):
+    PHONE_MISMATCH = "phone_mismatch", _("Call from a different phone")
+    PROVIDER_ERROR = "provider_error", _("Provider error at start")
+    NO_ACCOUNT = "no_account", _("No account for this phone")
+    NOT_ALLOWED = "not_allowed", _("Account may not log in by call")
+    CANCELLED = "cancelled", _("Replaced by a newer flow")
+
+
+class CallAuthFlow(models.Model):
+    """One attempt to log in by calling a number, owned by one browser session."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phone = models.CharField(_("phone"), max_length=16, help_text=_("The phone to log in, E.164."))
+    call_to = models.CharField(_("number to call"), max_length=16, blank=True)
+    provider = models.CharField(_("provider"), max_length=100)
+    provider_id = models.CharField(_("provider id"), max_length=64, blank=True, db_index=True)
+    # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
+    webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
+    failure_reason = models.CharField(_("failure reason"), max_length=32, choices=FailureReason.choices, blank=True)
+    caller = models.CharField(_("reported caller"), max_length=16, blank=True)
+    next_url = models.CharField(max_length=2000, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires"))
+    webhook_received_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("call login")
+        verbose_name_plural = _("call logins")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.status})"
+
+    # -- derived state -------------------------------------------------------
+
+    def current_status(self, now: datetime | None = None) -> str:
+        """The status a client sees: a pending flow past its deadline is expired."""
+        now = now or timezone.now()
+        if self.status == FlowStatus.PENDING and now >= self.expires_at:
+            return FlowStatus.EXPIRED
+        if self.status == FlowStatus.CONFIRMED and now >= self.complete_by:
+            return FlowStatus.EXPIRED
+        return self.status
+
+    @property
+    def complete_by(self) -> datetime:
+        """Until when a confirmed flow may be used to log in."""
+        return (self.confirmed_at or self.expires_at) + timedelta(seconds=app_settings.COMPLETE_WINDOW)
+
+    def expires_in(self, now: datetime | None = None) -> int:
+        now = now or timezone.now()
+        return max(0, int((self.expires_at - now).total_seconds()))
+
+    @property
+    def uses_webhook(self) -> bool:
+        return bool(self.webhook_secret_hash)
+
+    # -- transitions -----------------------------------------------------------
+
+    def _transition(self, condition: Q, **changes: Any) -> bool:
+        won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
+        self.refresh_from_db()
+        return won
+
+    def set_started(self, *, call_to: str, provider_id: str) -> bool:
+        """Record the provider's number and id on a flow created before asking it."""
+        return self._transition(
+            Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id
+        )
+
+    def confirm(self, caller: str, *, reported_at: datetime | None = None) -> bool:
+        """Pending → confirmed, only if the report came before the deadline.
+
+        ``reported_at`` is when the provider told us (a webhook's arrival): a call made
+        in time stays in time even when its verification comes a moment later.
+        """
+        now = timezone.now()
+        in_time = Q(expires_at__gt=reported_at or now)
+        return self._transition(
+            Q(status=FlowStatus.PENDING) & in_time,
+            status=FlowStatus.CONFIRMED,
+            caller=caller,
+            confirmed_at=now,
+        )
+
+    def fail(self, reason: str, *, caller: str = "", from_status: str = FlowStatus.PENDING) -> bool:
+        return self._transition(
+            Q(status=from_status),
+            status=FlowStatus.FAILED,
+            failure_reason=reason,
+            caller=caller or self.caller,
+            finished_at=timezone.now(),
+        )
+
+    def expire(self) -> bool:
+        now = timezone.now()
+        return self._transition(
+            Q(status=FlowStatus.PENDING, expires_at__lte=now), status=FlowStatus.EXPIRED, finished_at=now
+        )
+
+    def claim_for_login(self) -> bool:
+        """Confirmed → used; exactly one finisher wins (invariant 4)."""
+        now = timezone.now()
+        deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
+        return self._transition(
+            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline),
+            status=FlowStatus.USED,
+            finished_at=now,
+        )
+
+    def set_user(self, user: Any) -> None:
+        type(self)._default_manager.filter(pk=self.pk).update(user=user)
+        self.user = user
+
+    def note_webhook(self) -> bool:
+        """Remember that the provider said a call came (to be verified by ``check``)."""
+        return self._transition(
+            Q(status=FlowStatus.PENDING, webhook_received_at__isnull=True), webhook_received_at=timezone.now()
+        )
+
+    def claim_check(self, interval: int) -> bool:
+        """Take the right to ask the provider's ``check`` now: at most once per ``interval``.
+
+        The conditional update makes this hold across processes, however many browsers poll.
+        """
+        now = timezone.now()
+        due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
+        return self._transition(Q(status=FlowStatus.PENDING) & due, last_checked_at=now)
+
+
+class CallAuthPhone(models.Model):
+    """A phone that logs in one user; works with any user model."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="callauth_phones", verbose_name=_("user")
+    )
+    phone = models.CharField(_("phone"), max_length=16, unique=True, help_text=_("E.164, for example +79001234567."))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_login_at = models.DateTimeField(_("last login by call"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("phone")
+        verbose_name_plural = _("phones")
+
+    def __str__(self) -> str:
+        return self.phone
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from .phones import InvalidPhoneNumber, normalize_phone
+
+        try:
+            self.phone = normalize_phone(self.phone)
+        except InvalidPhoneNumber as exc:
+            raise ValidationError({"phone": exc.message}) from None

@@ -1,0 +1,103 @@
+"""Parse, validate and format Russian phone numbers (pure functions).
+
+Every phone the app stores or compares is canonical E.164: ``+7XXXXXXXXXX``.
+The provider takes ``8XXXXXXXXXX`` and answers ``7XXXXXXXXXX`` or ``8XXXXXXXXXX``;
+all of them meet here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.utils.translation import gettext_lazy as _
+
+#: Longer input is refused before any parsing (10 KB strings must cost nothing).
+MAX_INPUT_LENGTH = 32
+
+# Separators people type between digit groups. Anything else (letters, control
+# characters, non-ASCII digits) is refused rather than silently dropped.
+_SEPARATORS = re.compile(r"[ \-().\u00a0]")
+_ASCII_DIGITS = re.compile(r"\+?[0-9]+")
+# National number of a Russian mobile phone: 9XX XXX-XX-XX. The provider asks for
+# "89xxxxxxxxx"; this also keeps out Kazakhstan (+7 7XX), toll-free (+7 800) and
+# premium-rate (+7 809) numbers that share the +7 country code.
+_MOBILE_NATIONAL = re.compile(r"9[0-9]{9}")
+# Numbers the provider hands out to call may be any Russian number (mobile or geographic).
+_ANY_NATIONAL = re.compile(r"[3489][0-9]{9}")
+
+
+class InvalidPhoneNumber(ValueError):
+    """The input is not a Russian mobile number; ``message`` says why, for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _national_number(value: str) -> str | None:
+    """The 10-digit national number in ``value``, or None when it has no Russian shape."""
+    compact = _SEPARATORS.sub("", value.strip())
+    if not _ASCII_DIGITS.fullmatch(compact):
+        return None
+    if compact.startswith("+"):
+        return compact[2:] if compact.startswith("+7") and len(compact) == 12 else None
+    if len(compact) == 11 and compact[0] in "78":
+        return compact[1:]
+    if len(compact) == 10:
+        return compact
+    return None
+
+
+def normalize_phone(value: object) -> str:
+    """Canonical ``+79XXXXXXXXX`` for a user's mobile phone in any common form.
+
+    Accepts ``+7 900 123-45-67``, ``89001234567``, ``79001234567``, ``9001234567``.
+    Raises :class:`InvalidPhoneNumber` with a message fit for the user.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidPhoneNumber(str(_("Enter your mobile phone number.")))
+    if len(value) > MAX_INPUT_LENGTH:
+        raise InvalidPhoneNumber(str(_("This is too long for a phone number.")))
+    national = _national_number(value)
+    if national is None:
+        raise InvalidPhoneNumber(
+            str(_("Enter a Russian mobile number, for example +7 900 123-45-67."))
+        )
+    if not _MOBILE_NATIONAL.fullmatch(national):
+        raise InvalidPhoneNumber(
+            str(_("Only Russian mobile numbers (+7 9XX …) can log in by phone call."))
+        )
+    return "+7" + national
+
+
+def parse_provider_phone(value: object) -> str | None:
+    """Canonical E.164 for a phone the provider sent (``7…``, ``8…``, ``+7…``), else None.
+
+    Accepts ints too: JSON from the provider may carry numbers unquoted.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > MAX_INPUT_LENGTH:
+        return None
+    national = _national_number(value)
+    if national is None or not _ANY_NATIONAL.fullmatch(national):
+        return None
+    return "+7" + national
+
+
+def to_provider_format(phone: str) -> str:
+    """``+79001234567`` → ``89001234567``, the form telefon-ip asks for."""
+    return "8" + phone[2:]
+
+
+def tel_uri(phone: str) -> str:
+    """RFC 3966 ``tel:`` URI of a canonical phone."""
+    return "tel:" + phone
+
+
+def format_phone(phone: str) -> str:
+    """``+79001234567`` → ``+7 900 123-45-67`` for display."""
+    n = phone[2:]
+    return f"+7 {n[0:3]} {n[3:6]}-{n[6:8]}-{n[8:10]}"

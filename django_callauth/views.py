@@ -1,0 +1,228 @@
+"""The login pages and endpoints: start, challenge, status, complete, webhook, sandbox call.
+
+Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
+The flow is always the one in the browser's session (SECURITY.md, invariant 1); no
+view takes a flow id from the request, except the webhook, which needs its secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import authenticate, login
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import flows, signals, tokens
+from .adapter import get_adapter
+from .models import CallAuthFlow, FailureReason, FlowStatus
+from .negotiation import error_response, request_data, wants_json
+from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
+from .providers import get_provider
+from .providers.base import ProviderError
+from .qr import qr_data_uri
+
+logger = logging.getLogger("django_callauth")
+
+LOGIN_TEMPLATE = "callauth/login.html"
+CHALLENGE_TEMPLATE = "callauth/challenge.html"
+
+
+def safe_next(request: HttpRequest, url: object) -> str:
+    """``url`` if it is safe to redirect to after login, else "" (invariant 11)."""
+    if not isinstance(url, str) or not url:
+        return ""
+    allowed = url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return url if allowed else ""
+
+
+def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
+    """What a client needs to show the number and follow the flow."""
+    payload: dict[str, Any] = {
+        "status": flow.current_status(),
+        "call_to": flow.call_to,
+        "tel_uri": tel_uri(flow.call_to),
+        "qr": qr_data_uri(tel_uri(flow.call_to)),
+        "expires_at": flow.expires_at.isoformat(),
+        "expires_in": flow.expires_in(),
+        "status_url": reverse("callauth:status"),
+        "complete_url": reverse("callauth:complete"),
+    }
+    if get_provider().simulated:
+        payload["sandbox_call_url"] = reverse("callauth:sandbox_call")
+    return payload
+
+
+def _no_flow(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        request,
+        "no_flow",
+        _("There is no login by phone call in progress in this browser. Enter your phone number to start."),
+        400,
+        template=LOGIN_TEMPLATE,
+    )
+
+
+@require_POST
+@transaction.non_atomic_requests
+def start(request: HttpRequest) -> HttpResponse:
+    data = request_data(request)
+    if data is None:
+        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
+    next_url = safe_next(request, data.get("next"))
+    raw_phone = data.get("phone")
+    form_context = {"callauth_phone": raw_phone if isinstance(raw_phone, str) else "", "next": next_url}
+    try:
+        phone = normalize_phone(raw_phone)
+    except InvalidPhoneNumber as exc:
+        return error_response(request, "invalid_phone", exc.message, 400, template=LOGIN_TEMPLATE, context=form_context)
+    try:
+        flow = flows.start_flow(request, phone, next_url)
+    except ProviderError as exc:
+        return error_response(
+            request, exc.code, str(exc.user_message), exc.http_status, template=LOGIN_TEMPLATE, context=form_context
+        )
+    if wants_json(request):
+        return JsonResponse(flow_payload(request, flow), status=201)
+    return redirect("callauth:challenge")
+
+
+@require_GET
+@never_cache
+def challenge(request: HttpRequest) -> HttpResponse:
+    flow = flows.flow_from_session(request.session)
+    if flow is None or not flow.call_to:
+        return _no_flow(request)
+    flows.refresh_flow(flow)
+    if wants_json(request):
+        return JsonResponse(flow_payload(request, flow))
+    context = {
+        "flow": flow,
+        "status": flow.current_status(),
+        "call_to_display": format_phone(flow.call_to),
+        "phone_display": format_phone(flow.phone),
+        **flow_payload(request, flow),
+    }
+    return render(request, CHALLENGE_TEMPLATE, context)
+
+
+@require_GET
+@never_cache
+@transaction.non_atomic_requests
+def status(request: HttpRequest) -> HttpResponse:
+    flow = flows.flow_from_session(request.session)
+    if flow is None:
+        return _no_flow(request)
+    flows.refresh_flow(flow)
+    if not wants_json(request):
+        return redirect("callauth:challenge")
+    return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
+
+
+# Why a flow cannot be finished, by its state: (code, HTTP status, message).
+_NOT_FINISHABLE = {
+    FlowStatus.PENDING: ("not_confirmed", 409, gettext_lazy("We have not received your call yet. Call the number shown, then try again.")),
+    FlowStatus.EXPIRED: ("expired", 410, gettext_lazy("Time to call is up. Enter your phone number to get a new number to call.")),
+    FlowStatus.USED: ("already_used", 409, gettext_lazy("This call was already used to log in. Start again to log in once more.")),
+    FailureReason.PHONE_MISMATCH: ("phone_mismatch", 403, gettext_lazy("The call came from a different phone than the number you entered. Call from that phone.")),
+    FailureReason.NO_ACCOUNT: ("no_account", 403, gettext_lazy("There is no account with this phone number.")),
+    FailureReason.NOT_ALLOWED: ("not_allowed", 403, gettext_lazy("This account cannot log in by phone call.")),
+    FailureReason.CANCELLED: ("cancelled", 409, gettext_lazy("A newer login was started in this browser.")),
+    FailureReason.PROVIDER_ERROR: ("provider_error", 502, gettext_lazy("The phone call service failed. Please start again.")),
+}
+
+
+def flow_problem(flow: CallAuthFlow) -> tuple[str, int, str]:
+    """(error code, HTTP status, translated message) for a flow that cannot be finished."""
+    state = flow.current_status()
+    key = flow.failure_reason if state == FlowStatus.FAILED else state
+    code, http_status, message = _NOT_FINISHABLE.get(key, _NOT_FINISHABLE[FlowStatus.EXPIRED])
+    return code, http_status, str(message)
+
+
+@require_POST
+@never_cache
+@transaction.non_atomic_requests
+def complete(request: HttpRequest) -> HttpResponse:
+    flow = flows.flow_from_session(request.session)
+    if flow is None:
+        return _no_flow(request)
+    flows.refresh_flow(flow)
+    if flow.current_status() == FlowStatus.CONFIRMED:
+        user = authenticate(request, callauth_flow=flow)
+        if user is not None:
+            login(request, user)
+            flows.forget_flow(request.session)
+            signals.logged_in.send(sender=CallAuthFlow, flow=flow, request=request, user=user)
+            target = safe_next(request, flow.next_url) or get_adapter().get_login_redirect_url(request)
+            if wants_json(request):
+                return JsonResponse({"redirect": target})
+            return redirect(target)
+        flow.refresh_from_db()
+        if flow.status == FlowStatus.CONFIRMED:
+            logger.error("Flow %s is confirmed but no backend authenticated it: is CallAuthBackend installed?", flow.pk)
+            return error_response(request, "misconfigured", _("Login by phone call is not set up correctly on this site."), 500)
+    code, http_status, message = flow_problem(flow)
+    return _challenge_error(request, flow, code, message, http_status)
+
+
+def _challenge_error(request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int) -> HttpResponse:
+    context = {
+        "flow": flow,
+        "status": flow.current_status(),
+        "call_to_display": format_phone(flow.call_to) if flow.call_to else "",
+        "phone_display": format_phone(flow.phone),
+        **(flow_payload(request, flow) if flow.call_to else {}),
+    }
+    return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@transaction.non_atomic_requests
+def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
+    """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
+    flow = CallAuthFlow.objects.filter(pk=flow_id).first()
+    if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
+        logger.warning("Webhook with an unknown flow or a wrong secret")
+        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+    provider = get_provider()
+    if not provider.supports_webhook:
+        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+    outcome = flows.handle_webhook(flow, provider.parse_webhook(request))
+    logger.info("Webhook for flow %s: %s", flow.pk, outcome)
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+@transaction.non_atomic_requests
+def sandbox_call(request: HttpRequest) -> HttpResponse:
+    """Play the phone: report a call to this browser's number (sandbox provider only)."""
+    if not get_provider().simulated:
+        raise Http404("The sandbox is off.")
+    flow = flows.flow_from_session(request.session)
+    if flow is None or not flow.call_to:
+        return _no_flow(request)
+    data = request_data(request) or {}
+    caller = None
+    if data.get("caller"):
+        try:
+            caller = normalize_phone(data["caller"])
+        except InvalidPhoneNumber as exc:
+            return error_response(request, "invalid_phone", exc.message, 400)
+    flows.simulate_call(flow.call_to, caller)
+    flow.refresh_from_db()
+    if wants_json(request):
+        return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
+    return redirect("callauth:challenge")

@@ -1,0 +1,97 @@
+"""Settings of the example site. Everything can come from the environment (django-environ).
+
+With no ``CALLAUTH_TELEFON_IP_TOKEN`` the site runs on the sandbox provider with DEBUG on,
+so it works on a laptop with no provider account.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
+
+CALLAUTH_TELEFON_IP_TOKEN = env.str("CALLAUTH_TELEFON_IP_TOKEN", default="")
+CALLAUTH_PROVIDER = env.str("CALLAUTH_PROVIDER", default="telefon_ip" if CALLAUTH_TELEFON_IP_TOKEN else "sandbox")
+CALLAUTH_TELEFON_IP_URL = env.str("CALLAUTH_TELEFON_IP_URL", default="https://api.telefon-ip.ru/api/v1/authcalls/")
+CALLAUTH_WEBHOOK_BASE_URL = env.str("CALLAUTH_WEBHOOK_BASE_URL", default="")
+CALLAUTH_WEBHOOK_VERIFY = env.bool("CALLAUTH_WEBHOOK_VERIFY", default=True)
+CALLAUTH_TTL = env.int("CALLAUTH_TTL", default=120)
+CALLAUTH_CHECK_INTERVAL = env.int("CALLAUTH_CHECK_INTERVAL", default=3)
+CALLAUTH_COMPLETE_WINDOW = env.int("CALLAUTH_COMPLETE_WINDOW", default=300)
+CALLAUTH_SIGNUP = env.bool("CALLAUTH_SIGNUP", default=True)
+CALLAUTH_ALLOW_STAFF = env.bool("CALLAUTH_ALLOW_STAFF", default=False)
+CALLAUTH_ADAPTER = env.str("CALLAUTH_ADAPTER", default="django_callauth.adapter.CallAuthAdapter")
+CALLAUTH_CLEANUP_AFTER_DAYS = env.int("CALLAUTH_CLEANUP_AFTER_DAYS", default=30)
+
+# The sandbox refuses to run without DEBUG (system check callauth.E001).
+DEBUG = env.bool("DEBUG", default=CALLAUTH_PROVIDER == "sandbox")
+SECRET_KEY = env.str("SECRET_KEY", default="example-only-insecure-secret-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_callauth",
+    "example",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_callauth.backends.CallAuthBackend",
+]
+
+ROOT_URLCONF = "example.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "example.wsgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+TIME_ZONE = "Europe/Moscow"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_callauth": {"handlers": ["console"], "level": env.str("CALLAUTH_LOG_LEVEL", default="INFO")}},
+}

@@ -1,0 +1,44 @@
+"""Test settings: the example site, with every CALLAUTH_* setting pinned.
+
+SQLite by default. Set ``CALLAUTH_TEST_DATABASE_URL`` (e.g.
+``postgres://postgres@127.0.0.1:5432/test``) to run the whole suite, race tests
+included, on PostgreSQL.
+"""
+
+import os
+
+import environ
+
+from example.settings import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "tests-only-secret-key"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+LANGUAGE_CODE = "en"
+
+_database_url = os.environ.get("CALLAUTH_TEST_DATABASE_URL", "")
+DATABASES = {"default": environ.Env.db_url_config(_database_url or "sqlite://:memory:")}
+DATABASES["default"]["TEST"] = {"NAME": "test_callauth"} if _database_url else {}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CALLAUTH_PROVIDER = "sandbox"
+CALLAUTH_TELEFON_IP_TOKEN = ""
+CALLAUTH_TELEFON_IP_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
+CALLAUTH_WEBHOOK_BASE_URL = ""
+CALLAUTH_WEBHOOK_VERIFY = True
+CALLAUTH_TTL = 120
+CALLAUTH_CHECK_INTERVAL = 3
+CALLAUTH_COMPLETE_WINDOW = 300
+CALLAUTH_SIGNUP = True
+CALLAUTH_ALLOW_STAFF = False
+CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
+
+# The sandbox refuses DEBUG = False (callauth.E001); tests check that on purpose.
+SILENCED_SYSTEM_CHECKS = ["callauth.E001"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"django_callauth": {"level": "DEBUG"}},
+}
