@@ -1,0 +1,41 @@
+"""Shared fixtures and the ``postgres`` marker.
+
+Tests marked ``postgres`` need real row locks and concurrent connections, which SQLite
+does not have: they are skipped on SQLite with the reason, and fail instead of skipping
+when ``CALLAUTH_REQUIRE_POSTGRES`` is set (CI sets it, so they can never silently vanish).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from tests.fake_telefon_ip import FakeTelefonIp
+
+
+def _on_postgres() -> bool:
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _on_postgres():
+        return
+    if os.environ.get("CALLAUTH_REQUIRE_POSTGRES"):
+        raise pytest.UsageError("CALLAUTH_REQUIRE_POSTGRES is set but the tests run on SQLite")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL: SQLite has no row locks for race tests; "
+        "set CALLAUTH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_telefon_ip() -> Iterator[FakeTelefonIp]:
+    """A fake telefon-ip API on loopback, a real HTTP server."""
+    with FakeTelefonIp() as fake:
+        yield fake

@@ -1,0 +1,174 @@
+"""Races proven on PostgreSQL with real threads (SECURITY.md, invariant 4).
+
+Each thread has its own database connection and commits for real (``transactional_db``):
+no wrapping transaction hides a race. SQLite has no row locks, so these are skipped there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from django_callauth import signals
+from django_callauth.flows import SESSION_FLOW_KEY
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
+from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PHONE = "+79001234567"
+
+
+def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released at once; return results in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def target(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except BaseException as exc:  # surfaced by the assertions below
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def make_flow(**fields: Any) -> CallAuthFlow:
+    now = timezone.now()
+    defaults: dict[str, Any] = {
+        "phone": PHONE,
+        "call_to": "+79990001111",
+        "provider": "sandbox",
+        "provider_id": "sandbox-1",
+        "expires_at": now + timedelta(seconds=120),
+    }
+    defaults.update(fields)
+    return CallAuthFlow.objects.create(**defaults)
+
+
+def browser_with_flow(flow: CallAuthFlow) -> Client:
+    client = Client()
+    session = client.session
+    session[SESSION_FLOW_KEY] = str(flow.pk)
+    session.save()
+    return client
+
+
+def clients_sharing_session(source: Client, count: int) -> list[Client]:
+    """``count`` clients presenting the same session cookie: one browser, many tabs."""
+    clients = []
+    for _ in range(count):
+        client = Client()
+        client.cookies = source.cookies
+        clients.append(client)
+    return clients
+
+
+def test_fifty_concurrent_finishes_log_in_exactly_once() -> None:
+    user = get_user_model().objects.create_user(username="alice")
+    CallAuthPhone.objects.create(user=user, phone=PHONE)
+    flow = make_flow(status=FlowStatus.CONFIRMED, caller=PHONE, confirmed_at=timezone.now())
+    tabs = clients_sharing_session(browser_with_flow(flow), 50)
+    logins: list[Any] = []
+    signals.logged_in.connect(lambda **kw: logins.append(kw["user"].pk), weak=False, dispatch_uid="race")
+    try:
+        responses = run_together(
+            50, lambda i: tabs[i].post("/callauth/complete/", HTTP_ACCEPT="application/json")
+        )
+    finally:
+        signals.logged_in.disconnect(dispatch_uid="race")
+
+    assert not [r for r in responses if isinstance(r, BaseException)]
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 1, statuses
+    assert logins == [user.pk]
+    losers = [r.json() for r in responses if r.status_code != 200]
+    # The losers either saw the flow already used, or the session already logged in
+    # and the flow key gone: both clear 4xx, never a second login or a 500.
+    assert {body["error"] for body in losers} <= {"already_used", "no_flow"}
+    assert all(r.status_code in (409, 400) for r in responses if r.status_code != 200)
+    flow.refresh_from_db()
+    assert flow.status == FlowStatus.USED and flow.user_id == user.pk
+
+
+def test_concurrent_webhooks_confirm_once(settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = "telefon_ip"
+    settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
+    settings.CALLAUTH_WEBHOOK_VERIFY = False
+    from django_callauth import tokens
+
+    secret = tokens.make_secret()
+    flow = make_flow(provider="telefon_ip", provider_id="122760", webhook_secret_hash=tokens.hash_secret(secret))
+    confirmations: list[Any] = []
+    signals.flow_confirmed.connect(lambda **kw: confirmations.append(kw["flow"].pk), weak=False, dispatch_uid="wh")
+    url = f"/callauth/webhook/{flow.pk}/{secret}/?success=True&phone=89001234567&id=122760"
+    try:
+        responses = run_together(20, lambda i: Client().get(url))
+    finally:
+        signals.flow_confirmed.disconnect(dispatch_uid="wh")
+
+    assert [r.status_code for r in responses] == [200] * 20
+    assert confirmations == [flow.pk]
+    flow.refresh_from_db()
+    assert flow.status == FlowStatus.CONFIRMED and flow.caller == PHONE
+
+
+class CountingProvider(CallAuthProvider):
+    """Reports every call from the flow's phone, counting how often it was asked."""
+
+    name = "counting"
+    checks = 0
+    lock = threading.Lock()
+
+    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+        return StartedCall(call_to="+79990002222", provider_id="c-1")
+
+    def check(self, provider_id: str) -> CallReport:
+        with CountingProvider.lock:
+            CountingProvider.checks += 1
+        return CallReport(caller=None, provider_id=provider_id)
+
+
+def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = "tests.test_concurrency.CountingProvider"
+    settings.CALLAUTH_CHECK_INTERVAL = 60
+    CountingProvider.checks = 0
+    flow = make_flow(provider="counting", provider_id="c-1")
+    tabs = clients_sharing_session(browser_with_flow(flow), 30)
+
+    responses = run_together(30, lambda i: tabs[i].get("/callauth/status/", HTTP_ACCEPT="application/json"))
+
+    assert [r.status_code for r in responses] == [200] * 30
+    assert {r.json()["status"] for r in responses} == {"pending"}
+    assert CountingProvider.checks == 1
+
+
+def test_concurrent_first_logins_of_a_new_phone_make_one_account(settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = True
+    flows = [make_flow(status=FlowStatus.CONFIRMED, caller=PHONE, confirmed_at=timezone.now()) for _ in range(10)]
+    browsers = [browser_with_flow(flow) for flow in flows]
+
+    responses = run_together(10, lambda i: browsers[i].post("/callauth/complete/", HTTP_ACCEPT="application/json"))
+
+    assert not [r for r in responses if isinstance(r, BaseException)]
+    assert [r.status_code for r in responses] == [200] * 10
+    assert CallAuthPhone.objects.filter(phone=PHONE).count() == 1
+    owner = CallAuthPhone.objects.get(phone=PHONE).user_id
+    assert set(CallAuthFlow.objects.values_list("user_id", flat=True)) == {owner}
+    assert get_user_model().objects.count() == 1
