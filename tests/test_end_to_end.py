@@ -1,0 +1,324 @@
+"""End to end over real HTTP: the example site on a live server, the telefon-ip fake on loopback.
+
+Nothing is mocked between the parts: the site's client talks HTTP to the fake, the fake
+calls the site's webhook over HTTP, and the "browser" is a ``requests`` session that
+keeps cookies and sends the CSRF token like a single-page app would.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from django_callauth.models import CallAuthFlow, CallAuthPhone
+from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHONE = "+79001234567"
+
+
+class Browser:
+    """A browser-like HTTP client of the example site: cookies, CSRF, JSON or HTML."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        page = self.session.get(base_url + "/login/", timeout=10)
+        assert page.status_code == 200
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Accept": "application/json", "X-CSRFToken": self.session.cookies.get("csrftoken", "")}
+        return self.session.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+
+    def start(self, phone: str = PHONE, **extra: str) -> dict[str, Any]:
+        response = self.api("POST", "/callauth/start/", data={"phone": phone, **extra})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def status(self) -> str:
+        response = self.api("GET", "/callauth/status/")
+        assert response.status_code == 200, response.text
+        return response.json()["status"]
+
+    def wait_for_status(self, expected: str, seconds: float = 6.0) -> str:
+        """Poll as the page's script does, until ``expected`` or ``seconds`` pass."""
+        deadline = time.monotonic() + seconds
+        status = self.status()
+        while status != expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            status = self.status()
+        return status
+
+    def complete(self) -> requests.Response:
+        return self.api("POST", "/callauth/complete/")
+
+    def home(self) -> requests.Response:
+        return self.session.get(self.base_url + "/", timeout=10, allow_redirects=False)
+
+
+@pytest.fixture
+def site(live_server: Any, settings: Any, fake_telefon_ip: FakeTelefonIp) -> Any:
+    settings.CALLAUTH_PROVIDER = "telefon_ip"
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+    settings.CALLAUTH_CHECK_INTERVAL = 1
+    settings.CALLAUTH_SIGNUP = True
+    return live_server
+
+
+@pytest.fixture
+def webhook_site(site: Any, settings: Any) -> Any:
+    settings.CALLAUTH_WEBHOOK_BASE_URL = site.url
+    return site
+
+
+def actions(fake: FakeTelefonIp) -> list[str]:
+    return [f"{r.method} {r.action}" for r in fake.requests]
+
+
+def assert_logged_in_as(browser: Browser, phone: str) -> None:
+    home = browser.home()
+    assert home.status_code == 200
+    assert f'<strong class="home-phone">{phone}</strong>' in home.text
+
+
+class TestWebhookMode:
+    def test_new_user_logs_in_with_one_start_and_one_check(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        browser = Browser(webhook_site.url)
+        started = browser.start("8 (900) 123-45-67", next="/?welcome=1")
+        assert started["status"] == "pending"
+        assert re.fullmatch(r"\+79\d{9}", started["call_to"])
+        assert started["tel_uri"] == "tel:" + started["call_to"]
+
+        # Before the call, polls never reach the provider in webhook mode.
+        assert browser.status() == "pending"
+        assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post"]
+
+        assert fake_telefon_ip.make_call(started["call_to"], PHONE) == 200
+        assert browser.wait_for_status("confirmed") == "confirmed"
+        response = browser.complete()
+
+        assert response.status_code == 200
+        assert response.json() == {"redirect": "/?welcome=1"}
+        assert_logged_in_as(browser, PHONE)
+        assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post", "GET reverse_auth_phone_check"]
+        start_request = fake_telefon_ip.requests[0]
+        assert start_request.body["phone"] == "89001234567"
+        assert start_request.body["webhook"].startswith(webhook_site.url + "/callauth/webhook/")
+        flow = CallAuthFlow.objects.get()
+        assert fake_telefon_ip.requests[1].path.endswith(f"/reverse_auth_phone_check/{flow.provider_id}/")
+
+    def test_existing_user_logs_in_and_no_account_is_made(
+        self, webhook_site: Any, settings: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
+        settings.CALLAUTH_SIGNUP = False
+        user = get_user_model().objects.create_user(username="olga")
+        CallAuthPhone.objects.create(user=user, phone=PHONE)
+        browser = Browser(webhook_site.url)
+        started = browser.start(PHONE)
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert browser.wait_for_status("confirmed") == "confirmed"
+
+        assert browser.complete().json() == {"redirect": "/"}
+        assert_logged_in_as(browser, PHONE)
+        assert get_user_model().objects.count() == 1
+
+    def test_webhook_by_post_works_too(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        fake_telefon_ip.webhook_method = "POST"
+        browser = Browser(webhook_site.url)
+        started = browser.start()
+        assert fake_telefon_ip.make_call(started["call_to"], PHONE) == 200
+        assert browser.wait_for_status("confirmed") == "confirmed"
+        assert browser.complete().status_code == 200
+
+    def test_call_from_another_phone_fails_clearly(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        browser = Browser(webhook_site.url)
+        started = browser.start()
+        fake_telefon_ip.make_call(started["call_to"], "+79007654321")
+        assert browser.wait_for_status("failed") == "failed"
+
+        response = browser.complete()
+        assert response.status_code == 403
+        assert response.json()["error"] == "phone_mismatch"
+        assert browser.home().status_code == 302  # still anonymous
+
+    def test_late_call_fails_as_expired(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        browser = Browser(webhook_site.url)
+        started = browser.start()
+        CallAuthFlow.objects.update(expires_at=timezone.now())  # the deadline passes
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+
+        assert browser.status() == "expired"
+        response = browser.complete()
+        assert response.status_code == 410
+        assert response.json()["error"] == "expired"
+        assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post"]
+
+    def test_replayed_and_forged_webhooks_change_nothing(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        browser = Browser(webhook_site.url)
+        started = browser.start()
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert browser.wait_for_status("confirmed") == "confirmed"
+        assert browser.complete().status_code == 200
+        webhook = fake_telefon_ip.requests[0].body["webhook"]
+        provider_requests = len(fake_telefon_ip.requests)
+
+        replay = requests.get(webhook + "?success=True&phone=89001234567&id=1", timeout=10)
+        forged = requests.get(
+            f"{webhook_site.url}/callauth/webhook/{uuid.uuid4()}/not-the-secret/?success=True&phone=89001234567",
+            timeout=10,
+        )
+
+        assert replay.status_code == 200  # idempotent: the provider may retry
+        assert forged.status_code == 404
+        assert len(fake_telefon_ip.requests) == provider_requests
+        assert CallAuthFlow.objects.get().status == "used"
+
+    def test_second_browser_cannot_see_or_finish_the_flow(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        owner = Browser(webhook_site.url)
+        started = owner.start()
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert owner.wait_for_status("confirmed") == "confirmed"
+
+        intruder = Browser(webhook_site.url)
+        status = intruder.api("GET", "/callauth/status/")
+        finish = intruder.complete()
+
+        assert (status.status_code, status.json()["error"]) == (400, "no_flow")
+        assert (finish.status_code, finish.json()["error"]) == (400, "no_flow")
+        assert intruder.home().status_code == 302
+        assert owner.complete().status_code == 200
+
+
+class TestCheckMode:
+    @pytest.mark.parametrize("pending_shape", sorted(PENDING_SHAPES))
+    def test_every_pending_shape_stays_pending_then_confirms(
+        self, site: Any, fake_telefon_ip: FakeTelefonIp, pending_shape: str
+    ) -> None:
+        fake_telefon_ip.pending_shape = pending_shape
+        fake_telefon_ip.id_as_string = pending_shape == "data_list"  # both id types on the way
+        browser = Browser(site.url)
+        started = browser.start("9001234567")
+
+        assert browser.status() == "pending"
+        assert actions(fake_telefon_ip) == ["GET reverse_auth_phone_get", "GET reverse_auth_phone_check"]
+        assert fake_telefon_ip.requests[0].params == {"phone": "89001234567"}
+
+        assert fake_telefon_ip.make_call(started["call_to"], PHONE) is None  # no webhook in check mode
+        assert browser.wait_for_status("confirmed") == "confirmed"
+        assert browser.complete().json() == {"redirect": "/"}
+        assert_logged_in_as(browser, PHONE)
+
+    def test_polls_ask_the_provider_at_most_once_per_interval(
+        self, site: Any, settings: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
+        settings.CALLAUTH_CHECK_INTERVAL = 60
+        browser = Browser(site.url)
+        browser.start()
+        for _ in range(10):
+            assert browser.status() == "pending"
+        assert actions(fake_telefon_ip) == ["GET reverse_auth_phone_get", "GET reverse_auth_phone_check"]
+
+    def test_caller_in_seven_format_confirms(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        fake_telefon_ip.caller_format = "7"
+        fake_telefon_ip.success_as = "True"
+        browser = Browser(site.url)
+        started = browser.start()
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert browser.wait_for_status("confirmed") == "confirmed"
+
+    def test_unknown_phone_without_signup_is_told_only_after_the_call(
+        self, site: Any, settings: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
+        settings.CALLAUTH_SIGNUP = False
+        browser = Browser(site.url)
+        started = browser.start()  # the same 201 as for a known phone: no enumeration
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert browser.wait_for_status("confirmed") == "confirmed"
+
+        response = browser.complete()
+        assert response.status_code == 403
+        assert response.json() == {"error": "no_account", "message": "There is no account with this phone number."}
+        assert browser.home().status_code == 302
+
+
+class TestProviderFailures:
+    @pytest.mark.parametrize(
+        ("status", "body", "code", "http_status"),
+        [
+            (503, "<html>Bad gateway</html>", "provider_unavailable", 503),
+            (401, '{"success": false, "error": "token", "data": {}}', "provider_unavailable", 503),
+            (200, "not json", "provider_error", 502),
+            (200, '{"success": false, "error": "no numbers", "data": []}', "provider_rejected", 502),
+        ],
+    )
+    def test_start_fails_with_a_clear_error_and_leaves_nothing_pending(
+        self, site: Any, fake_telefon_ip: FakeTelefonIp, status: int, body: str, code: str, http_status: int
+    ) -> None:
+        fake_telefon_ip.fail_next(status, body)
+        browser = Browser(site.url)
+        response = browser.api("POST", "/callauth/start/", data={"phone": PHONE})
+
+        assert response.status_code == http_status
+        assert response.json()["error"] == code
+        assert fake_telefon_ip.token not in response.text
+        assert len(fake_telefon_ip.requests) == 1  # a billed start is never retried
+        assert list(CallAuthFlow.objects.values_list("status", "failure_reason")) == [("failed", "provider_error")]
+
+    def test_check_failures_keep_the_flow_pending(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+        browser = Browser(site.url)
+        started = browser.start()
+        fake_telefon_ip.fail_next(500, "oops")
+        fake_telefon_ip.fail_next(500, "oops")  # the check's one retry fails too
+        assert browser.status() == "pending"
+
+        fake_telefon_ip.make_call(started["call_to"], PHONE)
+        assert browser.wait_for_status("confirmed") == "confirmed"
+
+
+class TestSandbox:
+    def test_json_flow(self, live_server: Any, settings: Any) -> None:
+        settings.CALLAUTH_PROVIDER = "sandbox"
+        browser = Browser(live_server.url)
+        started = browser.start()
+        assert started["sandbox_call_url"] == "/callauth/sandbox/call/"
+
+        called = browser.api("POST", started["sandbox_call_url"])
+        assert called.json()["status"] == "confirmed"
+        assert browser.complete().json() == {"redirect": "/"}
+        assert_logged_in_as(browser, PHONE)
+
+    def test_html_flow_without_javascript(self, live_server: Any, settings: Any) -> None:
+        settings.CALLAUTH_PROVIDER = "sandbox"
+        session = requests.Session()
+        login_page = session.get(live_server.url + "/login/?next=/", timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
+        assert token is not None
+
+        challenge = session.post(
+            live_server.url + "/callauth/start/", data={"phone": "+7 900 123-45-67", "csrfmiddlewaretoken": token[1]}
+        )
+        assert challenge.url == live_server.url + "/callauth/challenge/"
+        number = CallAuthFlow.objects.get().call_to
+        assert f'href="tel:{number}"' in challenge.text
+
+        def post_form(action: str, page: requests.Response) -> requests.Response:
+            csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            assert csrf is not None
+            return session.post(live_server.url + action, data={"csrfmiddlewaretoken": csrf[1]})
+
+        after_call = post_form("/callauth/sandbox/call/", challenge)
+        assert "Call received" in after_call.text
+        home = post_form("/callauth/complete/", after_call)
+
+        assert home.url == live_server.url + "/"
+        assert f'<strong class="home-phone">{PHONE}</strong>' in home.text
