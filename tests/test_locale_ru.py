@@ -1,0 +1,191 @@
+"""The Russian translation: pages and JSON errors come in Russian, and the catalogs are complete.
+
+Every request runs inside ``translation.override("ru")``: LocaleMiddleware activates the
+request's language for the thread and never deactivates it, and ``override`` puts the
+previous language back so no other test sees Russian.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+import django_callauth
+import example
+
+APP_PO = Path(django_callauth.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
+EXAMPLE_PO = Path(example.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
+CATALOGS = [pytest.param(APP_PO, id="django_callauth"), pytest.param(EXAMPLE_PO, id="example")]
+
+PHONE = "+7 900 123-45-67"
+
+
+# -- pages and messages --------------------------------------------------------
+
+
+@pytest.fixture
+def ru_client():
+    with translation.override("ru"):
+        yield Client(HTTP_ACCEPT_LANGUAGE="ru")
+
+
+@pytest.mark.django_db
+def test_login_page_is_russian(ru_client):
+    response = ru_client.get("/login/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<html lang="ru">' in html
+    assert "<h1>Войти</h1>" in html
+    assert "Номер мобильного телефона" in html
+    assert '<button type="submit">Войти по звонку</button>' in html
+    assert "Вы позвоните с этого телефона на номер, который мы покажем. Звонок бесплатный — он сразу сбросится." in html
+
+
+@pytest.mark.django_db
+def test_sandbox_challenge_page_is_russian(ru_client):
+    response = ru_client.post("/callauth/start/", {"phone": PHONE})
+    assert response.status_code == 302
+    response = ru_client.get("/callauth/challenge/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>Позвоните, чтобы войти</title>" in html
+    assert "<h1>Позвоните на этот номер, чтобы войти</h1>" in html
+    assert "Звоните с номера <strong>+7 900 123-45-67</strong>. Звонок сразу сбросится — это бесплатно." in html
+    assert "Осталось: " in html
+    assert "Ждём ваш звонок…" in html
+    assert '<button type="submit">Я позвонил(а) — войти</button>' in html
+    assert "<p>Тестовый режим: настоящего звонка не будет.</p>" in html
+    assert '<button type="submit" id="callauth-sandbox-call">Имитировать звонок</button>' in html
+
+
+@pytest.mark.django_db
+def test_invalid_phone_json_error_is_russian(ru_client):
+    response = ru_client.post("/callauth/start/", {"phone": "abc"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_phone",
+        "message": "Введите российский мобильный номер, например +7 900 123-45-67.",
+    }
+
+
+@pytest.mark.django_db
+def test_invalid_phone_form_error_is_russian(ru_client):
+    response = ru_client.post("/callauth/start/", {"phone": "+7 800 123-45-67"})
+    assert response.status_code == 400
+    assert "Войти по звонку можно только с российского мобильного номера (+7 9XX …)." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_lazy_view_message_is_russian(ru_client):
+    ru_client.post("/callauth/start/", {"phone": PHONE})
+    response = ru_client.post("/callauth/complete/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 409
+    assert response.json()["message"] == "Мы ещё не получили ваш звонок. Позвоните на указанный номер и попробуйте снова."
+
+
+@pytest.mark.django_db
+def test_english_stays_the_default(client):
+    """Without Accept-Language the test settings' English is served, and nothing leaks."""
+    assert translation.get_language() in ("en", "en-us")
+    html = client.get("/login/").content.decode()
+    assert '<html lang="en">' in html
+    assert "Log in by phone call" in html
+
+
+# -- the catalogs --------------------------------------------------------------
+
+
+def _po_string(lines: list[str]) -> str:
+    """The value of a msgid/msgstr made of one or more quoted lines."""
+    return "".join(ast.literal_eval(line.split(" ", 1)[1] if line.startswith("msg") else line) for line in lines)
+
+
+def parse_po(path: Path) -> list[dict]:
+    """Entries of a .po file: msgid, msgstr (plural forms joined by NUL), flags, obsolete."""
+    entries = []
+    for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8").strip()):
+        lines = block.splitlines()
+        entry: dict = {"flags": set(), "msgid": None, "msgstr": [], "obsolete": False, "msgctxt": None}
+        current = None
+        parts: dict[str, list[str]] = {}
+        for line in lines:
+            if line.startswith("#~"):
+                entry["obsolete"] = True
+                continue
+            if line.startswith("#,"):
+                entry["flags"].update(flag.strip() for flag in line[2:].split(","))
+                continue
+            if line.startswith("#"):
+                continue
+            if line.startswith('"'):
+                parts[current].append(line)
+                continue
+            keyword = line.split(" ", 1)[0]
+            current = keyword
+            parts[current] = [line]
+        for key, value in parts.items():
+            if key == "msgid":
+                entry["msgid"] = _po_string(value)
+            elif key == "msgctxt":
+                entry["msgctxt"] = _po_string(value)
+            elif key == "msgid_plural":
+                entry["msgid_plural"] = _po_string(value)
+            elif key.startswith("msgstr"):
+                entry["msgstr"].append(_po_string(value))
+        entries.append(entry)
+    return entries
+
+
+def messages(path: Path) -> list[dict]:
+    """All entries except the header (msgid "")."""
+    return [e for e in parse_po(path) if e["msgid"] or e["obsolete"]]
+
+
+@pytest.mark.parametrize("po", CATALOGS)
+def test_po_header(po):
+    header = next(e for e in parse_po(po) if e["msgid"] == "")
+    assert "fuzzy" not in header["flags"]
+    assert "Language: ru\n" in header["msgstr"][0]
+    assert "charset=UTF-8" in header["msgstr"][0]
+
+
+@pytest.mark.parametrize("po", CATALOGS)
+def test_po_is_complete(po):
+    assert "#, fuzzy" not in po.read_text(encoding="utf-8")
+    entries = messages(po)
+    assert entries, f"{po} has no messages"
+    assert not [e["msgid"] for e in entries if e["obsolete"]], "obsolete entries: run makemessages --no-obsolete"
+    untranslated = [e["msgid"] for e in entries if not e["msgstr"] or not all(e["msgstr"])]
+    assert untranslated == []
+
+
+@pytest.mark.parametrize("po", CATALOGS)
+def test_placeholders_are_kept(po):
+    placeholder = re.compile(r"%\(\w+\)[sd]|\{\{\s*\w+\s*\}\}|</?\w+>")
+    for entry in messages(po):
+        for msgstr in entry["msgstr"]:
+            assert sorted(placeholder.findall(msgstr)) == sorted(placeholder.findall(entry["msgid"])), entry["msgid"]
+
+
+@pytest.mark.parametrize("po", CATALOGS)
+def test_compiled_catalog_matches_po(po):
+    """Every translation in the .po is what gettext answers: the .mo is compiled and current."""
+    assert po.with_suffix(".mo").is_file(), "run django-admin compilemessages"
+    stale = {}
+    with translation.override("ru"):
+        for entry in messages(po):
+            msgid, msgstr = entry["msgid"], entry["msgstr"][0]
+            if "msgid_plural" in entry:
+                got = translation.ngettext(msgid, entry["msgid_plural"], 1)
+            elif entry["msgctxt"] is not None:
+                got = translation.pgettext(entry["msgctxt"], msgid)
+            else:
+                got = translation.gettext(msgid)
+            if got != msgstr:
+                stale[msgid] = (got, msgstr)
+    assert stale == {}
