@@ -22,8 +22,10 @@ _ASCII_DIGITS = re.compile(r"\+?[0-9]+")
 # "89xxxxxxxxx"; this also keeps out Kazakhstan (+7 7XX), toll-free (+7 800) and
 # premium-rate (+7 809) numbers that share the +7 country code.
 _MOBILE_NATIONAL = re.compile(r"9[0-9]{9}")
-# Numbers the provider hands out to call may be any Russian number (mobile or geographic).
-_ANY_NATIONAL = re.compile(r"[3489][0-9]{9}")
+# Numbers the provider hands out to call may be any Russian number (mobile or geographic),
+# but never a non-geographic 8-80X service number: 8-803 and 8-809 are premium-rate,
+# and a user must not be sent to dial one, whatever the provider answered.
+_ANY_NATIONAL = re.compile(r"(?:[349][0-9]|8[1-9])[0-9]{8}")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -78,6 +80,8 @@ def parse_provider_phone(value: object) -> str | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
+        if value < 0:  # str() would give "-7…", and "-" is a separator people type
+            return None
         value = str(value)
     if not isinstance(value, str) or len(value) > MAX_INPUT_LENGTH:
         return None

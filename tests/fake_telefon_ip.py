@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -54,13 +55,6 @@ class Authorisation:
 
 
 @dataclass
-class _Failure:
-    status: int
-    body: bytes
-    delay: float
-
-
-@dataclass
 class FakeTelefonIp:
     """The fake provider; options may be changed between requests."""
 
@@ -76,7 +70,7 @@ class FakeTelefonIp:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._auths: dict[str, Authorisation] = {}
-        self._failures: list[_Failure] = []
+        self._failures: list[tuple[int, bytes, float]] = []  # status, body, delay
         self._next_id = random.randint(100_000, 900_000)
         self._server: ThreadingHTTPServer | None = None
 
@@ -92,7 +86,8 @@ class FakeTelefonIp:
 
     def start(self) -> FakeTelefonIp:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll keeps stop() fast: shutdown() waits for the next poll.
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -110,7 +105,7 @@ class FakeTelefonIp:
     def fail_next(self, status: int, body: bytes | str, delay: float = 0) -> None:
         """Answer the next request with this; ``delay`` is slept before each body byte (a trickle)."""
         with self._lock:
-            self._failures.append(_Failure(status, body.encode() if isinstance(body, str) else body, delay))
+            self._failures.append((status, body.encode() if isinstance(body, str) else body, delay))
 
     def make_call(self, call_to: str, caller: str) -> int | None:
         """Play a call from ``caller`` to ``call_to`` (both E.164); the webhook's HTTP status, if any."""
@@ -123,46 +118,60 @@ class FakeTelefonIp:
             return None
         query = urlencode({"success": "True", "phone": auth.caller, "id": auth.id})
         url = auth.webhook + ("&" if "?" in auth.webhook else "?") + query
-        request = urllib.request.Request(url, method=self.webhook_method, data=b"" if self.webhook_method == "POST" else None)
+        request = urllib.request.Request(
+            url, method=self.webhook_method, data=b"" if self.webhook_method == "POST" else None
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    def _answer(self, method: str, action: str, rest: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
-        """The provider's answer to one authorised request."""
-        if action in ("reverse_auth_phone_get", "reverse_auth_phone_post"):
-            phone = (params if action.endswith("get") else body).get("phone", "")
-            if not (isinstance(phone, str) and len(phone) == 11 and phone.startswith("89") and phone.isdigit()):
-                return 400, {"success": False, "error": "phone is invalid", "data": {}}
-            with self._lock:
-                self._next_id += 1
-                auth = Authorisation(
-                    str(self._next_id) if self.id_as_string else self._next_id,
-                    self._unused_phone(), time.monotonic() + self.lifetime, body.get("webhook") or None,
-                )
-                self._auths[str(auth.id)] = auth
-                other_number = "8" + self._unused_phone()[1:]  # the doc's link dials another number
-            data = {
-                "auth_phone": auth.auth_phone, "id": auth.id,
-                "url_image": f"{self.base_url}get_qr_image/{auth.id}/",
-                "url_link": f"<a href='tel:{other_number}'>Позвони для авторизации</a>",
-            }
-            return 200, {"success": self.success_as, "error": "", "data": data}
+    def _answer(
+        self, action: str, rest: str, params: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """The provider's answer to one request that carried the right token."""
+        if action == "reverse_auth_phone_get":
+            return self._start(params.get("phone"), None)
+        if action == "reverse_auth_phone_post":
+            return self._start(body.get("phone"), body.get("webhook") or None)
         if action == "reverse_auth_phone_check":
-            with self._lock:
-                auth = self._auths.get(rest.strip("/"))
-            if auth is None or time.monotonic() > auth.expires_at:
-                return 400, NOT_FOUND
-            if auth.caller is None:
-                status, shaped = PENDING_SHAPES[self.pending_shape]
-                shaped = json.loads(json.dumps(shaped))
-                if isinstance(shaped["data"], dict) and "id" in shaped["data"]:
-                    shaped["data"]["id"] = auth.id
-                return status, shaped
-            return 200, {"success": self.success_as, "error": "", "data": {"phone": auth.caller, "id": auth.id}}
+            return self._check(rest.strip("/"))
         return 404, {"success": False, "error": "unknown action", "data": {}}
+
+    def _start(self, phone: object, webhook: str | None) -> tuple[int, Any]:
+        if not (isinstance(phone, str) and re.fullmatch(r"89[0-9]{9}", phone)):
+            return 400, {"success": False, "error": "phone is invalid", "data": {}}
+        with self._lock:
+            self._next_id += 1
+            auth_id = str(self._next_id) if self.id_as_string else self._next_id
+            auth = Authorisation(auth_id, self._unused_phone(), time.monotonic() + self.lifetime, webhook)
+            self._auths[str(auth_id)] = auth
+            other_number = "8" + self._unused_phone()[1:]  # the doc's link dials another number
+        data = {
+            "auth_phone": auth.auth_phone,
+            "id": auth_id,
+            "url_image": f"{self.base_url}get_qr_image/{auth_id}/",
+            "url_link": f"<a href='tel:{other_number}'>Позвони для авторизации</a>",
+        }
+        return 200, {"success": self.success_as, "error": "", "data": data}
+
+    def _check(self, auth_id: str) -> tuple[int, Any]:
+        with self._lock:
+            auth = self._auths.get(auth_id)
+        if auth is None or time.monotonic() > auth.expires_at:
+            return 400, NOT_FOUND
+        if auth.caller is not None:
+            return 200, {
+                "success": self.success_as,
+                "error": "",
+                "data": {"phone": auth.caller, "id": auth.id},
+            }
+        status, shaped = PENDING_SHAPES[self.pending_shape]
+        shaped = json.loads(json.dumps(shaped))  # a copy, to fill in this id
+        if isinstance(shaped["data"], dict) and "id" in shaped["data"]:
+            shaped["data"]["id"] = auth.id
+        return status, shaped
 
     def _unused_phone(self) -> str:
         taken = {a.auth_phone for a in self._auths.values()}
@@ -193,10 +202,10 @@ def _handler_for(fake: FakeTelefonIp) -> type[BaseHTTPRequestHandler]:
                 fake._requests.append(Recorded(method, action, params, body, url.path))
                 failure = fake._failures.pop(0) if fake._failures else None
             if failure is not None:
-                return self._send(failure.status, failure.body, failure.delay)
+                return self._send(*failure)
             if not url.path.startswith(prefix):
                 return self._send(401, b'{"success": false, "error": "token is invalid", "data": {}}')
-            status, payload = fake._answer(method, action, rest, params, body)
+            status, payload = fake._answer(action, rest, params, body)
             self._send(status, json.dumps(payload, ensure_ascii=False).encode())
 
         def _send(self, status: int, body: bytes, delay: float = 0) -> None:
@@ -219,12 +228,10 @@ def _handler_for(fake: FakeTelefonIp) -> type[BaseHTTPRequestHandler]:
 
 def _decode_body(raw: bytes, content_type: str) -> dict[str, Any]:
     """A POST body as a dict: the provider's encoding (JSON or form) is unknown, so take both."""
-    if not raw:
+    if not content_type.startswith("application/json"):
+        return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
         return {}
-    if content_type.startswith("application/json"):
-        try:
-            decoded = json.loads(raw)
-        except ValueError:
-            return {}
-        return decoded if isinstance(decoded, dict) else {}
-    return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    return decoded if isinstance(decoded, dict) else {}

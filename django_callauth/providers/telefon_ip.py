@@ -87,7 +87,7 @@ def _provider_id(value: object) -> str | None:
     return None
 
 
-def _short_text(value: object, secrets: tuple[str, ...] = ()) -> str:
+def _short_text(value: object, secrets: tuple[str, ...]) -> str:
     """Untrusted provider text fit for one log line or exception message."""
     if not isinstance(value, str):
         return ""
@@ -122,7 +122,7 @@ def _read_body(response: requests.Response, deadline_at: float, where: str) -> b
     except (urllib3.exceptions.TimeoutError, TimeoutError):
         logger.warning("telefon-ip %s: read timed out in the body", where)
         failure = ProviderUnavailable("telefon-ip stopped answering mid-answer.")
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError, ValueError):
+    except (urllib3.exceptions.HTTPError, OSError, ValueError):
         logger.warning("telefon-ip %s: connection broke while reading the body", where)
         failure = ProviderUnavailable("telefon-ip's answer was cut off.")
     if failure is not None:
@@ -214,23 +214,31 @@ class TelefonIpProvider(CallAuthProvider):
         # Never retried: the provider may have allocated (and billed) a number already.
         if webhook_url:
             answer = self._request(
-                "POST", "reverse_auth_phone_post", deadline_at,
+                "POST",
+                "reverse_auth_phone_post",
+                deadline_at,
                 json_body={"phone": provider_phone, "webhook": webhook_url},
             )
         else:
-            answer = self._request("GET", "reverse_auth_phone_get", deadline_at, params={"phone": provider_phone})
+            answer = self._request(
+                "GET", "reverse_auth_phone_get", deadline_at, params={"phone": provider_phone}
+            )
         if not answer.success:
             logger.warning("telefon-ip start: success is false: %s", answer.error)
             raise ProviderRejected(f"telefon-ip refused to start a call: {answer.error or 'no reason given'}")
         # url_link and url_image are deliberately ignored: third-party HTML, possibly another number.
         provider_id = _provider_id(answer.data.get("id"))
         if provider_id is None:
-            logger.warning("telefon-ip start: id missing or invalid: %s", _short_text(repr(answer.data.get("id"))))
+            logger.warning(
+                "telefon-ip start: id missing or invalid: %s",
+                _short_text(repr(answer.data.get("id")), (self._token,)),
+            )
             raise ProviderMalformedAnswer("telefon-ip's start answer has no valid id.")
         call_to = parse_provider_phone(answer.data.get("auth_phone"))
         if call_to is None:
             logger.warning(
-                "telefon-ip start: auth_phone is not a phone: %s", _short_text(repr(answer.data.get("auth_phone")))
+                "telefon-ip start: auth_phone is not a phone: %s",
+                _short_text(repr(answer.data.get("auth_phone")), (self._token,)),
             )
             raise ProviderMalformedAnswer("telefon-ip's start answer has no valid number to call.")
         logger.info("telefon-ip start: id %s, call %s", provider_id, call_to)
@@ -267,7 +275,11 @@ class TelefonIpProvider(CallAuthProvider):
         status = data.get("status")
         # Public integrations know "ok" and "expired"; an unknown status is no confirmation.
         if status is not None and not (isinstance(status, str) and status.lower() == "ok"):
-            logger.debug("telefon-ip check %s: pending (status %s)", provider_id, _short_text(repr(status)))
+            logger.debug(
+                "telefon-ip check %s: pending (status %s)",
+                provider_id,
+                _short_text(repr(status), (self._token,)),
+            )
             return pending
         caller = parse_provider_phone(data.get("phone"))
         if caller is None:
@@ -276,7 +288,9 @@ class TelefonIpProvider(CallAuthProvider):
             else:
                 logger.debug("telefon-ip check %s: pending (no phone yet)", provider_id)
             return pending
-        logger.info("telefon-ip check %s: called from %s", provider_id, caller)
+        logger.info(
+            "telefon-ip check %s: a call was reported", provider_id
+        )  # no phone at INFO: personal data
         return CallReport(caller=caller, provider_id=provider_id)
 
     def parse_webhook(self, request: HttpRequest) -> CallReport:
@@ -330,6 +344,7 @@ class TelefonIpProvider(CallAuthProvider):
             logger.warning("telefon-ip %s: no time left before the deadline", where)
             return ProviderUnavailable("telefon-ip request skipped: deadline passed.")
         connect, read = self._timeout
+        error: ProviderError
         try:
             # The URL is built inline, so no local variable holding the token outlives this call.
             return session.request(
@@ -343,8 +358,15 @@ class TelefonIpProvider(CallAuthProvider):
             )
         except requests.Timeout:
             reason, error = "timed out", ProviderUnavailable("telefon-ip did not answer in time.")
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            reason, error = "invalid URL", ProviderConfigurationError("CALLAUTH_TELEFON_IP_URL is not a valid URL.")
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ):
+            reason, error = (
+                "invalid URL",
+                ProviderConfigurationError("CALLAUTH_TELEFON_IP_URL is not a valid URL."),
+            )
         except requests.ConnectionError:
             reason, error = "connection failed", ProviderUnavailable("telefon-ip cannot be reached.")
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError):
@@ -363,6 +385,6 @@ def _webhook_params(request: HttpRequest) -> QueryDict:
     try:
         if any(key in request.GET for key in ("success", "phone", "id")):
             return request.GET
-        return request.POST  # type: ignore[return-value]
+        return request.POST
     except (SuspiciousOperation, BadRequest, MultiPartParserError, OSError, ValueError):
         return QueryDict()

@@ -1,0 +1,277 @@
+"""The telefon-ip client against the loopback fake: real sockets, timeouts, urllib3 and webhooks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.test import RequestFactory
+
+from django_callauth.providers.base import (
+    CallReport,
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderUnavailable,
+)
+from django_callauth.providers.telefon_ip import TelefonIpProvider
+from django_callauth.redaction import install_log_redaction
+from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
+
+PHONE = "+79001234567"
+
+
+def client_for(
+    fake: FakeTelefonIp, *, timeout: tuple[float, float] = (2, 2), deadline: float = 4
+) -> TelefonIpProvider:
+    return TelefonIpProvider(token=fake.token, base_url=fake.base_url, timeout=timeout, deadline=deadline)
+
+
+@pytest.fixture
+def provider(fake_telefon_ip: FakeTelefonIp) -> TelefonIpProvider:
+    return client_for(fake_telefon_ip)
+
+
+class WebhookReceiver:
+    """The site's side of the webhook: records each request the fake provider makes."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: list[tuple[str, str]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                receiver.received.append((self.command, self.path))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    yield hook
+    hook.close()
+
+
+def test_start_by_get(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
+    started = provider.start(PHONE, None)
+    (asked,) = fake_telefon_ip.requests
+    assert (asked.method, asked.action, asked.params, asked.body) == (
+        "GET",
+        "reverse_auth_phone_get",
+        {"phone": "89001234567"},
+        {},
+    )
+    assert asked.path == f"/api/v1/authcalls/{fake_telefon_ip.token}/reverse_auth_phone_get"
+    assert started.call_to.startswith("+79") and len(started.call_to) == 12
+    assert started.provider_id.isdigit()
+
+
+def test_start_by_post_with_a_webhook(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
+    provider.start(PHONE, "https://site.example/callauth/webhook/abc/")
+    (asked,) = fake_telefon_ip.requests
+    assert (asked.method, asked.action, asked.params) == ("POST", "reverse_auth_phone_post", {})
+    assert asked.body == {"phone": "89001234567", "webhook": "https://site.example/callauth/webhook/abc/"}
+
+
+@pytest.mark.parametrize("id_as_string", [False, True])
+@pytest.mark.parametrize("success_as", [True, "True", "true"])
+def test_answer_variants(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider, id_as_string: bool, success_as: object
+) -> None:
+    fake_telefon_ip.id_as_string, fake_telefon_ip.success_as = id_as_string, success_as
+    started = provider.start(PHONE, None)
+    fake_telefon_ip.make_call(started.call_to, PHONE)
+    assert provider.check(started.provider_id) == CallReport(caller=PHONE, provider_id=started.provider_id)
+
+
+@pytest.mark.parametrize("shape", sorted(PENDING_SHAPES))
+@pytest.mark.parametrize("caller_format", ["8", "7"])
+def test_pending_until_the_call_then_confirmed(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider, shape: str, caller_format: str
+) -> None:
+    fake_telefon_ip.pending_shape, fake_telefon_ip.caller_format = shape, caller_format
+    started = provider.start(PHONE, None)
+    assert provider.check(started.provider_id) == CallReport(caller=None, provider_id=started.provider_id)
+    assert fake_telefon_ip.make_call(started.call_to, PHONE) is None  # no webhook to call
+    assert provider.check(started.provider_id) == CallReport(caller=PHONE, provider_id=started.provider_id)
+
+
+def test_a_call_from_another_phone_is_reported_as_such(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
+) -> None:
+    started = provider.start(PHONE, None)
+    fake_telefon_ip.make_call(started.call_to, "+79990000000")
+    assert provider.check(started.provider_id).caller == "+79990000000"  # flows.py decides it is a mismatch
+
+
+def test_after_its_lifetime_the_number_is_not_found_and_calls_are_not_recorded(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
+) -> None:
+    fake_telefon_ip.lifetime = 0.2
+    started = provider.start(PHONE, None)
+    time.sleep(0.3)
+    assert fake_telefon_ip.make_call(started.call_to, PHONE) is None
+    assert provider.check(started.provider_id) == CallReport(caller=None, provider_id=started.provider_id)
+
+
+def test_a_wrong_token_is_a_configuration_error(fake_telefon_ip: FakeTelefonIp) -> None:
+    provider = TelefonIpProvider(
+        token="wrong-token", base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4
+    )
+    with pytest.raises(
+        ProviderConfigurationError, match=r"^telefon-ip refused the API token \(HTTP 401\)\.$"
+    ):
+        provider.start(PHONE, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "hook_path", "separator"),
+    [("GET", "/callauth/webhook/s3cr3t/", "?"), ("POST", "/hook/?flow=1", "&")],
+)
+def test_the_webhook_is_called_like_the_provider_does(
+    fake_telefon_ip: FakeTelefonIp,
+    provider: TelefonIpProvider,
+    receiver: WebhookReceiver,
+    method: str,
+    hook_path: str,
+    separator: str,
+) -> None:
+    fake_telefon_ip.webhook_method = method
+    started = provider.start(PHONE, receiver.url + hook_path)
+    assert receiver.received == []
+    assert fake_telefon_ip.make_call(started.call_to, PHONE) == 200
+    expected = f"{hook_path}{separator}success=True&phone=89001234567&id={started.provider_id}"
+    assert receiver.received == [(method, expected)]
+    webhook_request = RequestFactory().generic(method, expected)
+    assert provider.parse_webhook(webhook_request) == CallReport(
+        caller=PHONE, provider_id=started.provider_id
+    )
+
+
+def test_make_call_returns_what_the_webhook_answered(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
+) -> None:
+    hook = WebhookReceiver(status=404)
+    try:
+        started = provider.start(PHONE, hook.url + "/unknown/")
+        assert fake_telefon_ip.make_call(started.call_to, PHONE) == 404
+    finally:
+        hook.close()
+
+
+def test_a_trickling_body_stops_at_the_deadline(fake_telefon_ip: FakeTelefonIp) -> None:
+    # Each byte arrives well within the read timeout: only the total deadline can stop this.
+    fake_telefon_ip.fail_next(200, '{"success": true, "data": {}}', delay=0.1)
+    provider = client_for(fake_telefon_ip, timeout=(1, 1), deadline=0.8)
+    began = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match=r"^telefon-ip answered too slowly\.$"):
+        provider.start(PHONE, None)
+    assert 0.7 < time.monotonic() - began < 1.5
+
+
+def test_a_stalled_body_hits_the_read_timeout(fake_telefon_ip: FakeTelefonIp) -> None:
+    fake_telefon_ip.fail_next(200, "{}", delay=3)
+    provider = client_for(fake_telefon_ip, timeout=(1, 0.5), deadline=5)
+    began = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match=r"^telefon-ip stopped answering mid-answer\.$"):
+        provider.start(PHONE, None)
+    assert time.monotonic() - began < 1.5
+
+
+def test_check_retries_once_after_a_server_error(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
+) -> None:
+    started = provider.start(PHONE, None)
+    fake_telefon_ip.make_call(started.call_to, PHONE)
+    fake_telefon_ip.fail_next(502, "<html>Bad Gateway</html>")
+    assert provider.check(started.provider_id).caller == PHONE
+    assert [r.action for r in fake_telefon_ip.requests] == ["reverse_auth_phone_get"] + [
+        "reverse_auth_phone_check"
+    ] * 2
+
+
+def test_start_is_not_retried_after_a_server_error(
+    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
+) -> None:
+    fake_telefon_ip.fail_next(500, "")
+    with pytest.raises(ProviderUnavailable):
+        provider.start(PHONE, None)
+    assert len(fake_telefon_ip.requests) == 1
+
+
+def test_a_closed_port_is_unavailable() -> None:
+    fake = FakeTelefonIp().start()
+    provider = client_for(fake)
+    fake.stop()
+    with pytest.raises(ProviderUnavailable, match=r"^telefon-ip cannot be reached\.$"):
+        provider.start(PHONE, None)
+
+
+@pytest.fixture
+def urllib3_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    caplog.set_level(logging.DEBUG, logger="django_callauth")
+    return caplog
+
+
+def flow_with_failures(fake: FakeTelefonIp, provider: TelefonIpProvider) -> str:
+    """A start, a pending check and a check that fails twice: the provider id."""
+    started = provider.start(PHONE, None)
+    provider.check(started.provider_id)
+    fake.fail_next(503, "busy")
+    fake.fail_next(503, "busy")
+    with pytest.raises(ProviderError):
+        provider.check(started.provider_id)
+    return started.provider_id
+
+
+def test_urllib3_logs_the_token_when_no_token_is_configured_to_redact(
+    settings: Any,
+    fake_telefon_ip: FakeTelefonIp,
+    provider: TelefonIpProvider,
+    urllib3_debug: pytest.LogCaptureFixture,
+) -> None:
+    # The premise of the next test: unless the filter knows the token, urllib3 prints it at DEBUG.
+    settings.CALLAUTH_TELEFON_IP_TOKEN = ""
+    flow_with_failures(fake_telefon_ip, provider)
+    pool = [r.getMessage() for r in urllib3_debug.records if r.name == "urllib3.connectionpool"]
+    assert any(f"/api/v1/authcalls/{fake_telefon_ip.token}/reverse_auth_phone_get" in m for m in pool)
+
+
+def test_no_log_record_carries_the_token_with_redaction(
+    settings: Any,
+    fake_telefon_ip: FakeTelefonIp,
+    provider: TelefonIpProvider,
+    urllib3_debug: pytest.LogCaptureFixture,
+) -> None:
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    install_log_redaction()  # done by AppConfig.ready() already; idempotent
+    provider_id = flow_with_failures(fake_telefon_ip, provider)
+    messages = [r.getMessage() for r in urllib3_debug.records]
+    assert [m for m in messages if fake_telefon_ip.token in m] == []
+    request_line = '"GET /api/v1/authcalls/***/reverse_auth_phone_get?phone=89001234567 HTTP/1.1" 200 '
+    assert any(request_line in m for m in messages)
+    base = fake_telefon_ip.base_url
+    assert (
+        f"telefon-ip GET {base}***/reverse_auth_phone_check/{provider_id}/: HTTP 503, server error"
+        in messages
+    )

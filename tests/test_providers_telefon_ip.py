@@ -1,0 +1,744 @@
+"""The telefon-ip client against recorded answers (``responses``): every shape in PROVIDER.md.
+
+What the provider is asked, how each answer is classified, what is retried, and that the
+token (in the URL path) shows up in no exception, traceback or log line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import responses
+from django.test import RequestFactory
+
+from django_callauth.providers import telefon_ip
+from django_callauth.providers.base import (
+    CallReport,
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderMalformedAnswer,
+    ProviderRejected,
+    ProviderUnavailable,
+    StartedCall,
+)
+from django_callauth.providers.telefon_ip import MAX_BODY_BYTES, ProviderRateLimited, TelefonIpProvider
+
+TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
+BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
+START_GET = f"{BASE}{TOKEN}/reverse_auth_phone_get"
+START_POST = f"{BASE}{TOKEN}/reverse_auth_phone_post"
+CHECK = f"{BASE}{TOKEN}/reverse_auth_phone_check/122760/"
+REDACTED_CHECK = f"GET {BASE}***/reverse_auth_phone_check/122760/"
+REDACTED_START = f"GET {BASE}***/reverse_auth_phone_get"
+PHONE = "+79001234567"
+WEBHOOK = "https://site.example/callauth/webhook/s3cr3t-path/"
+
+# The doc's own samples (its start sample is missing a comma; this is what it means).
+START_OK: dict[str, Any] = {
+    "success": True,
+    "error": "",
+    "data": {
+        "auth_phone": "79644115786",
+        "id": 122760,
+        "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
+        "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
+    },
+}
+CHECK_OK: dict[str, Any] = {"success": True, "error": "", "data": {"phone": "89243555100", "id": 122760}}
+NOT_FOUND: dict[str, Any] = {"success": False, "error": "id record not found", "data": {}}
+
+
+def start_answer(**data: Any) -> dict[str, Any]:
+    return {**START_OK, "data": {**START_OK["data"], **data}}
+
+
+@pytest.fixture
+def provider() -> TelefonIpProvider:
+    return TelefonIpProvider(token=TOKEN, base_url=BASE, timeout=(3.05, 5.0), deadline=10.0)
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def sent_kwargs(call: Any) -> dict[str, Any]:
+    """What requests handed its adapter: timeout, stream (recorded by ``responses``)."""
+    kwargs: dict[str, Any] = call.request.req_kwargs
+    return kwargs
+
+
+def raised(call: Any) -> ProviderError:
+    with pytest.raises(ProviderError) as info:
+        call()
+    return info.value
+
+
+# --- start: what the provider is asked -------------------------------------------------------
+
+
+def test_start_without_webhook_gets_with_the_phone_in_8_form(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, json=START_OK)
+    assert provider.start(PHONE, None) == StartedCall(call_to="+79644115786", provider_id="122760")
+    (call,) = mocked.calls
+    assert call.request.method == "GET"
+    assert call.request.url == START_GET + "?phone=89001234567"
+    assert call.request.body is None
+    assert sent_kwargs(call)["timeout"] == (3.05, 5.0)
+    assert sent_kwargs(call)["stream"] is True
+
+
+def test_start_with_webhook_posts_json(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
+    mocked.post(START_POST, json=START_OK)
+    assert provider.start(PHONE, WEBHOOK) == StartedCall(call_to="+79644115786", provider_id="122760")
+    (call,) = mocked.calls
+    assert call.request.method == "POST"
+    assert call.request.url == START_POST
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert json.loads(call.request.body or b"") == {"phone": "89001234567", "webhook": WEBHOOK}
+
+
+def test_from_settings_reads_every_setting(settings: Any, mocked: responses.RequestsMock) -> None:
+    settings.CALLAUTH_TELEFON_IP_TOKEN = "other-token"
+    settings.CALLAUTH_TELEFON_IP_URL = "https://proxy.example/authcalls"  # no slash: conf adds it
+    settings.CALLAUTH_TELEFON_IP_TIMEOUT = (1, 2)
+    settings.CALLAUTH_TELEFON_IP_DEADLINE = 1.5
+    mocked.get("https://proxy.example/authcalls/other-token/reverse_auth_phone_get", json=START_OK)
+    TelefonIpProvider.from_settings().start(PHONE, None)
+    connect, read = sent_kwargs(mocked.calls[0])["timeout"]
+    assert (connect, read) == (1.0, pytest.approx(1.5, abs=0.1))  # read capped by the deadline
+
+
+def test_the_number_to_call_comes_from_auth_phone_never_from_url_link(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    # The doc's url_link dials 89644078713; only the validated auth_phone counts.
+    mocked.get(START_GET, json=start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"))
+    assert provider.start(PHONE, None).call_to == "+79644115786"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(122760, "122760"), ("122760", "122760"), ("ab_C-9", "ab_C-9"), ("x" * 64, "x" * 64), (0, "0")],
+)
+def test_start_accepts_int_and_string_ids(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object, expected: str
+) -> None:
+    mocked.get(START_GET, json=start_answer(id=value))
+    assert provider.start(PHONE, None).provider_id == expected
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}]
+)
+def test_start_refuses_unusable_ids(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object
+) -> None:
+    mocked.get(START_GET, json=start_answer(id=value))
+    error = raised(lambda: provider.start(PHONE, None))
+    assert type(error) is ProviderMalformedAnswer
+    assert str(error) == "telefon-ip's start answer has no valid id."
+
+
+def test_start_refuses_a_missing_id(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
+    mocked.get(START_GET, json={"success": True, "error": "", "data": {"auth_phone": "79644115786"}})
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
+
+
+@pytest.mark.parametrize("auth_phone", ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"])
+def test_start_accepts_auth_phone_forms(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, auth_phone: object
+) -> None:
+    mocked.get(START_GET, json=start_answer(auth_phone=auth_phone))
+    assert provider.start(PHONE, None).call_to == "+79644115786"
+
+
+@pytest.mark.parametrize(
+    "auth_phone",
+    ["", None, "12345", "79644115786x", "+12025550100", "77001234567", "7964411578६", True, ["79644115786"]],
+)
+def test_start_refuses_an_auth_phone_that_is_not_a_phone(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, auth_phone: object
+) -> None:
+    mocked.get(START_GET, json=start_answer(auth_phone=auth_phone))
+    error = raised(lambda: provider.start(PHONE, None))
+    assert type(error) is ProviderMalformedAnswer
+    assert str(error) == "telefon-ip's start answer has no valid number to call."
+
+
+@pytest.mark.parametrize("success", [True, "True", "true", 1])
+def test_start_success_variants(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object
+) -> None:
+    mocked.get(START_GET, json={**START_OK, "success": success})
+    assert provider.start(PHONE, None).provider_id == "122760"
+
+
+@pytest.mark.parametrize("success", [False, "False", "false", 0, None, "yes", "", 2])
+def test_start_refused_when_success_is_not_true(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object
+) -> None:
+    mocked.get(START_GET, json={**START_OK, "success": success})
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
+
+
+def test_start_refused_without_success_field(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, json={"data": START_OK["data"]})
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
+
+
+def test_start_rejection_shows_the_providers_error_truncated_on_one_line(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, json={"success": False, "error": "Недостаточно средств\n" + "x" * 1000, "data": []})
+    error = raised(lambda: provider.start(PHONE, None))
+    assert type(error) is ProviderRejected
+    assert str(error) == "telefon-ip refused to start a call: Недостаточно средств " + "x" * 79 + "…"
+
+
+def test_start_rejection_without_error_text(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, json={"success": False})
+    assert (
+        str(raised(lambda: provider.start(PHONE, None)))
+        == "telefon-ip refused to start a call: no reason given"
+    )
+
+
+@pytest.mark.parametrize("data", [{}, [], None, "text"])
+def test_start_without_data_is_malformed(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, data: object
+) -> None:
+    mocked.get(START_GET, json={"success": True, "error": "", "data": data})
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
+
+
+def test_start_with_data_missing_is_malformed(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, json={"success": True, "error": ""})
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
+
+
+# --- every HTTP answer: one classifier ------------------------------------------------------
+
+STATUS_CASES = [
+    (
+        401,
+        ProviderConfigurationError,
+        "telefon-ip refused the API token (HTTP 401).",
+        "HTTP 401, the token was refused",
+    ),
+    (
+        403,
+        ProviderConfigurationError,
+        "telefon-ip refused the API token (HTTP 403).",
+        "HTTP 403, the token was refused",
+    ),
+    (402, ProviderRejected, "telefon-ip asks for payment (HTTP 402).", "HTTP 402, payment required"),
+    (429, ProviderRateLimited, "telefon-ip is rate limiting us (HTTP 429).", "HTTP 429, rate limited"),
+    (500, ProviderUnavailable, "telefon-ip failed (HTTP 500).", "HTTP 500, server error"),
+    (502, ProviderUnavailable, "telefon-ip failed (HTTP 502).", "HTTP 502, server error"),
+    (503, ProviderUnavailable, "telefon-ip failed (HTTP 503).", "HTTP 503, server error"),
+    (504, ProviderUnavailable, "telefon-ip failed (HTTP 504).", "HTTP 504, server error"),
+    (
+        301,
+        ProviderMalformedAnswer,
+        "telefon-ip answered with a redirect (HTTP 301).",
+        "HTTP 301 redirect, not followed",
+    ),
+    (
+        302,
+        ProviderMalformedAnswer,
+        "telefon-ip answered with a redirect (HTTP 302).",
+        "HTTP 302 redirect, not followed",
+    ),
+    (
+        307,
+        ProviderMalformedAnswer,
+        "telefon-ip answered with a redirect (HTTP 307).",
+        "HTTP 307 redirect, not followed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "exc_type", "message", "log"), STATUS_CASES)
+def test_start_http_errors(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    exc_type: type[ProviderError],
+    message: str,
+    log: str,
+) -> None:
+    # A redirect target that would answer fine: it must never be requested.
+    mocked.get(
+        START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"}
+    )
+    mocked.get("https://evil.example/x", json=START_OK)
+    error = raised(lambda: provider.start(PHONE, None))
+    assert (type(error), str(error)) == (exc_type, message)
+    assert len(mocked.calls) == 1  # neither retried nor redirected
+    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, json.dumps({"success": False, "error": "phone is invalid", "data": {}})),
+        (404, "<h1>Not Found</h1>"),
+        (422, ""),
+    ],
+)
+def test_start_other_4xx_is_rejected(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, status: int, body: str
+) -> None:
+    mocked.get(START_GET, status=status, body=body)
+    error = raised(lambda: provider.start(PHONE, None))
+    assert type(error) is ProviderRejected
+    expected = "phone is invalid" if status == 400 else "no reason given"
+    assert str(error) == f"telefon-ip refused to start a call: {expected}"
+
+
+def test_4xx_with_success_true_is_still_rejected(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(START_GET, status=400, json=START_OK)
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "log"),
+    [
+        (
+            "<html><body>502 Bad Gateway</body></html>",
+            "telefon-ip's answer is not JSON.",
+            "HTTP 200, body is not JSON",
+        ),
+        ("", "telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON"),
+        (
+            "[" * MAX_BODY_BYTES,
+            "telefon-ip's answer is not JSON.",
+            "HTTP 200, body is not JSON",
+        ),  # too deep to parse
+        ("\xff\xfe junk", "telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON"),
+        ("[1, 2]", "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
+        ("null", "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
+        ('"success"', "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
+        (
+            " " * (MAX_BODY_BYTES + 1),
+            "telefon-ip sent an oversized answer.",
+            f"body larger than {MAX_BODY_BYTES} bytes",
+        ),
+    ],
+)
+def test_bodies_that_are_not_a_json_object_are_malformed(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    body: str,
+    message: str,
+    log: str,
+) -> None:
+    mocked.get(START_GET, body=body.encode("latin-1"))
+    error = raised(lambda: provider.start(PHONE, None))
+    assert (type(error), str(error)) == (ProviderMalformedAnswer, message)
+    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "exc_type", "message", "log"),
+    [
+        (
+            gzip.compress(b" " * 10_000_000),  # 10 KB on the wire, 10 MB unpacked: stopped at 64 KiB
+            {"Content-Encoding": "gzip"},
+            ProviderMalformedAnswer,
+            "telefon-ip sent an oversized answer.",
+            f"body larger than {MAX_BODY_BYTES} bytes",
+        ),
+        (
+            b"\x1f\x8bnot really gzip",
+            {"Content-Encoding": "gzip"},
+            ProviderMalformedAnswer,
+            "telefon-ip sent an undecodable answer.",
+            "body could not be decompressed",
+        ),
+        (
+            b"{}",
+            {"Content-Length": "100"},
+            ProviderUnavailable,
+            "telefon-ip's answer was cut off.",
+            "connection broke while reading the body",
+        ),
+    ],
+)
+def test_broken_bodies(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    headers: dict[str, str],
+    exc_type: type[ProviderError],
+    message: str,
+    log: str,
+) -> None:
+    mocked.get(START_GET, body=body, headers=headers)
+    error = raised(lambda: provider.start(PHONE, None))
+    assert (type(error), str(error)) == (exc_type, message)
+    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_body_of_exactly_the_limit_is_read(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    body = json.dumps(START_OK).encode()
+    mocked.get(START_GET, body=body + b" " * (MAX_BODY_BYTES - len(body)))
+    assert provider.start(PHONE, None).provider_id == "122760"
+
+
+@pytest.mark.parametrize(
+    ("failure", "message", "log"),
+    [
+        (
+            requests.exceptions.ConnectTimeout(f"timed out: {START_GET}"),
+            "telefon-ip did not answer in time.",
+            "timed out",
+        ),
+        (
+            requests.exceptions.ReadTimeout(f"read timed out: {START_GET}"),
+            "telefon-ip did not answer in time.",
+            "timed out",
+        ),
+        (
+            requests.exceptions.ConnectionError(f"refused: {START_GET}"),
+            "telefon-ip cannot be reached.",
+            "connection failed",
+        ),
+        (
+            requests.exceptions.ChunkedEncodingError(f"broken: {START_GET}"),
+            "The request to telefon-ip failed.",
+            "request failed",
+        ),
+    ],
+)
+def test_network_failures_are_unavailable_and_start_is_never_retried(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    failure: Exception,
+    message: str,
+    log: str,
+) -> None:
+    mocked.get(START_GET, body=failure)
+    mocked.get(START_GET, json=START_OK)
+    error = raised(lambda: provider.start(PHONE, None))
+    assert (type(error), str(error)) == (ProviderUnavailable, message)
+    assert len(mocked.calls) == 1
+    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_post_start_is_never_retried_either(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(START_POST, status=503)
+    mocked.post(START_POST, json=START_OK)
+    assert type(raised(lambda: provider.start(PHONE, WEBHOOK))) is ProviderUnavailable
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize("token", ["", "has/slash", "has?query", "has space", "has%2f"])
+def test_a_bad_token_fails_before_any_request(mocked: responses.RequestsMock, token: str) -> None:
+    provider = TelefonIpProvider(token=token, base_url=BASE, timeout=(1, 1), deadline=1)
+    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderConfigurationError
+    assert type(raised(lambda: provider.check("122760"))) is ProviderConfigurationError
+    assert len(mocked.calls) == 0
+
+
+def test_a_base_url_that_is_not_a_url_is_a_configuration_error(mocked: responses.RequestsMock) -> None:
+    provider = TelefonIpProvider(token=TOKEN, base_url="api.telefon-ip.ru/", timeout=(1, 1), deadline=1)
+    error = raised(lambda: provider.start(PHONE, None))
+    assert (type(error), str(error)) == (
+        ProviderConfigurationError,
+        "CALLAUTH_TELEFON_IP_URL is not a valid URL.",
+    )
+
+
+# --- check --------------------------------------------------------------------------------
+
+
+def test_check_confirmed_as_in_the_doc(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
+    mocked.get(CHECK, json=CHECK_OK)
+    assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
+    (call,) = mocked.calls
+    assert (call.request.method, call.request.url, call.request.body) == ("GET", CHECK, None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"phone": "79243555100", "id": 122760},
+        {"phone": "+79243555100", "id": "122760"},
+        {"phone": 89243555100},
+        {"phone": "89243555100", "id": 122760, "status": "ok"},
+        {"phone": "89243555100", "status": "OK"},
+    ],
+)
+@pytest.mark.parametrize("success", [True, "True", "true", 1])
+def test_check_confirmed_variants(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, data: dict[str, Any], success: object
+) -> None:
+    mocked.get(CHECK, json={"success": success, "error": "", "data": data})
+    assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
+
+
+PENDING = [
+    (200, {"success": False, "error": "call not received", "data": {}}),
+    (
+        200,
+        {"success": False, "error": "", "data": {"phone": "89243555100", "id": 122760}},
+    ),  # phone, but not success
+    (200, {"success": "False", "data": {"phone": "89243555100"}}),
+    (200, {"success": True, "error": "", "data": {"phone": "", "id": 122760}}),
+    (200, {"success": True, "error": "", "data": {"id": 122760}}),
+    (200, {"success": True, "error": "", "data": {"phone": None, "id": 122760}}),
+    (200, {"success": True, "error": "", "data": {"phone": "not yet", "id": 122760}}),
+    (200, {"success": True, "error": "", "data": {"status": "pending", "id": 122760}}),
+    (200, {"success": True, "error": "", "data": {"status": "wait"}}),
+    (200, {"success": True, "error": "", "data": {"status": "expired", "phone": "89243555100"}}),
+    (200, {"success": True, "error": "", "data": {"status": 1, "phone": "89243555100"}}),
+    (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": 999999}}),  # another id
+    (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": True}}),
+    (200, {"success": True, "error": "", "data": {}}),
+    (200, {"success": True, "error": "", "data": []}),
+    (200, {"success": True, "error": "", "data": None}),
+    (200, {"success": True, "error": ""}),
+    (400, NOT_FOUND),
+    (400, "<html>Bad Request</html>"),
+    (404, {"success": False, "error": "expired", "data": []}),
+]
+
+
+@pytest.mark.parametrize(("status", "answer"), PENDING)
+def test_check_pending_shapes(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, status: int, answer: Any
+) -> None:
+    body = answer if isinstance(answer, str) else json.dumps(answer)
+    mocked.get(CHECK, status=status, body=body)
+    assert provider.check("122760") == CallReport(caller=None, provider_id="122760")
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "exc_type", "message", "log"), [c for c in STATUS_CASES if c[1] is not ProviderUnavailable]
+)
+def test_check_errors_that_are_not_retried(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    exc_type: type[ProviderError],
+    message: str,
+    log: str,
+) -> None:
+    mocked.get(CHECK, status=status, headers={"Location": CHECK})
+    error = raised(lambda: provider.check("122760"))
+    assert (type(error), str(error)) == (exc_type, message)
+    assert len(mocked.calls) == 1
+    assert f"telefon-ip {REDACTED_CHECK}: {log}" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("body", ["not json", "[]"])
+def test_check_malformed_is_not_retried(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, body: str
+) -> None:
+    mocked.get(CHECK, body=body)
+    assert type(raised(lambda: provider.check("122760"))) is ProviderMalformedAnswer
+    assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"status": 503},
+        {"status": 500},
+        {"body": requests.exceptions.ReadTimeout(CHECK)},
+        {"body": requests.ConnectionError(CHECK)},
+    ],
+)
+def test_check_is_retried_once_when_unavailable(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, first: dict[str, Any]
+) -> None:
+    mocked.get(CHECK, **first)
+    mocked.get(CHECK, json=CHECK_OK)
+    assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
+    assert len(mocked.calls) == 2
+
+
+def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
+    mocked.get(CHECK, status=502)
+    mocked.get(CHECK, body=requests.exceptions.ConnectTimeout(CHECK))
+    mocked.get(CHECK, json=CHECK_OK)
+    error = raised(lambda: provider.check("122760"))
+    assert (type(error), str(error)) == (ProviderUnavailable, "telefon-ip did not answer in time.")
+    assert error.__context__ is None  # the second failure does not chain to the first
+    assert len(mocked.calls) == 2
+
+
+def test_check_is_not_retried_when_the_deadline_is_spent(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(telefon_ip, "_clock", lambda: now[0])
+
+    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        now[0] += 9.6  # of a 10 s deadline: 0.4 s left is not enough for another try
+        return 503, {}, ""
+
+    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
+    assert type(raised(lambda: provider.check("122760"))) is ProviderUnavailable
+    assert len(mocked.calls) == 1
+
+
+def test_the_retry_gets_only_what_is_left_of_the_deadline(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(telefon_ip, "_clock", lambda: now[0])
+
+    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        now[0] += 8.0
+        return 503, {}, ""
+
+    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
+    mocked.get(CHECK, json=CHECK_OK)
+    assert provider.check("122760").caller == "+79243555100"
+    assert [sent_kwargs(c)["timeout"] for c in mocked.calls] == [(3.05, 5.0), (2.0, 2.0)]
+
+
+@pytest.mark.parametrize("provider_id", ["", "../122760", "1 2", "x" * 65, "12\n"])
+def test_check_refuses_an_unusable_id_without_asking(
+    provider: TelefonIpProvider, mocked: responses.RequestsMock, provider_id: str
+) -> None:
+    assert type(raised(lambda: provider.check(provider_id))) is ProviderMalformedAnswer
+    assert len(mocked.calls) == 0
+
+
+# --- the token never shows ------------------------------------------------------------------
+
+LEAK_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("start", {"status": 401, "body": f"bad token {TOKEN}"}),
+    ("start", {"status": 200, "json": {"success": False, "error": f"token {TOKEN} is blocked"}}),
+    ("start", {"status": 400, "json": {"success": False, "error": f"token {TOKEN} is blocked"}}),
+    ("start", {"status": 503}),
+    ("start", {"status": 302, "headers": {"Location": f"{BASE}{TOKEN}/elsewhere"}}),
+    (
+        "start",
+        {
+            "body": requests.exceptions.ConnectTimeout(
+                f"HTTPSConnectionPool: Max retries exceeded with url: {START_GET}"
+            )
+        },
+    ),
+    ("start", {"body": requests.exceptions.ReadTimeout(f"Read timed out: {START_GET}")}),
+    ("start", {"body": requests.exceptions.ConnectionError(f"Connection refused: {START_GET}")}),
+    ("start", {"status": 200, "body": f"<html>{TOKEN}</html>"}),
+    ("start", {"status": 200, "json": start_answer(id=TOKEN + "/x")}),
+    ("check", {"body": requests.exceptions.ConnectTimeout(f"timed out: {CHECK}")}),
+    ("check", {"status": 403}),
+    ("check", {"status": 200, "body": "x" * (MAX_BODY_BYTES + 10)}),
+]
+
+
+@pytest.mark.parametrize(("action", "answer"), LEAK_CASES)
+def test_the_token_is_in_no_exception_traceback_or_log(
+    provider: TelefonIpProvider,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    action: str,
+    answer: dict[str, Any],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = START_GET if action == "start" else CHECK
+    mocked.get(url, **answer)
+    mocked.get(url, **answer)
+    error = raised(lambda: provider.start(PHONE, None) if action == "start" else provider.check("122760"))
+    assert (error.__context__, error.__cause__) == (None, None)
+    for text in (
+        str(error),
+        repr(error),
+        "".join(traceback.format_exception(error)),
+        repr(provider),
+        caplog.text,
+    ):
+        assert TOKEN not in text
+    assert "***" in caplog.text  # the failure was logged, redacted
+
+
+# --- the webhook ----------------------------------------------------------------------------
+
+rf = RequestFactory()
+
+
+def test_webhook_as_the_doc_shows(provider: TelefonIpProvider) -> None:
+    request = rf.get("/callauth/webhook/s3cr3t/?success=True&phone=89000000000&id=000000")
+    assert provider.parse_webhook(request) == CallReport(caller="+79000000000", provider_id="000000")
+
+
+@pytest.mark.parametrize(
+    ("success", "caller"),
+    [("True", "+79243555100"), ("true", "+79243555100"), ("1", None), ("False", None), ("", None)],
+)
+def test_webhook_success_decides_whether_there_is_a_caller(
+    provider: TelefonIpProvider, success: str, caller: str | None
+) -> None:
+    request = rf.get("/hook/", {"success": success, "phone": "79243555100", "id": "122760"})
+    assert provider.parse_webhook(request) == CallReport(caller=caller, provider_id="122760")
+
+
+def test_webhook_posted_as_a_form_is_read(provider: TelefonIpProvider) -> None:
+    request = rf.post("/hook/", {"success": "True", "phone": "89243555100", "id": "122760"})
+    assert provider.parse_webhook(request) == CallReport(caller="+79243555100", provider_id="122760")
+
+
+def test_webhook_query_string_wins_over_a_posted_body(provider: TelefonIpProvider) -> None:
+    request = rf.post(
+        "/hook/?success=True&phone=89243555100&id=122760",
+        {"success": "True", "phone": "89000000000", "id": "1"},
+    )
+    assert provider.parse_webhook(request) == CallReport(caller="+79243555100", provider_id="122760")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "success=True",
+        "success=True&phone=&id=",
+        "success=True&phone=" + "8" * 10_000 + "&id=" + "1" * 10_000,
+        "success=True&phone=8924355510%00&id=12%2F..",
+        "success=True&phone=%ff%fe&id=%ff",
+        "success=True&phone=abc&id=1;drop",
+        "&".join(f"f{i}=1" for i in range(2000)) + "&success=True&phone=89243555100",  # too many fields
+    ],
+)
+def test_webhook_junk_never_raises_and_never_has_a_caller(provider: TelefonIpProvider, query: str) -> None:
+    assert provider.parse_webhook(rf.get("/hook/?" + query)) == CallReport(caller=None, provider_id=None)
+
+
+def test_webhook_with_an_unparseable_body_never_raises(provider: TelefonIpProvider) -> None:
+    request = rf.post("/hook/", data=b"--x\r\nbroken", content_type="multipart/form-data; boundary=x")
+    assert provider.parse_webhook(request) == CallReport(caller=None, provider_id=None)
