@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import CallAuthFlow, CallAuthPhone
+from .phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalize_phone
 
 
 @admin.register(CallAuthFlow)
@@ -31,8 +33,24 @@ class CallAuthFlowAdmin(admin.ModelAdmin):
         return False
 
 
+class CallAuthPhoneForm(forms.ModelForm):
+    # Normalised on the form, before the model's 16-character limit sees "+7 (900) 123-45-67".
+    phone = forms.CharField(label=CallAuthPhone._meta.get_field("phone").verbose_name, max_length=MAX_INPUT_LENGTH)
+
+    class Meta:
+        model = CallAuthPhone
+        fields = "__all__"
+
+    def clean_phone(self) -> str:
+        try:
+            return normalize_phone(self.cleaned_data["phone"])
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
 @admin.register(CallAuthPhone)
 class CallAuthPhoneAdmin(admin.ModelAdmin):
+    form = CallAuthPhoneForm
     list_display = ["phone", "user", "created_at", "last_login_at"]
     search_fields = ["phone"]
     raw_id_fields = ["user"]

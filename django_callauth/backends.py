@@ -15,6 +15,7 @@ from django.contrib.auth.backends import BaseBackend
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from . import signals
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowStatus
 
@@ -29,6 +30,7 @@ class CallAuthBackend(BaseBackend):
             return None
         flow = callauth_flow
         adapter = get_adapter()
+        failure = ""
         with transaction.atomic():
             # Claiming first makes concurrent finishes race on one row: one wins.
             if not flow.claim_for_login():
@@ -40,13 +42,18 @@ class CallAuthBackend(BaseBackend):
             if user is None:
                 flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED)
                 logger.info("Flow %s confirmed, but no account has phone %s", flow.pk, flow.phone)
-                return None
-            if not adapter.is_login_allowed(user):
+                failure = FailureReason.NO_ACCOUNT
+            elif not adapter.is_login_allowed(user):
                 flow.fail(FailureReason.NOT_ALLOWED, from_status=FlowStatus.USED)
                 logger.warning("Flow %s: user %s may not log in by call", flow.pk, user.pk)
-                return None
-            flow.set_user(user)
-            adapter.record_login(user, flow.phone)
+                failure = FailureReason.NOT_ALLOWED
+            else:
+                flow.set_user(user)
+                adapter.record_login(user, flow.phone)
+        if failure:
+            # Sent outside the atomic block: a failing receiver cannot undo the flow's end.
+            signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=failure)
+            return None
         return user
 
     def _sign_up(self, adapter: Any, request: HttpRequest | None, phone: str) -> Any | None:

@@ -56,7 +56,8 @@ def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuth
     if previous is not None and _reusable(previous, phone):
         return previous
     if previous is not None and previous.status == FlowStatus.PENDING:
-        previous.fail(FailureReason.CANCELLED)
+        if previous.fail(FailureReason.CANCELLED):
+            signals.flow_failed.send(sender=CallAuthFlow, flow=previous, reason=FailureReason.CANCELLED)
 
     provider = get_provider()
     secret = ""
@@ -168,14 +169,18 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport) -> str:
     eligible for a ``check`` of *our stored* id, done by the next status poll or
     finish, so the provider gets its answer at once. Returns what happened, for logs.
     """
-    if flow.status != FlowStatus.PENDING:
-        return "ignored: flow is " + flow.status
+    # current_status(): a pending flow past its deadline takes no more reports (invariant 3).
+    if flow.current_status() != FlowStatus.PENDING:
+        return "ignored: flow is " + flow.current_status()
     if report.provider_id is not None and report.provider_id != flow.provider_id and flow.provider_id:
         logger.warning("Flow %s: webhook names another provider id", flow.pk)
         return "ignored: id mismatch"
     if report.caller is None:
         return "ignored: no call reported"
     if app_settings.WEBHOOK_VERIFY:
+        # Even a report of another phone is verified rather than ignored: only the
+        # provider knows this URL's secret, and a confirmed mismatch tells the user
+        # at once to call from the right phone, instead of leaving them to time out.
         flow.note_webhook()
         return "accepted: to be verified"
     apply_report(flow, report.caller, reported_at=timezone.now())

@@ -50,16 +50,21 @@ class CallAuthFlow(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
     failure_reason = models.CharField(_("failure reason"), max_length=32, choices=FailureReason.choices, blank=True)
     caller = models.CharField(_("reported caller"), max_length=16, blank=True)
-    next_url = models.CharField(max_length=2000, blank=True)
+    next_url = models.CharField(_("next URL"), max_length=2000, blank=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(_("expires"))
-    webhook_received_at = models.DateTimeField(null=True, blank=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    webhook_received_at = models.DateTimeField(_("webhook received"), null=True, blank=True)
+    last_checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("call login")
@@ -188,6 +193,10 @@ class CallAuthPhone(models.Model):
 
         from .phones import InvalidPhoneNumber, normalize_phone
 
+        if not self.phone:
+            # Blank is reported by clean_fields(); a form whose phone field already
+            # failed leaves it blank here, and must not get a second error for it.
+            return
         try:
             self.phone = normalize_phone(self.phone)
         except InvalidPhoneNumber as exc:

@@ -19,7 +19,9 @@ def request_data(request: HttpRequest) -> dict[str, Any] | None:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            # Lone surrogates ("\ud800") are valid JSON but can be neither stored nor rendered.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested beyond the stack
             return None
         return data if isinstance(data, dict) else None
     return {key: request.POST.get(key) for key in request.POST}

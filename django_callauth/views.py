@@ -8,6 +8,7 @@ view takes a flow id from the request, except the webhook, which needs its secre
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from django.contrib.auth import authenticate, login
@@ -35,11 +36,16 @@ logger = logging.getLogger("django_callauth")
 
 LOGIN_TEMPLATE = "callauth/login.html"
 CHALLENGE_TEMPLATE = "callauth/challenge.html"
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_next(request: HttpRequest, url: object) -> str:
     """``url`` if it is safe to redirect to after login, else "" (invariant 11)."""
     if not isinstance(url, str) or not url:
+        return ""
+    # A safe URL is percent-encoded; raw control characters (PostgreSQL refuses NUL) or
+    # more than the column holds could not even be stored: a 500 instead of a login.
+    if len(url) > CallAuthFlow._meta.get_field("next_url").max_length or _CONTROL_CHARS.search(url):
         return ""
     allowed = url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from ...conf import app_settings
@@ -21,6 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, days: int | None = None, dry_run: bool = False, **options: Any) -> None:
         days = app_settings.CLEANUP_AFTER_DAYS if days is None else days
+        if days < 0:
+            # A negative age would move the cutoff into the future and delete live flows.
+            raise CommandError(f"The age must be 0 days or more, not {days}.")
         # Only flows whose deadline and finishing window are long past: a live
         # flow is never deleted, whatever --days says.
         cutoff = timezone.now() - timedelta(days=days, seconds=app_settings.TTL + app_settings.COMPLETE_WINDOW)

@@ -33,4 +33,6 @@ class Command(BaseCommand):
         flow = simulate_call(call_to, caller_phone)
         if flow is None:
             raise CommandError(f"No login is waiting for a call to {call_to}.")
-        self.stdout.write(f"Call to {call_to} from {flow.caller}: the login is now {flow.current_status()}.")
+        # Not flow.caller: a call that came too late is not recorded on the flow.
+        caller_phone = caller_phone or flow.phone
+        self.stdout.write(f"Call to {call_to} from {caller_phone}: the login is now {flow.current_status()}.")

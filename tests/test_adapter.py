@@ -1,0 +1,192 @@
+"""The adapter: the default policy, and a project's override through ``CALLAUTH_ADAPTER``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.http import HttpRequest
+from django.test import RequestFactory
+from django.utils import timezone
+
+from django_callauth.adapter import CallAuthAdapter, get_adapter
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+
+PHONE = "+79001234567"
+User = get_user_model()
+
+
+class ProjectAdapter(CallAuthAdapter):
+    """What a project might write: phones kept on the user, its own sign-up rule and names."""
+
+    def get_user(self, phone: str) -> Any | None:
+        return User.objects.filter(last_name=phone).first()
+
+    def is_signup_allowed(self, request: HttpRequest | None, phone: str) -> bool:
+        return phone.startswith("+7900")
+
+    def username_for_phone(self, phone: str) -> str:
+        return "user" + phone[2:]
+
+    def is_login_allowed(self, user: Any) -> bool:
+        return super().is_login_allowed(user) and user.first_name != "blocked"
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return "/welcome/"
+
+
+def confirmed_flow(phone: str = PHONE) -> CallAuthFlow:
+    now = timezone.now()
+    return CallAuthFlow.objects.create(
+        phone=phone,
+        call_to="+79990001234",
+        provider="sandbox",
+        provider_id="sandbox-1",
+        status=FlowStatus.CONFIRMED,
+        caller=phone,
+        created_at=now,
+        expires_at=now + timedelta(seconds=120),
+        confirmed_at=now,
+    )
+
+
+@pytest.fixture
+def project_adapter(settings: Any) -> None:
+    settings.CALLAUTH_ADAPTER = "tests.test_adapter.ProjectAdapter"
+
+
+# -- choosing the adapter -------------------------------------------------------------
+
+
+def test_default_adapter(settings: Any) -> None:
+    settings.CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
+    assert type(get_adapter()) is CallAuthAdapter
+
+
+def test_adapter_from_the_setting_read_at_call_time(project_adapter: None) -> None:
+    adapter = get_adapter()
+    assert type(adapter).__module__ == "tests.test_adapter"
+    assert type(adapter).__qualname__ == "ProjectAdapter"
+    assert adapter.username_for_phone(PHONE) == "user9001234567"
+
+
+def test_a_new_adapter_for_every_call(project_adapter: None) -> None:
+    assert get_adapter() is not get_adapter()
+
+
+def test_missing_adapter_is_an_import_error(settings: Any) -> None:
+    settings.CALLAUTH_ADAPTER = "tests.test_adapter.NoSuchAdapter"
+    with pytest.raises(ImportError, match="NoSuchAdapter"):
+        get_adapter()
+
+
+# -- the overridden adapter drives the backend ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_override_finds_users_its_own_way(project_adapter: None) -> None:
+    alice = User.objects.create_user("alice", last_name=PHONE)
+    user = authenticate(RequestFactory().get("/"), callauth_flow=confirmed_flow())
+    assert user == alice
+    assert not CallAuthPhone.objects.exists()
+
+
+@pytest.mark.django_db
+def test_override_names_new_users(project_adapter: None) -> None:
+    user = authenticate(RequestFactory().get("/"), callauth_flow=confirmed_flow())
+    assert user is not None
+    assert user.username == "user9001234567"
+    assert CallAuthPhone.objects.get().user == user
+
+
+@pytest.mark.django_db
+def test_override_decides_who_may_sign_up(project_adapter: None, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = True  # the project's adapter ignores it
+    flow = confirmed_flow("+79991234567")
+    assert authenticate(RequestFactory().get("/"), callauth_flow=flow) is None
+    flow.refresh_from_db()
+    assert flow.failure_reason == FailureReason.NO_ACCOUNT
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_override_decides_who_may_log_in(project_adapter: None) -> None:
+    User.objects.create_user("alice", first_name="blocked", last_name=PHONE)
+    flow = confirmed_flow()
+    assert authenticate(RequestFactory().get("/"), callauth_flow=flow) is None
+    flow.refresh_from_db()
+    assert flow.failure_reason == FailureReason.NOT_ALLOWED
+
+
+def test_override_redirect(project_adapter: None) -> None:
+    assert get_adapter().get_login_redirect_url(RequestFactory().get("/")) == "/welcome/"
+
+
+# -- the default policy ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_default_get_user_follows_the_phone_link_only() -> None:
+    adapter = CallAuthAdapter()
+    alice = User.objects.create_user("alice")
+    User.objects.create_user(PHONE)
+    assert adapter.get_user(PHONE) is None
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    assert adapter.get_user(PHONE) == alice
+    assert adapter.get_user("+79007654321") is None
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_default_signup_follows_the_setting(settings: Any, value: bool) -> None:
+    settings.CALLAUTH_SIGNUP = value
+    assert CallAuthAdapter().is_signup_allowed(None, PHONE) is value
+
+
+def test_signup_is_off_when_the_setting_is_missing(settings: Any) -> None:
+    del settings.CALLAUTH_SIGNUP
+    assert CallAuthAdapter().is_signup_allowed(None, PHONE) is False
+
+
+@pytest.mark.parametrize(
+    ("flags", "allow_staff", "allowed"),
+    [
+        ({}, False, True),
+        ({"is_active": False}, False, False),
+        ({"is_staff": True}, False, False),
+        ({"is_superuser": True}, False, False),
+        ({"is_staff": True}, True, True),
+        ({"is_superuser": True}, True, True),
+        ({"is_active": False, "is_staff": True}, True, False),
+    ],
+)
+def test_default_login_policy(settings: Any, flags: dict[str, bool], allow_staff: bool, allowed: bool) -> None:
+    settings.CALLAUTH_ALLOW_STAFF = allow_staff
+    assert CallAuthAdapter().is_login_allowed(User(username="u", **flags)) is allowed
+
+
+def test_default_login_policy_for_a_user_model_without_flags() -> None:
+    class Minimal:
+        pk = 1
+
+    assert CallAuthAdapter().is_login_allowed(Minimal()) is True  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db
+def test_default_record_login() -> None:
+    alice = User.objects.create_user("alice")
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    other = CallAuthPhone.objects.create(user=alice, phone="+79007654321")
+    CallAuthAdapter().record_login(alice, PHONE)
+    link.refresh_from_db()
+    other.refresh_from_db()
+    assert link.last_login_at is not None
+    assert other.last_login_at is None
+
+
+def test_default_redirect_is_login_redirect_url(settings: Any) -> None:
+    settings.LOGIN_REDIRECT_URL = "home"
+    assert CallAuthAdapter().get_login_redirect_url(RequestFactory().get("/")) == "/"
+    settings.LOGIN_REDIRECT_URL = "/account/"
+    assert CallAuthAdapter().get_login_redirect_url(RequestFactory().get("/")) == "/account/"

@@ -1,0 +1,169 @@
+"""Admin: flows are a read-only audit trail without secrets; phones are edited and normalised."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from django_callauth import tokens
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+79001234567"
+FLOWS = "/admin/callauth/callauthflow/"
+PHONES = "/admin/callauth/callauthphone/"
+User = get_user_model()
+
+
+@pytest.fixture
+def flow() -> CallAuthFlow:
+    now = timezone.now()
+    return CallAuthFlow.objects.create(
+        phone=PHONE,
+        call_to="+79990001234",
+        provider="telefon_ip",
+        provider_id="122760",
+        webhook_secret_hash=tokens.hash_secret("the-webhook-secret"),
+        next_url='/next/"><script>alert(1)</script>',
+        created_at=now,
+        expires_at=now + timedelta(seconds=120),
+    )
+
+
+@pytest.fixture
+def alice() -> Any:
+    return User.objects.create_user("alice")
+
+
+# -- flows ------------------------------------------------------------------------
+
+
+def test_flow_list(admin_client: Client, flow: CallAuthFlow) -> None:
+    response = admin_client.get(FLOWS)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert PHONE in page
+    assert "+79990001234" in page
+    assert flow.webhook_secret_hash not in page
+
+
+def test_flow_search_by_provider_id(admin_client: Client, flow: CallAuthFlow) -> None:
+    assert PHONE in admin_client.get(FLOWS, {"q": "122760"}).content.decode()
+    assert PHONE not in admin_client.get(FLOWS, {"q": "999999"}).content.decode()
+
+
+def test_flow_page_is_read_only_and_hides_the_secret_hash(admin_client: Client, flow: CallAuthFlow) -> None:
+    response = admin_client.get(f"{FLOWS}{flow.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert PHONE in page
+    assert "122760" in page
+    assert flow.webhook_secret_hash not in page
+    assert "webhook_secret_hash" not in page
+    assert 'name="phone"' not in page  # shown, not editable
+    assert 'name="_save"' not in page
+    assert response.context["adminform"].form.fields == {}
+
+
+def test_flow_next_url_is_shown_as_text(admin_client: Client, flow: CallAuthFlow) -> None:
+    page = admin_client.get(f"{FLOWS}{flow.pk}/change/").content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_flow_cannot_be_changed(admin_client: Client, flow: CallAuthFlow) -> None:
+    response = admin_client.post(f"{FLOWS}{flow.pk}/change/", {"status": FlowStatus.CONFIRMED, "caller": PHONE})
+    assert response.status_code == 403
+    flow.refresh_from_db()
+    assert (flow.status, flow.caller) == (FlowStatus.PENDING, "")
+
+
+def test_flows_cannot_be_added(admin_client: Client) -> None:
+    assert admin_client.get(f"{FLOWS}add/").status_code == 403
+    assert "callauthflow/add/" not in admin_client.get(FLOWS).content.decode()
+
+
+def test_flow_admin_never_declares_the_secret_hash() -> None:
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[CallAuthFlow]
+    assert "webhook_secret_hash" not in model_admin.fields
+    assert "webhook_secret_hash" not in model_admin.list_display
+    assert "webhook_secret_hash" not in model_admin.search_fields
+
+
+# -- phones -------------------------------------------------------------------------
+
+
+def test_add_phone_normalises_it(admin_client: Client, alice: Any) -> None:
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": "8 900 123 45 67"})
+    assert response.status_code == 302, response.content.decode()
+    link = CallAuthPhone.objects.get()
+    assert (link.user, link.phone) == (alice, PHONE)
+
+
+@pytest.mark.parametrize("typed", ["+7 (900) 123-45-67", "8 (900) 123-45-67", " +7 900 123 - 45 - 67 "])
+def test_add_phone_in_a_long_written_form(admin_client: Client, alice: Any, typed: str) -> None:
+    # Longer than the 16 characters stored, shorter once normalised.
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": typed})
+    assert response.status_code == 302, response.content.decode()
+    assert CallAuthPhone.objects.get().phone == PHONE
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("+7 800 555 35 35", "Only Russian mobile numbers (+7 9XX …) can log in by phone call."),
+        ("hello", "Enter a Russian mobile number, for example +7 900 123-45-67."),
+    ],
+)
+def test_add_phone_refuses_invalid_numbers(admin_client: Client, alice: Any, typed: str, message: str) -> None:
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": typed})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"phone": [message]}
+    assert not CallAuthPhone.objects.exists()
+
+
+def test_add_phone_refuses_a_phone_of_another_user_in_another_form(admin_client: Client, alice: Any) -> None:
+    bob = User.objects.create_user("bob")
+    CallAuthPhone.objects.create(user=bob, phone=PHONE)
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": "89001234567"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"phone": ["Phone with this Phone already exists."]}
+    assert CallAuthPhone.objects.get().user == bob
+
+
+def test_change_phone(admin_client: Client, alice: Any) -> None:
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    page = admin_client.get(f"{PHONES}{link.pk}/change/").content.decode()
+    assert 'name="phone"' in page
+    response = admin_client.post(f"{PHONES}{link.pk}/change/", {"user": alice.pk, "phone": "+7 999 111-22-33"})
+    assert response.status_code == 302
+    link.refresh_from_db()
+    assert link.phone == "+79991112233"
+
+
+def test_phone_list_and_search(admin_client: Client, alice: Any) -> None:
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    assert PHONE in admin_client.get(PHONES).content.decode()
+    assert PHONE in admin_client.get(PHONES, {"q": "9001234567"}).content.decode()
+
+
+def test_add_phone_empty(admin_client: Client, alice: Any) -> None:
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": ""})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"phone": ["This field is required."]}
+
+
+def test_add_phone_too_long(admin_client: Client, alice: Any) -> None:
+    response = admin_client.post(f"{PHONES}add/", {"user": alice.pk, "phone": "9" * 33})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "phone": ["Ensure this value has at most 32 characters (it has 33)."]
+    }

@@ -1,0 +1,282 @@
+"""``CallAuthBackend`` authenticates a confirmed flow, never a phone (SECURITY.md, invariants 5, 7, 12)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.test import RequestFactory
+from django.utils import timezone
+
+from django_callauth import signals
+from django_callauth.adapter import CallAuthAdapter
+from django_callauth.backends import CallAuthBackend
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+79001234567"
+BACKEND = "django_callauth.backends.CallAuthBackend"
+User = get_user_model()
+
+
+@pytest.fixture
+def request_() -> Any:
+    return RequestFactory().post("/callauth/complete/")
+
+
+@pytest.fixture
+def failures() -> Iterator[list[dict[str, Any]]]:
+    events: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        events.append({"sender": sender, "flow": kwargs["flow"], "reason": kwargs["reason"]})
+
+    signals.flow_failed.connect(receiver)
+    yield events
+    signals.flow_failed.disconnect(receiver)
+
+
+def make_flow(status: str = FlowStatus.CONFIRMED, phone: str = PHONE, **fields: Any) -> CallAuthFlow:
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "phone": phone,
+        "call_to": "+79990001234",
+        "provider": "sandbox",
+        "provider_id": "sandbox-1",
+        "status": status,
+        "caller": phone if status == FlowStatus.CONFIRMED else "",
+        "created_at": now - timedelta(seconds=30),
+        "expires_at": now + timedelta(seconds=90),
+        "confirmed_at": now if status == FlowStatus.CONFIRMED else None,
+    }
+    values.update(fields)
+    return CallAuthFlow.objects.create(**values)
+
+
+def user_with_phone(username: str = "alice", phone: str = PHONE, **fields: Any) -> Any:
+    user = User.objects.create_user(username, password="pw", **fields)
+    CallAuthPhone.objects.create(user=user, phone=phone)
+    return user
+
+
+def stored(flow: CallAuthFlow) -> CallAuthFlow:
+    return CallAuthFlow.objects.get(pk=flow.pk)
+
+
+# -- what is a credential -----------------------------------------------------------
+
+
+def test_authenticate_a_confirmed_flow(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = False
+    alice = user_with_phone()
+    flow = make_flow()
+    user = authenticate(request_, callauth_flow=flow)
+    assert user == alice
+    assert user.backend == BACKEND
+    row = stored(flow)
+    assert (row.status, row.user) == (FlowStatus.USED, alice)
+    assert CallAuthPhone.objects.get(phone=PHONE).last_login_at is not None
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {},
+        {"phone": PHONE},
+        {"username": PHONE},
+        {"username": "alice"},
+        {"callauth_phone": PHONE},
+        {"callauth_flow": None},
+        {"callauth_flow": "flow-id"},
+        {"callauth_flow": PHONE},
+    ],
+    ids=["nothing", "phone", "username-phone", "username", "callauth_phone", "flow-none", "flow-id", "flow-phone"],
+)
+def test_nothing_but_a_flow_instance_authenticates(request_: Any, credentials: dict[str, Any]) -> None:
+    user_with_phone()
+    User.objects.create_user(PHONE)
+    flow = make_flow()
+    credentials = {k: (str(flow.pk) if v == "flow-id" else v) for k, v in credentials.items()}
+    assert CallAuthBackend().authenticate(request_, **credentials) is None
+    assert authenticate(request_, **credentials) is None
+    assert stored(flow).status == FlowStatus.CONFIRMED  # not consumed
+
+
+def test_a_password_still_works_through_model_backend_only(request_: Any) -> None:
+    user_with_phone()
+    assert CallAuthBackend().authenticate(request_, username="alice", password="pw") is None
+    assert authenticate(request_, username="alice", password="pw").backend == "django.contrib.auth.backends.ModelBackend"
+
+
+@pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
+def test_only_a_confirmed_flow(request_: Any, status: str) -> None:
+    user_with_phone()
+    flow = make_flow(status=status)
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).status == status
+
+
+def test_a_stale_confirmed_instance_does_not_authenticate_twice(request_: Any) -> None:
+    user_with_phone()
+    flow = make_flow()
+    copy = stored(flow)
+    assert authenticate(request_, callauth_flow=flow) is not None
+    assert copy.status == FlowStatus.CONFIRMED  # stale in memory
+    assert authenticate(request_, callauth_flow=copy) is None
+
+
+def test_one_login_per_flow(request_: Any) -> None:
+    user_with_phone()
+    flow = make_flow()
+    assert authenticate(request_, callauth_flow=flow) is not None
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).status == FlowStatus.USED
+
+
+def test_not_after_the_complete_window(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_COMPLETE_WINDOW = 300
+    user_with_phone()
+    flow = make_flow(confirmed_at=timezone.now() - timedelta(seconds=301))
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).status == FlowStatus.CONFIRMED
+
+
+def test_the_flow_phone_decides_not_the_caller_field(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = False
+    alice = user_with_phone()
+    user_with_phone("bob", "+79007654321")
+    flow = make_flow(caller="+79007654321")
+    assert authenticate(request_, callauth_flow=flow) == alice
+
+
+# -- who may log in ---------------------------------------------------------------
+
+
+def test_inactive_user_is_refused(request_: Any, failures: list[dict[str, Any]]) -> None:
+    user_with_phone(is_active=False)
+    flow = make_flow()
+    assert authenticate(request_, callauth_flow=flow) is None
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.user) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED, None)
+    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NOT_ALLOWED}]
+    assert CallAuthPhone.objects.get().last_login_at is None
+
+
+@pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}])
+def test_staff_and_superusers_are_refused_by_default(request_: Any, settings: Any, flags: dict[str, bool]) -> None:
+    settings.CALLAUTH_ALLOW_STAFF = False
+    user_with_phone(**flags)
+    flow = make_flow()
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert (stored(flow).status, stored(flow).failure_reason) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED)
+
+
+@pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}])
+def test_staff_allowed_with_the_setting(request_: Any, settings: Any, flags: dict[str, bool]) -> None:
+    settings.CALLAUTH_ALLOW_STAFF = True
+    staff = user_with_phone(**flags)
+    assert authenticate(request_, callauth_flow=make_flow()) == staff
+
+
+def test_allow_staff_does_not_let_inactive_staff_in(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_ALLOW_STAFF = True
+    user_with_phone(is_staff=True, is_active=False)
+    assert authenticate(request_, callauth_flow=make_flow()) is None
+
+
+# -- no account -------------------------------------------------------------------
+
+
+def test_no_account_and_signup_off(request_: Any, settings: Any, failures: list[dict[str, Any]]) -> None:
+    settings.CALLAUTH_SIGNUP = False
+    flow = make_flow()
+    assert authenticate(request_, callauth_flow=flow) is None
+    row = stored(flow)
+    assert (row.status, row.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
+    assert not User.objects.exists()
+    assert not CallAuthPhone.objects.exists()
+    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NO_ACCOUNT}]
+
+
+def test_signup_creates_a_user_with_an_unusable_password(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = True
+    flow = make_flow()
+    user = authenticate(request_, callauth_flow=flow)
+    assert user is not None
+    assert user.username == PHONE
+    assert user.has_usable_password() is False
+    assert (user.is_active, user.is_staff, user.is_superuser) == (True, False, False)
+    link = CallAuthPhone.objects.get()
+    assert (link.phone, link.user) == (PHONE, user)
+    assert link.last_login_at is not None
+    assert stored(flow).user == user
+
+
+def test_signup_twice_for_one_phone_makes_one_account(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = True
+    first = authenticate(request_, callauth_flow=make_flow())
+    second = authenticate(request_, callauth_flow=make_flow())
+    assert first == second
+    assert User.objects.count() == 1
+
+
+def test_an_account_named_like_the_phone_is_not_adopted(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = True
+    squatter = User.objects.create_user(PHONE, password="pw")
+    user = authenticate(request_, callauth_flow=make_flow())
+    assert user is not None
+    assert user.pk != squatter.pk
+    assert user.username.startswith(PHONE + "-")
+    assert len(user.username) == len(PHONE) + 7
+    assert CallAuthPhone.objects.get().user == user
+    assert not squatter.callauth_phones.exists()
+
+
+def test_an_account_named_like_the_phone_without_signup(request_: Any, settings: Any) -> None:
+    settings.CALLAUTH_SIGNUP = False
+    User.objects.create_user(PHONE, password="pw")
+    flow = make_flow()
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).failure_reason == FailureReason.NO_ACCOUNT
+    assert not CallAuthPhone.objects.exists()
+
+
+def test_a_concurrent_signup_for_the_same_phone_wins(
+    request_: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The other finisher's account appears between our lookup and our insert.
+    settings.CALLAUTH_SIGNUP = True
+    winner = user_with_phone("winner")
+    real_get_user = CallAuthAdapter.get_user
+    lookups = []
+
+    def get_user(self: CallAuthAdapter, phone: str) -> Any:
+        lookups.append(phone)
+        return None if len(lookups) == 1 else real_get_user(self, phone)
+
+    monkeypatch.setattr(CallAuthAdapter, "get_user", get_user)
+    assert authenticate(request_, callauth_flow=make_flow()) == winner
+    assert lookups == [PHONE, PHONE]
+    assert User.objects.count() == 1
+    assert CallAuthPhone.objects.get().user == winner
+
+
+# -- get_user ---------------------------------------------------------------------
+
+
+def test_get_user() -> None:
+    alice = user_with_phone()
+    assert CallAuthBackend().get_user(alice.pk) == alice
+
+
+def test_get_user_refuses_inactive_users() -> None:
+    alice = user_with_phone(is_active=False)
+    assert CallAuthBackend().get_user(alice.pk) is None
+
+
+def test_get_user_unknown_id() -> None:
+    assert CallAuthBackend().get_user(987654) is None

@@ -1,0 +1,797 @@
+"""The life of a flow: start, check, webhook, decide (SECURITY.md, invariants 2–4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+from django.http import HttpRequest
+from django.test import RequestFactory
+from django.utils import timezone
+
+from django_callauth import flows, signals, tokens
+from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
+from django_callauth.providers import get_provider_class
+from django_callauth.providers.base import (
+    CallAuthProvider,
+    CallReport,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    StartedCall,
+)
+from django_callauth.providers.sandbox import SandboxProvider
+
+PHONE = "+79001234567"
+OTHER = "+79007654321"
+T0 = datetime(2030, 1, 15, 12, 0, 0, tzinfo=timezone.get_fixed_timezone(0))
+FAKE_PATH = "tests.test_flows.FakeProvider"
+
+
+class FakeProvider(CallAuthProvider):
+    """A provider that counts its calls and answers what the test told it to.
+
+    ``CALLAUTH_PROVIDER`` imports this module as ``tests.test_flows``, which may be a
+    different module object than the one pytest collected: tests therefore reach the
+    class through ``get_provider_class()`` (the ``fake`` fixture), never by name.
+    """
+
+    name = "fake"
+    supports_webhook = True
+    simulated = False
+
+    starts: list[tuple[str, str | None]] = []
+    checks: list[str] = []
+    caller: str | None = None  # what ``check`` reports
+    start_error: ProviderError | None = None
+    check_error: ProviderError | None = None
+    on_start: Callable[[str, str | None], None] | None = None
+
+    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+        cls = type(self)
+        cls.starts.append((phone, webhook_url))
+        if cls.on_start is not None:
+            cls.on_start(phone, webhook_url)
+        if cls.start_error is not None:
+            raise cls.start_error
+        return StartedCall(call_to="+7999555%04d" % len(cls.starts), provider_id=f"id-{len(cls.starts)}")
+
+    def check(self, provider_id: str) -> CallReport:
+        cls = type(self)
+        cls.checks.append(provider_id)
+        if cls.check_error is not None:
+            raise cls.check_error
+        return CallReport(caller=cls.caller, provider_id=provider_id)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock(T0)
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    return clock
+
+
+@pytest.fixture
+def fake(settings: Any) -> Iterator[type[FakeProvider]]:
+    settings.CALLAUTH_PROVIDER = FAKE_PATH
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+    settings.CALLAUTH_TTL = 120
+    settings.CALLAUTH_CHECK_INTERVAL = 3
+    cls: Any = get_provider_class()
+    cls.starts, cls.checks = [], []
+    cls.caller = cls.start_error = cls.check_error = cls.on_start = None
+    yield cls
+    cls.on_start = None
+
+
+@dataclass
+class Sent:
+    signal: str
+    sender: Any
+    kwargs: dict[str, Any]
+
+
+@pytest.fixture
+def sent() -> Iterator[list[Sent]]:
+    events: list[Sent] = []
+    receivers = {}
+    for name in ("flow_started", "flow_confirmed", "flow_failed", "logged_in"):
+
+        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
+            kwargs.pop("signal")
+            events.append(Sent(_name, sender, kwargs))
+
+        receivers[name] = receiver
+        getattr(signals, name).connect(receiver)
+    yield events
+    for name, receiver in receivers.items():
+        getattr(signals, name).disconnect(receiver)
+
+
+def browser() -> HttpRequest:
+    request = RequestFactory().post("/callauth/start/")
+    request.session = SessionStore()
+    return request
+
+
+def make_flow(**fields: Any) -> CallAuthFlow:
+    values: dict[str, Any] = {
+        "phone": PHONE,
+        "call_to": "+79995550001",
+        "provider": "fake",
+        "provider_id": "id-1",
+        "created_at": T0,
+        "expires_at": T0 + timedelta(seconds=120),
+    }
+    values.update(fields)
+    return CallAuthFlow.objects.create(**values)
+
+
+def stored(flow: CallAuthFlow) -> CallAuthFlow:
+    return CallAuthFlow.objects.get(pk=flow.pk)
+
+
+# -- start_flow -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_start_flow_in_check_mode(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    request = browser()
+    flow = flows.start_flow(request, PHONE, "/after/")
+    assert fake.starts == [(PHONE, None)]
+    row = stored(flow)
+    assert (row.phone, row.call_to, row.provider, row.provider_id) == (PHONE, "+79995550001", "fake", "id-1")
+    assert (row.status, row.next_url, row.webhook_secret_hash) == (FlowStatus.PENDING, "/after/", "")
+    assert (row.created_at, row.expires_at) == (T0, T0 + timedelta(seconds=120))
+    assert request.session[flows.SESSION_FLOW_KEY] == str(flow.pk)
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_started", CallAuthFlow, {"flow": flow, "request": request})
+    ]
+
+
+@pytest.mark.django_db
+def test_start_flow_lifetime_follows_the_ttl_setting(fake: Any, clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_TTL = 60
+    flow = flows.start_flow(browser(), PHONE)
+    assert flow.expires_at == T0 + timedelta(seconds=60)
+
+
+@pytest.mark.django_db
+def test_start_flow_in_webhook_mode_sends_a_secret_url_and_stores_only_its_hash(
+    fake: Any, clock: Clock, settings: Any
+) -> None:
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/"
+    flow = flows.start_flow(browser(), PHONE)
+    [(phone, webhook_url)] = fake.starts
+    assert phone == PHONE
+    assert webhook_url is not None
+    parts = urlsplit(webhook_url)
+    assert (parts.scheme, parts.netloc, parts.query) == ("https", "site.example", "")
+    prefix = f"/callauth/webhook/{flow.pk}/"
+    assert parts.path.startswith(prefix) and parts.path.endswith("/")
+    secret = parts.path[len(prefix) : -1]
+    assert len(secret) == 43
+    assert stored(flow).webhook_secret_hash == tokens.hash_secret(secret)
+    assert secret not in str(CallAuthFlow.objects.filter(pk=flow.pk).values().get())
+    assert flow.uses_webhook
+
+
+@pytest.mark.django_db
+def test_no_webhook_for_a_provider_without_webhooks(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = "sandbox"
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
+    flow = flows.start_flow(browser(), PHONE)
+    assert flow.webhook_secret_hash == ""
+    assert flow.call_to.startswith("+7999000")
+    assert flow.provider == "sandbox"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_flow_is_committed_before_the_provider_is_asked(fake: Any, clock: Clock) -> None:
+    seen = []
+
+    def on_start(phone: str, webhook_url: str | None) -> None:
+        # Autocommit outside any atomic block: a webhook racing this answer finds the row.
+        seen.append((connection.in_atomic_block, list(CallAuthFlow.objects.values_list("phone", "status", "provider_id"))))
+
+    fake.on_start = on_start
+    flows.start_flow(browser(), PHONE)
+    assert seen == [(False, [(PHONE, FlowStatus.PENDING, "")])]
+
+
+@pytest.mark.django_db
+def test_start_again_with_the_same_phone_reuses_the_live_flow(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    request = browser()
+    first = flows.start_flow(request, PHONE)
+    clock.advance(100)  # 20 seconds left: still enough to call
+    again = flows.start_flow(request, "+79001234567")
+    assert again.pk == first.pk
+    assert len(fake.starts) == 1
+    assert CallAuthFlow.objects.count() == 1
+    assert [e.signal for e in sent] == ["flow_started"]
+
+
+@pytest.mark.django_db
+def test_no_reuse_when_too_little_time_is_left(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    request = browser()
+    first = flows.start_flow(request, PHONE)
+    clock.advance(101)  # 19 seconds left
+    second = flows.start_flow(request, PHONE)
+    assert second.pk != first.pk
+    assert len(fake.starts) == 2
+    assert (stored(first).status, stored(first).failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
+    assert request.session[flows.SESSION_FLOW_KEY] == str(second.pk)
+
+
+@pytest.mark.django_db
+def test_start_with_a_different_phone_cancels_the_live_flow(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    request = browser()
+    first = flows.start_flow(request, PHONE)
+    second = flows.start_flow(request, OTHER)
+    assert second.pk != first.pk
+    assert fake.starts == [(PHONE, None), (OTHER, None)]
+    row = stored(first)
+    assert (row.status, row.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
+    assert stored(second).status == FlowStatus.PENDING
+    assert request.session[flows.SESSION_FLOW_KEY] == str(second.pk)
+    assert [(e.signal, e.kwargs) for e in sent] == [
+        ("flow_started", {"flow": first, "request": request}),
+        ("flow_failed", {"flow": first, "reason": FailureReason.CANCELLED}),
+        ("flow_started", {"flow": second, "request": request}),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_confirmed_flow_is_neither_reused_nor_cancelled(fake: Any, clock: Clock) -> None:
+    request = browser()
+    first = flows.start_flow(request, PHONE)
+    first.confirm(PHONE)
+    second = flows.start_flow(request, PHONE)
+    assert second.pk != first.pk
+    assert len(fake.starts) == 2
+    assert stored(first).status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_another_browser_gets_its_own_flow(fake: Any, clock: Clock) -> None:
+    mine = flows.start_flow(browser(), PHONE)
+    theirs = flows.start_flow(browser(), PHONE)
+    assert theirs.pk != mine.pk
+    assert stored(mine).status == FlowStatus.PENDING
+    assert len(fake.starts) == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", [ProviderUnavailable(), ProviderRejected(), ProviderError()])
+def test_provider_error_marks_the_flow_failed_and_is_raised(
+    fake: Any, clock: Clock, sent: list[Sent], error: ProviderError
+) -> None:
+    fake.start_error = error
+    request = browser()
+    with pytest.raises(type(error)) as excinfo:
+        flows.start_flow(request, PHONE)
+    assert excinfo.value is error
+    flow = CallAuthFlow.objects.get()
+    assert (flow.status, flow.failure_reason, flow.call_to, flow.provider_id) == (
+        FlowStatus.FAILED,
+        FailureReason.PROVIDER_ERROR,
+        "",
+        "",
+    )
+    assert flow.finished_at == T0
+    assert flows.SESSION_FLOW_KEY not in request.session
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_failed", CallAuthFlow, {"flow": flow, "reason": FailureReason.PROVIDER_ERROR})
+    ]
+
+
+@pytest.mark.django_db
+def test_after_a_provider_error_the_next_start_asks_again(fake: Any, clock: Clock) -> None:
+    request = browser()
+    fake.start_error = ProviderUnavailable()
+    with pytest.raises(ProviderUnavailable):
+        flows.start_flow(request, PHONE)
+    fake.start_error = None
+    flow = flows.start_flow(request, PHONE)
+    assert flow.status == FlowStatus.PENDING
+    assert len(fake.starts) == 2
+
+
+# -- flow_from_session ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", 12, None, ["x"], "' OR 1=1 --"])
+def test_flow_from_session_refuses_junk(value: Any) -> None:
+    make_flow()
+    session = SessionStore()
+    session[flows.SESSION_FLOW_KEY] = value
+    assert flows.flow_from_session(session) is None
+
+
+@pytest.mark.django_db
+def test_flow_from_session_and_forget_flow() -> None:
+    flow = make_flow()
+    session = SessionStore()
+    assert flows.flow_from_session(session) is None
+    session[flows.SESSION_FLOW_KEY] = str(flow.pk)
+    assert flows.flow_from_session(session) == flow
+    flows.forget_flow(session)
+    assert flows.SESSION_FLOW_KEY not in session
+    assert flows.flow_from_session(session) is None
+    flows.forget_flow(session)  # twice is fine
+
+
+@pytest.mark.django_db
+def test_webhook_url_for(settings: Any) -> None:
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/"
+    flow = make_flow()
+    assert flows.webhook_url_for(flow, "s3cr3t") == f"https://site.example/callauth/webhook/{flow.pk}/s3cr3t/"
+
+
+# -- refresh_flow ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_refresh_asks_check_at_most_once_per_interval(fake: Any, clock: Clock) -> None:
+    flow = make_flow()
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    for _ in range(5):
+        clock.advance(0.5)
+        flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    clock.advance(0.5)  # 3 seconds since the first check
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1", "id-1"]
+    assert stored(flow).last_checked_at == T0 + timedelta(seconds=3)
+
+
+@pytest.mark.django_db
+def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock) -> None:
+    # Each poll loads its own instance of the flow; they share the database row.
+    first = make_flow()
+    polls = [stored(first) for _ in range(10)]
+    flows.refresh_flow(first)
+    for poll in polls:
+        flows.refresh_flow(poll)
+    assert fake.checks == ["id-1"]
+
+
+@pytest.mark.django_db
+def test_refresh_interval_follows_the_setting(fake: Any, clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_CHECK_INTERVAL = 10
+    flow = make_flow()
+    flows.refresh_flow(flow)
+    clock.advance(9)
+    flows.refresh_flow(flow)
+    assert len(fake.checks) == 1
+    clock.advance(1)
+    flows.refresh_flow(flow)
+    assert len(fake.checks) == 2
+
+
+@pytest.mark.django_db
+def test_refresh_confirms_when_check_reports_the_phone(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    fake.caller = PHONE
+    clock.advance(30)
+    flows.refresh_flow(flow)
+    assert (flow.status, flow.caller, flow.confirmed_at) == (FlowStatus.CONFIRMED, PHONE, T0 + timedelta(seconds=30))
+    assert [(e.signal, e.kwargs) for e in sent] == [("flow_confirmed", {"flow": flow})]
+    clock.advance(10)
+    flows.refresh_flow(flow)  # confirmed: nothing more to ask
+    assert len(fake.checks) == 1
+
+
+@pytest.mark.django_db
+def test_refresh_fails_on_a_call_from_another_phone(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    fake.caller = OTHER
+    flows.refresh_flow(flow)
+    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
+    assert [(e.signal, e.kwargs) for e in sent] == [
+        ("flow_failed", {"flow": flow, "reason": FailureReason.PHONE_MISMATCH})
+    ]
+
+
+@pytest.mark.django_db
+def test_refresh_keeps_pending_while_no_call(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    flows.refresh_flow(flow)
+    assert stored(flow).status == FlowStatus.PENDING
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_refresh_survives_a_check_error_and_asks_again_later(fake: Any, clock: Clock) -> None:
+    flow = make_flow()
+    fake.check_error = ProviderUnavailable()
+    flows.refresh_flow(flow)
+    assert stored(flow).status == FlowStatus.PENDING
+    clock.advance(1)
+    flows.refresh_flow(flow)
+    assert len(fake.checks) == 1
+    fake.check_error = None
+    fake.caller = PHONE
+    clock.advance(2)
+    flows.refresh_flow(flow)
+    assert len(fake.checks) == 2
+    assert stored(flow).status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_refresh_expires_a_late_flow_without_asking(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    fake.caller = PHONE
+    clock.advance(120)
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    assert (flow.status, flow.finished_at) == (FlowStatus.EXPIRED, T0 + timedelta(seconds=120))
+    assert [(e.signal, e.kwargs) for e in sent] == [("flow_failed", {"flow": flow, "reason": "expired"})]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_refresh_leaves_finished_flows_alone(fake: Any, clock: Clock, status: str) -> None:
+    flow = make_flow(status=status)
+    clock.advance(10_000)
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    assert stored(flow).status == status
+
+
+@pytest.mark.django_db
+def test_refresh_does_not_check_a_flow_without_provider_id(fake: Any, clock: Clock) -> None:
+    flow = make_flow(provider_id="", call_to="")
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+
+
+@pytest.mark.django_db
+def test_refresh_does_not_ask_another_provider_about_a_flow(fake: Any, clock: Clock) -> None:
+    flow = make_flow(provider="telefon_ip")
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    assert stored(flow).last_checked_at is None
+
+
+@pytest.mark.django_db
+def test_refresh_never_checks_the_sandbox(settings: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.CALLAUTH_PROVIDER = "sandbox"
+    asked = []
+    monkeypatch.setattr(SandboxProvider, "check", lambda self, provider_id: asked.append(provider_id))
+    flow = make_flow(provider="sandbox")
+    flows.refresh_flow(flow)
+    assert asked == []
+    assert stored(flow).status == FlowStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clock) -> None:
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    for _ in range(10):
+        flows.refresh_flow(flow)
+        clock.advance(5)
+    assert fake.checks == []
+    assert stored(flow).last_checked_at is None
+    flow.note_webhook()
+    fake.caller = PHONE
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    assert flow.status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_webhook_in_time_verified_after_the_deadline_confirms(fake: Any, clock: Clock) -> None:
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(119)
+    flow.note_webhook()
+    clock.advance(2)  # the browser's poll comes after the deadline
+    fake.caller = PHONE
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    assert (flow.status, flow.confirmed_at) == (FlowStatus.CONFIRMED, T0 + timedelta(seconds=121))
+
+
+@pytest.mark.django_db
+def test_webhook_in_time_but_check_sees_no_call_expires_after_the_deadline(
+    fake: Any, clock: Clock, sent: list[Sent]
+) -> None:
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(100)
+    flow.note_webhook()
+    flows.refresh_flow(flow)  # in time, no call seen yet: still pending
+    assert flow.status == FlowStatus.PENDING
+    clock.advance(30)
+    flows.refresh_flow(flow)
+    assert len(fake.checks) == 2
+    assert flow.status == FlowStatus.EXPIRED
+    assert [(e.signal, e.kwargs) for e in sent] == [("flow_failed", {"flow": flow, "reason": "expired"})]
+
+
+@pytest.mark.django_db
+def test_webhook_after_the_deadline_is_not_checked(fake: Any, clock: Clock) -> None:
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(125)
+    flow.note_webhook()
+    fake.caller = PHONE
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    assert flow.status == FlowStatus.EXPIRED
+
+
+# -- apply_report -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_apply_report_confirms_the_exact_phone(clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    flows.apply_report(flow, PHONE)
+    assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [("flow_confirmed", CallAuthFlow, {"flow": flow})]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", [OTHER, "89001234567", "79001234567", "+7900123456", "", "+79001234567 "])
+def test_apply_report_any_other_caller_fails_the_flow(clock: Clock, sent: list[Sent], caller: str) -> None:
+    flow = make_flow()
+    flows.apply_report(flow, caller)
+    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, caller)
+    assert [(e.signal, e.kwargs) for e in sent] == [
+        ("flow_failed", {"flow": flow, "reason": FailureReason.PHONE_MISMATCH})
+    ]
+
+
+@pytest.mark.django_db
+def test_apply_report_late_expires(clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    clock.advance(120)
+    flows.apply_report(flow, PHONE)
+    assert (flow.status, flow.caller) == (FlowStatus.EXPIRED, "")
+    assert [(e.signal, e.kwargs) for e in sent] == [("flow_failed", {"flow": flow, "reason": "expired"})]
+
+
+@pytest.mark.django_db
+def test_apply_report_late_but_reported_in_time_confirms(clock: Clock) -> None:
+    flow = make_flow()
+    reported = clock.advance(110)
+    clock.advance(20)
+    flows.apply_report(flow, PHONE, reported_at=reported)
+    assert flow.status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_apply_report_replayed_does_nothing_more(clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow()
+    flows.apply_report(flow, PHONE)
+    flows.apply_report(flow, PHONE)
+    flows.apply_report(flow, OTHER)
+    row = stored(flow)
+    assert (row.status, row.caller, row.failure_reason) == (FlowStatus.CONFIRMED, PHONE, "")
+    assert [e.signal for e in sent] == ["flow_confirmed"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_apply_report_on_a_finished_flow_does_nothing(clock: Clock, sent: list[Sent], status: str) -> None:
+    flow = make_flow(status=status)
+    flows.apply_report(flow, PHONE)
+    flows.apply_report(flow, OTHER)
+    assert stored(flow).status == status
+    assert sent == []
+
+
+# -- handle_webhook -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_webhook_with_verify_only_marks_the_flow_for_a_check(
+    fake: Any, clock: Clock, settings: Any, sent: list[Sent]
+) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = True
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(10)
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
+    row = stored(flow)
+    assert (row.status, row.caller, row.webhook_received_at) == (FlowStatus.PENDING, "", T0 + timedelta(seconds=10))
+    assert fake.checks == []  # the provider gets its answer at once; the poll asks
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_forged_webhook_with_verify_is_not_believed(fake: Any, clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = True
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flows.handle_webhook(flow, CallReport(caller=PHONE))
+    fake.caller = None  # the provider never saw a call
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]  # our stored id, not the webhook's
+    assert flow.status == FlowStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_webhook_with_verify_then_check_reports_another_phone(fake: Any, clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = True
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flows.handle_webhook(flow, CallReport(caller=PHONE))
+    fake.caller = OTHER
+    flows.refresh_flow(flow)
+    assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH)
+
+
+@pytest.mark.django_db
+def test_webhook_without_verify_confirms_directly(fake: Any, clock: Clock, settings: Any, sent: list[Sent]) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = False
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "applied"
+    assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
+    assert fake.checks == []
+    assert [e.signal for e in sent] == ["flow_confirmed"]
+
+
+@pytest.mark.django_db
+def test_webhook_without_verify_from_another_phone_fails(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = False
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    assert flows.handle_webhook(flow, CallReport(caller=OTHER)) == "applied"
+    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("verify", [True, False])
+def test_webhook_after_the_deadline_is_ignored(clock: Clock, settings: Any, sent: list[Sent], verify: bool) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = verify
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(120)
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == "ignored: flow is expired"
+    row = stored(flow)
+    assert (row.status, row.caller, row.webhook_received_at) == (FlowStatus.PENDING, "", None)
+    assert row.current_status() == FlowStatus.EXPIRED
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_webhook_with_verify_reporting_another_phone_is_decided_by_the_check(
+    fake: Any, clock: Clock, settings: Any
+) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = True
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    assert flows.handle_webhook(flow, CallReport(caller=OTHER, provider_id="id-1")) == "accepted: to be verified"
+    row = stored(flow)
+    assert (row.status, row.caller) == (FlowStatus.PENDING, "")  # the webhook's word alone decides nothing
+    fake.caller = OTHER
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("verify", [True, False])
+def test_webhook_naming_another_provider_id_is_ignored(clock: Clock, settings: Any, verify: bool) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = verify
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-2")) == "ignored: id mismatch"
+    row = stored(flow)
+    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("verify", [True, False])
+def test_webhook_without_a_caller_is_ignored(clock: Clock, settings: Any, verify: bool) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = verify
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    assert flows.handle_webhook(flow, CallReport(caller=None, provider_id="id-1")) == "ignored: no call reported"
+    row = stored(flow)
+    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_webhook_for_a_finished_flow_is_ignored(clock: Clock, settings: Any, verify: bool, status: str) -> None:
+    settings.CALLAUTH_WEBHOOK_VERIFY = verify
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"), status=status)
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == f"ignored: flow is {status}"
+    assert stored(flow).status == status
+
+
+@pytest.mark.django_db
+def test_webhook_before_the_start_answer_was_stored(fake: Any, clock: Clock, settings: Any) -> None:
+    # The provider may call the webhook before our start request got its answer.
+    settings.CALLAUTH_WEBHOOK_VERIFY = True
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"), provider_id="", call_to="")
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
+    flows.refresh_flow(flow)
+    assert fake.checks == []  # nothing to ask about yet
+    flow.set_started(call_to="+79995550001", provider_id="id-1")
+    fake.caller = PHONE
+    flows.refresh_flow(flow)
+    assert fake.checks == ["id-1"]
+    assert flow.status == FlowStatus.CONFIRMED
+
+
+# -- simulate_call ------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = "sandbox"
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+
+
+@pytest.mark.django_db
+def test_simulate_call_confirms_the_waiting_flow(sandbox: None, clock: Clock, sent: list[Sent]) -> None:
+    flow = flows.start_flow(browser(), PHONE)
+    reached = flows.simulate_call(flow.call_to)
+    assert reached == flow
+    assert reached is not None
+    assert (reached.status, reached.caller) == (FlowStatus.CONFIRMED, PHONE)
+    assert [e.signal for e in sent] == ["flow_started", "flow_confirmed"]
+
+
+@pytest.mark.django_db
+def test_simulate_call_from_another_phone_fails_the_flow(sandbox: None, clock: Clock) -> None:
+    flow = flows.start_flow(browser(), PHONE)
+    reached = flows.simulate_call(flow.call_to, OTHER)
+    assert reached is not None
+    assert (reached.status, reached.failure_reason, reached.caller) == (
+        FlowStatus.FAILED,
+        FailureReason.PHONE_MISMATCH,
+        OTHER,
+    )
+
+
+@pytest.mark.django_db
+def test_simulate_call_to_an_unknown_number_writes_nothing(sandbox: None, clock: Clock, sent: list[Sent]) -> None:
+    flow = make_flow(provider="sandbox", call_to="+79990001111")
+    assert flows.simulate_call("+79990002222") is None
+    assert stored(flow).status == FlowStatus.PENDING
+    assert sent == []
+
+
+@pytest.mark.django_db
+def test_simulate_call_never_reaches_a_real_provider_flow(sandbox: None, clock: Clock) -> None:
+    flow = make_flow(provider="telefon_ip", call_to="+79990001111")
+    assert flows.simulate_call("+79990001111") is None
+    assert stored(flow).status == FlowStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_simulate_call_ignores_finished_flows(sandbox: None, clock: Clock) -> None:
+    make_flow(provider="sandbox", call_to="+79990001111", status=FlowStatus.USED)
+    assert flows.simulate_call("+79990001111") is None
+
+
+@pytest.mark.django_db
+def test_simulate_call_after_the_deadline_expires(sandbox: None, clock: Clock) -> None:
+    flow = make_flow(provider="sandbox", call_to="+79990001111")
+    clock.advance(121)
+    reached = flows.simulate_call("+79990001111")
+    assert reached is not None
+    assert reached.status == FlowStatus.EXPIRED
+    assert stored(flow).status == FlowStatus.EXPIRED
+
+
+@pytest.mark.django_db
+def test_simulate_call_reaches_the_newest_flow_with_that_number(sandbox: None, clock: Clock) -> None:
+    older = make_flow(provider="sandbox", call_to="+79990001111", phone=OTHER)
+    newer = make_flow(provider="sandbox", call_to="+79990001111", created_at=T0 + timedelta(seconds=1))
+    assert flows.simulate_call("+79990001111") == newer
+    assert stored(newer).status == FlowStatus.CONFIRMED
+    assert stored(older).status == FlowStatus.PENDING

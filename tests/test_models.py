@@ -1,0 +1,448 @@
+"""State transitions of a flow: each is a conditional update that one caller wins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+79001234567"
+OTHER = "+79007654321"
+T0 = datetime(2030, 1, 15, 12, 0, 0, tzinfo=timezone.get_fixed_timezone(0))
+
+
+@dataclass
+class Clock:
+    """What ``timezone.now()`` answers while a test runs."""
+
+    now: datetime
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    clock = Clock(T0)
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    yield clock
+
+
+def make_flow(**fields: Any) -> CallAuthFlow:
+    values: dict[str, Any] = {
+        "phone": PHONE,
+        "call_to": "+79990001234",
+        "provider": "sandbox",
+        "provider_id": "sandbox-1",
+        "created_at": T0,
+        "expires_at": T0 + timedelta(seconds=120),
+    }
+    values.update(fields)
+    return CallAuthFlow.objects.create(**values)
+
+
+def stored(flow: CallAuthFlow) -> CallAuthFlow:
+    return CallAuthFlow.objects.get(pk=flow.pk)
+
+
+# -- confirm ----------------------------------------------------------------------
+
+
+def test_confirm_in_time(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(30)
+    assert flow.confirm(PHONE) is True
+    row = stored(flow)
+    assert row.status == FlowStatus.CONFIRMED
+    assert row.caller == PHONE
+    assert row.confirmed_at == T0 + timedelta(seconds=30)
+    assert flow.status == FlowStatus.CONFIRMED  # the instance is refreshed
+
+
+def test_confirm_one_second_before_the_deadline(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(119)
+    assert flow.confirm(PHONE) is True
+
+
+@pytest.mark.parametrize("late_by", [0, 1, 3600])
+def test_confirm_late_is_refused(clock: Clock, late_by: int) -> None:
+    flow = make_flow()
+    clock.advance(120 + late_by)
+    assert flow.confirm(PHONE) is False
+    row = stored(flow)
+    assert row.status == FlowStatus.PENDING
+    assert row.caller == ""
+    assert row.confirmed_at is None
+
+
+def test_confirm_with_reported_at_in_time_but_verified_late(clock: Clock) -> None:
+    flow = make_flow()
+    reported = clock.advance(119)
+    clock.advance(5)  # the check that verifies the webhook comes after the deadline
+    assert flow.confirm(PHONE, reported_at=reported) is True
+    assert flow.status == FlowStatus.CONFIRMED
+    # The finishing window counts from the confirmation, not from the report.
+    assert flow.confirmed_at == T0 + timedelta(seconds=124)
+
+
+def test_confirm_with_reported_at_after_the_deadline_is_refused(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(10)
+    assert flow.confirm(PHONE, reported_at=T0 + timedelta(seconds=120)) is False
+    assert stored(flow).status == FlowStatus.PENDING
+
+
+def test_confirm_only_once(clock: Clock) -> None:
+    flow = make_flow()
+    assert flow.confirm(PHONE) is True
+    clock.advance(1)
+    assert flow.confirm(OTHER) is False
+    row = stored(flow)
+    assert row.caller == PHONE
+    assert row.confirmed_at == T0
+
+
+@pytest.mark.parametrize("status", [FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
+def test_confirm_refuses_finished_flows(clock: Clock, status: str) -> None:
+    flow = make_flow(status=status)
+    assert flow.confirm(PHONE) is False
+    assert stored(flow).status == status
+
+
+def test_a_stale_instance_loses_and_is_refreshed(clock: Clock) -> None:
+    mine = make_flow()
+    theirs = stored(mine)
+    assert theirs.confirm(PHONE) is True
+    assert mine.status == FlowStatus.PENDING  # stale in memory
+    assert mine.fail(FailureReason.PHONE_MISMATCH, caller=OTHER) is False
+    assert mine.status == FlowStatus.CONFIRMED
+    assert mine.caller == PHONE
+    assert stored(mine).failure_reason == ""
+
+
+# -- fail -------------------------------------------------------------------------
+
+
+def test_fail_pending(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(7)
+    assert flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER) is True
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.caller) == (FlowStatus.FAILED, "phone_mismatch", OTHER)
+    assert row.finished_at == T0 + timedelta(seconds=7)
+
+
+def test_fail_keeps_the_known_caller_when_none_given(clock: Clock) -> None:
+    flow = make_flow(status=FlowStatus.USED, caller=PHONE)
+    assert flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED) is True
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.caller) == (FlowStatus.FAILED, "no_account", PHONE)
+
+
+def test_fail_only_from_the_expected_status(clock: Clock) -> None:
+    flow = make_flow(status=FlowStatus.CONFIRMED, caller=PHONE)
+    assert flow.fail(FailureReason.CANCELLED) is False
+    assert flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED) is False
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.finished_at) == (FlowStatus.CONFIRMED, "", None)
+
+
+def test_fail_only_once(clock: Clock) -> None:
+    flow = make_flow()
+    assert flow.fail(FailureReason.CANCELLED) is True
+    assert flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER) is False
+    row = stored(flow)
+    assert (row.failure_reason, row.caller) == ("cancelled", "")
+
+
+# -- expire -----------------------------------------------------------------------
+
+
+def test_expire_a_pending_flow_past_its_deadline(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(120)
+    assert flow.expire() is True
+    row = stored(flow)
+    assert row.status == FlowStatus.EXPIRED
+    assert row.finished_at == T0 + timedelta(seconds=120)
+
+
+def test_expire_refuses_a_live_flow(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(119)
+    assert flow.expire() is False
+    assert stored(flow).status == FlowStatus.PENDING
+
+
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_expire_only_pending_flows(clock: Clock, status: str) -> None:
+    flow = make_flow(status=status)
+    clock.advance(1000)
+    assert flow.expire() is False
+    assert stored(flow).status == status
+
+
+# -- claim_for_login --------------------------------------------------------------
+
+
+def test_claim_for_login_once_only(clock: Clock) -> None:
+    flow = make_flow()
+    flow.confirm(PHONE)
+    clock.advance(10)
+    assert flow.claim_for_login() is True
+    assert flow.status == FlowStatus.USED
+    assert flow.finished_at == T0 + timedelta(seconds=10)
+    assert flow.claim_for_login() is False
+    assert stored(flow).claim_for_login() is False
+    assert stored(flow).status == FlowStatus.USED
+
+
+def test_claim_for_login_just_inside_the_complete_window(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_COMPLETE_WINDOW = 300
+    flow = make_flow()
+    flow.confirm(PHONE)
+    clock.advance(299)
+    assert flow.claim_for_login() is True
+
+
+@pytest.mark.parametrize("after", [300, 301, 86400])
+def test_claim_for_login_not_after_the_complete_window(clock: Clock, settings: Any, after: int) -> None:
+    settings.CALLAUTH_COMPLETE_WINDOW = 300
+    flow = make_flow()
+    flow.confirm(PHONE)
+    clock.advance(after)
+    assert flow.claim_for_login() is False
+    assert stored(flow).status == FlowStatus.CONFIRMED
+
+
+def test_claim_for_login_window_follows_the_setting(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_COMPLETE_WINDOW = 10
+    flow = make_flow()
+    flow.confirm(PHONE)
+    clock.advance(11)
+    assert flow.claim_for_login() is False
+
+
+@pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_claim_for_login_needs_a_confirmed_flow(clock: Clock, status: str) -> None:
+    flow = make_flow(status=status, confirmed_at=T0)
+    assert flow.claim_for_login() is False
+    assert stored(flow).status == status
+
+
+# -- claim_check ------------------------------------------------------------------
+
+
+def test_claim_check_at_most_once_per_interval(clock: Clock) -> None:
+    flow = make_flow()
+    assert flow.claim_check(3) is True
+    assert flow.last_checked_at == T0
+    assert flow.claim_check(3) is False
+    clock.advance(2.999)
+    assert flow.claim_check(3) is False
+    clock.advance(0.001)
+    assert flow.claim_check(3) is True
+    assert stored(flow).last_checked_at == T0 + timedelta(seconds=3)
+
+
+def test_claim_check_is_shared_between_instances(clock: Clock) -> None:
+    # Two processes polling the same flow hold two instances of it.
+    first = make_flow()
+    second = stored(first)
+    assert first.claim_check(3) is True
+    assert second.claim_check(3) is False
+    assert second.last_checked_at == T0
+
+
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_claim_check_only_for_pending_flows(clock: Clock, status: str) -> None:
+    flow = make_flow(status=status)
+    assert flow.claim_check(3) is False
+    assert stored(flow).last_checked_at is None
+
+
+# -- set_started, note_webhook, set_user -----------------------------------------
+
+
+def test_set_started_records_the_provider_answer_once() -> None:
+    flow = make_flow(call_to="", provider_id="")
+    assert flow.set_started(call_to="+79990001234", provider_id="122760") is True
+    assert (flow.call_to, flow.provider_id) == ("+79990001234", "122760")
+    assert flow.set_started(call_to="+79990009999", provider_id="999") is False
+    row = stored(flow)
+    assert (row.call_to, row.provider_id) == ("+79990001234", "122760")
+
+
+def test_set_started_refuses_a_flow_that_is_no_longer_pending() -> None:
+    flow = make_flow(call_to="", provider_id="", status=FlowStatus.FAILED)
+    assert flow.set_started(call_to="+79990001234", provider_id="1") is False
+    assert stored(flow).call_to == ""
+
+
+def test_note_webhook_once(clock: Clock) -> None:
+    flow = make_flow()
+    clock.advance(5)
+    assert flow.note_webhook() is True
+    assert flow.webhook_received_at == T0 + timedelta(seconds=5)
+    clock.advance(5)
+    assert flow.note_webhook() is False
+    assert stored(flow).webhook_received_at == T0 + timedelta(seconds=5)
+
+
+def test_note_webhook_only_for_pending_flows(clock: Clock) -> None:
+    flow = make_flow(status=FlowStatus.USED)
+    assert flow.note_webhook() is False
+    assert stored(flow).webhook_received_at is None
+
+
+def test_set_user() -> None:
+    user = get_user_model().objects.create_user("alice")
+    flow = make_flow()
+    flow.set_user(user)
+    assert flow.user == user
+    assert stored(flow).user == user
+
+
+# -- derived state ----------------------------------------------------------------
+
+
+def test_current_status_of_a_pending_flow(clock: Clock) -> None:
+    flow = make_flow()
+    assert flow.current_status() == FlowStatus.PENDING
+    clock.advance(119)
+    assert flow.current_status() == FlowStatus.PENDING
+    clock.advance(1)
+    assert flow.current_status() == FlowStatus.EXPIRED
+    assert stored(flow).status == FlowStatus.PENDING  # derived only, nothing written
+
+
+def test_current_status_of_a_confirmed_flow(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_COMPLETE_WINDOW = 300
+    flow = make_flow()
+    clock.advance(100)
+    flow.confirm(PHONE)
+    clock.advance(200)  # past the number's lifetime, inside the finishing window
+    assert flow.current_status() == FlowStatus.CONFIRMED
+    clock.advance(99)
+    assert flow.current_status() == FlowStatus.CONFIRMED
+    clock.advance(1)
+    assert flow.current_status() == FlowStatus.EXPIRED
+
+
+def test_current_status_takes_an_explicit_now() -> None:
+    flow = make_flow()
+    assert flow.current_status(T0 + timedelta(seconds=60)) == FlowStatus.PENDING
+    assert flow.current_status(T0 + timedelta(seconds=121)) == FlowStatus.EXPIRED
+
+
+@pytest.mark.parametrize("status", [FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_current_status_of_finished_flows_never_changes(status: str) -> None:
+    flow = make_flow(status=status)
+    assert flow.current_status(T0) == status
+    assert flow.current_status(T0 + timedelta(days=1)) == status
+
+
+def test_complete_by() -> None:
+    flow = make_flow(confirmed_at=T0 + timedelta(seconds=50))
+    assert flow.complete_by == T0 + timedelta(seconds=350)
+    assert make_flow().complete_by == T0 + timedelta(seconds=420)
+
+
+def test_expires_in(clock: Clock) -> None:
+    flow = make_flow()
+    assert flow.expires_in() == 120
+    clock.advance(30.5)
+    assert flow.expires_in() == 89
+    clock.advance(89.4)
+    assert flow.expires_in() == 0
+    clock.advance(1000)
+    assert flow.expires_in() == 0
+    assert flow.expires_in(T0 + timedelta(seconds=20)) == 100
+
+
+def test_uses_webhook() -> None:
+    assert make_flow().uses_webhook is False
+    assert make_flow(webhook_secret_hash="a" * 64).uses_webhook is True
+
+
+def test_str() -> None:
+    assert str(make_flow()) == "+79001234567 (pending)"
+
+
+def test_new_flows_are_pending_with_a_random_id() -> None:
+    first, second = make_flow(), make_flow()
+    assert first.status == FlowStatus.PENDING
+    assert first.pk != second.pk
+
+
+def test_newest_flows_first(clock: Clock) -> None:
+    older = make_flow(created_at=T0)
+    newer = make_flow(created_at=T0 + timedelta(seconds=1))
+    assert list(CallAuthFlow.objects.all()) == [newer, older]
+
+
+# -- CallAuthPhone ------------------------------------------------------------------
+
+
+def test_phone_clean_normalises() -> None:
+    user = get_user_model().objects.create_user("alice")
+    link = CallAuthPhone(user=user, phone="8 (900) 123-45-67")
+    link.clean()
+    assert link.phone == PHONE
+
+
+def test_phone_clean_refuses_invalid_numbers_with_the_user_message() -> None:
+    user = get_user_model().objects.create_user("alice")
+    link = CallAuthPhone(user=user, phone="+7 800 555 35 35")
+    with pytest.raises(ValidationError) as excinfo:
+        link.clean()
+    assert excinfo.value.message_dict == {"phone": ["Only Russian mobile numbers (+7 9XX …) can log in by phone call."]}
+
+
+def test_one_phone_one_user() -> None:
+    users = get_user_model().objects
+    CallAuthPhone.objects.create(user=users.create_user("alice"), phone=PHONE)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CallAuthPhone.objects.create(user=users.create_user("bob"), phone=PHONE)
+
+
+def test_phone_links_go_with_their_user() -> None:
+    user = get_user_model().objects.create_user("alice")
+    CallAuthPhone.objects.create(user=user, phone=PHONE)
+    assert str(user.callauth_phones.get()) == PHONE
+    user.delete()
+    assert not CallAuthPhone.objects.exists()
+
+
+def test_deleting_a_user_keeps_the_flows_as_audit_trail() -> None:
+    user = get_user_model().objects.create_user("alice")
+    flow = make_flow(user=user, status=FlowStatus.USED)
+    user.delete()
+    assert stored(flow).user is None
+
+
+def test_phone_full_clean_reports_a_blank_phone_once() -> None:
+    user = get_user_model().objects.create_user("alice")
+    with pytest.raises(ValidationError) as excinfo:
+        CallAuthPhone(user=user, phone="").full_clean()
+    assert excinfo.value.message_dict == {"phone": ["This field cannot be blank."]}
+
+
+def test_phone_full_clean_normalises() -> None:
+    user = get_user_model().objects.create_user("alice")
+    link = CallAuthPhone(user=user, phone="8 900 123 45 67")
+    link.full_clean()
+    assert link.phone == PHONE

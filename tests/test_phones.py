@@ -1,0 +1,263 @@
+"""Phone parsing: every input a user or the provider may send (SECURITY.md, "Bad phone input")."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_callauth.phones import (
+    MAX_INPUT_LENGTH,
+    InvalidPhoneNumber,
+    format_phone,
+    normalize_phone,
+    parse_provider_phone,
+    tel_uri,
+    to_provider_format,
+)
+
+CANONICAL = "+79001234567"
+
+EMPTY = "Enter your mobile phone number."
+TOO_LONG = "This is too long for a phone number."
+NOT_RUSSIAN = "Enter a Russian mobile number, for example +7 900 123-45-67."
+NOT_MOBILE = "Only Russian mobile numbers (+7 9XX …) can log in by phone call."
+
+
+def refusal(value: object) -> str:
+    with pytest.raises(InvalidPhoneNumber) as excinfo:
+        normalize_phone(value)
+    assert str(excinfo.value) == excinfo.value.message
+    return excinfo.value.message
+
+
+# -- accepted forms -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+79001234567",
+        "79001234567",
+        "89001234567",
+        "9001234567",
+        "+7 900 123-45-67",
+        "+7 (900) 123-45-67",
+        "8 (900) 123-45-67",
+        "8-900-123-45-67",
+        "+7(900)1234567",
+        "7 900 123 45 67",
+        "+7.900.123.45.67",
+        "+7\u00a0900\u00a0123\u00a045\u00a067",  # no-break spaces, as pasted from a web page
+        "  89001234567  ",
+        "\t+79001234567",
+    ],
+)
+def test_common_forms_give_one_canonical_number(value: str) -> None:
+    assert normalize_phone(value) == CANONICAL
+
+
+def test_trailing_newline_is_stripped_not_refused() -> None:
+    # Deliberate: a number pasted with its line ending is still the same number.
+    # Newlines *inside* the number are refused (see the control character cases).
+    assert normalize_phone("+79001234567\n") == CANONICAL
+    assert normalize_phone("89001234567\r\n") == CANONICAL
+
+
+def test_result_is_always_e164() -> None:
+    assert normalize_phone("8 999 000 00 00") == "+79990000000"
+
+
+def test_invalid_phone_number_is_a_value_error() -> None:
+    assert issubclass(InvalidPhoneNumber, ValueError)
+
+
+# -- refused inputs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", " ", "   \n\t", "\u00a0"])
+def test_empty_input(value: str) -> None:
+    assert refusal(value) == EMPTY
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 89001234567, 9001234567, 8.9001234567e10, True, ["+79001234567"], {"phone": "+79001234567"}, b"89001234567"],
+    ids=["None", "int", "int10", "float", "bool", "list", "dict", "bytes"],
+)
+def test_non_string_input(value: object) -> None:
+    # A form or JSON body may carry a list, an object or a number: never a phone.
+    assert refusal(value) == EMPTY
+
+
+@pytest.mark.parametrize("value", ["abc", "phone", "+7 900 ABC-45-67", "+7900123456a", "8900123456O", "+7 900 123-45-67 ext 1"])
+def test_letters(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize("value", ["9", "12345", "+7", "+7900123456", "900123456", "790012345", "+"])
+def test_too_short(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize("value", ["+790012345678", "790012345678", "890012345678", "9001234567890", "+7 900 123-45-678"])
+def test_too_many_digits(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize("value", ["++79001234567", "7+9001234567", "+7900+1234567", "79001234567+"])
+def test_misplaced_plus(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+\u0667\u0669\u0660\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667",  # Arabic-Indic
+        "+\u06f7\u06f9\u06f0\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7",  # Extended Arabic-Indic
+        "+\uff17\uff19\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",  # fullwidth
+        "+7900\uff11234567",  # one fullwidth digit among ASCII ones
+        "\uff0b79001234567",  # fullwidth plus sign
+        "+\u096d\u096f\u0966\u0966\u0967\u0968\u0969\u096a\u096b\u096c\u096d",  # Devanagari
+    ],
+    ids=["arabic-indic", "extended-arabic-indic", "fullwidth", "one-fullwidth", "fullwidth-plus", "devanagari"],
+)
+def test_non_ascii_digits_are_refused_not_converted(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+7900\x001234567",
+        "+79001234567\x00",
+        "\x00+79001234567",
+        "+7900\n1234567",
+        "+7900\r\n1234567",
+        "+7900\t1234567",
+        "\x1b[31m+79001234567",
+        "+7900\u200b1234567",  # zero-width space
+        "+7900\u202e7654321",  # right-to-left override
+        "+7900\x7f1234567",  # DEL
+    ],
+    ids=["nul-inside", "nul-end", "nul-start", "lf", "crlf", "tab", "ansi", "zwsp", "rlo", "del"],
+)
+def test_control_and_invisible_characters_inside(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["+12025550123", "12025550123", "+44 20 7946 0958", "+447911123456", "+380 44 123 4567", "+380501234567", "+375291234567", "+8613800138000"],
+)
+def test_other_countries(value: str) -> None:
+    assert refusal(value) == NOT_RUSSIAN
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+7 701 123 45 67",  # Kazakhstan mobile shares +7
+        "87011234567",
+        "+77001234567",
+        "8-800-555-35-35",  # toll-free
+        "+7 800 555 35 35",
+        "8-809-123-45-67",  # premium rate
+        "+78031234567",  # premium rate
+        "+7 495 123-45-67",  # Moscow landline
+        "88121234567",  # St Petersburg landline
+        "+70001234567",
+    ],
+)
+def test_plus_seven_numbers_that_are_not_russian_mobiles(value: str) -> None:
+    assert refusal(value) == NOT_MOBILE
+
+
+def test_length_limit_is_checked_on_the_raw_input() -> None:
+    padded = "+79001234567".center(MAX_INPUT_LENGTH)
+    assert len(padded) == 32
+    assert normalize_phone(padded) == CANONICAL
+    assert refusal(padded + " ") == TOO_LONG
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 10_240, "+7" + " " * 10_240 + "9001234567", CANONICAL + "\x00" * 10_240, "٧" * 10_240],
+    ids=["digits", "spaces", "nuls", "arabic-indic"],
+)
+def test_ten_kilobyte_strings(value: str) -> None:
+    assert refusal(value) == TOO_LONG
+
+
+def test_message_follows_the_active_language() -> None:
+    from django.utils import translation
+
+    # Translated when raised, not when the module was imported.
+    with translation.override("ru"):
+        assert refusal("") == "Введите номер мобильного телефона."
+    assert refusal("") == EMPTY
+
+
+# -- phones from the provider -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("79644115786", "+79644115786"),  # auth_phone, as in PROVIDER.md
+        ("89644078713", "+79644078713"),  # the caller, as in the doc
+        ("+79644115786", "+79644115786"),
+        ("9644115786", "+79644115786"),
+        (79644115786, "+79644115786"),  # unquoted JSON number
+        (89644078713, "+79644078713"),
+        ("74951234567", "+74951234567"),  # a Moscow number to call is fine
+        ("88121234567", "+78121234567"),
+        ("73012123456", "+73012123456"),
+        (" 79644115786 ", "+79644115786"),
+    ],
+)
+def test_parse_provider_phone_accepts_russian_numbers(value: object, expected: str) -> None:
+    assert parse_provider_phone(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        False,
+        7.9644115786e10,
+        ["79644115786"],
+        {"phone": "79644115786"},
+        "",
+        "null",
+        "+7964411578",
+        "796441157861",
+        "12025550123",
+        "+447911123456",
+        "77011234567",  # Kazakhstan
+        "78091234567",  # premium rate: never ask a user to call it
+        "78031234567",  # premium rate
+        "78001234567",  # toll-free service number, not a phone
+        "70001234567",
+        "7964411578\n6",
+        "+\uff17\uff19\uff16\uff14\uff14\uff11\uff11\uff15\uff17\uff18\uff16",
+        "7" * 10_240,
+        -79644115786,
+    ],
+)
+def test_parse_provider_phone_refuses_everything_else(value: object) -> None:
+    assert parse_provider_phone(value) is None
+
+
+# -- formatting ----------------------------------------------------------------------
+
+
+def test_to_provider_format() -> None:
+    assert to_provider_format("+79001234567") == "89001234567"
+
+
+def test_tel_uri() -> None:
+    assert tel_uri("+79990001234") == "tel:+79990001234"
+
+
+def test_format_phone() -> None:
+    assert format_phone("+79001234567") == "+7 900 123-45-67"

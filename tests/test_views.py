@@ -1,0 +1,689 @@
+"""The views, as a browser (HTML) and as a script (JSON) sees them.
+
+Sandbox provider by default (tests/settings.py); the webhook tests switch to telefon_ip
+and play the provider with ``responses``. Time is moved by editing timestamps in the
+database, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_callauth.flows import SESSION_FLOW_KEY
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+
+pytestmark = pytest.mark.django_db
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+PHONE = "+79001234567"
+PHONE_FOR_PROVIDER = "89001234567"
+OTHER_PHONE = "+79007654321"
+E164 = re.compile(r"\+7[0-9]{10}")
+
+TOKEN = "tok-secret"
+API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
+START_POST = API + "reverse_auth_phone_post"
+START_GET = API + "reverse_auth_phone_get"
+PROVIDER_ID = 122760
+CHECK = API + f"reverse_auth_phone_check/{PROVIDER_ID}/"
+AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
+CALL_TO = "+79644115786"
+
+MESSAGES = {
+    "no_flow": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
+    "not_confirmed": "We have not received your call yet. Call the number shown, then try again.",
+    "expired": "Time to call is up. Enter your phone number to get a new number to call.",
+    "already_used": "This call was already used to log in. Start again to log in once more.",
+    "phone_mismatch": "The call came from a different phone than the number you entered. Call from that phone.",
+    "no_account": "There is no account with this phone number.",
+    "invalid_request": "The request body must be a JSON object.",
+}
+
+START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", "status_url", "complete_url"}
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def url(name: str) -> str:
+    return reverse(f"callauth:{name}")
+
+
+def assert_json_error(response, status: int, code: str, message: str | None = None) -> None:
+    """A JSON error is exactly {"error", "message"}, with the expected code and status."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"].strip()
+    expected = message if message is not None else MESSAGES.get(code)
+    if expected is not None:
+        assert body["message"] == expected
+
+
+def start(client: Client, phone: str = PHONE, **extra):
+    return client.post(url("start"), {"phone": phone, **extra}, **JSON)
+
+
+def the_flow(client: Client) -> CallAuthFlow:
+    return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
+
+
+def sandbox_confirm(client: Client, phone: str = PHONE) -> CallAuthFlow:
+    assert start(client, phone).status_code == 201
+    response = client.post(url("sandbox_call"), **JSON)
+    assert response.json()["status"] == "confirmed"
+    return the_flow(client)
+
+
+def logged_in_phone(client: Client) -> str | None:
+    """The phone the home page shows, or None when "/" sends the browser to log in."""
+    response = client.get("/")
+    if response.status_code == 302:
+        assert response["Location"].startswith("/login/")
+        return None
+    assert response.status_code == 200
+    found = re.findall(r'<strong class="home-phone">([^<]*)</strong>', response.content.decode())
+    assert len(found) == 1
+    return found[0]
+
+
+def move_time(flow: CallAuthFlow, seconds: int) -> None:
+    """Make ``seconds`` pass for ``flow`` by moving all its timestamps into the past."""
+    delta = timedelta(seconds=seconds)
+    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
+    changes = {
+        name: values[name] - delta
+        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
+        if values[name] is not None
+    }
+    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
+
+
+# -- telefon-ip played by `responses` ----------------------------------------------
+
+
+@pytest.fixture
+def telefon_ip(settings):
+    settings.CALLAUTH_PROVIDER = "telefon_ip"
+    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
+    return settings
+
+
+@pytest.fixture
+def provider(telefon_ip):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def start_answer(**data) -> dict:
+    return {
+        "success": True,
+        "error": "",
+        "data": {
+            "auth_phone": AUTH_PHONE,
+            "id": PROVIDER_ID,
+            "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
+            "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
+            **data,
+        },
+    }
+
+
+def check_answer(phone: str | None = PHONE_FOR_PROVIDER, provider_id=PROVIDER_ID) -> dict:
+    if phone is None:
+        return {"success": False, "error": "call not received", "data": {}}
+    return {"success": True, "error": "", "data": {"phone": phone, "id": provider_id}}
+
+
+def calls_to(rsps, action: str) -> list:
+    return [call for call in rsps.calls if f"/{TOKEN}/{action}" in call.request.url]
+
+
+def webhook_url_sent(rsps) -> str:
+    (call,) = calls_to(rsps, "reverse_auth_phone_post")
+    return json.loads(call.request.body)["webhook"]
+
+
+def provider_webhook(webhook_url: str, method: str = "get", **params):
+    """The provider's request to our webhook: its own query string appended to our URL."""
+    query = {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID), **params}
+    path = urlsplit(webhook_url).path
+    return getattr(Client(), method)(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
+
+
+# -- start ----------------------------------------------------------------------------
+
+
+class TestStart:
+    def test_json_answer_has_exactly_the_documented_fields(self, client):
+        before = timezone.now()
+        response = start(client)
+        assert response.status_code == 201
+        body = response.json()
+        assert set(body) == START_KEYS | {"sandbox_call_url"}
+        assert body["status"] == "pending"
+        assert E164.fullmatch(body["call_to"])
+        assert body["tel_uri"] == "tel:" + body["call_to"]
+        assert body["qr"].startswith("data:image/svg+xml")
+        expires_at = datetime.fromisoformat(body["expires_at"])
+        assert expires_at.tzinfo is not None
+        assert before + timedelta(seconds=119) <= expires_at <= timezone.now() + timedelta(seconds=120)
+        assert body["expires_in"] in (119, 120)
+        assert body["status_url"] == url("status")
+        assert body["complete_url"] == url("complete")
+        assert body["sandbox_call_url"] == url("sandbox_call")
+        flow = the_flow(client)
+        assert (flow.phone, flow.call_to, flow.status) == (PHONE, body["call_to"], FlowStatus.PENDING)
+
+    def test_json_answer_without_sandbox_has_no_sandbox_url(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        response = start(client)
+        assert response.status_code == 201
+        body = response.json()
+        assert set(body) == START_KEYS
+        assert body["call_to"] == CALL_TO
+        assert body["tel_uri"] == "tel:" + CALL_TO
+
+    @pytest.mark.parametrize("typed", ["+7 900 123-45-67", "89001234567", "79001234567", "9001234567", "8 (900) 123 45 67"])
+    def test_every_common_form_is_one_canonical_phone(self, client, typed):
+        assert start(client, typed).status_code == 201
+        assert the_flow(client).phone == PHONE
+
+    def test_html_start_redirects_to_the_challenge_page(self, client):
+        response = client.post(url("start"), {"phone": PHONE})
+        assert response.status_code == 302
+        assert response["Location"] == url("challenge")
+        assert the_flow(client).phone == PHONE
+
+    def test_json_body_is_accepted(self, client):
+        response = client.post(url("start"), json.dumps({"phone": PHONE}), content_type="application/json", **JSON)
+        assert response.status_code == 201
+        assert the_flow(client).phone == PHONE
+
+    def test_json_body_with_charset_is_accepted(self, client):
+        response = client.post(
+            url("start"), json.dumps({"phone": PHONE}), content_type="application/json; charset=utf-8", **JSON
+        )
+        assert response.status_code == 201
+
+    @pytest.mark.parametrize("body", ["[]", '["+79001234567"]', '"+79001234567"', "79001234567", "null", "true", "{", "{'phone': 1}", "\xff"])
+    def test_json_body_that_is_not_an_object_is_invalid_request(self, client, body):
+        response = client.post(url("start"), body, content_type="application/json", **JSON)
+        assert_json_error(response, 400, "invalid_request")
+        assert not CallAuthFlow.objects.exists()
+
+    def test_json_body_not_an_object_in_html(self, client):
+        response = client.post(url("start"), "[]", content_type="application/json")
+        assert response.status_code == 400
+        assert MESSAGES["invalid_request"] in response.content.decode()
+        assert not CallAuthFlow.objects.exists()
+
+    @pytest.mark.parametrize("phone", [[PHONE], {"number": PHONE}, 89001234567, None, True])
+    def test_json_phone_that_is_not_a_string_is_invalid_phone(self, client, phone):
+        response = client.post(url("start"), json.dumps({"phone": phone}), content_type="application/json", **JSON)
+        assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
+        assert not CallAuthFlow.objects.exists()
+
+    def test_missing_phone_is_invalid_phone(self, client):
+        response = client.post(url("start"), {}, **JSON)
+        assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
+
+    def test_invalid_phone_in_html_redisplays_the_form_with_the_error(self, client):
+        response = client.post(url("start"), {"phone": "+7 800 555-35-35", "next": "/after/"})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "Only Russian mobile numbers (+7 9XX …) can log in by phone call." in html
+        assert 'aria-invalid="true"' in html
+        assert 'value="+7 800 555-35-35"' in html
+        assert 'name="next" value="/after/"' in html
+        assert not CallAuthFlow.objects.exists()
+
+    def test_starting_again_with_the_same_phone_reuses_the_live_flow(self, client):
+        first = start(client).json()
+        second = start(client).json()
+        assert second["call_to"] == first["call_to"]
+        assert CallAuthFlow.objects.count() == 1
+
+    def test_starting_with_another_phone_cancels_the_previous_flow(self, client):
+        start(client)
+        old = the_flow(client)
+        start(client, OTHER_PHONE)
+        old.refresh_from_db()
+        assert (old.status, old.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
+        assert the_flow(client).phone == OTHER_PHONE
+
+    def test_get_is_not_allowed(self, client):
+        assert client.get(url("start")).status_code == 405
+        assert client.get(url("start"), **JSON).status_code == 405
+
+
+# -- challenge ------------------------------------------------------------------------
+
+
+class TestChallenge:
+    def test_page_shows_everything_needed_to_call(self, client):
+        client.post(url("start"), {"phone": PHONE})
+        flow = the_flow(client)
+        response = client.get(url("challenge"))
+        assert response.status_code == 200
+        html = response.content.decode()
+        national = flow.call_to[2:]
+        shown = f"+7 {national[:3]} {national[3:6]}-{national[6:8]}-{national[8:]}"
+        # The number in large type (.callauth-number is 2.5rem in callauth.css), as a tel: link.
+        assert f'<p class="callauth-number"><a href="tel:{flow.call_to}" id="callauth-tel">{shown}</a></p>' in html
+        assert re.search(r'<img class="callauth-qr" src="data:image/svg\+xml[^"]+"', html)
+        assert re.search(r"Time left: 1[12][0-9] s", html)
+        assert 'data-expires-in="' in html
+        assert "Call from <strong>+7 900 123-45-67</strong>" in html
+        # The sandbox button and the no-JS "I have called" form, both with a CSRF token.
+        assert f'action="{url("sandbox_call")}"' in html
+        assert "Simulate the call" in html
+        assert f'<form method="post" action="{url("complete")}" id="callauth-complete">' in html
+        assert "I have called" in html
+        assert html.count('name="csrfmiddlewaretoken"') >= 2
+        assert re.search(r'<script src="[^"]*callauth/challenge\.js" defer></script>', html)
+        assert "no-store" in response["Cache-Control"]
+
+    def test_no_sandbox_button_with_a_real_provider(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        client.post(url("start"), {"phone": PHONE})
+        response = client.get(url("challenge"))
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "Simulate the call" not in html
+        assert f'href="tel:{CALL_TO}"' in html
+        assert "I have called" in html
+
+    def test_json_challenge_repeats_the_start_payload(self, client):
+        started = start(client).json()
+        response = client.get(url("challenge"), **JSON)
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == set(started)
+        assert {k: body[k] for k in ("call_to", "tel_uri", "qr", "expires_at", "status")} == {
+            k: started[k] for k in ("call_to", "tel_uri", "qr", "expires_at", "status")
+        }
+
+    def test_without_a_flow(self, client):
+        assert_json_error(client.get(url("challenge"), **JSON), 400, "no_flow")
+        response = client.get(url("challenge"))
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert MESSAGES["no_flow"] in html
+        assert f'action="{url("start")}"' in html  # the phone form to start again
+
+    def test_expired_flow_shows_the_form_to_start_again(self, client):
+        client.post(url("start"), {"phone": PHONE})
+        move_time(the_flow(client), 121)
+        response = client.get(url("challenge"))
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "Time to call is up. Start again to get a new number." in html
+        assert "callauth-number" not in html
+        assert f'action="{url("start")}"' in html
+
+    def test_post_is_not_allowed(self, client):
+        start(client)
+        assert client.post(url("challenge")).status_code == 405
+
+
+# -- status ---------------------------------------------------------------------------
+
+
+class TestStatus:
+    def test_pending(self, client):
+        start(client)
+        response = client.get(url("status"), **JSON)
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"status", "expires_in"}
+        assert body["status"] == "pending"
+        assert body["expires_in"] in (119, 120)
+
+    def test_confirmed_after_the_sandbox_call(self, client):
+        sandbox_confirm(client)
+        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+
+    def test_expired(self, client):
+        start(client)
+        move_time(the_flow(client), 120)
+        assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0}
+        assert the_flow(client).status == FlowStatus.EXPIRED
+
+    def test_failed_on_another_phone(self, client):
+        start(client)
+        client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON)
+        assert client.get(url("status"), **JSON).json()["status"] == "failed"
+
+    def test_html_goes_to_the_challenge_page(self, client):
+        start(client)
+        response = client.get(url("status"))
+        assert response.status_code == 302
+        assert response["Location"] == url("challenge")
+
+    def test_without_a_flow(self, client):
+        assert_json_error(client.get(url("status"), **JSON), 400, "no_flow")
+        assert client.get(url("status")).status_code == 400
+
+    def test_post_is_not_allowed(self, client):
+        start(client)
+        assert client.post(url("status"), **JSON).status_code == 405
+
+
+# -- complete -------------------------------------------------------------------------
+
+
+class TestComplete:
+    def test_json_logs_in_and_names_the_redirect(self, client):
+        sandbox_confirm(client)
+        assert logged_in_phone(client) is None
+        response = client.post(url("complete"), **JSON)
+        assert response.status_code == 200
+        assert response.json() == {"redirect": "/"}
+        assert logged_in_phone(client) == PHONE
+
+    def test_html_logs_in_and_redirects(self, client):
+        client.post(url("start"), {"phone": PHONE})
+        assert client.post(url("sandbox_call")).status_code == 302
+        response = client.post(url("complete"))
+        assert response.status_code == 302
+        assert response["Location"] == "/"
+        assert logged_in_phone(client) == PHONE
+
+    def test_redirects_to_a_safe_next(self, client):
+        client.post(url("start"), {"phone": PHONE, "next": "/somewhere/?a=1"})
+        client.post(url("sandbox_call"))
+        response = client.post(url("complete"))
+        assert response["Location"] == "/somewhere/?a=1"
+
+    def test_existing_account_is_used(self, client, django_user_model):
+        user = django_user_model.objects.create_user(username="alice")
+        CallAuthPhone.objects.create(user=user, phone=PHONE)
+        sandbox_confirm(client)
+        client.post(url("complete"), **JSON)
+        assert client.session["_auth_user_id"] == str(user.pk)
+        assert django_user_model.objects.count() == 1
+
+    def test_before_confirmation(self, client):
+        start(client)
+        assert_json_error(client.post(url("complete"), **JSON), 409, "not_confirmed")
+        response = client.post(url("complete"))
+        assert response.status_code == 409
+        assert MESSAGES["not_confirmed"] in response.content.decode()
+        assert "I have called" in response.content.decode()  # the page stays usable
+        assert the_flow(client).status == FlowStatus.PENDING
+        assert logged_in_phone(client) is None
+
+    def test_expired_before_the_call(self, client):
+        start(client)
+        move_time(the_flow(client), 121)
+        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        response = client.post(url("complete"))
+        assert response.status_code == 410
+        assert MESSAGES["expired"] in response.content.decode()
+        assert logged_in_phone(client) is None
+
+    def test_confirmed_but_not_finished_in_time(self, client):
+        flow = sandbox_confirm(client)
+        move_time(flow, 301)
+        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert logged_in_phone(client) is None
+
+    def test_phone_mismatch(self, client):
+        start(client)
+        assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
+        assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch")
+        response = client.post(url("complete"))
+        assert response.status_code == 403
+        assert MESSAGES["phone_mismatch"] in response.content.decode()
+        assert logged_in_phone(client) is None
+
+    def test_no_account_without_signup(self, client, settings, django_user_model):
+        settings.CALLAUTH_SIGNUP = False
+        sandbox_confirm(client)
+        assert_json_error(client.post(url("complete"), **JSON), 403, "no_account")
+        assert logged_in_phone(client) is None
+        assert not django_user_model.objects.exists()
+        flow = CallAuthFlow.objects.get()
+        assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
+
+    def test_no_account_in_html(self, client, settings):
+        settings.CALLAUTH_SIGNUP = False
+        sandbox_confirm(client)
+        response = client.post(url("complete"))
+        assert response.status_code == 403
+        assert MESSAGES["no_account"] in response.content.decode()
+
+    def test_staff_may_not_log_in_by_call(self, client, django_user_model):
+        user = django_user_model.objects.create_user(username="boss", is_staff=True)
+        CallAuthPhone.objects.create(user=user, phone=PHONE)
+        sandbox_confirm(client)
+        assert_json_error(
+            client.post(url("complete"), **JSON), 403, "not_allowed", "This account cannot log in by phone call."
+        )
+        assert logged_in_phone(client) is None
+
+    def test_already_used(self, client):
+        """A second finish that read the session before the first one removed the flow."""
+        flow = sandbox_confirm(client)
+        assert client.post(url("complete"), **JSON).status_code == 200
+        other_tab = Client()
+        session = other_tab.session
+        session[SESSION_FLOW_KEY] = str(flow.pk)
+        session.save()
+        assert_json_error(other_tab.post(url("complete"), **JSON), 409, "already_used")
+        assert logged_in_phone(other_tab) is None
+
+    def test_without_a_flow(self, client):
+        assert_json_error(client.post(url("complete"), **JSON), 400, "no_flow")
+        response = client.post(url("complete"))
+        assert response.status_code == 400
+        assert MESSAGES["no_flow"] in response.content.decode()
+
+    def test_second_finish_in_the_same_browser_finds_no_flow(self, client):
+        sandbox_confirm(client)
+        assert client.post(url("complete"), **JSON).status_code == 200
+        assert_json_error(client.post(url("complete"), **JSON), 400, "no_flow")
+
+    def test_get_is_not_allowed(self, client):
+        sandbox_confirm(client)
+        assert client.get(url("complete")).status_code == 405
+        assert client.get(url("complete"), **JSON).status_code == 405
+        assert logged_in_phone(client) is None
+
+
+# -- sandbox call ---------------------------------------------------------------------
+
+
+class TestSandboxCall:
+    def test_json(self, client):
+        start(client)
+        response = client.post(url("sandbox_call"), **JSON)
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"status", "expires_in"}
+        assert body["status"] == "confirmed"
+        flow = the_flow(client)
+        assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
+
+    def test_html(self, client):
+        client.post(url("start"), {"phone": PHONE})
+        response = client.post(url("sandbox_call"))
+        assert response.status_code == 302
+        assert response["Location"] == url("challenge")
+        assert the_flow(client).status == FlowStatus.CONFIRMED
+
+    def test_from_another_phone(self, client):
+        start(client)
+        response = client.post(url("sandbox_call"), json.dumps({"caller": "8 900 765-43-21"}), content_type="application/json", **JSON)
+        assert response.json()["status"] == "failed"
+        flow = the_flow(client)
+        assert (flow.failure_reason, flow.caller) == (FailureReason.PHONE_MISMATCH, OTHER_PHONE)
+
+    def test_invalid_caller(self, client):
+        start(client)
+        response = client.post(url("sandbox_call"), {"caller": "not a phone"}, **JSON)
+        assert_json_error(response, 400, "invalid_phone")
+        assert the_flow(client).status == FlowStatus.PENDING
+
+    def test_without_a_flow(self, client):
+        assert_json_error(client.post(url("sandbox_call"), **JSON), 400, "no_flow")
+
+    def test_not_found_without_the_sandbox(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        start(client)
+        flow = the_flow(client)
+        assert client.post(url("sandbox_call"), **JSON).status_code == 404
+        assert client.post(url("sandbox_call")).status_code == 404
+        flow.refresh_from_db()
+        assert flow.status == FlowStatus.PENDING
+
+    def test_get_is_not_allowed(self, client):
+        start(client)
+        assert client.get(url("sandbox_call")).status_code == 405
+        assert the_flow(client).status == FlowStatus.PENDING
+
+
+# -- telefon-ip: start modes, webhook, check ------------------------------------------
+
+
+class TestTelefonIp:
+    def test_webhook_mode_start_registers_a_webhook_with_the_secret_in_its_path(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        response = start(client)
+        assert response.status_code == 201
+        assert len(provider.calls) == 1
+        request = provider.calls[0].request
+        assert request.method == "POST"
+        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
+        sent = json.loads(request.body)
+        assert set(sent) == {"phone", "webhook"}
+        assert sent["phone"] == PHONE_FOR_PROVIDER
+        flow = the_flow(client)
+        webhook = urlsplit(sent["webhook"])
+        assert (webhook.scheme, webhook.netloc, webhook.query) == ("https", "site.example", "")
+        match = re.fullmatch(rf"/callauth/webhook/{flow.pk}/([A-Za-z0-9_-]{{40,}})/", webhook.path)
+        assert match, webhook.path
+        assert flow.webhook_secret_hash == hashlib.sha256(match.group(1).encode()).hexdigest()
+        assert (flow.provider_id, flow.call_to, flow.provider) == (str(PROVIDER_ID), CALL_TO, "telefon_ip")
+
+    def test_check_mode_start_asks_with_get(self, client, provider, settings):
+        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+        provider.get(START_GET, json=start_answer())
+        assert start(client).status_code == 201
+        assert len(provider.calls) == 1
+        request = provider.calls[0].request
+        assert request.method == "GET"
+        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_get"
+        assert parse_qs(urlsplit(request.url).query) == {"phone": [PHONE_FOR_PROVIDER]}
+        assert the_flow(client).webhook_secret_hash == ""
+
+    def test_webhook_answers_at_once_and_asks_nobody(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        provider.get(CHECK, json=check_answer())
+        start(client)
+        response = provider_webhook(webhook_url_sent(provider))
+        assert response.status_code == 200
+        assert response.json() == {"ok": True}
+        assert len(provider.calls) == 1  # only the start: the webhook did not ask the provider
+        flow = the_flow(client)
+        assert flow.status == FlowStatus.PENDING
+        assert flow.webhook_received_at is not None
+
+    def test_webhook_by_post_is_accepted(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        start(client)
+        path = urlsplit(webhook_url_sent(provider)).path
+        response = Client().post(path, {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)})
+        assert response.status_code == 200
+        assert the_flow(client).webhook_received_at is not None
+        assert len(provider.calls) == 1
+
+    def test_no_check_is_paid_for_before_the_webhook(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        provider.get(CHECK, json=check_answer())
+        start(client)
+        for _ in range(3):
+            assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert calls_to(provider, "reverse_auth_phone_check") == []
+
+    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        provider.get(CHECK, json=check_answer())
+        start(client)
+        # The webhook names no id: the check must still be about the id we stored.
+        path = urlsplit(webhook_url_sent(provider)).path
+        assert Client().get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}").status_code == 200
+        assert calls_to(provider, "reverse_auth_phone_check") == []
+        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        (check,) = calls_to(provider, "reverse_auth_phone_check")
+        assert check.request.method == "GET"
+        assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
+        response = client.post(url("complete"), **JSON)
+        assert response.json() == {"redirect": "/"}
+        assert logged_in_phone(client) == PHONE
+
+    def test_webhook_with_the_provider_id_as_text(self, client, provider):
+        provider.post(START_POST, json=start_answer(id=str(PROVIDER_ID)))
+        provider.get(CHECK, json=check_answer(provider_id=str(PROVIDER_ID)))
+        start(client)
+        provider_webhook(webhook_url_sent(provider))
+        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+
+    def test_check_that_is_still_pending_keeps_the_flow_pending(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        provider.get(CHECK, json=check_answer(None))
+        start(client)
+        provider_webhook(webhook_url_sent(provider))
+        assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert len(calls_to(provider, "reverse_auth_phone_check")) == 1
+
+    def test_check_mode_polls_at_most_once_per_interval(self, client, provider, settings):
+        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+        provider.get(START_GET, json=start_answer())
+        provider.get(CHECK, json=check_answer(None))
+        start(client)
+        for _ in range(3):
+            assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert len(calls_to(provider, "reverse_auth_phone_check")) == 1
+        flow = the_flow(client)
+        CallAuthFlow.objects.filter(pk=flow.pk).update(last_checked_at=flow.last_checked_at - timedelta(seconds=3))
+        client.get(url("status"), **JSON)
+        assert len(calls_to(provider, "reverse_auth_phone_check")) == 2
+
+    def test_check_mode_complete_without_polling(self, client, provider, settings):
+        """The no-JS button: the finish itself asks the provider."""
+        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+        provider.get(START_GET, json=start_answer())
+        provider.get(CHECK, json=check_answer("79001234567"))
+        client.post(url("start"), {"phone": PHONE})
+        response = client.post(url("complete"))
+        assert response.status_code == 302
+        assert response["Location"] == "/"
+        assert logged_in_phone(client) == PHONE
+
+    def test_webhook_for_an_unknown_flow(self, provider):
+        response = Client().get(reverse("callauth:webhook", kwargs={"flow_id": "6f1c7a4e-5d0b-4b8e-9d3c-2a1b0c9d8e7f", "secret": "x" * 43}) + "?success=True")
+        assert response.status_code == 404
+        assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
+
+    def test_webhook_method_not_allowed(self, client, provider):
+        provider.post(START_POST, json=start_answer())
+        start(client)
+        path = urlsplit(webhook_url_sent(provider)).path
+        assert Client().put(path).status_code == 405
+        assert Client().delete(path).status_code == 405
+        assert the_flow(client).webhook_received_at is None
