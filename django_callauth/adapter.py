@@ -10,11 +10,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
-from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 

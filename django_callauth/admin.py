@@ -20,8 +20,20 @@ class CallAuthFlowAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     # webhook_secret_hash is left out on purpose; next_url is user input, shown as text.
     fields = [
-        "phone", "call_to", "provider", "provider_id", "status", "failure_reason", "caller", "user",
-        "next_url", "created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at",
+        "phone",
+        "call_to",
+        "provider",
+        "provider_id",
+        "status",
+        "failure_reason",
+        "caller",
+        "user",
+        "next_url",
+        "created_at",
+        "expires_at",
+        "webhook_received_at",
+        "last_checked_at",
+        "confirmed_at",
         "finished_at",
     ]
     readonly_fields = fields

@@ -19,8 +19,8 @@ from . import signals, tokens
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowStatus
 from .providers import get_provider
-from .providers.sandbox import SandboxProvider
 from .providers.base import CallAuthProvider, CallReport, ProviderError
+from .providers.sandbox import SandboxProvider
 
 logger = logging.getLogger("django_callauth")
 

@@ -107,9 +107,7 @@ class CallAuthFlow(models.Model):
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
         """Record the provider's number and id on a flow created before asking it."""
-        return self._transition(
-            Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id
-        )
+        return self._transition(Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id)
 
     def confirm(self, caller: str, *, reported_at: datetime | None = None) -> bool:
         """Pending → confirmed, only if the report came before the deadline.

@@ -62,13 +62,9 @@ def normalize_phone(value: object) -> str:
         raise InvalidPhoneNumber(str(_("This is too long for a phone number.")))
     national = _national_number(value)
     if national is None:
-        raise InvalidPhoneNumber(
-            str(_("Enter a Russian mobile number, for example +7 900 123-45-67."))
-        )
+        raise InvalidPhoneNumber(str(_("Enter a Russian mobile number, for example +7 900 123-45-67.")))
     if not _MOBILE_NATIONAL.fullmatch(national):
-        raise InvalidPhoneNumber(
-            str(_("Only Russian mobile numbers (+7 9XX …) can log in by phone call."))
-        )
+        raise InvalidPhoneNumber(str(_("Only Russian mobile numbers (+7 9XX …) can log in by phone call.")))
     return "+7" + national
 
 

@@ -138,14 +138,34 @@ def status(request: HttpRequest) -> HttpResponse:
 
 # Why a flow cannot be finished, by its state: (code, HTTP status, message).
 _NOT_FINISHABLE = {
-    FlowStatus.PENDING: ("not_confirmed", 409, gettext_lazy("We have not received your call yet. Call the number shown, then try again.")),
-    FlowStatus.EXPIRED: ("expired", 410, gettext_lazy("Time to call is up. Enter your phone number to get a new number to call.")),
-    FlowStatus.USED: ("already_used", 409, gettext_lazy("This call was already used to log in. Start again to log in once more.")),
-    FailureReason.PHONE_MISMATCH: ("phone_mismatch", 403, gettext_lazy("The call came from a different phone than the number you entered. Call from that phone.")),
+    FlowStatus.PENDING: (
+        "not_confirmed",
+        409,
+        gettext_lazy("We have not received your call yet. Call the number shown, then try again."),
+    ),
+    FlowStatus.EXPIRED: (
+        "expired",
+        410,
+        gettext_lazy("Time to call is up. Enter your phone number to get a new number to call."),
+    ),
+    FlowStatus.USED: (
+        "already_used",
+        409,
+        gettext_lazy("This call was already used to log in. Start again to log in once more."),
+    ),
+    FailureReason.PHONE_MISMATCH: (
+        "phone_mismatch",
+        403,
+        gettext_lazy("The call came from a different phone than the number you entered. Call from that phone."),
+    ),
     FailureReason.NO_ACCOUNT: ("no_account", 403, gettext_lazy("There is no account with this phone number.")),
     FailureReason.NOT_ALLOWED: ("not_allowed", 403, gettext_lazy("This account cannot log in by phone call.")),
     FailureReason.CANCELLED: ("cancelled", 409, gettext_lazy("A newer login was started in this browser.")),
-    FailureReason.PROVIDER_ERROR: ("provider_error", 502, gettext_lazy("The phone call service failed. Please start again.")),
+    FailureReason.PROVIDER_ERROR: (
+        "provider_error",
+        502,
+        gettext_lazy("The phone call service failed. Please start again."),
+    ),
 }
 
 
@@ -178,12 +198,16 @@ def complete(request: HttpRequest) -> HttpResponse:
         flow.refresh_from_db()
         if flow.status == FlowStatus.CONFIRMED:
             logger.error("Flow %s is confirmed but no backend authenticated it: is CallAuthBackend installed?", flow.pk)
-            return error_response(request, "misconfigured", _("Login by phone call is not set up correctly on this site."), 500)
+            return error_response(
+                request, "misconfigured", _("Login by phone call is not set up correctly on this site."), 500
+            )
     code, http_status, message = flow_problem(flow)
     return _challenge_error(request, flow, code, message, http_status)
 
 
-def _challenge_error(request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int) -> HttpResponse:
+def _challenge_error(
+    request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int
+) -> HttpResponse:
     context = {
         "flow": flow,
         "status": flow.current_status(),

@@ -127,9 +127,7 @@ class FakeTelefonIp:
         except urllib.error.HTTPError as exc:
             return exc.code
 
-    def _answer(
-        self, action: str, rest: str, params: dict[str, str], body: dict[str, Any]
-    ) -> tuple[int, Any]:
+    def _answer(self, action: str, rest: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         """The provider's answer to one request that carried the right token."""
         if action == "reverse_auth_phone_get":
             return self._start(params.get("phone"), None)

@@ -8,7 +8,6 @@ included, on PostgreSQL.
 import os
 
 import environ
-
 from example.settings import *  # noqa: F403
 
 DEBUG = False

@@ -109,7 +109,9 @@ def test_nothing_but_a_flow_instance_authenticates(request_: Any, credentials: d
 def test_a_password_still_works_through_model_backend_only(request_: Any) -> None:
     user_with_phone()
     assert CallAuthBackend().authenticate(request_, username="alice", password="pw") is None
-    assert authenticate(request_, username="alice", password="pw").backend == "django.contrib.auth.backends.ModelBackend"
+    assert (
+        authenticate(request_, username="alice", password="pw").backend == "django.contrib.auth.backends.ModelBackend"
+    )
 
 
 @pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
@@ -166,7 +168,9 @@ def test_inactive_user_is_refused(request_: Any, failures: list[dict[str, Any]])
     assert CallAuthPhone.objects.get().last_login_at is None
 
 
-@pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}])
+@pytest.mark.parametrize(
+    "flags", [{"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}]
+)
 def test_staff_and_superusers_are_refused_by_default(request_: Any, settings: Any, flags: dict[str, bool]) -> None:
     settings.CALLAUTH_ALLOW_STAFF = False
     user_with_phone(**flags)

@@ -134,7 +134,9 @@ def test_e002_a_name_that_is_no_path(production: Any) -> None:
 def test_e002_not_a_provider_class(production: Any) -> None:
     production.CALLAUTH_PROVIDER = "tests.test_checks.NotAProvider"
     assert checks.check_provider() == [
-        Error("CALLAUTH_PROVIDER 'tests.test_checks.NotAProvider' is not a CallAuthProvider subclass", id="callauth.E002")
+        Error(
+            "CALLAUTH_PROVIDER 'tests.test_checks.NotAProvider' is not a CallAuthProvider subclass", id="callauth.E002"
+        )
     ]
 
 
@@ -189,7 +191,9 @@ def test_w001_not_for_https_or_check_mode(production: Any, base: str) -> None:
     assert checks.check_provider() == []
 
 
-@pytest.mark.parametrize("base", ["https://site.example/?via=callauth", "https://site.example/#hook", "https://site.example?"])
+@pytest.mark.parametrize(
+    "base", ["https://site.example/?via=callauth", "https://site.example/#hook", "https://site.example?"]
+)
 def test_e004_webhook_base_with_query_or_fragment(production: Any, base: str) -> None:
     production.CALLAUTH_WEBHOOK_BASE_URL = base
     assert checks.check_provider() == [

@@ -53,9 +53,7 @@ def sandbox(settings: Any) -> None:
 @pytest.mark.parametrize("number", [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"])
 def test_simulate_call_confirms_the_waiting_flow(number: str) -> None:
     flow = make_flow()
-    assert run("callauth_simulate_call", number) == (
-        f"Call to {CALL_TO} from {PHONE}: the login is now confirmed.\n"
-    )
+    assert run("callauth_simulate_call", number) == (f"Call to {CALL_TO} from {PHONE}: the login is now confirmed.\n")
     flow.refresh_from_db()
     assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
 

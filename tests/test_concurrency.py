@@ -88,9 +88,7 @@ def test_fifty_concurrent_finishes_log_in_exactly_once() -> None:
     logins: list[Any] = []
     signals.logged_in.connect(lambda **kw: logins.append(kw["user"].pk), weak=False, dispatch_uid="race")
     try:
-        responses = run_together(
-            50, lambda i: tabs[i].post("/callauth/complete/", HTTP_ACCEPT="application/json")
-        )
+        responses = run_together(50, lambda i: tabs[i].post("/callauth/complete/", HTTP_ACCEPT="application/json"))
     finally:
         signals.logged_in.disconnect(dispatch_uid="race")
 

@@ -92,7 +92,9 @@ def assert_logged_in_as(browser: Browser, phone: str) -> None:
 
 
 class TestWebhookMode:
-    def test_new_user_logs_in_with_one_start_and_one_check(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+    def test_new_user_logs_in_with_one_start_and_one_check(
+        self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
         browser = Browser(webhook_site.url)
         started = browser.start("8 (900) 123-45-67", next="/?welcome=1")
         assert started["status"] == "pending"
@@ -163,7 +165,9 @@ class TestWebhookMode:
         assert response.json()["error"] == "expired"
         assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post"]
 
-    def test_replayed_and_forged_webhooks_change_nothing(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+    def test_replayed_and_forged_webhooks_change_nothing(
+        self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
         browser = Browser(webhook_site.url)
         started = browser.start()
         fake_telefon_ip.make_call(started["call_to"], PHONE)
@@ -183,7 +187,9 @@ class TestWebhookMode:
         assert len(fake_telefon_ip.requests) == provider_requests
         assert CallAuthFlow.objects.get().status == "used"
 
-    def test_second_browser_cannot_see_or_finish_the_flow(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+    def test_second_browser_cannot_see_or_finish_the_flow(
+        self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
         owner = Browser(webhook_site.url)
         started = owner.start()
         fake_telefon_ip.make_call(started["call_to"], PHONE)

@@ -25,9 +25,7 @@ from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
 PHONE = "+79001234567"
 
 
-def client_for(
-    fake: FakeTelefonIp, *, timeout: tuple[float, float] = (2, 2), deadline: float = 4
-) -> TelefonIpProvider:
+def client_for(fake: FakeTelefonIp, *, timeout: tuple[float, float] = (2, 2), deadline: float = 4) -> TelefonIpProvider:
     return TelefonIpProvider(token=fake.token, base_url=fake.base_url, timeout=timeout, deadline=deadline)
 
 
@@ -134,12 +132,8 @@ def test_after_its_lifetime_the_number_is_not_found_and_calls_are_not_recorded(
 
 
 def test_a_wrong_token_is_a_configuration_error(fake_telefon_ip: FakeTelefonIp) -> None:
-    provider = TelefonIpProvider(
-        token="wrong-token", base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4
-    )
-    with pytest.raises(
-        ProviderConfigurationError, match=r"^telefon-ip refused the API token \(HTTP 401\)\.$"
-    ):
+    provider = TelefonIpProvider(token="wrong-token", base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4)
+    with pytest.raises(ProviderConfigurationError, match=r"^telefon-ip refused the API token \(HTTP 401\)\.$"):
         provider.start(PHONE, None)
 
 
@@ -162,9 +156,7 @@ def test_the_webhook_is_called_like_the_provider_does(
     expected = f"{hook_path}{separator}success=True&phone=89001234567&id={started.provider_id}"
     assert receiver.received == [(method, expected)]
     webhook_request = RequestFactory().generic(method, expected)
-    assert provider.parse_webhook(webhook_request) == CallReport(
-        caller=PHONE, provider_id=started.provider_id
-    )
+    assert provider.parse_webhook(webhook_request) == CallReport(caller=PHONE, provider_id=started.provider_id)
 
 
 def test_make_call_returns_what_the_webhook_answered(
@@ -197,21 +189,15 @@ def test_a_stalled_body_hits_the_read_timeout(fake_telefon_ip: FakeTelefonIp) ->
     assert time.monotonic() - began < 1.5
 
 
-def test_check_retries_once_after_a_server_error(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
-) -> None:
+def test_check_retries_once_after_a_server_error(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
     started = provider.start(PHONE, None)
     fake_telefon_ip.make_call(started.call_to, PHONE)
     fake_telefon_ip.fail_next(502, "<html>Bad Gateway</html>")
     assert provider.check(started.provider_id).caller == PHONE
-    assert [r.action for r in fake_telefon_ip.requests] == ["reverse_auth_phone_get"] + [
-        "reverse_auth_phone_check"
-    ] * 2
+    assert [r.action for r in fake_telefon_ip.requests] == ["reverse_auth_phone_get"] + ["reverse_auth_phone_check"] * 2
 
 
-def test_start_is_not_retried_after_a_server_error(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
-) -> None:
+def test_start_is_not_retried_after_a_server_error(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
     fake_telefon_ip.fail_next(500, "")
     with pytest.raises(ProviderUnavailable):
         provider.start(PHONE, None)
@@ -271,7 +257,4 @@ def test_no_log_record_carries_the_token_with_redaction(
     request_line = '"GET /api/v1/authcalls/***/reverse_auth_phone_get?phone=89001234567 HTTP/1.1" 200 '
     assert any(request_line in m for m in messages)
     base = fake_telefon_ip.base_url
-    assert (
-        f"telefon-ip GET {base}***/reverse_auth_phone_check/{provider_id}/: HTTP 503, server error"
-        in messages
-    )
+    assert f"telefon-ip GET {base}***/reverse_auth_phone_check/{provider_id}/: HTTP 503, server error" in messages

@@ -60,7 +60,7 @@ class FakeProvider(CallAuthProvider):
             cls.on_start(phone, webhook_url)
         if cls.start_error is not None:
             raise cls.start_error
-        return StartedCall(call_to="+7999555%04d" % len(cls.starts), provider_id=f"id-{len(cls.starts)}")
+        return StartedCall(call_to=f"+7999555{len(cls.starts):04d}", provider_id=f"id-{len(cls.starts)}")
 
     def check(self, provider_id: str) -> CallReport:
         cls = type(self)
@@ -207,7 +207,9 @@ def test_the_flow_is_committed_before_the_provider_is_asked(fake: Any, clock: Cl
 
     def on_start(phone: str, webhook_url: str | None) -> None:
         # Autocommit outside any atomic block: a webhook racing this answer finds the row.
-        seen.append((connection.in_atomic_block, list(CallAuthFlow.objects.values_list("phone", "status", "provider_id"))))
+        seen.append(
+            (connection.in_atomic_block, list(CallAuthFlow.objects.values_list("phone", "status", "provider_id")))
+        )
 
     fake.on_start = on_start
     flows.start_flow(browser(), PHONE)
@@ -316,7 +318,9 @@ def test_after_a_provider_error_the_next_start_asks_again(fake: Any, clock: Cloc
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("value", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", 12, None, ["x"], "' OR 1=1 --"])
+@pytest.mark.parametrize(
+    "value", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", 12, None, ["x"], "' OR 1=1 --"]
+)
 def test_flow_from_session_refuses_junk(value: Any) -> None:
     make_flow()
     session = SessionStore()

@@ -11,12 +11,12 @@ import ast
 import re
 from pathlib import Path
 
+import example
 import pytest
 from django.test import Client
 from django.utils import translation
 
 import django_callauth
-import example
 
 APP_PO = Path(django_callauth.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 EXAMPLE_PO = Path(example.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
@@ -85,7 +85,9 @@ def test_lazy_view_message_is_russian(ru_client):
     ru_client.post("/callauth/start/", {"phone": PHONE})
     response = ru_client.post("/callauth/complete/", HTTP_ACCEPT="application/json")
     assert response.status_code == 409
-    assert response.json()["message"] == "Мы ещё не получили ваш звонок. Позвоните на указанный номер и попробуйте снова."
+    assert (
+        response.json()["message"] == "Мы ещё не получили ваш звонок. Позвоните на указанный номер и попробуйте снова."
+    )
 
 
 @pytest.mark.django_db

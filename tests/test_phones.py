@@ -88,7 +88,9 @@ def test_non_string_input(value: object) -> None:
     assert refusal(value) == EMPTY
 
 
-@pytest.mark.parametrize("value", ["abc", "phone", "+7 900 ABC-45-67", "+7900123456a", "8900123456O", "+7 900 123-45-67 ext 1"])
+@pytest.mark.parametrize(
+    "value", ["abc", "phone", "+7 900 ABC-45-67", "+7900123456a", "8900123456O", "+7 900 123-45-67 ext 1"]
+)
 def test_letters(value: str) -> None:
     assert refusal(value) == NOT_RUSSIAN
 
@@ -98,7 +100,9 @@ def test_too_short(value: str) -> None:
     assert refusal(value) == NOT_RUSSIAN
 
 
-@pytest.mark.parametrize("value", ["+790012345678", "790012345678", "890012345678", "9001234567890", "+7 900 123-45-678"])
+@pytest.mark.parametrize(
+    "value", ["+790012345678", "790012345678", "890012345678", "9001234567890", "+7 900 123-45-678"]
+)
 def test_too_many_digits(value: str) -> None:
     assert refusal(value) == NOT_RUSSIAN
 
@@ -146,7 +150,16 @@ def test_control_and_invisible_characters_inside(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["+12025550123", "12025550123", "+44 20 7946 0958", "+447911123456", "+380 44 123 4567", "+380501234567", "+375291234567", "+8613800138000"],
+    [
+        "+12025550123",
+        "12025550123",
+        "+44 20 7946 0958",
+        "+447911123456",
+        "+380 44 123 4567",
+        "+380501234567",
+        "+375291234567",
+        "+8613800138000",
+    ],
 )
 def test_other_countries(value: str) -> None:
     assert refusal(value) == NOT_RUSSIAN

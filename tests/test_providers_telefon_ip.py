@@ -138,12 +138,8 @@ def test_start_accepts_int_and_string_ids(
     assert provider.start(PHONE, None).provider_id == expected
 
 
-@pytest.mark.parametrize(
-    "value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}]
-)
-def test_start_refuses_unusable_ids(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object
-) -> None:
+@pytest.mark.parametrize("value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}])
+def test_start_refuses_unusable_ids(provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object) -> None:
     mocked.get(START_GET, json=start_answer(id=value))
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
@@ -177,9 +173,7 @@ def test_start_refuses_an_auth_phone_that_is_not_a_phone(
 
 
 @pytest.mark.parametrize("success", [True, "True", "true", 1])
-def test_start_success_variants(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object
-) -> None:
+def test_start_success_variants(provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object) -> None:
     mocked.get(START_GET, json={**START_OK, "success": success})
     assert provider.start(PHONE, None).provider_id == "122760"
 
@@ -192,9 +186,7 @@ def test_start_refused_when_success_is_not_true(
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
 
-def test_start_refused_without_success_field(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_start_refused_without_success_field(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     mocked.get(START_GET, json={"data": START_OK["data"]})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
@@ -208,14 +200,9 @@ def test_start_rejection_shows_the_providers_error_truncated_on_one_line(
     assert str(error) == "telefon-ip refused to start a call: Недостаточно средств " + "x" * 79 + "…"
 
 
-def test_start_rejection_without_error_text(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_start_rejection_without_error_text(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     mocked.get(START_GET, json={"success": False})
-    assert (
-        str(raised(lambda: provider.start(PHONE, None)))
-        == "telefon-ip refused to start a call: no reason given"
-    )
+    assert str(raised(lambda: provider.start(PHONE, None))) == "telefon-ip refused to start a call: no reason given"
 
 
 @pytest.mark.parametrize("data", [{}, [], None, "text"])
@@ -226,9 +213,7 @@ def test_start_without_data_is_malformed(
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
-def test_start_with_data_missing_is_malformed(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_start_with_data_missing_is_malformed(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     mocked.get(START_GET, json={"success": True, "error": ""})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
@@ -286,9 +271,7 @@ def test_start_http_errors(
     log: str,
 ) -> None:
     # A redirect target that would answer fine: it must never be requested.
-    mocked.get(
-        START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"}
-    )
+    mocked.get(START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"})
     mocked.get("https://evil.example/x", json=START_OK)
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (exc_type, message)
@@ -314,9 +297,7 @@ def test_start_other_4xx_is_rejected(
     assert str(error) == f"telefon-ip refused to start a call: {expected}"
 
 
-def test_4xx_with_success_true_is_still_rejected(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_4xx_with_success_true_is_still_rejected(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     mocked.get(START_GET, status=400, json=START_OK)
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
@@ -402,9 +383,7 @@ def test_broken_bodies(
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
-def test_a_body_of_exactly_the_limit_is_read(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_a_body_of_exactly_the_limit_is_read(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     body = json.dumps(START_OK).encode()
     mocked.get(START_GET, body=body + b" " * (MAX_BODY_BYTES - len(body)))
     assert provider.start(PHONE, None).provider_id == "122760"
@@ -451,9 +430,7 @@ def test_network_failures_are_unavailable_and_start_is_never_retried(
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
-def test_a_post_start_is_never_retried_either(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
-) -> None:
+def test_a_post_start_is_never_retried_either(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
     mocked.post(START_POST, status=503)
     mocked.post(START_POST, json=START_OK)
     assert type(raised(lambda: provider.start(PHONE, WEBHOOK))) is ProviderUnavailable
@@ -562,9 +539,7 @@ def test_check_errors_that_are_not_retried(
 
 
 @pytest.mark.parametrize("body", ["not json", "[]"])
-def test_check_malformed_is_not_retried(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, body: str
-) -> None:
+def test_check_malformed_is_not_retried(provider: TelefonIpProvider, mocked: responses.RequestsMock, body: str) -> None:
     mocked.get(CHECK, body=body)
     assert type(raised(lambda: provider.check("122760"))) is ProviderMalformedAnswer
     assert len(mocked.calls) == 1

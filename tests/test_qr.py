@@ -141,7 +141,7 @@ def test_an_svg_data_uri() -> None:
 
 def test_the_uri_is_safe_in_an_html_attribute() -> None:
     uri = qr_data_uri("tel:+79990001234")
-    assert not set(uri) & set("\"<>& \n")
+    assert not set(uri) & set('"<>& \n')
 
 
 def test_size_with_quiet_zone() -> None:

@@ -344,7 +344,12 @@ class TestInvariant2Webhook:
         secret = _secret(path)
         tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
         before = snapshot()
-        for bad in (tampered, secret[:-1], secret + "A", secret.upper() if secret.upper() != secret else secret.lower()):
+        for bad in (
+            tampered,
+            secret[:-1],
+            secret + "A",
+            secret.upper() if secret.upper() != secret else secret.lower(),
+        ):
             response = call_webhook(_with_secret(path, bad))
             assert response.status_code == 404
         response = call_webhook(_with_secret(path, hashlib.sha256(secret.encode()).hexdigest()))
@@ -353,7 +358,9 @@ class TestInvariant2Webhook:
     def test_someone_elses_flow_id_with_my_secret(self, client, provider, two_flows):
         _, path, theirs, _ = two_flows
         before = snapshot()
-        response = call_webhook(_with_flow_id(path, str(theirs.pk)), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID))
+        response = call_webhook(
+            _with_flow_id(path, str(theirs.pk)), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID)
+        )
         self.assert_nothing_happens(client, provider, before, response, 404)
 
     def test_someone_elses_provider_id_through_my_webhook(self, client, provider, two_flows):
@@ -461,7 +468,9 @@ class TestInvariant2Webhook:
         assert logged_in_phone(client) is None
         assert not django_user_model.objects.exists()
 
-    def test_unverified_webhook_confirms_but_still_logs_nobody_in(self, client, provider, two_flows, settings, django_user_model):
+    def test_unverified_webhook_confirms_but_still_logs_nobody_in(
+        self, client, provider, two_flows, settings, django_user_model
+    ):
         settings.CALLAUTH_WEBHOOK_VERIFY = False
         mine, path, _, _ = two_flows
         caller = Client()
@@ -526,7 +535,11 @@ class TestInvariant3ExactPhoneInTime:
             {"success": True, "error": "", "data": {"id": PROVIDER_ID}},
             {"success": False, "error": "", "data": {"phone": PHONE_FOR_PROVIDER, "id": PROVIDER_ID}},
             {"success": True, "error": "", "data": {"phone": PHONE_FOR_PROVIDER, "id": OTHER_PROVIDER_ID}},
-            {"success": True, "error": "", "data": {"phone": PHONE_FOR_PROVIDER, "id": PROVIDER_ID, "status": "expired"}},
+            {
+                "success": True,
+                "error": "",
+                "data": {"phone": PHONE_FOR_PROVIDER, "id": PROVIDER_ID, "status": "expired"},
+            },
             {"success": True, "error": "", "data": {"phone": PHONE_FOR_PROVIDER + "0", "id": PROVIDER_ID}},
             {"success": True, "error": "", "data": {"phone": [PHONE_FOR_PROVIDER], "id": PROVIDER_ID}},
             {"success": True, "error": "", "data": []},
@@ -807,12 +820,15 @@ PROVIDER_FAILURES = {
     "http_401": dict(status=401, body=f"token {TOKEN} refused"),
     "http_402": dict(status=402, json={"success": False, "error": f"pay for {TOKEN}", "data": {}}),
     "http_429": dict(status=429, body="slow down"),
-    "http_500_echoing_the_url": dict(status=500, body=f"<h1>Error at /api/v1/authcalls/{TOKEN}/reverse_auth_phone_post</h1>"),
+    "http_500_echoing_the_url": dict(
+        status=500, body=f"<h1>Error at /api/v1/authcalls/{TOKEN}/reverse_auth_phone_post</h1>"
+    ),
     "http_503": dict(status=503, body=""),
     "redirect": dict(status=302, headers={"Location": f"https://evil.example/{TOKEN}/"}),
     "connection_error": dict(
         body=requests.ConnectionError(
-            f"HTTPSConnectionPool(host='api.telefon-ip.ru', port=443): Max retries exceeded with url: /api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
+            "HTTPSConnectionPool(host='api.telefon-ip.ru', port=443): Max retries exceeded with url: "
+            f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
         )
     ),
     "timeout": dict(body=requests.ReadTimeout(f"Read timed out: https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/")),
@@ -826,7 +842,9 @@ PROVIDER_FAILURES = {
 class TestInvariant9SecretsStaySecret:
     def test_happy_path_never_shows_the_token_or_the_webhook_secret(self, client, provider, caplog, admin_client):
         caplog.set_level(logging.DEBUG)
-        provider.post(START_POST, json=start_answer(url_image=f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/qr/"))
+        provider.post(
+            START_POST, json=start_answer(url_image=f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/qr/")
+        )
         provider.get(check_url(), json=check_answer())
         bodies = [start(client).content, client.get(url("challenge")).content]
         path = webhook_path(provider)
@@ -878,7 +896,7 @@ class TestInvariant9SecretsStaySecret:
         else:
             assert 'class="callauth-error"' in response.content.decode()
         _assert_no_token(response.content.decode())
-        for header, value in response.items():
+        for _header, value in response.items():
             _assert_no_token(value)
         _assert_no_token_stored()
         _assert_no_token_logged(caplog)
@@ -966,7 +984,9 @@ class TestInvariant10NoProviderHtml:
         assert_json_error(client.get(url("challenge"), **JSON), 400, "no_flow")
 
     def test_provider_error_text_is_not_rendered(self, client, provider):
-        provider.post(START_POST, json={"success": False, "error": "<script>alert('x')</script><b>bold</b>", "data": {}})
+        provider.post(
+            START_POST, json={"success": False, "error": "<script>alert('x')</script><b>bold</b>", "data": {}}
+        )
         response = client.post(url("start"), {"phone": PHONE})
         assert response.status_code == 502
         html = response.content.decode()
@@ -1034,13 +1054,17 @@ class TestInvariant11SafeRedirects:
 
     @pytest.mark.parametrize("next_url", UNSAFE_NEXT[:8] + UNSAFE_NEXT[16:20])
     def test_unsafe_next_in_json(self, client, next_url):
-        client.post(url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON)
+        client.post(
+            url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
+        )
         client.post(url("sandbox_call"), **JSON)
         assert client.post(url("complete"), **JSON).json() == {"redirect": "/"}
 
     @pytest.mark.parametrize("next_url", [["/ok/"], {"url": "/ok/"}, 1, True])
     def test_next_that_is_not_a_string(self, client, next_url):
-        client.post(url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON)
+        client.post(
+            url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
+        )
         client.post(url("sandbox_call"), **JSON)
         assert client.post(url("complete"), **JSON).json() == {"redirect": "/"}
 
@@ -1055,7 +1079,9 @@ class TestInvariant11SafeRedirects:
 
     @pytest.mark.parametrize("next_url", SAFE_NEXT[:3])
     def test_safe_next_in_json(self, client, next_url):
-        client.post(url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON)
+        client.post(
+            url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
+        )
         client.post(url("sandbox_call"), **JSON)
         assert client.post(url("complete"), **JSON).json() == {"redirect": next_url}
 
@@ -1128,7 +1154,9 @@ class TestBadPhoneInput:
         assert len(provider.calls) == 0
         assert SESSION_FLOW_KEY not in client.session
 
-    @pytest.mark.parametrize("phone", [[PHONE], [PHONE, PHONE], {"phone": PHONE}, 79001234567, 7.9e10, None, True, [], ""])
+    @pytest.mark.parametrize(
+        "phone", [[PHONE], [PHONE, PHONE], {"phone": PHONE}, 79001234567, 7.9e10, None, True, [], ""]
+    )
     def test_refused_in_json_bodies(self, client, provider, phone):
         response = client.post(url("start"), json.dumps({"phone": phone}), content_type="application/json", **JSON)
         assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
@@ -1150,7 +1178,18 @@ class TestBadPhoneInput:
         assert not CallAuthFlow.objects.exists()
         assert len(provider.calls) == 0
 
-    @pytest.mark.parametrize("typed", ["+7 900 123-45-67", "+79001234567", "79001234567", "89001234567", "9001234567", "8 (900) 123-45-67", "+79001234567\n"])
+    @pytest.mark.parametrize(
+        "typed",
+        [
+            "+7 900 123-45-67",
+            "+79001234567",
+            "79001234567",
+            "89001234567",
+            "9001234567",
+            "8 (900) 123-45-67",
+            "+79001234567\n",
+        ],
+    )
     def test_every_accepted_form_is_the_one_canonical_number(self, client, provider, typed):
         provider.post(START_POST, json=start_answer())
         assert start(client, typed).status_code == 201
@@ -1211,7 +1250,14 @@ HOSTILE_JSON_BODIES = [
     b'{"phone": "\xff"}',
     '{"phone": "+79001234567", "phone": ["x"]}',
 ]
-HOSTILE_ACCEPT = ["application/json;q=abc", "*/*;q=", ",,,", "application/json, text/html;q=2", "\x00", "text/html;level=" + "1" * 5000]
+HOSTILE_ACCEPT = [
+    "application/json;q=abc",
+    "*/*;q=",
+    ",,,",
+    "application/json, text/html;q=2",
+    "\x00",
+    "text/html;level=" + "1" * 5000,
+]
 
 
 def robust_client() -> Client:
@@ -1226,7 +1272,9 @@ class TestNeverA500:
             browser = robust_client()
             assert browser.post(url("start"), {"phone": value, "next": value}, HTTP_ACCEPT=accept).status_code < 500
             body = json.dumps({"phone": value, "next": value})
-            assert browser.post(url("start"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code < 500
+            assert (
+                browser.post(url("start"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code < 500
+            )
             assert browser.post(url("start"), {"phone": PHONE, "next": value}, HTTP_ACCEPT=accept).status_code < 500
 
     @pytest.mark.parametrize("body", HOSTILE_JSON_BODIES)
@@ -1241,7 +1289,16 @@ class TestNeverA500:
             response = browser.post(url(view), body, content_type="application/json", HTTP_ACCEPT=accept)
             assert response.status_code < 500, view
 
-    @pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded; charset=nope", "text/plain", "application/json; charset=utf-16"])
+    @pytest.mark.parametrize(
+        "content_type",
+        [
+            "multipart/form-data",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=nope",
+            "text/plain",
+            "application/json; charset=utf-16",
+        ],
+    )
     def test_hostile_content_types(self, content_type):
         browser = robust_client()
         start(browser)
@@ -1273,10 +1330,28 @@ class TestNeverA500:
             assert browser.get(url("status") + query, HTTP_ACCEPT=accept).status_code < 500
             assert browser.post(url("sandbox_call"), {"caller": value}, HTTP_ACCEPT=accept).status_code < 500
             body = json.dumps({"caller": value})
-            assert browser.post(url("sandbox_call"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code < 500
+            assert (
+                browser.post(url("sandbox_call"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code
+                < 500
+            )
             assert browser.post(url("complete") + query, HTTP_ACCEPT=accept).status_code < 500
 
-    @pytest.mark.parametrize("value", [123, 1.5, None, [], ["x"], {"a": 1}, "", "x" * 5000, str(uuid.uuid4()), "00000000-0000-0000-0000-000000000000", "' OR 1=1 --"])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            123,
+            1.5,
+            None,
+            [],
+            ["x"],
+            {"a": 1},
+            "",
+            "x" * 5000,
+            str(uuid.uuid4()),
+            "00000000-0000-0000-0000-000000000000",
+            "' OR 1=1 --",
+        ],
+    )
     def test_tampered_sessions(self, value):
         browser = robust_client()
         session = browser.session
@@ -1311,7 +1386,12 @@ class TestNeverA500:
             assert getattr(caller, method)(path + query).status_code < 500
             assert getattr(caller, method)(path + "?" + urlencode({"success": value, "phone": value})).status_code < 500
         assert caller.post(path, {"success": "True", "phone": value, "id": value}).status_code < 500
-        assert caller.post(path, value.encode("utf-8", "surrogatepass"), content_type="multipart/form-data; boundary=x").status_code < 500
+        assert (
+            caller.post(
+                path, value.encode("utf-8", "surrogatepass"), content_type="multipart/form-data; boundary=x"
+            ).status_code
+            < 500
+        )
         assert caller.post(path, value, content_type="application/json").status_code < 500
         assert caller.get(path + "?" + "&".join(["success=True"] * 2000)).status_code < 500
         secret = urlencode({"s": value})[2:] or "x"

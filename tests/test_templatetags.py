@@ -35,7 +35,8 @@ def form(*, next_field: str = "", value: str = "", error: str = "") -> str:
         f"         {aria}>\n"
         f"  {error_line}\n"
         '  <button type="submit">Log in by phone call</button>\n'
-        '  <p class="callauth-hint">You will call a number from this phone. The call is free: it is dropped at once.</p>\n'
+        '  <p class="callauth-hint">You will call a number from this phone.'
+        " The call is free: it is dropped at once.</p>\n"
         "</form>\n"
     )
 
@@ -51,7 +52,8 @@ def test_plain_form() -> None:
         "         >\n"
         "  \n"
         '  <button type="submit">Log in by phone call</button>\n'
-        '  <p class="callauth-hint">You will call a number from this phone. The call is free: it is dropped at once.</p>\n'
+        '  <p class="callauth-hint">You will call a number from this phone.'
+        " The call is free: it is dropped at once.</p>\n"
         "</form>\n"
     )
 
@@ -81,7 +83,9 @@ def test_error_for_the_phone_field() -> None:
 @pytest.mark.parametrize("code", ["provider_unavailable", "rate_limited", "", None])
 def test_other_errors_are_not_shown_on_the_field(code: Any) -> None:
     # The page shows them above the form; the field itself is fine.
-    out = render(error_code=code, error_message="The phone call service is not answering.", callauth_phone="+79001234567")
+    out = render(
+        error_code=code, error_message="The phone call service is not answering.", callauth_phone="+79001234567"
+    )
     assert out == form(value="+79001234567")
 
 

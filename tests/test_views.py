@@ -197,7 +197,9 @@ class TestStart:
         assert body["call_to"] == CALL_TO
         assert body["tel_uri"] == "tel:" + CALL_TO
 
-    @pytest.mark.parametrize("typed", ["+7 900 123-45-67", "89001234567", "79001234567", "9001234567", "8 (900) 123 45 67"])
+    @pytest.mark.parametrize(
+        "typed", ["+7 900 123-45-67", "89001234567", "79001234567", "9001234567", "8 (900) 123 45 67"]
+    )
     def test_every_common_form_is_one_canonical_phone(self, client, typed):
         assert start(client, typed).status_code == 201
         assert the_flow(client).phone == PHONE
@@ -219,7 +221,9 @@ class TestStart:
         )
         assert response.status_code == 201
 
-    @pytest.mark.parametrize("body", ["[]", '["+79001234567"]', '"+79001234567"', "79001234567", "null", "true", "{", "{'phone': 1}", "\xff"])
+    @pytest.mark.parametrize(
+        "body", ["[]", '["+79001234567"]', '"+79001234567"', "79001234567", "null", "true", "{", "{'phone': 1}", "\xff"]
+    )
     def test_json_body_that_is_not_an_object_is_invalid_request(self, client, body):
         response = client.post(url("start"), body, content_type="application/json", **JSON)
         assert_json_error(response, 400, "invalid_request")
@@ -528,7 +532,9 @@ class TestSandboxCall:
 
     def test_from_another_phone(self, client):
         start(client)
-        response = client.post(url("sandbox_call"), json.dumps({"caller": "8 900 765-43-21"}), content_type="application/json", **JSON)
+        response = client.post(
+            url("sandbox_call"), json.dumps({"caller": "8 900 765-43-21"}), content_type="application/json", **JSON
+        )
         assert response.json()["status"] == "failed"
         flow = the_flow(client)
         assert (flow.failure_reason, flow.caller) == (FailureReason.PHONE_MISMATCH, OTHER_PHONE)
@@ -676,7 +682,10 @@ class TestTelefonIp:
         assert logged_in_phone(client) == PHONE
 
     def test_webhook_for_an_unknown_flow(self, provider):
-        response = Client().get(reverse("callauth:webhook", kwargs={"flow_id": "6f1c7a4e-5d0b-4b8e-9d3c-2a1b0c9d8e7f", "secret": "x" * 43}) + "?success=True")
+        response = Client().get(
+            reverse("callauth:webhook", kwargs={"flow_id": "6f1c7a4e-5d0b-4b8e-9d3c-2a1b0c9d8e7f", "secret": "x" * 43})
+            + "?success=True"
+        )
         assert response.status_code == 404
         assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
 

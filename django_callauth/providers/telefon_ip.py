@@ -220,9 +220,7 @@ class TelefonIpProvider(CallAuthProvider):
                 json_body={"phone": provider_phone, "webhook": webhook_url},
             )
         else:
-            answer = self._request(
-                "GET", "reverse_auth_phone_get", deadline_at, params={"phone": provider_phone}
-            )
+            answer = self._request("GET", "reverse_auth_phone_get", deadline_at, params={"phone": provider_phone})
         if not answer.success:
             logger.warning("telefon-ip start: success is false: %s", answer.error)
             raise ProviderRejected(f"telefon-ip refused to start a call: {answer.error or 'no reason given'}")
@@ -288,9 +286,7 @@ class TelefonIpProvider(CallAuthProvider):
             else:
                 logger.debug("telefon-ip check %s: pending (no phone yet)", provider_id)
             return pending
-        logger.info(
-            "telefon-ip check %s: a call was reported", provider_id
-        )  # no phone at INFO: personal data
+        logger.info("telefon-ip check %s: a call was reported", provider_id)  # no phone at INFO: personal data
         return CallReport(caller=caller, provider_id=provider_id)
 
     def parse_webhook(self, request: HttpRequest) -> CallReport:
@@ -324,9 +320,7 @@ class TelefonIpProvider(CallAuthProvider):
             if isinstance(outcome, ProviderError):
                 raise outcome
             with outcome:
-                return _classify(
-                    outcome.status_code, lambda: _read_body(outcome, deadline_at, where), where, secrets
-                )
+                return _classify(outcome.status_code, lambda: _read_body(outcome, deadline_at, where), where, secrets)
 
     def _send(
         self,
