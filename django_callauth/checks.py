@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .conf import app_settings
 
@@ -114,6 +115,24 @@ def check_sessions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 "django_callauth needs SessionMiddleware in MIDDLEWARE.",
                 hint="A flow belongs to the browser session that started it.",
                 id="callauth.E007",
+            )
+        ]
+    return []
+
+
+@register()
+def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .adapter import CallAuthAdapter
+
+    try:
+        adapter_class = import_string(app_settings.ADAPTER)
+    except ImportError as exc:
+        return [Error(f"CALLAUTH_ADAPTER {app_settings.ADAPTER!r} cannot be imported: {exc}", id="callauth.E008")]
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, CallAuthAdapter)):
+        return [
+            Error(
+                f"CALLAUTH_ADAPTER {app_settings.ADAPTER!r} is not a subclass of CallAuthAdapter.",
+                id="callauth.E008",
             )
         ]
     return []

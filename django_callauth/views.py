@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,12 +21,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import flows, signals, tokens
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowStatus
-from .negotiation import error_response, request_data, wants_json
+from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
 from .providers import get_provider
 from .providers.base import ProviderError
@@ -80,7 +79,8 @@ def _no_flow(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@allow_methods("POST")
+@csrf_protect
 @transaction.non_atomic_requests
 def start(request: HttpRequest) -> HttpResponse:
     data = request_data(request)
@@ -104,7 +104,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return redirect("callauth:challenge")
 
 
-@require_GET
+@allow_methods("GET")
 @never_cache
 def challenge(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
@@ -123,7 +123,7 @@ def challenge(request: HttpRequest) -> HttpResponse:
     return render(request, CHALLENGE_TEMPLATE, context)
 
 
-@require_GET
+@allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest) -> HttpResponse:
@@ -177,7 +177,8 @@ def flow_problem(flow: CallAuthFlow) -> tuple[str, int, str]:
     return code, http_status, str(message)
 
 
-@require_POST
+@allow_methods("POST")
+@csrf_protect
 @never_cache
 @transaction.non_atomic_requests
 def complete(request: HttpRequest) -> HttpResponse:
@@ -219,7 +220,7 @@ def _challenge_error(
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@allow_methods("GET", "POST")
 @transaction.non_atomic_requests
 def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
     """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
@@ -235,12 +236,13 @@ def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
     return JsonResponse({"ok": True})
 
 
-@require_POST
+@allow_methods("POST")
+@csrf_protect
 @transaction.non_atomic_requests
 def sandbox_call(request: HttpRequest) -> HttpResponse:
     """Play the phone: report a call to this browser's number (sandbox provider only)."""
     if not get_provider().simulated:
-        raise Http404("The sandbox is off.")
+        return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
     flow = flows.flow_from_session(request.session)
     if flow is None or not flow.call_to:
         return _no_flow(request)

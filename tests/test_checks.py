@@ -292,7 +292,37 @@ def test_e007_not_with_sessions(production: Any) -> None:
     assert checks.check_sessions() == []
 
 
+# -- E008 ---------------------------------------------------------------------------
+
+
+def test_e008_adapter_cannot_be_imported(production: Any) -> None:
+    production.CALLAUTH_ADAPTER = "no.such.Adapter"
+    [message] = checks.check_adapter()
+    assert message.id == "callauth.E008"
+    assert message.msg.startswith("CALLAUTH_ADAPTER 'no.such.Adapter' cannot be imported:")
+
+
+def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
+    production.CALLAUTH_ADAPTER = "django_callauth.backends.CallAuthBackend"
+    assert checks.check_adapter() == [
+        Error(
+            "CALLAUTH_ADAPTER 'django_callauth.backends.CallAuthBackend' is not a subclass of CallAuthAdapter.",
+            id="callauth.E008",
+        )
+    ]
+
+
+def test_e008_not_with_a_subclass(production: Any) -> None:
+    production.CALLAUTH_ADAPTER = "tests.test_adapter.ProjectAdapter"
+    assert checks.check_adapter() == []
+
+
 # -- registration -------------------------------------------------------------------
+
+
+def _broken_adapter(s: Any) -> None:
+    s.CALLAUTH_ADAPTER = "no.such.Adapter"
+
 
 
 def _sandbox_in_production(s: Any) -> None:
@@ -341,6 +371,7 @@ def _no_sessions(s: Any) -> None:
         (_no_backend, "callauth.E005"),
         (_bad_ttl, "callauth.E006"),
         (_no_sessions, "callauth.E007"),
+        (_broken_adapter, "callauth.E008"),
         (_http_webhook, "callauth.W001"),
         (_long_ttl, "callauth.W002"),
     ],

@@ -696,3 +696,47 @@ class TestTelefonIp:
         assert Client().put(path).status_code == 405
         assert Client().delete(path).status_code == 405
         assert the_flow(client).webhook_received_at is None
+
+
+class TestErrorsThatDjangoWouldAnswerInHtml:
+    """405, CSRF failures and the switched-off sandbox answer our JSON errors too."""
+
+    @pytest.mark.parametrize(
+        ("method", "name", "allowed"),
+        [("get", "start", "POST"), ("get", "complete", "POST"), ("post", "status", "GET"), ("put", "challenge", "GET")],
+    )
+    def test_wrong_method(self, client, method, name, allowed):
+        response = getattr(client, method)(url(name), **JSON)
+        assert response.status_code == 405
+        assert response["Allow"] == allowed
+        assert response.json() == {
+            "error": "method_not_allowed",
+            "message": f"This address only answers {allowed} requests.",
+        }
+
+    def test_missing_csrf_token_in_json(self):
+        browser = Client(enforce_csrf_checks=True)
+        response = browser.post(url("start"), {"phone": "+79001234567"}, **JSON)
+        assert response.status_code == 403
+        assert response.json()["error"] == "csrf_failed"
+        assert CallAuthFlow.objects.count() == 0
+
+    def test_missing_csrf_token_in_html_is_djangos_page(self):
+        browser = Client(enforce_csrf_checks=True)
+        response = browser.post(url("complete"))
+        assert response.status_code == 403
+        assert "CSRF verification failed" in response.content.decode()
+
+    def test_valid_csrf_token_passes(self):
+        browser = Client(enforce_csrf_checks=True)
+        browser.get("/login/")
+        token = browser.cookies["csrftoken"].value
+        response = browser.post(url("start"), {"phone": "+79001234567"}, HTTP_X_CSRFTOKEN=token, **JSON)
+        assert response.status_code == 201
+
+    def test_sandbox_call_when_the_sandbox_is_off(self, client, settings):
+        settings.CALLAUTH_PROVIDER = "telefon_ip"
+        settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
+        response = client.post(url("sandbox_call"), **JSON)
+        assert response.status_code == 404
+        assert response.json() == {"error": "not_found", "message": "The sandbox is off: calls cannot be simulated."}
