@@ -106,6 +106,7 @@ def start(request: HttpRequest) -> HttpResponse:
 
 @allow_methods("GET")
 @never_cache
+@transaction.non_atomic_requests
 def challenge(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
     if flow is None or not flow.call_to:

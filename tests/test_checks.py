@@ -324,7 +324,6 @@ def _broken_adapter(s: Any) -> None:
     s.CALLAUTH_ADAPTER = "no.such.Adapter"
 
 
-
 def _sandbox_in_production(s: Any) -> None:
     s.CALLAUTH_PROVIDER = "sandbox"
 

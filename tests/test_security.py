@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import uuid
-from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -27,23 +26,32 @@ from django_callauth.backends import CallAuthBackend
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from django_callauth.phones import format_phone
+from tests.helpers import (
+    API,
+    AUTH_PHONE,
+    CALL_TO,
+    JSON,
+    OTHER_PHONE,
+    PHONE,
+    PHONE_FOR_PROVIDER,
+    PROVIDER_ID,
+    START_GET,
+    START_POST,
+    TOKEN,
+    assert_json_error,
+    logged_in_phone,
+    move_time,
+    sandbox_confirm,
+    start,
+    the_flow,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
-JSON = {"HTTP_ACCEPT": "application/json"}
-PHONE = "+79001234567"
-PHONE_FOR_PROVIDER = "89001234567"
-OTHER_PHONE = "+79007654321"
 OTHER_PHONE_FOR_PROVIDER = "89007654321"
 
-TOKEN = "tok-secret"
-API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
-START_POST = API + "reverse_auth_phone_post"
-START_GET = API + "reverse_auth_phone_get"
-PROVIDER_ID = 122760
 OTHER_PROVIDER_ID = 555001
-AUTH_PHONE = "79644115786"
-CALL_TO = "+79644115786"
 
 
 def check_url(provider_id: int = PROVIDER_ID) -> str:
@@ -55,59 +63,6 @@ PHONE_MISMATCH = "The call came from a different phone than the number you enter
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def url(name: str) -> str:
-    return reverse(f"callauth:{name}")
-
-
-def assert_json_error(response, status: int, code: str, message: str | None = None) -> None:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error", "message"}, body
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"].strip()
-    if message is not None:
-        assert body["message"] == message
-
-
-def start(client: Client, phone: str = PHONE, **extra):
-    return client.post(url("start"), {"phone": phone, **extra}, **JSON)
-
-
-def the_flow(client: Client) -> CallAuthFlow:
-    return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
-
-
-def sandbox_confirm(client: Client, phone: str = PHONE, **extra) -> CallAuthFlow:
-    assert start(client, phone, **extra).status_code == 201
-    assert client.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
-    return the_flow(client)
-
-
-def logged_in_phone(client: Client) -> str | None:
-    """The phone "/" shows to this browser, or None when it is sent to log in."""
-    response = client.get("/")
-    if response.status_code == 302:
-        assert response["Location"].startswith("/login/")
-        return None
-    assert response.status_code == 200
-    found = re.findall(r'<strong class="home-phone">([^<]*)</strong>', response.content.decode())
-    assert len(found) == 1
-    return found[0]
-
-
-def move_time(flow: CallAuthFlow, seconds: int) -> None:
-    """Make ``seconds`` pass for ``flow`` by moving its timestamps into the past."""
-    delta = timedelta(seconds=seconds)
-    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
-    changes = {
-        name: values[name] - delta
-        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
-        if values[name] is not None
-    }
-    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
 
 
 def snapshot() -> list[dict]:

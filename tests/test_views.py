@@ -21,23 +21,32 @@ from django.utils import timezone
 
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from tests import helpers
+from tests.helpers import (
+    API,
+    AUTH_PHONE,
+    CALL_TO,
+    JSON,
+    OTHER_PHONE,
+    PHONE,
+    PHONE_FOR_PROVIDER,
+    PROVIDER_ID,
+    START_GET,
+    START_POST,
+    TOKEN,
+    logged_in_phone,
+    move_time,
+    sandbox_confirm,
+    start,
+    the_flow,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
-JSON = {"HTTP_ACCEPT": "application/json"}
-PHONE = "+79001234567"
-PHONE_FOR_PROVIDER = "89001234567"
-OTHER_PHONE = "+79007654321"
 E164 = re.compile(r"\+7[0-9]{10}")
 
-TOKEN = "tok-secret"
-API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
-START_POST = API + "reverse_auth_phone_post"
-START_GET = API + "reverse_auth_phone_get"
-PROVIDER_ID = 122760
 CHECK = API + f"reverse_auth_phone_check/{PROVIDER_ID}/"
-AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
-CALL_TO = "+79644115786"
 
 MESSAGES = {
     "no_flow": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
@@ -55,60 +64,9 @@ START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", 
 # -- helpers ---------------------------------------------------------------------
 
 
-def url(name: str) -> str:
-    return reverse(f"callauth:{name}")
-
-
 def assert_json_error(response, status: int, code: str, message: str | None = None) -> None:
-    """A JSON error is exactly {"error", "message"}, with the expected code and status."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error", "message"}, body
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"].strip()
-    expected = message if message is not None else MESSAGES.get(code)
-    if expected is not None:
-        assert body["message"] == expected
-
-
-def start(client: Client, phone: str = PHONE, **extra):
-    return client.post(url("start"), {"phone": phone, **extra}, **JSON)
-
-
-def the_flow(client: Client) -> CallAuthFlow:
-    return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
-
-
-def sandbox_confirm(client: Client, phone: str = PHONE) -> CallAuthFlow:
-    assert start(client, phone).status_code == 201
-    response = client.post(url("sandbox_call"), **JSON)
-    assert response.json()["status"] == "confirmed"
-    return the_flow(client)
-
-
-def logged_in_phone(client: Client) -> str | None:
-    """The phone the home page shows, or None when "/" sends the browser to log in."""
-    response = client.get("/")
-    if response.status_code == 302:
-        assert response["Location"].startswith("/login/")
-        return None
-    assert response.status_code == 200
-    found = re.findall(r'<strong class="home-phone">([^<]*)</strong>', response.content.decode())
-    assert len(found) == 1
-    return found[0]
-
-
-def move_time(flow: CallAuthFlow, seconds: int) -> None:
-    """Make ``seconds`` pass for ``flow`` by moving all its timestamps into the past."""
-    delta = timedelta(seconds=seconds)
-    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
-    changes = {
-        name: values[name] - delta
-        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
-        if values[name] is not None
-    }
-    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
+    """``helpers.assert_json_error``, checking the exact message of every known code."""
+    helpers.assert_json_error(response, status, code, message if message is not None else MESSAGES.get(code))
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------

@@ -1,0 +1,80 @@
+"""What the view and security tests share: the telefon-ip constants and browser helpers."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+
+from django_callauth.flows import SESSION_FLOW_KEY
+from django_callauth.models import CallAuthFlow
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+PHONE = "+79001234567"
+PHONE_FOR_PROVIDER = "89001234567"
+OTHER_PHONE = "+79007654321"
+
+TOKEN = "tok-secret"
+API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
+START_POST = API + "reverse_auth_phone_post"
+START_GET = API + "reverse_auth_phone_get"
+PROVIDER_ID = 122760
+AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
+CALL_TO = "+79644115786"
+
+
+def url(name: str) -> str:
+    return reverse(f"callauth:{name}")
+
+
+def assert_json_error(response: Any, status: int, code: str, message: str | None = None) -> None:
+    """A JSON error is exactly {"error", "message"}, with the expected code and status."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "message"}, body
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"].strip()
+    if message is not None:
+        assert body["message"] == message
+
+
+def start(client: Client, phone: str = PHONE, **extra: Any) -> Any:
+    return client.post(url("start"), {"phone": phone, **extra}, **JSON)
+
+
+def the_flow(client: Client) -> CallAuthFlow:
+    return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
+
+
+def sandbox_confirm(client: Client, phone: str = PHONE, **extra: Any) -> CallAuthFlow:
+    assert start(client, phone, **extra).status_code == 201
+    assert client.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
+    return the_flow(client)
+
+
+def logged_in_phone(client: Client) -> str | None:
+    """The phone the home page shows, or None when "/" sends the browser to log in."""
+    response = client.get("/")
+    if response.status_code == 302:
+        assert response["Location"].startswith("/login/")
+        return None
+    assert response.status_code == 200
+    found = re.findall(r'<strong class="home-phone">([^<]*)</strong>', response.content.decode())
+    assert len(found) == 1
+    return found[0]
+
+
+def move_time(flow: CallAuthFlow, seconds: int) -> None:
+    """Make ``seconds`` pass for ``flow`` by moving all its timestamps into the past."""
+    delta = timedelta(seconds=seconds)
+    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
+    changes = {
+        name: values[name] - delta
+        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
+        if values[name] is not None
+    }
+    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
