@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +38,7 @@ def flow_from_session(session: SessionBase) -> CallAuthFlow | None:
         return None
     try:
         return CallAuthFlow.objects.filter(pk=flow_id).first()
-    except Exception:  # a malformed id in a tampered or old session
+    except ValidationError:  # not a UUID: an old or foreign session value
         return None
 
 
