@@ -121,6 +121,10 @@ def challenge(request: HttpRequest) -> HttpResponse:
         "phone_display": format_phone(flow.phone),
         **flow_payload(request, flow),
     }
+    if context["status"] not in (FlowStatus.PENDING, FlowStatus.CONFIRMED):
+        # The page's script reloads it when a flow ends: say exactly why it ended.
+        context["error_code"], _status, context["error_message"] = flow_problem(flow)
+        context["callauth_phone"] = format_phone(flow.phone)  # to start again in one click
     return render(request, CHALLENGE_TEMPLATE, context)
 
 

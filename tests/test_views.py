@@ -698,3 +698,26 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         response = client.post(url("sandbox_call"), **JSON)
         assert response.status_code == 404
         assert response.json() == {"error": "not_found", "message": "The sandbox is off: calls cannot be simulated."}
+
+
+class TestChallengePageOfAnEndedFlow:
+    """The page's script reloads the challenge when a flow ends; the page says exactly why."""
+
+    def test_call_from_another_phone(self, client):
+        start(client)
+        assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
+        page = client.get(url("challenge")).content.decode()
+        assert f'<p class="callauth-error" role="alert">{MESSAGES["phone_mismatch"]}</p>' in page
+        assert 'id="callauth-complete"' not in page  # nothing left to finish
+        assert 'name="phone"' in page and 'value="+7 900 123-45-67"' in page  # a form to start again
+        assert "<h1>Log in by phone call</h1>" in page
+
+    def test_time_up(self, client):
+        start(client)
+        move_time(the_flow(client), 121)
+        page = client.get(url("challenge")).content.decode()
+        assert f'<p class="callauth-error" role="alert">{MESSAGES["expired"]}</p>' in page
+
+    def test_pending_flow_shows_no_error(self, client):
+        start(client)
+        assert 'class="callauth-error"' not in client.get(url("challenge")).content.decode()

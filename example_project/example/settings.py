@@ -16,6 +16,8 @@ environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 CALLAUTH_TELEFON_IP_TOKEN = env.str("CALLAUTH_TELEFON_IP_TOKEN", default="")
 CALLAUTH_PROVIDER = env.str("CALLAUTH_PROVIDER", default="telefon_ip" if CALLAUTH_TELEFON_IP_TOKEN else "sandbox")
 CALLAUTH_TELEFON_IP_URL = env.str("CALLAUTH_TELEFON_IP_URL", default="https://api.telefon-ip.ru/api/v1/authcalls/")
+CALLAUTH_TELEFON_IP_TIMEOUT = env.tuple("CALLAUTH_TELEFON_IP_TIMEOUT", cast=float, default=(3.05, 5.0))
+CALLAUTH_TELEFON_IP_DEADLINE = env.float("CALLAUTH_TELEFON_IP_DEADLINE", default=10.0)
 CALLAUTH_WEBHOOK_BASE_URL = env.str("CALLAUTH_WEBHOOK_BASE_URL", default="")
 CALLAUTH_WEBHOOK_VERIFY = env.bool("CALLAUTH_WEBHOOK_VERIFY", default=True)
 CALLAUTH_TTL = env.int("CALLAUTH_TTL", default=120)

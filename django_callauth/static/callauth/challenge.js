@@ -1,5 +1,7 @@
 // Polls the flow's status and finishes the login by itself once the call is confirmed.
 // Without JavaScript the page still works: the "I have called" button posts the same form.
+// When the flow ends without a login, the page is reloaded: the server renders the
+// specific reason (another phone, no account, time up…) and a form to start again.
 (function () {
   "use strict";
   var root = document.getElementById("callauth-challenge");
@@ -13,13 +15,6 @@
   var finished = false;
   var POLL_MS = 2000;
 
-  function say(text) { if (statusLine && text) { statusLine.textContent = text; } }
-  function stop(status) {
-    finished = true;
-    say(statusLine.dataset["text" + status.charAt(0).toUpperCase() + status.slice(1)]);
-    if (form && status !== "confirmed") { form.hidden = true; }
-  }
-
   function tick() {
     if (!countdown || finished) { return; }
     var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
@@ -27,9 +22,12 @@
     if (left > 0) { window.setTimeout(tick, 1000); }
   }
 
+  function reload() { finished = true; window.location.reload(); }
+
   function complete() {
     var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-    say(statusLine.dataset.textConfirmed);
+    finished = true;
+    statusLine.textContent = statusLine.dataset.textConfirmed;
     fetch(form.action, {
       method: "POST",
       credentials: "same-origin",
@@ -38,9 +36,9 @@
       return response.json().then(function (body) { return { ok: response.ok, body: body }; });
     }).then(function (result) {
       if (result.ok && result.body.redirect) { window.location.assign(result.body.redirect); return; }
-      finished = true;
-      say(result.body.message);
-    }).catch(function () { form.hidden = false; });
+      if (result.body.error === "not_confirmed") { finished = false; window.setTimeout(poll, POLL_MS); return; }
+      reload();
+    }).catch(reload);
   }
 
   function poll() {
@@ -49,8 +47,8 @@
       .then(function (response) { return response.json(); })
       .then(function (body) {
         if (body.status === "pending") { window.setTimeout(poll, POLL_MS); return; }
-        if (body.status === "confirmed" && form) { finished = true; complete(); return; }
-        stop(body.status || "failed");
+        if (body.status === "confirmed" && form) { complete(); return; }
+        reload();
       })
       .catch(function () { window.setTimeout(poll, POLL_MS * 2); });
   }

@@ -1,0 +1,88 @@
+"""The example site takes every CALLAUTH_* setting and DATABASE_URL from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = [
+    "CALLAUTH_PROVIDER", "CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_TELEFON_IP_URL", "CALLAUTH_TELEFON_IP_TIMEOUT",
+    "CALLAUTH_TELEFON_IP_DEADLINE", "CALLAUTH_WEBHOOK_BASE_URL", "CALLAUTH_WEBHOOK_VERIFY", "CALLAUTH_TTL",
+    "CALLAUTH_CHECK_INTERVAL", "CALLAUTH_COMPLETE_WINDOW", "CALLAUTH_SIGNUP", "CALLAUTH_ALLOW_STAFF",
+    "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "DEBUG",
+]  # fmt: skip
+
+
+def example_settings(**environ: str) -> dict[str, object]:
+    """The example settings as a fresh interpreter reads them with ``environ``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLAUTH_") and k != "DATABASE_URL"}
+    env.update(environ)
+    code = (
+        "import json, example.settings as s; "
+        f"print(json.dumps({{n: getattr(s, n) for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default']}}, default=str))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "example_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_defaults_are_the_sandbox_with_signup_on_sqlite() -> None:
+    settings = example_settings()
+    assert settings["CALLAUTH_PROVIDER"] == "sandbox"
+    assert settings["DEBUG"] is True  # the sandbox refuses to run without it
+    assert settings["CALLAUTH_SIGNUP"] is True
+    assert settings["DB"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_a_token_switches_to_telefon_ip_without_debug() -> None:
+    settings = example_settings(CALLAUTH_TELEFON_IP_TOKEN="tok")
+    assert (settings["CALLAUTH_PROVIDER"], settings["DEBUG"]) == ("telefon_ip", False)
+
+
+def test_every_setting_comes_from_the_environment() -> None:
+    settings = example_settings(
+        CALLAUTH_PROVIDER="telefon_ip",
+        CALLAUTH_TELEFON_IP_TOKEN="tok",
+        CALLAUTH_TELEFON_IP_URL="http://127.0.0.1:9/api/",
+        CALLAUTH_TELEFON_IP_TIMEOUT="1.5,2.5",
+        CALLAUTH_TELEFON_IP_DEADLINE="4",
+        CALLAUTH_WEBHOOK_BASE_URL="https://site.example",
+        CALLAUTH_WEBHOOK_VERIFY="false",
+        CALLAUTH_TTL="60",
+        CALLAUTH_CHECK_INTERVAL="5",
+        CALLAUTH_COMPLETE_WINDOW="90",
+        CALLAUTH_SIGNUP="false",
+        CALLAUTH_ALLOW_STAFF="true",
+        CALLAUTH_ADAPTER="tests.test_adapter.ProjectAdapter",
+        CALLAUTH_CLEANUP_AFTER_DAYS="7",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+    )
+    assert {k: v for k, v in settings.items() if k != "DB"} == {
+        "CALLAUTH_PROVIDER": "telefon_ip",
+        "CALLAUTH_TELEFON_IP_TOKEN": "tok",
+        "CALLAUTH_TELEFON_IP_URL": "http://127.0.0.1:9/api/",
+        "CALLAUTH_TELEFON_IP_TIMEOUT": [1.5, 2.5],
+        "CALLAUTH_TELEFON_IP_DEADLINE": 4.0,
+        "CALLAUTH_WEBHOOK_BASE_URL": "https://site.example",
+        "CALLAUTH_WEBHOOK_VERIFY": False,
+        "CALLAUTH_TTL": 60,
+        "CALLAUTH_CHECK_INTERVAL": 5,
+        "CALLAUTH_COMPLETE_WINDOW": 90,
+        "CALLAUTH_SIGNUP": False,
+        "CALLAUTH_ALLOW_STAFF": True,
+        "CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter",
+        "CALLAUTH_CLEANUP_AFTER_DAYS": 7,
+        "DEBUG": False,
+    }
+    assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["DB"]["HOST"] == "127.0.0.1"
