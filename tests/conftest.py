@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import responses
 from django.conf import settings
 
 from tests.fake_telefon_ip import FakeTelefonIp
+from tests.helpers import TOKEN
 
 
 def _on_postgres() -> bool:
@@ -39,3 +42,19 @@ def fake_telefon_ip() -> Iterator[FakeTelefonIp]:
     """A fake telefon-ip API on loopback, a real HTTP server."""
     with FakeTelefonIp() as fake:
         yield fake
+
+
+@pytest.fixture
+def telefon_ip(settings: Any) -> Any:
+    """The telefon-ip provider in webhook mode, with the helpers' token."""
+    settings.CALLAUTH_PROVIDER = "telefon_ip"
+    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
+    return settings
+
+
+@pytest.fixture
+def provider(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
+    """telefon-ip played by ``responses``: every request the app makes is recorded in ``.calls``."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps

@@ -70,20 +70,6 @@ def snapshot() -> list[dict]:
     return list(CallAuthFlow.objects.order_by("pk").values())
 
 
-@pytest.fixture
-def telefon_ip(settings):
-    settings.CALLAUTH_PROVIDER = "telefon_ip"
-    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
-    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
-    return settings
-
-
-@pytest.fixture
-def provider(telefon_ip):
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
 def start_answer(provider_id=PROVIDER_ID, **data) -> dict:
     return {
         "success": True,

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -70,20 +69,6 @@ def assert_json_error(response, status: int, code: str, message: str | None = No
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
-
-
-@pytest.fixture
-def telefon_ip(settings):
-    settings.CALLAUTH_PROVIDER = "telefon_ip"
-    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
-    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
-    return settings
-
-
-@pytest.fixture
-def provider(telefon_ip):
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
 
 
 def start_answer(**data) -> dict:
