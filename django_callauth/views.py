@@ -114,18 +114,28 @@ def challenge(request: HttpRequest) -> HttpResponse:
     flows.refresh_flow(flow)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow))
-    context = {
-        "flow": flow,
-        "status": flow.current_status(),
-        "call_to_display": format_phone(flow.call_to),
-        "phone_display": format_phone(flow.phone),
-        **flow_payload(request, flow),
-    }
-    if context["status"] not in (FlowStatus.PENDING, FlowStatus.CONFIRMED):
+    context = _challenge_context(request, flow)
+    if context["ended"]:
         # The page's script reloads it when a flow ends: say exactly why it ended.
         context["error_code"], _status, context["error_message"] = flow_problem(flow)
-        context["callauth_phone"] = format_phone(flow.phone)  # to start again in one click
     return render(request, CHALLENGE_TEMPLATE, context)
+
+
+def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
+    """What the challenge page shows for ``flow``, live or ended, with or without an error."""
+    status = flow.current_status()
+    ended = status not in (FlowStatus.PENDING, FlowStatus.CONFIRMED)
+    context: dict[str, Any] = {
+        "flow": flow,
+        "status": status,
+        "ended": ended,
+        "phone_display": format_phone(flow.phone),
+    }
+    if flow.call_to:
+        context.update(flow_payload(request, flow), call_to_display=format_phone(flow.call_to))
+    if ended:
+        context["callauth_phone"] = format_phone(flow.phone)  # the form to start again, filled in
+    return context
 
 
 @allow_methods("GET")
@@ -214,13 +224,7 @@ def complete(request: HttpRequest) -> HttpResponse:
 def _challenge_error(
     request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int
 ) -> HttpResponse:
-    context = {
-        "flow": flow,
-        "status": flow.current_status(),
-        "call_to_display": format_phone(flow.call_to) if flow.call_to else "",
-        "phone_display": format_phone(flow.phone),
-        **(flow_payload(request, flow) if flow.call_to else {}),
-    }
+    context = _challenge_context(request, flow)
     return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
 
 

@@ -13,7 +13,7 @@ SETTINGS = [
     "CALLAUTH_PROVIDER", "CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_TELEFON_IP_URL", "CALLAUTH_TELEFON_IP_TIMEOUT",
     "CALLAUTH_TELEFON_IP_DEADLINE", "CALLAUTH_WEBHOOK_BASE_URL", "CALLAUTH_WEBHOOK_VERIFY", "CALLAUTH_TTL",
     "CALLAUTH_CHECK_INTERVAL", "CALLAUTH_COMPLETE_WINDOW", "CALLAUTH_SIGNUP", "CALLAUTH_ALLOW_STAFF",
-    "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "DEBUG",
+    "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "DEBUG", "LANGUAGE_CODE",
 ]  # fmt: skip
 
 
@@ -41,6 +41,7 @@ def test_defaults_are_the_sandbox_with_signup_on_sqlite() -> None:
     assert settings["CALLAUTH_PROVIDER"] == "sandbox"
     assert settings["DEBUG"] is True  # the sandbox refuses to run without it
     assert settings["CALLAUTH_SIGNUP"] is True
+    assert settings["LANGUAGE_CODE"] == "ru"  # Russian unless the browser asks for English
     assert settings["DB"]["ENGINE"] == "django.db.backends.sqlite3"
 
 
@@ -83,6 +84,7 @@ def test_every_setting_comes_from_the_environment() -> None:
         "CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter",
         "CALLAUTH_CLEANUP_AFTER_DAYS": 7,
         "DEBUG": False,
+        "LANGUAGE_CODE": "ru",
     }
     assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["DB"]["HOST"] == "127.0.0.1"
