@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from . import signals
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowStatus
+from .phones import mask_phone
 
 logger = logging.getLogger("django_callauth")
 
@@ -41,7 +42,7 @@ class CallAuthBackend(BaseBackend):
                 user = self._sign_up(adapter, request, flow.phone)
             if user is None:
                 flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED)
-                logger.info("Flow %s confirmed, but no account has phone %s", flow.pk, flow.phone)
+                logger.info("Flow %s confirmed, but no account has phone %s", flow.pk, mask_phone(flow.phone))
                 failure = FailureReason.NO_ACCOUNT
             elif not adapter.is_login_allowed(user):
                 flow.fail(FailureReason.NOT_ALLOWED, from_status=FlowStatus.USED)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from . import signals, tokens
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowStatus
+from .phones import mask_phone
 from .providers import get_provider
 from .providers.base import CallAuthProvider, CallReport, ProviderError
 from .providers.sandbox import SandboxProvider
@@ -83,7 +84,7 @@ def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuth
         raise
     flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
     request.session[SESSION_FLOW_KEY] = str(flow.pk)
-    logger.info("Flow %s started for %s in %s mode", flow.pk, phone, "webhook" if secret else "check")
+    logger.info("Flow %s started for %s in %s mode", flow.pk, mask_phone(phone), "webhook" if secret else "check")
     signals.flow_started.send(sender=CallAuthFlow, flow=flow, request=request)
     return flow
 
@@ -147,7 +148,9 @@ def apply_report(flow: CallAuthFlow, caller: str, *, reported_at: datetime | Non
     """Confirm the flow if ``caller`` is exactly its phone and the report is in time."""
     if caller != flow.phone:
         if flow.fail(FailureReason.PHONE_MISMATCH, caller=caller):
-            logger.warning("Flow %s: call came from %s, not from %s", flow.pk, caller, flow.phone)
+            logger.warning(
+                "Flow %s: call came from %s, not from %s", flow.pk, mask_phone(caller), mask_phone(flow.phone)
+            )
             signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FailureReason.PHONE_MISMATCH)
         return
     if flow.confirm(caller, reported_at=reported_at):

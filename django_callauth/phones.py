@@ -101,3 +101,14 @@ def format_phone(phone: str) -> str:
     """``+79001234567`` → ``+7 900 123-45-67`` for display."""
     n = phone[2:]
     return f"+7 {n[0:3]} {n[3:6]}-{n[6:8]}-{n[8:10]}"
+
+
+def mask_phone(phone: str) -> str:
+    """``+79001234567`` → ``+7 900 ***-**-67``: enough to tell numbers apart in a log line.
+
+    Log lines are kept for long and read by many (SECURITY.md, invariant 16); the full
+    number lives only in the database. Anything that is not a canonical phone is hidden whole.
+    """
+    if not (isinstance(phone, str) and len(phone) == 12 and phone.startswith("+7") and phone[2:].isdigit()):
+        return "***"
+    return f"+7 {phone[2:5]} ***-**-{phone[10:12]}"

@@ -8,6 +8,7 @@ from django_callauth.phones import (
     MAX_INPUT_LENGTH,
     InvalidPhoneNumber,
     format_phone,
+    mask_phone,
     normalize_phone,
     parse_provider_phone,
     tel_uri,
@@ -274,3 +275,17 @@ def test_tel_uri() -> None:
 
 def test_format_phone() -> None:
     assert format_phone("+79001234567") == "+7 900 123-45-67"
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("+79001234567", "+7 900 ***-**-67"),
+        ("+74951234567", "+7 495 ***-**-67"),
+        ("79001234567", "***"),
+        ("+7900123456", "***"),
+        ("", "***"),
+    ],
+)
+def test_mask_phone_keeps_only_the_operator_code_and_last_two_digits(phone: str, masked: str) -> None:
+    assert mask_phone(phone) == masked
