@@ -53,7 +53,7 @@ class CallAuthBackend(BaseBackend):
                 adapter.record_login(user, flow.phone)
         if failure:
             # Sent outside the atomic block: a failing receiver cannot undo the flow's end.
-            signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=failure)
+            signals.send_robust(signals.flow_failed, flow=flow, reason=failure)
             return None
         return user
 

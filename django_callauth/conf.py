@@ -12,6 +12,14 @@ from django.conf import settings as django_settings
 
 DEFAULT_TELEFON_IP_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
 
+#: Limits on provider-billed starts, by scope (throttling.py). ``CALLAUTH_RATE_LIMITS`` is
+#: merged over these; a scope set to ``None`` is off.
+DEFAULT_RATE_LIMITS: dict[str, str | None] = {
+    "ip": "10/m,100/h",  # per client address; IPv6 counted per /64
+    "phone": "3/10m,10/d",  # per phone number to log in
+    "global": "10000/d",  # every billed start of the site
+}
+
 
 def _get(name: str, default: Any) -> Any:
     return getattr(django_settings, f"CALLAUTH_{name}", default)
@@ -81,6 +89,31 @@ class CallAuthSettings:
     @property
     def ADAPTER(self) -> str:
         return str(_get("ADAPTER", "django_callauth.adapter.CallAuthAdapter"))
+
+    @property
+    def RATE_LIMITS(self) -> dict[str, str | None]:
+        """Rate strings (``"10/m,100/h"``) by scope, the defaults merged with the setting."""
+        return {**DEFAULT_RATE_LIMITS, **dict(_get("RATE_LIMITS", {}) or {})}
+
+    @property
+    def RATE_LIMIT_CACHE(self) -> str:
+        """The ``CACHES`` alias the limits are counted in: it must be shared by every process."""
+        return str(_get("RATE_LIMIT_CACHE", "default"))
+
+    @property
+    def TRUSTED_PROXY_COUNT(self) -> int:
+        """How many rightmost ``X-Forwarded-For`` entries the site's own proxies added (0: none)."""
+        return int(_get("TRUSTED_PROXY_COUNT", 0))
+
+    @property
+    def TRUSTED_CLIENT_IP_HEADER(self) -> str:
+        """A header the site's proxy sets to the client's address, e.g. ``"X-Real-IP"`` ("" : none)."""
+        return str(_get("TRUSTED_CLIENT_IP_HEADER", "") or "")
+
+    @property
+    def SANDBOX_IN_PRODUCTION(self) -> bool:
+        """Let the sandbox start flows with ``DEBUG = False`` (anyone could log in as anyone)."""
+        return bool(_get("SANDBOX_IN_PRODUCTION", False))
 
     @property
     def CLEANUP_AFTER_DAYS(self) -> int:

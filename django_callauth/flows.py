@@ -8,15 +8,18 @@ exactly, and the report must arrive before the flow's deadline.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from . import signals, tokens
+from . import signals, throttling, tokens
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowStatus
 from .phones import mask_phone
@@ -47,20 +50,33 @@ def forget_flow(session: SessionBase) -> None:
     session.pop(SESSION_FLOW_KEY, None)
 
 
+@sensitive_variables("secret", "webhook_url")
 def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuthFlow:
     """Hand out a number for ``phone`` and bind the flow to this browser's session.
 
-    The flow row is committed *before* the provider is asked, so a webhook that
-    races the start's answer finds it. Raises ``ProviderError`` (the flow is then
-    marked failed, nothing is left half-written).
+    Reusing this browser's live flow for the same phone costs nothing. Otherwise the
+    cost limits are taken first (``throttling.StartRefused``), and the flow row is
+    committed *before* the provider is asked, so a webhook that races the start's
+    answer finds it. Raises ``ProviderError`` when the provider fails: the new flow is
+    then marked failed, and the browser keeps the flow it had.
     """
     previous = flow_from_session(request.session)
     if previous is not None and _reusable(previous, phone):
+        _bind(request, previous)
         return previous
+    with throttling.one_start_at_a_time(request):
+        throttling.consume_start(request, phone)
+        flow = _start_new(request, phone, next_url)
     if previous is not None and previous.status == FlowStatus.PENDING:
         if previous.fail(FailureReason.CANCELLED):
-            signals.flow_failed.send(sender=CallAuthFlow, flow=previous, reason=FailureReason.CANCELLED)
+            signals.send_robust(signals.flow_failed, flow=previous, reason=FailureReason.CANCELLED)
+    _bind(request, flow)
+    signals.send_robust(signals.flow_started, flow=flow, request=request)
+    return flow
 
+
+@sensitive_variables("secret", "webhook_url")
+def _start_new(request: HttpRequest, phone: str, next_url: str) -> CallAuthFlow:
     provider = get_provider()
     secret = ""
     if provider.supports_webhook and app_settings.WEBHOOK_BASE_URL:
@@ -80,13 +96,21 @@ def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuth
     except ProviderError as exc:
         flow.fail(FailureReason.PROVIDER_ERROR)
         logger.warning("Flow %s: provider refused to start (%s)", flow.pk, exc.code)
-        signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FailureReason.PROVIDER_ERROR)
+        signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
         raise
     flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
-    request.session[SESSION_FLOW_KEY] = str(flow.pk)
     logger.info("Flow %s started for %s in %s mode", flow.pk, mask_phone(phone), "webhook" if secret else "check")
-    signals.flow_started.send(sender=CallAuthFlow, flow=flow, request=request)
     return flow
+
+
+def _bind(request: HttpRequest, flow: CallAuthFlow) -> None:
+    """Put ``flow`` in a session whose key is new, so only this browser holds it (invariant 13).
+
+    A session key planted beforehand (a sibling subdomain's cookie, a shared computer) is
+    deleted with its session: its holder can never finish the login this browser started.
+    """
+    request.session.cycle_key()
+    request.session[SESSION_FLOW_KEY] = str(flow.pk)
 
 
 def _reusable(flow: CallAuthFlow, phone: str) -> bool:
@@ -98,31 +122,36 @@ def _reusable(flow: CallAuthFlow, phone: str) -> bool:
     )
 
 
+@sensitive_variables("secret", "path")
 def webhook_url_for(flow: CallAuthFlow, secret: str) -> str:
     path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": secret})
     return app_settings.WEBHOOK_BASE_URL + path
 
 
-def refresh_flow(flow: CallAuthFlow) -> None:
+def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user_says_called: bool = False) -> None:
     """Bring a pending flow up to date: expire it, or ask the provider when due.
 
-    Status polls land here, so the common case is one SELECT and nothing more:
-    the provider is asked at most once per ``CALLAUTH_CHECK_INTERVAL`` per flow.
+    Status polls land here, so the common case is one SELECT and nothing more. Checks are
+    billed, so they are bounded whatever happens (invariant 8): at most one per
+    ``CALLAUTH_CHECK_INTERVAL``, at most ``max_checks()`` per flow, and none after the
+    deadline, except a short grace to verify a webhook that came in time.
+    ``user_says_called``: the person pressed "I have called", so in webhook mode a check is
+    made even though no webhook came (it may have been lost).
     """
     if flow.status != FlowStatus.PENDING:
         return
     now = timezone.now()
-    reported_in_time = flow.webhook_received_at is not None and flow.webhook_received_at < flow.expires_at
-    if now >= flow.expires_at and not reported_in_time:
+    deadline = _check_deadline(flow)
+    if now >= deadline:
         _expire(flow)
         return
     provider = get_provider()
-    if not flow.provider_id or not _needs_check(flow, provider):
+    if not flow.provider_id or not _needs_check(flow, provider, user_says_called):
         return
     interval = app_settings.CHECK_INTERVAL
     if flow.last_checked_at and now - flow.last_checked_at < timedelta(seconds=interval):
         return
-    if not flow.claim_check(interval):
+    if not flow.claim_check(interval, max_checks()):
         return
     try:
         report = provider.check(flow.provider_id)
@@ -131,31 +160,51 @@ def refresh_flow(flow: CallAuthFlow) -> None:
         logger.warning("Flow %s: check failed (%s)", flow.pk, exc.code)
         return
     if report.caller is not None:
-        apply_report(flow, report.caller, reported_at=flow.webhook_received_at)
-    elif reported_in_time and now >= flow.expires_at:
-        _expire(flow)
+        apply_report(flow, report.caller, reported_at=flow.webhook_received_at, request=request)
+    elif now >= flow.expires_at:
+        _expire(flow)  # in the grace, the provider says it saw no call: nothing left to wait for
 
 
-def _needs_check(flow: CallAuthFlow, provider: CallAuthProvider) -> bool:
+#: After a webhook that came in time, how long past the deadline a check may still verify it.
+VERIFY_GRACE_SECONDS = 15
+
+
+def max_checks() -> int:
+    """The most ``check`` requests one flow may ever cost: one per interval of its life, plus one."""
+    return math.ceil(app_settings.TTL / app_settings.CHECK_INTERVAL) + 1
+
+
+def _check_deadline(flow: CallAuthFlow) -> datetime:
+    """Until when the provider may be asked about ``flow``."""
+    reported_in_time = flow.webhook_received_at is not None and flow.webhook_received_at < flow.expires_at
+    return flow.expires_at + timedelta(seconds=VERIFY_GRACE_SECONDS if reported_in_time else 0)
+
+
+def _needs_check(flow: CallAuthFlow, provider: CallAuthProvider, user_says_called: bool) -> bool:
     if flow.provider != provider.name or provider.simulated:
         return False
-    # In webhook mode the provider tells us when a call came; asking before that
-    # would only cost money. A webhook is then verified by a check (invariant 2).
-    return not flow.uses_webhook or flow.webhook_received_at is not None
+    # In webhook mode the provider tells us when a call came; asking before that would
+    # only cost money, unless the person says they called and the webhook may be lost.
+    # A webhook is then verified by a check (invariant 2).
+    return not flow.uses_webhook or flow.webhook_received_at is not None or user_says_called
 
 
-def apply_report(flow: CallAuthFlow, caller: str, *, reported_at: datetime | None = None) -> None:
+def apply_report(
+    flow: CallAuthFlow, caller: str, *, reported_at: datetime | None = None, request: HttpRequest | None = None
+) -> None:
     """Confirm the flow if ``caller`` is exactly its phone and the report is in time."""
     if caller != flow.phone:
         if flow.fail(FailureReason.PHONE_MISMATCH, caller=caller):
             logger.warning(
                 "Flow %s: call came from %s, not from %s", flow.pk, mask_phone(caller), mask_phone(flow.phone)
             )
-            signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FailureReason.PHONE_MISMATCH)
+            signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PHONE_MISMATCH)
+            # A failed login attempt, for django-axes and the like to count.
+            user_login_failed.send(sender=__name__, credentials={"callauth_phone": flow.phone}, request=request)
         return
     if flow.confirm(caller, reported_at=reported_at):
         logger.info("Flow %s confirmed", flow.pk)
-        signals.flow_confirmed.send(sender=CallAuthFlow, flow=flow)
+        signals.send_robust(signals.flow_confirmed, flow=flow)
     elif flow.status == FlowStatus.PENDING:
         logger.info("Flow %s: call reported after the deadline", flow.pk)
         _expire(flow)
@@ -163,7 +212,7 @@ def apply_report(flow: CallAuthFlow, caller: str, *, reported_at: datetime | Non
 
 def _expire(flow: CallAuthFlow) -> None:
     if flow.expire():
-        signals.flow_failed.send(sender=CallAuthFlow, flow=flow, reason=FlowStatus.EXPIRED)
+        signals.send_robust(signals.flow_failed, flow=flow, reason=FlowStatus.EXPIRED)
 
 
 def handle_webhook(flow: CallAuthFlow, report: CallReport) -> str:

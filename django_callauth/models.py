@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +63,7 @@ class CallAuthFlow(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     webhook_received_at = models.DateTimeField(_("webhook received"), null=True, blank=True)
     last_checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
+    checks_made = models.PositiveIntegerField(_("checks made"), default=0, editable=False)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -159,14 +160,19 @@ class CallAuthFlow(models.Model):
             Q(status=FlowStatus.PENDING, webhook_received_at__isnull=True), webhook_received_at=timezone.now()
         )
 
-    def claim_check(self, interval: int) -> bool:
-        """Take the right to ask the provider's ``check`` now: at most once per ``interval``.
+    def claim_check(self, interval: int, max_checks: int) -> bool:
+        """Take the right to ask the provider's ``check`` now: at most once per ``interval``,
+        and at most ``max_checks`` times in all.
 
-        The conditional update makes this hold across processes, however many browsers poll.
+        The conditional update makes both hold across processes, however many browsers poll.
         """
         now = timezone.now()
         due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
-        return self._transition(Q(status=FlowStatus.PENDING) & due, last_checked_at=now)
+        return self._transition(
+            Q(status=FlowStatus.PENDING, checks_made__lt=max_checks) & due,
+            last_checked_at=now,
+            checks_made=F("checks_made") + 1,
+        )
 
 
 class CallAuthPhone(models.Model):

@@ -1,9 +1,18 @@
 """Signals sent along a flow's life. Receivers are connected by projects, never here.
 
-Every signal is sent with ``sender=CallAuthFlow`` and ``flow=<the flow>``.
+Every signal is sent with ``sender=CallAuthFlow``; those about one flow also carry
+``flow=<the flow>``. They are sent robustly: an exception in a project's receiver is
+logged and never turns a login into a 500 page, nor undoes what already happened.
 """
 
+from __future__ import annotations
+
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_callauth")
 
 #: A number to call was handed out. Also: ``request``.
 flow_started = Signal()
@@ -13,3 +22,19 @@ flow_confirmed = Signal()
 flow_failed = Signal()
 #: A user logged in by this flow. Also: ``request``, ``user``.
 logged_in = Signal()
+#: A start was refused by a cost limit before reaching the provider. Also: ``request``,
+#: ``scope`` (``"ip"``, ``"phone"`` or ``"global"``). No ``flow``: none was created.
+rate_limited = Signal()
+
+
+def send_robust(signal: Signal, **kwargs: Any) -> None:
+    """Send ``signal`` from ``CallAuthFlow``; log, never raise, what a receiver raises."""
+    from .models import CallAuthFlow
+
+    for receiver, result in signal.send_robust(sender=CallAuthFlow, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "A receiver of a django_callauth signal failed: %r",
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )

@@ -11,7 +11,9 @@ import logging
 import re
 from typing import Any
 
-from django.contrib.auth import authenticate, login
+from http import HTTPStatus
+
+from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 
 from . import flows, signals, tokens
 from .adapter import get_adapter
@@ -29,7 +32,9 @@ from .negotiation import allow_methods, csrf_protect, error_response, request_da
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
 from .providers import get_provider
 from .providers.base import ProviderError
+from .providers.sandbox import sandbox_refusal
 from .qr import qr_data_uri
+from .throttling import StartRefused
 
 logger = logging.getLogger("django_callauth")
 
@@ -95,6 +100,13 @@ def start(request: HttpRequest) -> HttpResponse:
         return error_response(request, "invalid_phone", exc.message, 400, template=LOGIN_TEMPLATE, context=form_context)
     try:
         flow = flows.start_flow(request, phone, next_url)
+    except StartRefused as refusal:
+        response = error_response(
+            request, refusal.code, refusal.message, refusal.status, template=LOGIN_TEMPLATE, context=form_context
+        )
+        if refusal.retry_after:
+            response["Retry-After"] = str(refusal.retry_after)
+        return response
     except ProviderError as exc:
         return error_response(
             request, exc.code, str(exc.user_message), exc.http_status, template=LOGIN_TEMPLATE, context=form_context
@@ -111,7 +123,7 @@ def challenge(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
     if flow is None or not flow.call_to:
         return _no_flow(request)
-    flows.refresh_flow(flow)
+    flows.refresh_flow(flow, request=request)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow))
     context = _challenge_context(request, flow)
@@ -145,7 +157,7 @@ def status(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
     if flow is None:
         return _no_flow(request)
-    flows.refresh_flow(flow)
+    flows.refresh_flow(flow, request=request)
     if not wants_json(request):
         return redirect("callauth:challenge")
     return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
@@ -200,25 +212,59 @@ def complete(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
     if flow is None:
         return _no_flow(request)
-    flows.refresh_flow(flow)
+    # Pressing "I have called" is worth one check even in webhook mode: the webhook may be lost.
+    flows.refresh_flow(flow, request=request, user_says_called=True)
     if flow.current_status() == FlowStatus.CONFIRMED:
-        user = authenticate(request, callauth_flow=flow)
+        try:
+            user = authenticate(request, callauth_flow=flow)
+        except Exception:
+            # Project code (the adapter) failed inside the backend's transaction: the claim was
+            # rolled back, so the flow is still confirmed and the person can simply try again.
+            logger.exception("Flow %s: logging in failed in project code; the flow can be finished again", flow.pk)
+            return error_response(request, "login_failed", str(_LOGIN_FAILED), HTTPStatus.SERVICE_UNAVAILABLE)
         if user is not None:
-            login(request, user)
-            flows.forget_flow(request.session)
-            signals.logged_in.send(sender=CallAuthFlow, flow=flow, request=request, user=user)
-            target = safe_next(request, flow.next_url) or get_adapter().get_login_redirect_url(request)
-            if wants_json(request):
-                return JsonResponse({"redirect": target})
-            return redirect(target)
+            return _logged_in(request, flow, user)
         flow.refresh_from_db()
         if flow.status == FlowStatus.CONFIRMED:
             logger.error("Flow %s is confirmed but no backend authenticated it: is CallAuthBackend installed?", flow.pk)
             return error_response(
-                request, "misconfigured", _("Login by phone call is not set up correctly on this site."), 500
+                request,
+                "misconfigured",
+                _("Login by phone call is not set up correctly on this site."),
+                HTTPStatus.INTERNAL_SERVER_ERROR,
             )
     code, http_status, message = flow_problem(flow)
     return _challenge_error(request, flow, code, message, http_status)
+
+
+_LOGIN_FAILED = gettext_lazy("Something went wrong while logging you in. Please try again.")
+
+
+def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpResponse:
+    """``login()`` and what follows; project code failing here never loses the login (invariant 14).
+
+    The flow is used by now. A 5xx answer would not save the rotated session
+    (SessionMiddleware skips it), so whatever a receiver raises is logged, and the person
+    lands logged in as long as the session holds the user.
+    """
+    try:
+        login(request, user)
+    except Exception:
+        # user_logged_in is sent last by login(): the session is usually complete already.
+        logger.exception("Flow %s: a receiver of user_logged_in failed", flow.pk)
+    if request.session.get(SESSION_KEY) != user._meta.pk.value_to_string(user):
+        logger.error("Flow %s: the login could not be stored in the session", flow.pk)
+        return error_response(request, "login_failed", str(_LOGIN_FAILED), HTTPStatus.SERVICE_UNAVAILABLE)
+    flows.forget_flow(request.session)
+    signals.send_robust(signals.logged_in, flow=flow, request=request, user=user)
+    try:
+        target = safe_next(request, flow.next_url) or get_adapter().get_login_redirect_url(request)
+    except Exception:
+        logger.exception("Flow %s: the adapter's login redirect failed; sending the user to /", flow.pk)
+        target = "/"
+    if wants_json(request):
+        return JsonResponse({"redirect": target})
+    return redirect(target)
 
 
 def _challenge_error(
@@ -228,6 +274,7 @@ def _challenge_error(
     return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
 
 
+@sensitive_variables("secret", "kwargs")  # outermost: the wrappers' frames hold it in kwargs
 @csrf_exempt
 @allow_methods("GET", "POST")
 @transaction.non_atomic_requests
@@ -250,8 +297,12 @@ def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
 @transaction.non_atomic_requests
 def sandbox_call(request: HttpRequest) -> HttpResponse:
     """Play the phone: report a call to this browser's number (sandbox provider only)."""
-    if not get_provider().simulated:
+    provider = get_provider()
+    if not provider.simulated:
         return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
+    refusal = sandbox_refusal()
+    if refusal is not None:
+        return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
     flow = flows.flow_from_session(request.session)
     if flow is None or not flow.call_to:
         return _no_flow(request)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import responses
 from django.conf import settings
+from django.core.cache import caches
 
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import TOKEN
@@ -58,3 +59,11 @@ def provider(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
     """telefon-ip played by ``responses``: every request the app makes is recorded in ``.calls``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture(autouse=True)
+def _empty_caches() -> Iterator[None]:
+    """Rate-limit counters (and locks) live in the cache: every test starts with none."""
+    for cache in caches.all():
+        cache.clear()
+    yield

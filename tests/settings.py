@@ -33,8 +33,11 @@ CALLAUTH_SIGNUP = True
 CALLAUTH_ALLOW_STAFF = False
 CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
 
-# The sandbox refuses DEBUG = False (callauth.E001); tests check that on purpose.
+# The sandbox refuses DEBUG = False (callauth.E001 and at run time); the tests run
+# production-like settings on it on purpose, and test the refusal by turning this off.
 SILENCED_SYSTEM_CHECKS = ["callauth.E001"]
+CALLAUTH_SANDBOX_IN_PRODUCTION = True
+CALLAUTH_RATE_LIMITS: dict[str, str | None] = {}  # the defaults: tests that hit them say so
 
 LOGGING = {
     "version": 1,

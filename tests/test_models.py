@@ -248,29 +248,38 @@ def test_claim_for_login_needs_a_confirmed_flow(clock: Clock, status: str) -> No
 
 def test_claim_check_at_most_once_per_interval(clock: Clock) -> None:
     flow = make_flow()
-    assert flow.claim_check(3) is True
+    assert flow.claim_check(3, 100) is True
     assert flow.last_checked_at == T0
-    assert flow.claim_check(3) is False
+    assert flow.claim_check(3, 100) is False
     clock.advance(2.999)
-    assert flow.claim_check(3) is False
+    assert flow.claim_check(3, 100) is False
     clock.advance(0.001)
-    assert flow.claim_check(3) is True
+    assert flow.claim_check(3, 100) is True
     assert stored(flow).last_checked_at == T0 + timedelta(seconds=3)
+
+
+def test_claim_check_stops_at_the_most_checks_a_flow_may_cost(clock: Clock) -> None:
+    flow = make_flow()
+    for _ in range(2):
+        assert flow.claim_check(3, 2) is True
+        clock.advance(3)
+    assert flow.claim_check(3, 2) is False
+    assert stored(flow).checks_made == 2
 
 
 def test_claim_check_is_shared_between_instances(clock: Clock) -> None:
     # Two processes polling the same flow hold two instances of it.
     first = make_flow()
     second = stored(first)
-    assert first.claim_check(3) is True
-    assert second.claim_check(3) is False
+    assert first.claim_check(3, 100) is True
+    assert second.claim_check(3, 100) is False
     assert second.last_checked_at == T0
 
 
 @pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
 def test_claim_check_only_for_pending_flows(clock: Clock, status: str) -> None:
     flow = make_flow(status=status)
-    assert flow.claim_check(3) is False
+    assert flow.claim_check(3, 100) is False
     assert stored(flow).last_checked_at is None
 
 
