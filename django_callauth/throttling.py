@@ -101,9 +101,7 @@ class RateLimited(StartRefused):
     def message(self) -> str:
         wait = format_wait(self.retry_after)
         if self.scope == "global":
-            return _("Too many people are logging in by phone call right now. Try again in %(wait)s.") % {
-                "wait": wait
-            }
+            return _("Too many people are logging in by phone call right now. Try again in %(wait)s.") % {"wait": wait}
         return _("Too many attempts to log in by phone call. Try again in %(wait)s.") % {"wait": wait}
 
 
@@ -212,7 +210,7 @@ def _count(request: HttpRequest, phone: str, now: float) -> RateLimited | None:
         current_counts.append((key, _incr(cache, key, rate.bucket * (rate.buckets + 1))))
     older = cache.get_many([key for limit in limits for key in _older_keys(*limit, now)])
     refusal: RateLimited | None = None
-    for (scope, identity, rate), (_key_now, count) in zip(limits, current_counts):
+    for (scope, identity, rate), (_key_now, count) in zip(limits, current_counts, strict=True):
         counts = [int(older.get(key) or 0) for key in _older_keys(scope, identity, rate, now)]
         if sum(counts) + count > rate.limit:
             # The wait is reckoned without this request: its increment is taken back below.

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
-
 from http import HTTPStatus
+from typing import Any
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
