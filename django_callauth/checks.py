@@ -9,7 +9,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import DEFAULT_RATE_LIMITS, app_settings
 
 BACKEND_PATH = "django_callauth.backends.CallAuthBackend"
 
@@ -133,6 +133,74 @@ def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             Error(
                 f"CALLAUTH_ADAPTER {app_settings.ADAPTER!r} is not a subclass of CallAuthAdapter.",
                 id="callauth.E008",
+            )
+        ]
+    return []
+
+
+@register()
+def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from .throttling import parse_rates
+
+    messages: list[CheckMessage] = []
+    limits = app_settings.RATE_LIMITS
+    for scope, rates in limits.items():
+        if scope not in DEFAULT_RATE_LIMITS:
+            messages.append(
+                Error(
+                    f"CALLAUTH_RATE_LIMITS has an unknown scope {scope!r}.",
+                    hint=f"Scopes are {', '.join(DEFAULT_RATE_LIMITS)}.",
+                    id="callauth.E010",
+                )
+            )
+            continue
+        try:
+            if rates is not None:
+                parse_rates(rates)
+        except (TypeError, ValueError, AttributeError) as exc:
+            messages.append(
+                Error(
+                    f"CALLAUTH_RATE_LIMITS[{scope!r}] is not valid: {exc}",
+                    hint="Use rates like '10/m,100/h' or '3/10m' (units s, m, h, d), or None for no limit.",
+                    id="callauth.E010",
+                )
+            )
+    if not any(rates is not None for rates in limits.values()):
+        return messages
+    alias = app_settings.RATE_LIMIT_CACHE
+    backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if alias not in settings.CACHES or backend == "django.core.cache.backends.dummy.DummyCache":
+        messages.append(
+            Error(
+                f"The rate limits need a working cache, and CACHES[{alias!r}] is "
+                + ("missing." if alias not in settings.CACHES else "a DummyCache."),
+                hint="Every start would be refused. Configure a shared cache (Redis, Memcached, database), "
+                "or set CALLAUTH_RATE_LIMIT_CACHE to one.",
+                id="callauth.E009",
+            )
+        )
+    elif backend == "django.core.cache.backends.locmem.LocMemCache" and not settings.DEBUG:
+        messages.append(
+            Warning(
+                f"The rate limits are counted in CACHES[{alias!r}], a per-process LocMemCache.",
+                hint="Each worker process counts alone, so the limits are multiplied by the number of processes. "
+                "Use a cache all processes share (Redis, Memcached, database).",
+                id="callauth.W003",
+            )
+        )
+    return messages
+
+
+@register()
+def check_client_address(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.TRUSTED_PROXY_COUNT < 0:
+        return [Error("CALLAUTH_TRUSTED_PROXY_COUNT cannot be negative.", id="callauth.E011")]
+    if app_settings.TRUSTED_PROXY_COUNT and app_settings.TRUSTED_CLIENT_IP_HEADER:
+        return [
+            Error(
+                "Set CALLAUTH_TRUSTED_PROXY_COUNT or CALLAUTH_TRUSTED_CLIENT_IP_HEADER, not both.",
+                hint="Say either how many X-Forwarded-For entries your proxies add, or which header they set.",
+                id="callauth.E011",
             )
         ]
     return []

@@ -21,7 +21,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -44,6 +44,9 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]*)\s*([smhd])\s*")
 #: How long one browser's start may hold its lock if its process dies mid-request.
 START_LOCK_SECONDS = 60
+
+# Module-level so tests can move time without patching the ``time`` module for everyone.
+_clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def _wait(rate: Rate, counts: list[int], now: float) -> int:
 def consume_start(request: HttpRequest, phone: str) -> None:
     """Count one billed start, or raise ``RateLimited`` / ``RateLimiterUnavailable`` uncounted."""
     try:
-        refusal = _count(request, phone, time.time())
+        refusal = _count(request, phone, _clock())
     except Exception as exc:  # any backend's error, or a broken setting: a limiter that cannot count allows nothing
         logger.error("Rate limiter unavailable, start refused: %s: %s", type(exc).__name__, _first_line(exc))
         failure = RateLimiterUnavailable()

@@ -11,6 +11,9 @@ from django_callauth import checks
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+REDIS = "redis://127.0.0.1:6379/0"  # never connected to: checks only read the configuration
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
 
 
 class SimulatedProvider(CallAuthProvider):
@@ -40,6 +43,7 @@ def production(settings: Any) -> Any:
     settings.CALLAUTH_TTL = 120
     settings.CALLAUTH_CHECK_INTERVAL = 3
     settings.CALLAUTH_COMPLETE_WINDOW = 300
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS}}
     return settings
 
 
@@ -54,6 +58,8 @@ def all_checks() -> list[Any]:
         *checks.check_backend_installed(),
         *checks.check_timings(),
         *checks.check_sessions(),
+        *checks.check_rate_limits(),
+        *checks.check_client_address(),
     ]
 
 
@@ -317,6 +323,79 @@ def test_e008_not_with_a_subclass(production: Any) -> None:
     assert checks.check_adapter() == []
 
 
+# -- E009, W003: where the rate limits are counted; E010: the rates; E011: the client address
+
+
+def test_e009_rate_limits_in_a_dummy_cache(production: Any) -> None:
+    production.CACHES = DUMMY
+    [error] = all_checks()
+    assert (error.id, error.msg) == (
+        "callauth.E009",
+        "The rate limits need a working cache, and CACHES['default'] is a DummyCache.",
+    )
+
+
+def test_e009_rate_limit_cache_missing(production: Any) -> None:
+    production.CALLAUTH_RATE_LIMIT_CACHE = "limits"
+    [error] = all_checks()
+    assert (error.id, error.msg) == (
+        "callauth.E009",
+        "The rate limits need a working cache, and CACHES['limits'] is missing.",
+    )
+
+
+def test_e009_not_when_every_limit_is_off(production: Any) -> None:
+    production.CACHES = DUMMY
+    production.CALLAUTH_RATE_LIMITS = {"ip": None, "phone": None, "global": None}
+    assert all_checks() == []
+
+
+def test_w003_per_process_cache_in_production(production: Any) -> None:
+    production.CACHES = LOCMEM
+    [warning] = all_checks()
+    assert isinstance(warning, Warning)
+    assert warning.id == "callauth.W003"
+    assert "multiplied by the number of processes" in warning.hint
+
+
+def test_w003_not_in_development(production: Any) -> None:
+    production.CACHES = LOCMEM
+    production.DEBUG = True
+    assert all_checks() == []
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            {"ip": "10 per minute"},
+            "CALLAUTH_RATE_LIMITS['ip'] is not valid: '10 per minute' is not a rate like '10/m' or '3/10m'",
+        ),
+        (
+            {"phone": "0/m"},
+            "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
+        ),
+        ({"global": 100}, "CALLAUTH_RATE_LIMITS['global'] is not valid: 'int' object has no attribute 'split'"),
+        ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
+    ],
+)
+def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str, Any], message: str) -> None:
+    production.CALLAUTH_RATE_LIMITS = limits
+    [error] = all_checks()
+    assert (error.id, error.msg) == ("callauth.E010", message)
+
+
+def test_e011_proxy_count_and_header_together(production: Any) -> None:
+    production.CALLAUTH_TRUSTED_PROXY_COUNT = 1
+    production.CALLAUTH_TRUSTED_CLIENT_IP_HEADER = "X-Real-IP"
+    assert callauth_ids(all_checks()) == ["callauth.E011"]
+
+
+def test_e011_negative_proxy_count(production: Any) -> None:
+    production.CALLAUTH_TRUSTED_PROXY_COUNT = -1
+    assert callauth_ids(all_checks()) == ["callauth.E011"]
+
+
 # -- registration -------------------------------------------------------------------
 
 
@@ -356,6 +435,23 @@ def _long_ttl(s: Any) -> None:
     s.CALLAUTH_TTL = 300
 
 
+def _dummy_cache(s: Any) -> None:
+    s.CACHES = DUMMY
+
+
+def _locmem_cache(s: Any) -> None:
+    s.CACHES = LOCMEM
+
+
+def _bad_rate(s: Any) -> None:
+    s.CALLAUTH_RATE_LIMITS = {"ip": "lots"}
+
+
+def _two_proxy_settings(s: Any) -> None:
+    s.CALLAUTH_TRUSTED_PROXY_COUNT = 1
+    s.CALLAUTH_TRUSTED_CLIENT_IP_HEADER = "X-Real-IP"
+
+
 def _no_sessions(s: Any) -> None:
     s.MIDDLEWARE = [m for m in s.MIDDLEWARE if m != SESSION_MIDDLEWARE]
 
@@ -371,6 +467,10 @@ def _no_sessions(s: Any) -> None:
         (_bad_ttl, "callauth.E006"),
         (_no_sessions, "callauth.E007"),
         (_broken_adapter, "callauth.E008"),
+        (_dummy_cache, "callauth.E009"),
+        (_bad_rate, "callauth.E010"),
+        (_two_proxy_settings, "callauth.E011"),
+        (_locmem_cache, "callauth.W003"),
         (_http_webhook, "callauth.W001"),
         (_long_ttl, "callauth.W002"),
     ],
@@ -388,9 +488,9 @@ def test_sandbox_check_runs_without_deploy_flag(production: Any) -> None:
     assert callauth_ids(run_checks(tags=["security"])) == ["callauth.E001"]
 
 
-def test_the_test_settings_fail_only_e001_which_they_silence(settings: Any) -> None:
+def test_the_test_settings_fail_only_e001_and_w003_which_they_silence(settings: Any) -> None:
     assert settings.DEBUG is False
     assert settings.CALLAUTH_PROVIDER == "sandbox"
     messages = [m for m in run_checks() if m.id.startswith("callauth.")]
-    assert [m.id for m in messages] == ["callauth.E001"]
-    assert messages[0].is_silenced()
+    assert sorted(m.id for m in messages) == ["callauth.E001", "callauth.W003"]
+    assert all(m.is_silenced() for m in messages)

@@ -13,7 +13,8 @@ SETTINGS = [
     "CALLAUTH_PROVIDER", "CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_TELEFON_IP_URL", "CALLAUTH_TELEFON_IP_TIMEOUT",
     "CALLAUTH_TELEFON_IP_DEADLINE", "CALLAUTH_WEBHOOK_BASE_URL", "CALLAUTH_WEBHOOK_VERIFY", "CALLAUTH_TTL",
     "CALLAUTH_CHECK_INTERVAL", "CALLAUTH_COMPLETE_WINDOW", "CALLAUTH_SIGNUP", "CALLAUTH_ALLOW_STAFF",
-    "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "DEBUG", "LANGUAGE_CODE",
+    "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "CALLAUTH_SANDBOX_IN_PRODUCTION",
+    "CALLAUTH_TRUSTED_PROXY_COUNT", "CALLAUTH_TRUSTED_CLIENT_IP_HEADER", "DEBUG", "LANGUAGE_CODE",
 ]  # fmt: skip
 
 
@@ -50,6 +51,13 @@ def test_a_token_switches_to_telefon_ip_without_debug() -> None:
     assert (settings["CALLAUTH_PROVIDER"], settings["DEBUG"]) == ("telefon_ip", False)
 
 
+def test_without_debug_it_never_falls_back_to_the_sandbox() -> None:
+    # No token and DEBUG off: the real provider, whose missing token is an error (callauth.E003),
+    # never the sandbox that lets anyone log in as anyone.
+    settings = example_settings(DEBUG="false")
+    assert (settings["CALLAUTH_PROVIDER"], settings["CALLAUTH_SANDBOX_IN_PRODUCTION"]) == ("telefon_ip", False)
+
+
 def test_every_setting_comes_from_the_environment() -> None:
     settings = example_settings(
         CALLAUTH_PROVIDER="telefon_ip",
@@ -66,6 +74,9 @@ def test_every_setting_comes_from_the_environment() -> None:
         CALLAUTH_ALLOW_STAFF="true",
         CALLAUTH_ADAPTER="tests.test_adapter.ProjectAdapter",
         CALLAUTH_CLEANUP_AFTER_DAYS="7",
+        CALLAUTH_SANDBOX_IN_PRODUCTION="true",
+        CALLAUTH_TRUSTED_PROXY_COUNT="2",
+        CALLAUTH_TRUSTED_CLIENT_IP_HEADER="X-Real-IP",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
     )
     assert {k: v for k, v in settings.items() if k != "DB"} == {
@@ -83,6 +94,9 @@ def test_every_setting_comes_from_the_environment() -> None:
         "CALLAUTH_ALLOW_STAFF": True,
         "CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter",
         "CALLAUTH_CLEANUP_AFTER_DAYS": 7,
+        "CALLAUTH_SANDBOX_IN_PRODUCTION": True,
+        "CALLAUTH_TRUSTED_PROXY_COUNT": 2,
+        "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP",
         "DEBUG": False,
         "LANGUAGE_CODE": "ru",
     }

@@ -1,7 +1,8 @@
 """Settings of the example site. Everything can come from the environment (django-environ).
 
-With no ``CALLAUTH_TELEFON_IP_TOKEN`` the site runs on the sandbox provider with DEBUG on,
-so it works on a laptop with no provider account.
+With no ``CALLAUTH_TELEFON_IP_TOKEN`` the site runs in development: DEBUG on and the sandbox
+provider, so it works on a laptop with no provider account. With ``DEBUG=False`` it never
+falls back to the sandbox: a missing token is then an error (callauth.E003), not an open door.
 """
 
 from pathlib import Path
@@ -14,7 +15,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 
 CALLAUTH_TELEFON_IP_TOKEN = env.str("CALLAUTH_TELEFON_IP_TOKEN", default="")
-CALLAUTH_PROVIDER = env.str("CALLAUTH_PROVIDER", default="telefon_ip" if CALLAUTH_TELEFON_IP_TOKEN else "sandbox")
+DEBUG = env.bool("DEBUG", default=not CALLAUTH_TELEFON_IP_TOKEN)
+CALLAUTH_PROVIDER = env.str("CALLAUTH_PROVIDER", default="sandbox" if DEBUG else "telefon_ip")
+CALLAUTH_SANDBOX_IN_PRODUCTION = env.bool("CALLAUTH_SANDBOX_IN_PRODUCTION", default=False)
 CALLAUTH_TELEFON_IP_URL = env.str("CALLAUTH_TELEFON_IP_URL", default="https://api.telefon-ip.ru/api/v1/authcalls/")
 CALLAUTH_TELEFON_IP_TIMEOUT = env.tuple("CALLAUTH_TELEFON_IP_TIMEOUT", cast=float, default=(3.05, 5.0))
 CALLAUTH_TELEFON_IP_DEADLINE = env.float("CALLAUTH_TELEFON_IP_DEADLINE", default=10.0)
@@ -27,9 +30,8 @@ CALLAUTH_SIGNUP = env.bool("CALLAUTH_SIGNUP", default=True)
 CALLAUTH_ALLOW_STAFF = env.bool("CALLAUTH_ALLOW_STAFF", default=False)
 CALLAUTH_ADAPTER = env.str("CALLAUTH_ADAPTER", default="django_callauth.adapter.CallAuthAdapter")
 CALLAUTH_CLEANUP_AFTER_DAYS = env.int("CALLAUTH_CLEANUP_AFTER_DAYS", default=30)
-
-# The sandbox refuses to run without DEBUG (system check callauth.E001).
-DEBUG = env.bool("DEBUG", default=CALLAUTH_PROVIDER == "sandbox")
+CALLAUTH_TRUSTED_PROXY_COUNT = env.int("CALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+CALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("CALLAUTH_TRUSTED_CLIENT_IP_HEADER", default="")
 SECRET_KEY = env.str("SECRET_KEY", default="example-only-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 

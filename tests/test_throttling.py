@@ -1,0 +1,342 @@
+"""Cost limits (SECURITY.md, invariant 8): counted before any billed start, never exceeded.
+
+The counting runs on the per-process LocMemCache and on a real Redis (the cache production
+sites share between processes). Time is moved through ``throttling._clock``; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.http import HttpRequest
+from django.test import Client, RequestFactory
+from django.utils import translation
+
+from django_callauth import signals, throttling
+from django_callauth.models import CallAuthFlow
+from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
+from tests.helpers import PHONE, assert_json_error, start, url
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+T0 = 1_900_000_020.0  # 20 s into a minute, 1 ten-second bucket past a bucket edge
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def phones(count: int) -> list[str]:
+    return [f"+7900{i:07d}" for i in range(count)]
+
+
+def _redis_reachable() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def limiter_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    """The limits counted in each kind of cache; Redis is required where CI says so."""
+    if request.param == "redis":
+        if not _redis_reachable():
+            if os.environ.get("CALLAUTH_REQUIRE_REDIS"):
+                pytest.fail("CALLAUTH_REQUIRE_REDIS is set but Redis is not reachable at " + REDIS_URL)
+            pytest.skip("needs Redis at " + REDIS_URL + " and the redis package")
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    else:
+        settings.CACHES = LOCMEM
+    caches["default"].clear()
+    yield request.param
+    caches["default"].clear()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    class Clock:
+        now = T0
+
+        def advance(self, seconds: float) -> None:
+            self.now += seconds
+
+    fake = Clock()
+    monkeypatch.setattr(throttling, "_clock", lambda: fake.now)
+    return fake
+
+
+def request_from(address: str = "203.0.113.7", **headers: str) -> HttpRequest:
+    return RequestFactory().post("/", REMOTE_ADDR=address, **headers)
+
+
+def allowed(request: HttpRequest, phone: str) -> bool:
+    try:
+        consume_start(request, phone)
+    except RateLimited:
+        return False
+    return True
+
+
+# -- rates ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "rates"),
+    [
+        ("10/m", [Rate(10, 60)]),
+        ("10/m,100/h", [Rate(10, 60), Rate(100, 3600)]),
+        ("3/10m", [Rate(3, 600)]),
+        (" 5 / 2s , 1/d ", [Rate(5, 2), Rate(1, 86400)]),
+    ],
+)
+def test_rates_read_like_allauths(text: str, rates: list[Rate]) -> None:
+    assert parse_rates(text) == rates
+
+
+@pytest.mark.parametrize("text", ["", "10", "10/", "10/w", "ten/m", "-1/m", "0/m", "1/0m", "10/m;5/h", "1.5/m"])
+def test_unreadable_rates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rates(text)
+
+
+# -- counting -------------------------------------------------------------------------
+
+
+def test_a_burst_from_one_address_is_cut_at_ten_a_minute(limiter_cache: str, clock: Any) -> None:
+    request = request_from()
+    results = [allowed(request, phone) for phone in phones(25)]
+    assert results == [True] * 10 + [False] * 15
+
+
+def test_the_limit_holds_in_every_rolling_minute_not_only_per_clock_minute(limiter_cache: str, clock: Any) -> None:
+    request = request_from()
+    clock.now = 1_900_000_079.0  # the last second of a clock minute
+    assert [allowed(request, p) for p in phones(10)] == [True] * 10
+    clock.advance(2)  # a new clock minute: a fixed window would allow ten more here
+    assert allowed(request, "+79009999999") is False
+    clock.advance(58)  # 60 s after the burst, the buckets that held it are still in the rolling minute
+    assert allowed(request, "+79009999999") is False
+    clock.advance(10)
+    assert allowed(request, "+79009999999") is True
+
+
+def test_a_refusal_says_how_long_to_wait(limiter_cache: str, clock: Any) -> None:
+    request = request_from()
+    for phone in phones(10):
+        consume_start(request, phone)
+    with pytest.raises(RateLimited) as refused:
+        consume_start(request, "+79009999999")
+    assert refused.value.scope == "ip"
+    # The burst sits in the bucket [20 s, 30 s) of this minute; it leaves the rolling window at 90 s.
+    assert refused.value.retry_after == 70
+    clock.advance(refused.value.retry_after - 1)
+    assert allowed(request, "+79009999999") is False
+    clock.advance(1)
+    assert allowed(request, "+79009999999") is True
+
+
+def test_one_phone_from_many_addresses_three_in_ten_minutes(limiter_cache: str, clock: Any) -> None:
+    results = [allowed(request_from(f"198.51.100.{i}"), PHONE) for i in range(10)]
+    assert results == [True] * 3 + [False] * 7
+    with pytest.raises(RateLimited) as refused:
+        consume_start(request_from("192.0.2.1"), PHONE)
+    assert refused.value.scope == "phone"
+
+
+def test_refused_starts_count_nothing(limiter_cache: str, clock: Any) -> None:
+    # Five refusals for one phone leave the address's budget whole: seven more phones still fit.
+    request = request_from()
+    assert [allowed(request, PHONE) for _ in range(8)] == [True] * 3 + [False] * 5
+    assert [allowed(request, phone) for phone in phones(8)] == [True] * 7 + [False]
+
+
+def test_the_global_budget_caps_the_whole_site(limiter_cache: str, clock: Any, settings: Any) -> None:
+    settings.CALLAUTH_RATE_LIMITS = {"global": "5/d"}
+    results = [allowed(request_from(f"198.51.100.{i}"), phone) for i, phone in enumerate(phones(8))]
+    assert results == [True] * 5 + [False] * 3
+    with pytest.raises(RateLimited) as refused:
+        consume_start(request_from("192.0.2.1"), "+79009999999")
+    assert refused.value.scope == "global"
+
+
+def test_a_scope_set_to_none_is_off(limiter_cache: str, clock: Any, settings: Any) -> None:
+    settings.CALLAUTH_RATE_LIMITS = {"ip": None}
+    request = request_from()
+    assert all(allowed(request, phone) for phone in phones(30))
+
+
+def test_ipv6_is_counted_per_64_network(limiter_cache: str, clock: Any) -> None:
+    for i, phone in enumerate(phones(10)):
+        consume_start(request_from(f"2001:db8:1:2::{i + 1:x}"), phone)
+    assert allowed(request_from("2001:db8:1:2:ffff::1"), "+79009999999") is False  # same /64
+    assert allowed(request_from("2001:db8:1:3::1"), "+79009999999") is True  # the next /64
+
+
+def test_forwarded_for_is_not_trusted_unless_configured(limiter_cache: str, clock: Any) -> None:
+    # A script claiming a new address in each request still comes from one socket address.
+    results = [
+        allowed(request_from(HTTP_X_FORWARDED_FOR=f"198.51.100.{i}"), phone) for i, phone in enumerate(phones(12))
+    ]
+    assert results == [True] * 10 + [False] * 2
+
+
+def test_rate_limited_signal_names_the_scope(clock: Any) -> None:
+    seen: list[str] = []
+
+    def receiver(sender: Any, scope: str, request: HttpRequest, **kwargs: Any) -> None:
+        seen.append(scope)
+
+    signals.rate_limited.connect(receiver)
+    try:
+        for _ in range(4):
+            allowed(request_from(), PHONE)
+    finally:
+        signals.rate_limited.disconnect(receiver)
+    assert seen == ["phone"]
+
+
+# -- failing closed --------------------------------------------------------------------
+
+
+def test_an_unreachable_cache_refuses_and_logs_an_error(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with caplog.at_level(logging.ERROR, logger="django_callauth"), pytest.raises(RateLimiterUnavailable):
+        consume_start(request_from(), PHONE)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "Rate limiter unavailable, start refused: ConnectionError: Error 111 connecting to 127.0.0.1:1. "
+        "Connection refused."
+    ]
+    assert caplog.records[-1].exc_info is None  # no traceback chained to the backend's error
+
+
+def test_a_dummy_cache_refuses_every_start(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    with pytest.raises(RateLimiterUnavailable):
+        consume_start(request_from(), PHONE)
+
+
+def test_an_unreadable_rate_setting_refuses_rather_than_allowing(settings: Any) -> None:
+    settings.CALLAUTH_RATE_LIMITS = {"ip": "lots"}
+    with pytest.raises(RateLimiterUnavailable):
+        consume_start(request_from(), PHONE)
+
+
+# -- through the start view --------------------------------------------------------------
+
+
+def billed_starts() -> int:
+    """Every flow row is one start that reached the provider."""
+    return CallAuthFlow.objects.count()
+
+
+def test_the_eleventh_start_a_minute_gets_429_with_retry_after(client: Client, clock: Any) -> None:
+    for phone in phones(10):
+        assert start(Client(), phone).status_code == 201
+    response = start(client, "+79009999999")
+    assert_json_error(
+        response, 429, "rate_limited", "Too many attempts to log in by phone call. Try again in 70 seconds."
+    )
+    assert response["Retry-After"] == "70"
+    assert billed_starts() == 10
+
+
+def test_the_refusal_speaks_russian(client: Client, clock: Any) -> None:
+    for _ in range(3):
+        start(Client(), PHONE)  # three browsers: none reuses another's flow
+    response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT_LANGUAGE="ru", **JSON)
+    assert_json_error(
+        response, 429, "rate_limited", "Слишком много попыток войти по звонку. Попробуйте снова через 12 минут."
+    )
+    assert response["Retry-After"] == "680"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "russian"),
+    [
+        (1, "1 second", "1 секунду"),
+        (2, "2 seconds", "2 секунды"),
+        (5, "5 seconds", "5 секунд"),
+        (21, "21 seconds", "21 секунду"),
+        (90, "90 seconds", "90 секунд"),
+        (91, "2 minutes", "2 минуты"),
+        (660, "11 minutes", "11 минут"),
+        (1260, "21 minutes", "21 минуту"),
+        (5400, "90 minutes", "90 минут"),
+        (5401, "2 hours", "2 часа"),
+        (86400, "24 hours", "24 часа"),
+        (3600 * 5, "5 hours", "5 часов"),
+    ],
+)
+def test_waits_are_said_in_whole_units_rounded_up(seconds: int, english: str, russian: str) -> None:
+    assert throttling.format_wait(seconds) == english
+    with translation.override("ru"):
+        assert throttling.format_wait(seconds) == russian
+
+
+def test_the_html_form_shows_the_refusal_and_keeps_the_phone(client: Client, clock: Any) -> None:
+    for _ in range(3):
+        start(Client(), PHONE)
+    response = client.post(url("start"), {"phone": "8 900 123-45-67"})
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many attempts to log in by phone call. Try again in 12 minutes." in page
+    assert 'value="8 900 123-45-67"' in page
+
+
+def test_reusing_the_live_flow_counts_nothing(client: Client) -> None:
+    for _ in range(10):
+        assert start(client, PHONE).status_code == 201
+    assert billed_starts() == 1
+    for phone in phones(9):
+        assert start(Client(), phone).status_code == 201  # the address still has 9 starts left
+
+
+def test_invalid_phones_count_nothing(client: Client) -> None:
+    for _ in range(20):
+        assert start(client, "12345").status_code == 400
+    assert start(client, PHONE).status_code == 201
+
+
+def test_with_the_cache_down_no_provider_request_is_made(
+    client: Client, provider: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with caplog.at_level(logging.ERROR, logger="django_callauth"):
+        response = start(client, PHONE)
+    assert_json_error(
+        response,
+        503,
+        "rate_limiter_unavailable",
+        "Login by phone call is temporarily unavailable. Please try again in a few minutes.",
+    )
+    assert len(provider.calls) == 0
+    assert billed_starts() == 0
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_one_browser_cannot_start_twice_at_once(client: Client) -> None:
+    # A start in flight holds the browser's lock: a second one (double submit) is refused unbilled.
+    start(client, PHONE)
+    request = RequestFactory().post("/")
+    request.session = client.session
+    with throttling.one_start_at_a_time(request):
+        response = start(client, "+79007654321")
+    assert_json_error(
+        response,
+        409,
+        "start_in_progress",
+        "A login by phone call is already being started in this browser. Wait a moment.",
+    )
+    assert response["Retry-After"] == "1"
+    assert billed_starts() == 1
+    assert start(client, "+79007654321").status_code == 201  # released
