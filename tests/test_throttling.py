@@ -20,7 +20,7 @@ from django.utils import translation
 from django_callauth import signals, throttling
 from django_callauth.models import CallAuthFlow
 from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
-from tests.helpers import PHONE, assert_json_error, start, url
+from tests.helpers import JSON, PHONE, assert_json_error, start, url
 
 pytestmark = pytest.mark.django_db
 
