@@ -26,6 +26,32 @@ AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
 
 
+def start_answer(provider_id: int = PROVIDER_ID, **data: Any) -> dict[str, Any]:
+    """telefon-ip's answer to a start, with its third-party HTML fields (never to be shown)."""
+    return {
+        "success": True,
+        "error": "",
+        "data": {
+            "auth_phone": AUTH_PHONE,
+            "id": provider_id,
+            "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
+            "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
+            **data,
+        },
+    }
+
+
+def check_answer(phone: str | None = PHONE_FOR_PROVIDER, provider_id: int = PROVIDER_ID) -> dict[str, Any]:
+    """telefon-ip's answer to a check: a call from ``phone``, or none yet when it is None."""
+    if phone is None:
+        return {"success": False, "error": "call not received", "data": {}}
+    return {"success": True, "error": "", "data": {"phone": phone, "id": provider_id}}
+
+
+def check_url(provider_id: int = PROVIDER_ID) -> str:
+    return API + f"reverse_auth_phone_check/{provider_id}/"
+
+
 def url(name: str) -> str:
     return reverse(f"callauth:{name}")
 

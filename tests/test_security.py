@@ -27,8 +27,6 @@ from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from django_callauth.phones import format_phone
 from tests.helpers import (
-    API,
-    AUTH_PHONE,
     CALL_TO,
     JSON,
     OTHER_PHONE,
@@ -39,10 +37,13 @@ from tests.helpers import (
     START_POST,
     TOKEN,
     assert_json_error,
+    check_answer,
+    check_url,
     logged_in_phone,
     move_time,
     sandbox_confirm,
     start,
+    start_answer,
     the_flow,
     url,
 )
@@ -52,10 +53,6 @@ pytestmark = pytest.mark.django_db
 OTHER_PHONE_FOR_PROVIDER = "89007654321"
 
 OTHER_PROVIDER_ID = 555001
-
-
-def check_url(provider_id: int = PROVIDER_ID) -> str:
-    return API + f"reverse_auth_phone_check/{provider_id}/"
 
 
 NO_FLOW = "There is no login by phone call in progress in this browser. Enter your phone number to start."
@@ -68,24 +65,6 @@ PHONE_MISMATCH = "The call came from a different phone than the number you enter
 def snapshot() -> list[dict]:
     """Every flow row, every column: "writes nothing" means this does not change."""
     return list(CallAuthFlow.objects.order_by("pk").values())
-
-
-def start_answer(provider_id=PROVIDER_ID, **data) -> dict:
-    return {
-        "success": True,
-        "error": "",
-        "data": {
-            "auth_phone": AUTH_PHONE,
-            "id": provider_id,
-            "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
-            "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
-            **data,
-        },
-    }
-
-
-def check_answer(phone: str = PHONE_FOR_PROVIDER, provider_id=PROVIDER_ID) -> dict:
-    return {"success": True, "error": "", "data": {"phone": phone, "id": provider_id}}
 
 
 def check_calls(rsps) -> list:

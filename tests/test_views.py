@@ -23,7 +23,6 @@ from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, F
 from tests import helpers
 from tests.helpers import (
     API,
-    AUTH_PHONE,
     CALL_TO,
     JSON,
     OTHER_PHONE,
@@ -33,10 +32,12 @@ from tests.helpers import (
     START_GET,
     START_POST,
     TOKEN,
+    check_answer,
     logged_in_phone,
     move_time,
     sandbox_confirm,
     start,
+    start_answer,
     the_flow,
     url,
 )
@@ -69,26 +70,6 @@ def assert_json_error(response, status: int, code: str, message: str | None = No
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
-
-
-def start_answer(**data) -> dict:
-    return {
-        "success": True,
-        "error": "",
-        "data": {
-            "auth_phone": AUTH_PHONE,
-            "id": PROVIDER_ID,
-            "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
-            "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
-            **data,
-        },
-    }
-
-
-def check_answer(phone: str | None = PHONE_FOR_PROVIDER, provider_id=PROVIDER_ID) -> dict:
-    if phone is None:
-        return {"success": False, "error": "call not received", "data": {}}
-    return {"success": True, "error": "", "data": {"phone": phone, "id": provider_id}}
 
 
 def calls_to(rsps, action: str) -> list:
