@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.http import HttpRequest
@@ -799,3 +800,107 @@ def test_simulate_call_reaches_the_newest_flow_with_that_number(sandbox: None, c
     assert flows.simulate_call("+79990001111") == newer
     assert stored(newer).status == FlowStatus.CONFIRMED
     assert stored(older).status == FlowStatus.PENDING
+
+
+# -- what checks may cost (invariant 8) -------------------------------------------------
+
+
+def poll_every(flow: CallAuthFlow, clock: Clock, seconds: float, until: float) -> None:
+    """A browser polling the status every ``seconds`` until ``until`` seconds after T0."""
+    while clock.now < T0 + timedelta(seconds=until):
+        flows.refresh_flow(stored(flow))
+        clock.advance(seconds)
+
+
+@pytest.mark.django_db
+def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Clock) -> None:
+    # The webhook came in time, and every check fails: polls past the deadline stop asking
+    # after the grace, and the flow expires.
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    clock.advance(110)
+    flow.note_webhook()
+    fake.check_error = ProviderUnavailable()
+    poll_every(flow, clock, 1, until=300)
+    deadline = 120 + flows.VERIFY_GRACE_SECONDS
+    assert len(fake.checks) == len(range(110, deadline, 3)) == 9
+    assert stored(flow).status == FlowStatus.EXPIRED
+
+
+@pytest.mark.django_db
+def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock) -> None:
+    # A webhook at the last second and a failing check: at one check per interval through
+    # the grace, the cap is what stops it.
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow.note_webhook()
+    fake.check_error = ProviderUnavailable()
+    poll_every(flow, clock, 0.5, until=300)
+    assert flows.max_checks() == 41  # ceil(120 / 3) + 1
+    assert len(fake.checks) == 41
+    assert stored(flow).checks_made == 41
+
+
+@pytest.mark.django_db
+def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(fake: Any, clock: Clock) -> None:
+    # No webhook came (it may be lost): polls ask nothing, the person's press asks once.
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    fake.caller = PHONE
+    flows.refresh_flow(flow, user_says_called=True)
+    assert fake.checks == ["id-1"]
+    assert flow.status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(fake: Any, clock: Clock) -> None:
+    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    for _ in range(10):
+        flows.refresh_flow(stored(flow), user_says_called=True)
+    assert fake.checks == ["id-1"]
+
+
+@pytest.mark.django_db
+def test_a_failed_start_keeps_the_browsers_live_flow(fake: Any, clock: Clock, sent: list[Sent]) -> None:
+    request = browser()
+    live = flows.start_flow(request, PHONE)
+    fake.start_error = ProviderUnavailable()
+    with pytest.raises(ProviderUnavailable):
+        flows.start_flow(request, OTHER)
+    assert stored(live).status == FlowStatus.PENDING
+    assert flows.flow_from_session(request.session) == live
+    assert [e.kwargs.get("reason") for e in sent if e.signal == "flow_failed"] == [FailureReason.PROVIDER_ERROR]
+
+
+@pytest.mark.django_db
+def test_a_call_from_another_phone_is_a_failed_login_for_axes_and_the_like(fake: Any, clock: Clock) -> None:
+    failures: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+        failures.append({"credentials": credentials, "request": request})
+
+    poll = RequestFactory().get("/callauth/status/")
+    user_login_failed.connect(receiver)
+    try:
+        fake.caller = OTHER
+        flows.refresh_flow(make_flow(), request=poll)
+    finally:
+        user_login_failed.disconnect(receiver)
+    assert failures == [{"credentials": {"callauth_phone": PHONE}, "request": poll}]
+
+
+@pytest.mark.django_db
+def test_a_failing_signal_receiver_is_logged_and_changes_nothing(
+    fake: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("project bug")
+
+    signals.flow_started.connect(broken)
+    try:
+        flow = flows.start_flow(browser(), PHONE)
+    finally:
+        signals.flow_started.disconnect(broken)
+    assert stored(flow).status == FlowStatus.PENDING
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.name == "django.dispatch"
+    assert record.exc_info is not None and str(record.exc_info[1]) == "project bug"
