@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
@@ -44,6 +45,8 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]*)\s*([smhd])\s*")
 #: How long one browser's start may hold its lock if its process dies mid-request.
 START_LOCK_SECONDS = 60
+#: After a successful start, how long duplicates sent with the browser's old cookie are refused.
+START_LOCK_HOLD_SECONDS = 10
 
 # Module-level so tests can move time without patching the ``time`` module for everyone.
 _clock: Callable[[], float] = time.time
@@ -240,29 +243,38 @@ def _first_line(exc: BaseException) -> str:
 def one_start_at_a_time(request: HttpRequest) -> Iterator[None]:
     """Refuse a start while the same browser has one in flight (double submits, scripted bursts).
 
-    Keyed by the session the request came with; a request without one has nothing to
-    share with others, and the address and phone limits bound it.
+    The browser is known by the cookie it sent (its session, else its CSRF cookie), read
+    raw: a successful start replaces the session key, so a duplicate that arrives later
+    would find the old session gone and pass for a new browser. For the same reason the
+    lock is held ``START_LOCK_HOLD_SECONDS`` after a success instead of being released; a
+    failed start releases it, so the person can try again at once. A request without
+    cookies cannot be told from another browser: the address and phone limits bound it.
     """
-    session_key = request.session.session_key
-    if not session_key:
+    browser = request.COOKIES.get(settings.SESSION_COOKIE_NAME) or request.COOKIES.get(settings.CSRF_COOKIE_NAME)
+    if not browser:
         yield
         return
-    key = "callauth:start-lock:" + _digest(session_key)
+    key = "callauth:start-lock:" + _digest(browser)
     cache = _cache()
     try:
         acquired = cache.add(key, 1, START_LOCK_SECONDS)
     except Exception as exc:
-        logger.error("Rate limiter unavailable, start refused: %s", type(exc).__name__)
+        logger.error("Rate limiter unavailable, start refused: %s: %s", type(exc).__name__, _first_line(exc))
         acquired = None
     if acquired is None:
         raise RateLimiterUnavailable()
     if not acquired:
         logger.info("Start refused: another start of this browser is in flight")
         raise StartInProgress()
+    succeeded = False
     try:
         yield
+        succeeded = True
     finally:
         try:
-            cache.delete(key)
+            if succeeded:
+                cache.set(key, 1, START_LOCK_HOLD_SECONDS)
+            else:
+                cache.delete(key)
         except Exception as exc:  # it expires by itself
             logger.warning("Could not release the start lock: %s", type(exc).__name__)

@@ -904,3 +904,12 @@ def test_a_failing_signal_receiver_is_logged_and_changes_nothing(
     [record] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.name == "django.dispatch"
     assert record.exc_info is not None and str(record.exc_info[1]) == "project bug"
+
+
+@pytest.mark.django_db
+def test_log_lines_carry_masked_phones_only(fake: Any, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    fake.caller = OTHER
+    flows.refresh_flow(flows.start_flow(browser(), PHONE))
+    lines = [r.getMessage() for r in caplog.records if r.name == "django_callauth"]
+    assert "call came from +7 900 ***-**-21, not from +7 900 ***-**-67" in "\n".join(lines)
+    assert not [line for line in lines if PHONE in line or OTHER in line]

@@ -20,7 +20,7 @@ from django.utils import translation
 from django_callauth import signals, throttling
 from django_callauth.models import CallAuthFlow
 from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
-from tests.helpers import JSON, PHONE, assert_json_error, start, url
+from tests.helpers import JSON, PHONE, START_POST, assert_json_error, start, start_answer, url
 
 pytestmark = pytest.mark.django_db
 
@@ -325,12 +325,24 @@ def test_with_the_cache_down_no_provider_request_is_made(
     assert any(r.levelno == logging.ERROR for r in caplog.records)
 
 
+def cookies(client: Client) -> dict[str, str]:
+    return {name: morsel.value for name, morsel in client.cookies.items()}
+
+
+def same_browser(source: Client, count: int) -> list[Client]:
+    """``count`` clients sending ``source``'s cookies: one browser's concurrent requests."""
+    clients = [Client() for _ in range(count)]
+    for client in clients:
+        client.cookies.update(source.cookies)
+    return clients
+
+
 def test_one_browser_cannot_start_twice_at_once(client: Client) -> None:
-    # A start in flight holds the browser's lock: a second one (double submit) is refused unbilled.
     start(client, PHONE)
-    request = RequestFactory().post("/")
-    request.session = client.session
-    with throttling.one_start_at_a_time(request):
+    caches["default"].clear()  # forget that start's hold: this test is about one in flight
+    in_flight = RequestFactory().post("/")
+    in_flight.COOKIES = cookies(client)
+    with throttling.one_start_at_a_time(in_flight):
         response = start(client, "+79007654321")
     assert_json_error(
         response,
@@ -340,4 +352,23 @@ def test_one_browser_cannot_start_twice_at_once(client: Client) -> None:
     )
     assert response["Retry-After"] == "1"
     assert billed_starts() == 1
-    assert start(client, "+79007654321").status_code == 201  # released
+
+
+@pytest.mark.parametrize("cookie", ["sessionid", "csrftoken"])
+def test_a_duplicate_arriving_after_the_first_start_is_refused(cookie: str) -> None:
+    # A double submit: both requests carry the same cookie; the first start replaced the
+    # session key, so the second must not pass for a new browser.
+    browser = Client()
+    browser.cookies[cookie] = "k" * 32
+    first, second = same_browser(browser, 2)
+    assert start(first, PHONE).status_code == 201
+    assert start(second, PHONE).status_code == 409
+    assert billed_starts() == 1
+
+
+def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, provider: Any) -> None:
+    client.cookies["csrftoken"] = "c" * 32
+    provider.post(START_POST, status=500)
+    assert start(client, PHONE).status_code == 503
+    provider.replace("POST", START_POST, json=start_answer())
+    assert start(client, PHONE).status_code == 201

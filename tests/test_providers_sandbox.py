@@ -1,0 +1,65 @@
+"""The sandbox works in development only: with ``DEBUG = False`` it refuses at run time (invariant 15).
+
+gunicorn and uwsgi never run system checks, so callauth.E001 alone would leave a
+production site where anyone logs in as anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from django_callauth.models import CallAuthFlow
+from tests.helpers import JSON, PHONE, assert_json_error, start, url
+
+pytestmark = pytest.mark.django_db
+
+NOT_SET_UP = "Login by phone call is not set up on this site yet."
+
+
+@pytest.fixture
+def production(settings: Any) -> Any:
+    settings.DEBUG = False
+    settings.CALLAUTH_PROVIDER = "sandbox"
+    settings.CALLAUTH_SANDBOX_IN_PRODUCTION = False
+    return settings
+
+
+def test_without_debug_the_sandbox_refuses_to_start(
+    client: Client, production: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="django_callauth"):
+        response = start(client, PHONE)
+    assert_json_error(response, 503, "sandbox_disabled", NOT_SET_UP)
+    assert not CallAuthFlow.objects.exclude(status="failed").exists()
+    assert "The sandbox provider refused to work: DEBUG is False." in caplog.text
+
+
+def test_without_debug_the_html_form_says_so(client: Client, production: Any) -> None:
+    response = client.post(url("start"), {"phone": PHONE})
+    assert response.status_code == 503
+    assert NOT_SET_UP in response.content.decode()
+
+
+def test_without_debug_no_call_can_be_simulated(client: Client, production: Any) -> None:
+    # A flow started while the sandbox was allowed cannot be confirmed once it is not.
+    production.CALLAUTH_SANDBOX_IN_PRODUCTION = True
+    assert start(client, PHONE).status_code == 201
+    production.CALLAUTH_SANDBOX_IN_PRODUCTION = False
+    assert_json_error(client.post(url("sandbox_call"), **JSON), 503, "sandbox_disabled", NOT_SET_UP)
+    assert client.get(url("status"), **JSON).json()["status"] == "pending"
+
+
+def test_with_debug_the_sandbox_works(client: Client, production: Any) -> None:
+    production.DEBUG = True
+    assert start(client, PHONE).status_code == 201
+    assert client.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
+
+
+def test_allowed_on_purpose_it_works_without_debug(client: Client, production: Any) -> None:
+    production.CALLAUTH_SANDBOX_IN_PRODUCTION = True
+    assert start(client, PHONE).status_code == 201
+    assert client.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
