@@ -19,6 +19,11 @@ _database_url = os.environ.get("CALLAUTH_TEST_DATABASE_URL", "")
 DATABASES = {"default": environ.Env.db_url_config(_database_url or "sqlite://:memory:")}
 DATABASES["default"]["TEST"] = {"NAME": "test_callauth"} if _database_url else {}
 
+# The limits and locks run on Redis when this names one (CI does, on PostgreSQL).
+_cache_url = os.environ.get("CALLAUTH_TEST_CACHE_URL", "")
+if _cache_url:
+    CACHES = {"default": environ.Env.cache_url_config(_cache_url)}
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CALLAUTH_PROVIDER = "sandbox"

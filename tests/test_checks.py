@@ -488,9 +488,11 @@ def test_sandbox_check_runs_without_deploy_flag(production: Any) -> None:
     assert callauth_ids(run_checks(tags=["security"])) == ["callauth.E001"]
 
 
-def test_the_test_settings_fail_only_e001_and_w003_which_they_silence(settings: Any) -> None:
+def test_the_test_settings_fail_only_checks_they_silence(settings: Any) -> None:
     assert settings.DEBUG is False
     assert settings.CALLAUTH_PROVIDER == "sandbox"
     messages = [m for m in run_checks() if m.id.startswith("callauth.")]
-    assert sorted(m.id for m in messages) == ["callauth.E001", "callauth.W003"]
+    # E001 always; W003 when the limits count in the LocMemCache (not on Redis).
+    assert "callauth.E001" in [m.id for m in messages]
+    assert {m.id for m in messages} <= {"callauth.E001", "callauth.W003"}
     assert all(m.is_silenced() for m in messages)

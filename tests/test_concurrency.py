@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -170,3 +171,34 @@ def test_concurrent_first_logins_of_a_new_phone_make_one_account(settings: Any) 
     owner = CallAuthPhone.objects.get(phone=PHONE).user_id
     assert set(CallAuthFlow.objects.values_list("user_id", flat=True)) == {owner}
     assert get_user_model().objects.count() == 1
+
+
+# -- cost limits under concurrency (invariant 8) ------------------------------------------
+
+
+def start_status(client: Client, phone: str = PHONE) -> int:
+    return client.post("/callauth/start/", {"phone": phone}, HTTP_ACCEPT="application/json").status_code
+
+
+def test_concurrent_starts_of_one_browser_bill_one_start() -> None:
+    browser = Client()
+    session = browser.session
+    session["visited"] = True
+    session.save()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
+    tabs = clients_sharing_session(browser, 20)
+    results = run_together(20, lambda i: start_status(tabs[i]))
+    assert sorted(results) == [201] + [409] * 19
+    assert CallAuthFlow.objects.count() == 1
+
+
+def test_concurrent_starts_of_one_phone_from_many_addresses_bill_three() -> None:
+    results = run_together(20, lambda i: start_status(Client(REMOTE_ADDR=f"198.51.100.{i}")))
+    assert sorted(results) == [201] * 3 + [429] * 17
+    assert CallAuthFlow.objects.count() == 3
+
+
+def test_a_concurrent_burst_from_one_address_bills_ten() -> None:
+    results = run_together(30, lambda i: start_status(Client(), f"+7900{i:07d}"))
+    assert sorted(results) == [201] * 10 + [429] * 20
+    assert CallAuthFlow.objects.count() == 10
