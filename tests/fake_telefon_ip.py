@@ -107,14 +107,17 @@ class FakeTelefonIp:
         with self._lock:
             self._failures.append((status, body.encode() if isinstance(body, str) else body, delay))
 
-    def make_call(self, call_to: str, caller: str) -> int | None:
-        """Play a call from ``caller`` to ``call_to`` (both E.164); the webhook's HTTP status, if any."""
+    def make_call(self, call_to: str, caller: str, *, lose_webhook: bool = False) -> int | None:
+        """Play a call from ``caller`` to ``call_to`` (both E.164); the webhook's HTTP status, if any.
+
+        ``lose_webhook``: the call is recorded, but the webhook never reaches the site.
+        """
         with self._lock:
             auth = next((a for a in self._auths.values() if a.auth_phone == call_to[1:]), None)
             if auth is None or time.monotonic() > auth.expires_at:
                 return None
             auth.caller = self.caller_format + caller[2:]
-        if auth.webhook is None:
+        if auth.webhook is None or lose_webhook:
             return None
         query = urlencode({"success": "True", "phone": auth.caller, "id": auth.id})
         url = auth.webhook + ("&" if "?" in auth.webhook else "?") + query

@@ -92,6 +92,20 @@ def assert_logged_in_as(browser: Browser, phone: str) -> None:
 
 
 class TestWebhookMode:
+    def test_a_lost_webhook_does_not_strand_a_person_who_called(
+        self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
+    ) -> None:
+        browser = Browser(webhook_site.url)
+        started = browser.start()
+        assert fake_telefon_ip.make_call(started["call_to"], PHONE, lose_webhook=True) is None
+        assert browser.status() == "pending"
+        assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post"]  # polls still ask nothing
+
+        response = browser.complete()  # "I have called": worth one check
+        assert response.status_code == 200, response.text
+        assert_logged_in_as(browser, PHONE)
+        assert actions(fake_telefon_ip) == ["POST reverse_auth_phone_post", "GET reverse_auth_phone_check"]
+
     def test_new_user_logs_in_with_one_start_and_one_check(
         self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from django.db import connection
 from django.http import HttpRequest
 from django.test import RequestFactory
 from django.utils import timezone
+from django.views.debug import ExceptionReporter
 
 from django_callauth import flows, signals, tokens
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
@@ -913,3 +915,27 @@ def test_log_lines_carry_masked_phones_only(fake: Any, clock: Clock, caplog: pyt
     lines = [r.getMessage() for r in caplog.records if r.name == "django_callauth"]
     assert "call came from +7 900 ***-**-21, not from +7 900 ***-**-67" in "\n".join(lines)
     assert not [line for line in lines if PHONE in line or OTHER in line]
+
+
+@pytest.mark.django_db
+def test_the_webhook_secret_never_reaches_a_debug_page(
+    fake: Any, clock: Clock, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unexpected error while the plaintext secret is in hand: Django's error page and
+    # error mails list every frame's locals, and must show it as hidden.
+    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
+    monkeypatch.setattr(tokens, "make_secret", lambda: "PLAINTEXT-SECRET-42")
+
+    def explode(phone: str, webhook_url: str | None) -> None:
+        raise RuntimeError("provider library bug")
+
+    fake.on_start = explode
+    request = browser()
+    try:
+        flows.start_flow(request, PHONE)
+    except RuntimeError:
+        report = ExceptionReporter(request, *sys.exc_info())
+    frames = report.get_traceback_data()["frames"]
+    shown = {f"{frame['function']}.{name}": str(value) for frame in frames for name, value in frame["vars"]}
+    assert shown["_start_new.secret"] == shown["explode.webhook_url"] == "'********************'"
+    assert not [name for name, value in shown.items() if "PLAINTEXT-SECRET-42" in value]
