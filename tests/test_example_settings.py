@@ -14,7 +14,8 @@ SETTINGS = [
     "CALLAUTH_TELEFON_IP_DEADLINE", "CALLAUTH_WEBHOOK_BASE_URL", "CALLAUTH_WEBHOOK_VERIFY", "CALLAUTH_TTL",
     "CALLAUTH_CHECK_INTERVAL", "CALLAUTH_COMPLETE_WINDOW", "CALLAUTH_SIGNUP", "CALLAUTH_ALLOW_STAFF",
     "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "CALLAUTH_SANDBOX_IN_PRODUCTION",
-    "CALLAUTH_TRUSTED_PROXY_COUNT", "CALLAUTH_TRUSTED_CLIENT_IP_HEADER", "DEBUG", "LANGUAGE_CODE",
+    "CALLAUTH_TRUSTED_PROXY_COUNT", "CALLAUTH_TRUSTED_CLIENT_IP_HEADER", "CALLAUTH_RATE_LIMITS", "DEBUG",
+    "LANGUAGE_CODE",
 ]  # fmt: skip
 
 
@@ -24,7 +25,8 @@ def example_settings(**environ: str) -> dict[str, object]:
     env.update(environ)
     code = (
         "import json, example.settings as s; "
-        f"print(json.dumps({{n: getattr(s, n) for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default']}}, default=str))"
+        f"print(json.dumps({{n: getattr(s, n) for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default'], "
+    "'CACHE': s.CACHES['default']}, default=str))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -44,6 +46,7 @@ def test_defaults_are_the_sandbox_with_signup_on_sqlite() -> None:
     assert settings["CALLAUTH_SIGNUP"] is True
     assert settings["LANGUAGE_CODE"] == "ru"  # Russian unless the browser asks for English
     assert settings["DB"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
 
 
 def test_a_token_switches_to_telefon_ip_without_debug() -> None:
@@ -77,9 +80,11 @@ def test_every_setting_comes_from_the_environment() -> None:
         CALLAUTH_SANDBOX_IN_PRODUCTION="true",
         CALLAUTH_TRUSTED_PROXY_COUNT="2",
         CALLAUTH_TRUSTED_CLIENT_IP_HEADER="X-Real-IP",
+        CALLAUTH_RATE_LIMITS='{"ip": "20/m,200/h", "global": null}',
+        CACHE_URL="redis://127.0.0.1:6379/3",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
     )
-    assert {k: v for k, v in settings.items() if k != "DB"} == {
+    assert {k: v for k, v in settings.items() if k not in ("DB", "CACHE")} == {
         "CALLAUTH_PROVIDER": "telefon_ip",
         "CALLAUTH_TELEFON_IP_TOKEN": "tok",
         "CALLAUTH_TELEFON_IP_URL": "http://127.0.0.1:9/api/",
@@ -97,8 +102,10 @@ def test_every_setting_comes_from_the_environment() -> None:
         "CALLAUTH_SANDBOX_IN_PRODUCTION": True,
         "CALLAUTH_TRUSTED_PROXY_COUNT": 2,
         "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP",
+        "CALLAUTH_RATE_LIMITS": {"ip": "20/m,200/h", "global": None},
         "DEBUG": False,
         "LANGUAGE_CODE": "ru",
     }
     assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert settings["DB"]["HOST"] == "127.0.0.1"

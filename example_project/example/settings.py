@@ -30,6 +30,8 @@ CALLAUTH_SIGNUP = env.bool("CALLAUTH_SIGNUP", default=True)
 CALLAUTH_ALLOW_STAFF = env.bool("CALLAUTH_ALLOW_STAFF", default=False)
 CALLAUTH_ADAPTER = env.str("CALLAUTH_ADAPTER", default="django_callauth.adapter.CallAuthAdapter")
 CALLAUTH_CLEANUP_AFTER_DAYS = env.int("CALLAUTH_CLEANUP_AFTER_DAYS", default=30)
+# JSON, since rates contain commas: '{"ip": "20/m,200/h", "global": null}'.
+CALLAUTH_RATE_LIMITS = env.json("CALLAUTH_RATE_LIMITS", default={})
 CALLAUTH_TRUSTED_PROXY_COUNT = env.int("CALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 CALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("CALLAUTH_TRUSTED_CLIENT_IP_HEADER", default="")
 SECRET_KEY = env.str("SECRET_KEY", default="example-only-insecure-secret-key-change-me")
@@ -80,6 +82,8 @@ TEMPLATES = [
 WSGI_APPLICATION = "example.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# The rate limits need a cache every worker shares in production: CACHE_URL=redis://…
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
