@@ -1,17 +1,29 @@
-"""Shared fixtures and the ``postgres`` marker.
+"""Shared fixtures and the ``postgres`` and ``browser`` markers.
 
 Tests marked ``postgres`` need real row locks and concurrent connections, which SQLite
 does not have: they are skipped on SQLite with the reason, and fail instead of skipping
 when ``CALLAUTH_REQUIRE_POSTGRES`` is set (CI sets it, so they can never silently vanish).
+
+Tests marked ``browser`` drive the example site in headless Chromium with Playwright: they
+are skipped, saying what is missing, without the ``playwright`` package or a ``chromium``
+on ``PATH``, and fail instead of skipping when ``CALLAUTH_REQUIRE_BROWSER`` is set.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
-from typing import Any
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import requests
 import responses
 from django.conf import settings
 from django.core.cache import caches
@@ -19,12 +31,26 @@ from django.core.cache import caches
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import TOKEN
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
+
 
 def _on_postgres() -> bool:
     return "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _browser_missing() -> str:
+    """Why the browser tests cannot run on this machine, or "" when they can."""
+    if importlib.util.find_spec("playwright") is None:
+        return "needs the playwright package: pip install -e '.[test]'"
+    if shutil.which("chromium") is None:
+        return "needs Chromium on PATH (Debian: apt-get install chromium)"
+    return ""
+
+
+def _skip_postgres_tests(items: list[pytest.Item]) -> None:
     if _on_postgres():
         return
     if os.environ.get("CALLAUTH_REQUIRE_POSTGRES"):
@@ -36,6 +62,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def _skip_browser_tests(items: list[pytest.Item]) -> None:
+    browser_items = [item for item in items if "browser" in item.keywords]
+    missing = _browser_missing() if browser_items else ""
+    if not missing:
+        return
+    if os.environ.get("CALLAUTH_REQUIRE_BROWSER"):
+        raise pytest.UsageError(f"CALLAUTH_REQUIRE_BROWSER is set but the browser tests cannot run: {missing}")
+    skip = pytest.mark.skip(reason=f"browser test {missing}")
+    for item in browser_items:
+        item.add_marker(skip)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _skip_postgres_tests(items)
+    _skip_browser_tests(items)
 
 
 @pytest.fixture
@@ -67,3 +110,87 @@ def _empty_caches() -> Iterator[None]:
     for cache in caches.all():
         cache.clear()
     yield
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example site on the sandbox, served by ``runserver`` on loopback; its base URL.
+
+    A real server process with its own SQLite file, so a browser can use it as people do.
+    """
+    folder = tmp_path_factory.mktemp("example_site")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLAUTH_") and k != "DATABASE_URL"}
+    environ.update(
+        DJANGO_SETTINGS_MODULE="example.settings",
+        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DEBUG="True",
+        CALLAUTH_PROVIDER="sandbox",
+        CALLAUTH_SANDBOX_IN_PRODUCTION="true",
+        # Every try logs in from 127.0.0.1; the limits have tests of their own.
+        CALLAUTH_RATE_LIMITS='{"ip": null, "phone": null}',
+        LANGUAGE_CODE="en",
+        PYTHONUNBUFFERED="1",
+    )
+    manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=environ, check=True, capture_output=True)
+    port = _free_port()
+    log_path = folder / "server.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=environ, stdout=log, stderr=log
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the example site did not start:\n{log_path.read_text()}")
+            try:
+                if requests.get(base_url + "/login/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium (Debian's, never a downloaded build), driven by Playwright.
+
+    Module-scoped on purpose: while the sync API runs, its event loop is the thread's
+    running loop, and Django's async-unsafe guard would refuse the ORM in later tests.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(chromium: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Makes fresh browser contexts (own cookies, English), all closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        context = chromium.new_context(locale="en-US", **options)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
