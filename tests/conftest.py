@@ -7,6 +7,7 @@ when ``CALLAUTH_REQUIRE_POSTGRES`` is set (CI sets it, so they can never silentl
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import responses
 from django.conf import settings
 
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, RootLog
 
 
 def _on_postgres() -> bool:
@@ -58,3 +59,18 @@ def provider(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
     """telefon-ip played by ``responses``: every request the app makes is recorded in ``.calls``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def root_log() -> Iterator[RootLog]:
+    """Everything that reaches the root logger's handlers, with the root at DEBUG unless a test sets another level.
+
+    Unlike ``caplog``, nothing here sets the level of any logger but the root.
+    """
+    root, handler = logging.getLogger(), RootLog()
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(saved_level)
