@@ -12,5 +12,5 @@ class CallAuthConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the system checks)
         from .redaction import install_log_redaction
 
-        # urllib3 logs request paths at DEBUG, and telefon-ip's token is in the path.
+        # urllib3 logs URLs (at DEBUG, and at WARNING on a bad header), and telefon-ip's token is in the path.
         install_log_redaction()

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.decorators import decorator_from_middleware
+from django.utils.log import log_response
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
@@ -79,10 +89,79 @@ class _CsrfCheck(CsrfViewMiddleware):
         return response
 
 
+#: What Django raises reading a body it refuses. ValueError: a Content-Length that is not a number.
+_UNREADABLE_BODY = (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    MultiPartParserError,
+    BadRequest,
+    UnreadablePostError,
+    ValueError,
+)
+
+
+def _read_body(request: HttpRequest) -> None:
+    """Read and parse the body now, so Django's limits raise here, not in a later reader.
+
+    Once read, the CSRF check (``request.POST``) and the view (``request_data``) get
+    Django's cached copy. A form body is parsed (field count and size limits); any other
+    body is read whole (size limit). Reading ``request.body`` before parsing a multipart
+    body would count uploaded files against the in-memory limit, so it is not done.
+    """
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        request.POST  # noqa: B018  (the access parses)
+    else:
+        request.body  # noqa: B018  (the access reads)
+
+
+def _unreadable_body_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Our error for a body Django refused, logged where Django's own handler logs it."""
+    # A later look at request.POST (a template, a middleware) would raise again; Django's
+    # own handler does the same.
+    request._mark_post_parse_error()  # type: ignore[attr-defined]
+    if isinstance(exc, RequestDataTooBig):
+        # 413, not Django's 400: the body itself is the problem, as a proxy's
+        # client_max_body_size would say, so a client knows resending it cannot work.
+        response = error_response(request, "request_too_large", _("The request is too large."), 413)
+    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        response = error_response(request, "too_many_fields", _("The request has too many fields."), 400)
+    else:
+        response = error_response(request, "invalid_request", _("The request body could not be read."), 400)
+    # The loggers Django would use, so logging set up for them (a silenced
+    # django.security.RequestDataTooBig, an alert on django.request) still applies.
+    if isinstance(exc, SuspiciousOperation):
+        security_logger = logging.getLogger(f"django.security.{type(exc).__name__}")
+        log_response(str(exc), response=response, request=request, logger=security_logger, level="error")
+    else:
+        log_response("Bad request (unreadable body): %s", request.path, response=response, request=request)
+    return response
+
+
+def read_body_first(view: ViewFunc) -> ViewFunc:
+    """Read the body before ``view``; a body Django refuses is answered with our error, never a 500.
+
+    Django would answer its bare HTML 400 page (to JSON clients too), or a 500 for a broken
+    connection or Content-Length. Reading first also makes every endpoint refuse an
+    oversized body alike, whether or not its view reads the body.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            _read_body(request)
+        except _UNREADABLE_BODY as exc:
+            return _unreadable_body_response(request, exc)
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def csrf_protect(view: ViewFunc) -> ViewFunc:
     """Django's CSRF check, with its failure answered as ``{"error": "csrf_failed"}`` to API clients.
 
     The view is marked exempt for the site-wide middleware, which would answer HTML,
-    and checked here instead, by the same code.
+    and checked here instead, by the same code. The check reads ``request.POST``, so the
+    body is read first (``read_body_first``): its errors get our answer too.
     """
-    return csrf_exempt(decorator_from_middleware(_CsrfCheck)(view))
+    return csrf_exempt(read_body_first(decorator_from_middleware(_CsrfCheck)(view)))

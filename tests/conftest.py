@@ -12,6 +12,7 @@ on ``PATH``, and fail instead of skipping when ``CALLAUTH_REQUIRE_BROWSER`` is s
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import socket
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, RootLog
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -194,3 +195,16 @@ def new_context(chromium: Browser) -> Iterator[Callable[..., BrowserContext]]:
     yield make
     for context in contexts:
         context.close()
+@pytest.fixture
+def root_log() -> Iterator[RootLog]:
+    """Everything that reaches the root logger's handlers, with the root at DEBUG unless a test sets another level.
+
+    Unlike ``caplog``, nothing here sets the level of any logger but the root.
+    """
+    root, handler = logging.getLogger(), RootLog()
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(saved_level)

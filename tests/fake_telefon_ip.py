@@ -65,6 +65,9 @@ class FakeTelefonIp:
     caller_format: str = "8"  # the caller's phone in answers: "89…" (the doc) or "79…"
     webhook_method: str = "GET"
     lifetime: float = 120.0
+    #: Sent raw after the good headers of every answer. A line with no colon is what a broken
+    #: server or proxy sends: http.client keeps the headers before it, urllib3 logs a warning.
+    broken_header_line: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -213,6 +216,9 @@ def _handler_for(fake: FakeTelefonIp) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
+            if fake.broken_header_line is not None:
+                # send_header() always writes "name: value"; the broken line goes in as is.
+                self._headers_buffer.append(fake.broken_header_line.encode("latin-1") + b"\r\n")
             self.end_headers()
             try:
                 # With a delay, one byte at a time: each read returns quickly, so only the

@@ -1,7 +1,8 @@
-"""What the view and security tests share: the telefon-ip constants and browser helpers."""
+"""What the tests share: the telefon-ip constants, browser helpers and a root log handler."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from typing import Any
@@ -111,3 +112,21 @@ def move_time(flow: CallAuthFlow, seconds: int) -> None:
         if values[name] is not None
     }
     CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
+
+
+class RootLog(logging.Handler):
+    """A handler on the root logger: the records every handler there gets, and the text it writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.lines.append(self.format(record))  # as a real handler: the traceback included
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)

@@ -21,6 +21,7 @@ from django_callauth.providers.base import (
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from django_callauth.redaction import install_log_redaction
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
+from tests.helpers import RootLog
 
 PHONE = "+79001234567"
 
@@ -258,3 +259,26 @@ def test_no_log_record_carries_the_token_with_redaction(
     assert any(request_line in m for m in messages)
     base = fake_telefon_ip.base_url
     assert f"telefon-ip GET {base}***/reverse_auth_phone_check/{provider_id}/: HTTP 503, server error" in messages
+
+
+@pytest.mark.parametrize("level", [logging.WARNING, logging.DEBUG], ids=logging.getLevelName)
+def test_urllib3s_broken_header_warning_reaches_the_root_without_the_token(
+    settings: Any,
+    fake_telefon_ip: FakeTelefonIp,
+    provider: TelefonIpProvider,
+    root_log: RootLog,
+    level: int,
+) -> None:
+    # No DEBUG needed: urllib3.connection warns with the full URL (and a traceback), and the
+    # record propagates to the root's handlers past any filter on the "urllib3" logger.
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    fake_telefon_ip.broken_header_line = "this line has no colon"
+    logging.getLogger().setLevel(level)
+    assert provider.start(PHONE, None).call_to.startswith("+7")  # the headers before the line still count
+    text = root_log.text
+    url = f"{fake_telefon_ip.base_url}***/reverse_auth_phone_get?phone=89001234567"
+    assert f"urllib3.connection WARNING Failed to parse headers (url={url})" in text
+    assert "this line has no colon" in text  # urllib3's traceback, formatted and redacted
+    if level == logging.DEBUG:
+        assert '"GET /api/v1/authcalls/***/reverse_auth_phone_get?phone=89001234567 HTTP/1.1" 200' in text
+    assert fake_telefon_ip.token not in text

@@ -17,6 +17,7 @@ import pytest
 import requests
 import responses
 from django.test import RequestFactory
+from django.views.debug import ExceptionReporter
 
 from django_callauth.providers import telefon_ip
 from django_callauth.providers.base import (
@@ -661,6 +662,26 @@ def test_the_token_is_in_no_exception_traceback_or_log(
     ):
         assert TOKEN not in text
     assert "***" in caplog.text  # the failure was logged, redacted
+
+
+def test_an_unexpected_error_reports_neither_the_token_nor_the_webhook_secret(
+    settings: Any, provider: TelefonIpProvider, mocked: responses.RequestsMock
+) -> None:
+    # An error requests does not wrap is not ours to catch: Django reports it (the admins'
+    # email), listing every frame's local variables, and requests' frames hold the full URL.
+    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
+    mocked.post(START_POST, body=RuntimeError("unexpected"))
+    mocked.get(CHECK, body=RuntimeError("unexpected"))
+    for action in (lambda: provider.start(PHONE, WEBHOOK), lambda: provider.check("122760")):
+        with pytest.raises(RuntimeError) as info:
+            action()
+        reporter = ExceptionReporter(None, info.type, info.value, info.tb)
+        frames = reporter.get_traceback_data()["frames"]
+        functions = [frame["function"] for frame in frames]
+        assert {"_request", "_send", "request", "send"} <= set(functions)  # ours and requests'
+        for text in (reporter.get_traceback_text(), reporter.get_traceback_html(), repr(frames)):
+            assert TOKEN not in text
+            assert "s3cr3t-path" not in text
 
 
 # --- the webhook ----------------------------------------------------------------------------

@@ -1,15 +1,23 @@
-"""The token never reaches log output, whoever logs it (urllib3 prints request paths at DEBUG)."""
+"""The token never reaches log output, whoever logs it (urllib3 prints URLs at DEBUG and WARNING)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from django_callauth.redaction import REDACTED_LOGGERS, TokenRedactingFilter, install_log_redaction, redact
+from django_callauth.redaction import (
+    RedactingRecordFactory,
+    TokenRedactingFilter,
+    install_log_redaction,
+    is_redacted_logger,
+    redact,
+)
+from tests.helpers import RootLog
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 
@@ -31,15 +39,29 @@ def token(settings: Any) -> str:
     return TOKEN
 
 
+def redacted_loggers() -> list[logging.Logger]:
+    return [
+        log
+        for name, log in logging.Logger.manager.loggerDict.items()
+        if isinstance(log, logging.Logger) and is_redacted_logger(name)
+    ]
+
+
 @pytest.fixture
-def bare_loggers() -> Iterator[None]:
-    """The loggers as before ``AppConfig.ready()`` installed the filter; restored afterwards."""
-    saved = {name: list(logging.getLogger(name).filters) for name in REDACTED_LOGGERS}
-    for name, filters in saved.items():
-        logging.getLogger(name).filters = [f for f in filters if not isinstance(f, TokenRedactingFilter)]
+def bare_logging() -> Iterator[None]:
+    """Logging as before ``AppConfig.ready()`` installed the redaction; restored afterwards."""
+    saved_factory = logging.getLogRecordFactory()
+    saved_filters = {log: list(log.filters) for log in redacted_loggers()}
+    factory = saved_factory
+    while isinstance(factory, RedactingRecordFactory):
+        factory = factory.wrapped
+    logging.setLogRecordFactory(factory)
+    for log, filters in saved_filters.items():
+        log.filters = [f for f in filters if not isinstance(f, TokenRedactingFilter)]
     yield
-    for name, filters in saved.items():
-        logging.getLogger(name).filters = filters
+    logging.setLogRecordFactory(saved_factory)
+    for log in redacted_loggers():
+        log.filters = saved_filters.get(log, [f for f in log.filters if not isinstance(f, TokenRedactingFilter)])
 
 
 def test_redact_replaces_every_occurrence() -> None:
@@ -124,13 +146,76 @@ def test_filter_without_a_token_changes_nothing(settings: Any) -> None:
     assert (rec.msg, rec.args) == ("x %s %s", args)
 
 
-@pytest.mark.usefixtures("bare_loggers")
-def test_install_log_redaction_is_idempotent(token: str, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.usefixtures("bare_logging")
+def test_install_log_redaction_is_idempotent(token: str) -> None:
     install_log_redaction()
     install_log_redaction()
-    for name in ("urllib3.connectionpool", "django_callauth"):
-        assert sum(isinstance(f, TokenRedactingFilter) for f in logging.getLogger(name).filters) == 1
-    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
-    logging.getLogger("urllib3.connectionpool").debug("GET %s", f"/api/v1/authcalls/{token}/x")
-    logging.getLogger("django_callauth").warning(f"oops {token}")
-    assert [r.getMessage() for r in caplog.records] == ["GET /api/v1/authcalls/***/x", "oops ***"]
+    factory = logging.getLogRecordFactory()
+    assert isinstance(factory, RedactingRecordFactory)
+    assert not isinstance(factory.wrapped, RedactingRecordFactory)
+    names = {log.name for log in redacted_loggers()}
+    assert {"urllib3", "urllib3.connection", "urllib3.connectionpool", "requests", "django_callauth"} <= names
+    for log in redacted_loggers():
+        assert sum(isinstance(f, TokenRedactingFilter) for f in log.filters) == 1, log.name
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_records_of_every_redacted_logger_reach_the_root_redacted(token: str, root_log: RootLog) -> None:
+    install_log_redaction()
+    later = f"urllib3.made_after_install_{uuid.uuid4().hex}"  # like urllib3.http2, imported on first use
+    for name in ("urllib3.connection", "urllib3", "requests.adapters", later, "django_callauth.flows"):
+        logging.getLogger(name).warning("url=%s", Carrier())
+    assert [r.getMessage() for r in root_log.records] == [
+        "url=HTTPSConnectionPool: Max retries exceeded with url: /api/v1/authcalls/***/x"
+    ] * 5
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_other_loggers_records_are_left_alone(token: str, root_log: RootLog) -> None:
+    # Finding the token means str() on arguments: not done to objects anyone else logs.
+    install_log_redaction()
+    carrier = Carrier()
+    logging.getLogger("urllib3_lookalike").warning("%s", carrier)
+    (kept,) = root_log.records
+    assert kept.args == (carrier,)
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_the_factory_installed_before_keeps_working(token: str, root_log: RootLog) -> None:
+    previous = logging.getLogRecordFactory()
+
+    def tagging(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made = previous(*args, **kwargs)
+        made.tag = "kept"
+        return made
+
+    logging.setLogRecordFactory(tagging)
+    install_log_redaction()
+    logging.getLogger("urllib3.connection").warning("url=/%s/", token)
+    (kept,) = root_log.records
+    assert (kept.getMessage(), kept.tag) == ("url=/***/", "kept")
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_the_filters_still_redact_when_the_factory_is_replaced_later(token: str, root_log: RootLog) -> None:
+    install_log_redaction()
+    logging.setLogRecordFactory(logging.LogRecord)  # another library's, not chaining ours
+    logging.getLogger("urllib3.connection").warning("url=/%s/", token)
+    try:
+        raise ValueError(f"bad url /{token}/")
+    except ValueError:
+        logging.getLogger("urllib3.connectionpool").exception("failed", stack_info=True)
+    assert [r.getMessage() for r in root_log.records] == ["url=/***/", "failed"]
+    assert "ValueError: bad url /***/" in root_log.text
+    assert token not in root_log.text
+
+
+def test_a_broken_str_does_not_make_logging_raise(token: str) -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    broken = Broken()
+    rec = record("x %s", (broken,))
+    assert TokenRedactingFilter().filter(rec) is True
+    assert rec.args == (broken,)

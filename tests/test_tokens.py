@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import pytest
+from django.views.debug import ExceptionReporter
 
 from django_callauth import tokens
 
@@ -83,3 +84,14 @@ def test_verify_uses_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
     assert tokens.verify_secret("a", tokens.hash_secret("a"))
     assert calls == [(tokens.hash_secret("a"), tokens.hash_secret("a"))]
+
+
+def test_an_error_report_does_not_show_the_secret() -> None:
+    secret = tokens.make_secret()
+    with pytest.raises(TypeError) as info:
+        tokens.verify_secret(secret, 123)  # type: ignore[arg-type]  # a hash that is not text: a bug
+    # What Django mails the admins lists every frame's local variables (DEBUG is False here);
+    # from verify_secret down, as this test's own frame holds the secret too.
+    report = ExceptionReporter(None, info.type, info.value, info.tb.tb_next).get_traceback_html()
+    assert "verify_secret" in report
+    assert secret not in report

@@ -4,6 +4,12 @@ The API token sits in the URL path, and ``requests``/``urllib3`` put URLs into t
 exception texts and debug logs. So: no frame that raises holds the full URL, every
 exception of ours is raised outside ``except`` blocks (no ``__context__`` chaining back to
 a ``requests`` error), and what we log names the URL with the token replaced by ``***``.
+
+An exception we do not expect still reaches Django's error report (the admins' email),
+which lists every frame's local variables. So every function here that holds the token or
+a webhook URL (its path carries the flow's secret) is marked with ``sensitive_variables``,
+and ``_send`` hides *all* locals: Django applies a frame's nearest marked caller to it, and
+every ``requests``/``urllib3`` frame below ``_send`` holds the full URL.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import urllib3.exceptions
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from ..phones import parse_provider_phone, to_provider_format
@@ -87,6 +94,7 @@ def _provider_id(value: object) -> str | None:
     return None
 
 
+@sensitive_variables("secrets")
 def _short_text(value: object, secrets: tuple[str, ...]) -> str:
     """Untrusted provider text fit for one log line or exception message."""
     if not isinstance(value, str):
@@ -141,6 +149,7 @@ def _parse_json(body: bytes) -> object:
         return _NOT_JSON
 
 
+@sensitive_variables("secrets")
 def _classify(status: int, read_body: Callable[[], bytes], where: str, secrets: tuple[str, ...]) -> _Answer:
     """The one place that turns an HTTP answer into an ``_Answer`` or one of our exceptions."""
     if status in (401, 403):
@@ -190,6 +199,7 @@ class TelefonIpProvider(CallAuthProvider):
     name = "telefon_ip"
     supports_webhook = True
 
+    @sensitive_variables("token")
     def __init__(self, *, token: str, base_url: str, timeout: tuple[float, float], deadline: float) -> None:
         self._token = token
         self._base_url = base_url
@@ -208,6 +218,7 @@ class TelefonIpProvider(CallAuthProvider):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._base_url}{REDACTED}/>"
 
+    @sensitive_variables("webhook_url")
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
         deadline_at = _clock() + self._deadline
         provider_phone = to_provider_format(phone)
@@ -289,6 +300,7 @@ class TelefonIpProvider(CallAuthProvider):
         logger.info("telefon-ip check %s: a call was reported", provider_id)  # no phone at INFO: personal data
         return CallReport(caller=caller, provider_id=provider_id)
 
+    @sensitive_variables("request")  # its path carries the flow's webhook secret
     def parse_webhook(self, request: HttpRequest) -> CallReport:
         # The provider appends "?success=True&phone=…&id=…" to our URL whatever the method;
         # a POST body is read only when the query string carries none of them.
@@ -297,6 +309,7 @@ class TelefonIpProvider(CallAuthProvider):
         caller = parse_provider_phone(params.get("phone")) if success else None
         return CallReport(caller=caller, provider_id=_provider_id(params.get("id")))
 
+    @sensitive_variables("secrets", "json_body")
     def _request(
         self,
         method: str,
@@ -322,6 +335,7 @@ class TelefonIpProvider(CallAuthProvider):
             with outcome:
                 return _classify(outcome.status_code, lambda: _read_body(outcome, deadline_at, where), where, secrets)
 
+    @sensitive_variables()  # all: the requests/urllib3 frames below hold the URL in many names
     def _send(
         self,
         session: requests.Session,
@@ -369,6 +383,7 @@ class TelefonIpProvider(CallAuthProvider):
         return error
 
 
+@sensitive_variables("request")  # its path carries the flow's webhook secret
 def _webhook_params(request: HttpRequest) -> QueryDict:
     """The webhook's parameters: the query string, else the POST body, else nothing.
 
