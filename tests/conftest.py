@@ -195,6 +195,8 @@ def new_context(chromium: Browser) -> Iterator[Callable[..., BrowserContext]]:
     yield make
     for context in contexts:
         context.close()
+
+
 @pytest.fixture
 def root_log() -> Iterator[RootLog]:
     """Everything that reaches the root logger's handlers, with the root at DEBUG unless a test sets another level.

@@ -26,7 +26,7 @@ def example_settings(**environ: str) -> dict[str, object]:
     code = (
         "import json, example.settings as s; "
         f"print(json.dumps({{n: getattr(s, n) for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default'], "
-    "'CACHE': s.CACHES['default']}, default=str))"
+        "'CACHE': s.CACHES['default']}, default=str))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
