@@ -1,8 +1,8 @@
-"""The login pages and endpoints: start, challenge, status, complete, webhook, sandbox call.
+"""The login pages and endpoints: start, challenge, status, complete, sandbox call.
 
 Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
-The flow is always the one in the browser's session (SECURITY.md, invariant 1); no
-view takes a flow id from the request, except the webhook, which needs its secret.
+The flow is always the one in the browser's session: no view here takes a flow id from
+the request (the provider's webhooks are in webhooks.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_variables
 
-from . import flows, signals, tokens
+from . import flows, signals
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
-from .providers import get_provider
+from .providers import get_provider, provider_named
 from .providers.base import ProviderError
 from .providers.sandbox import sandbox_refusal
 from .qr import qr_data_uri
@@ -43,7 +41,7 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_next(request: HttpRequest, url: object) -> str:
-    """``url`` if it is safe to redirect to after login, else "" (invariant 11)."""
+    """``url`` if it is safe to redirect to after login, else ""."""
     if not isinstance(url, str) or not url:
         return ""
     # A safe URL is percent-encoded; raw control characters (PostgreSQL refuses NUL) or
@@ -68,7 +66,8 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "status_url": reverse("callauth:status"),
         "complete_url": reverse("callauth:complete"),
     }
-    if get_provider().simulated:
+    provider = provider_named(flow.provider)
+    if provider is not None and provider.simulated:
         payload["sandbox_call_url"] = reverse("callauth:sandbox_call")
     return payload
 
@@ -240,7 +239,7 @@ _LOGIN_FAILED = gettext_lazy("Something went wrong while logging you in. Please 
 
 
 def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpResponse:
-    """``login()`` and what follows; project code failing here never loses the login (invariant 14).
+    """``login()`` and what follows; project code failing here never loses the login.
 
     The flow is used by now. A 5xx answer would not save the rotated session
     (SessionMiddleware skips it), so whatever a receiver raises is logged, and the person
@@ -273,36 +272,18 @@ def _challenge_error(
     return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
 
 
-@sensitive_variables("secret", "kwargs")  # outermost: the wrappers' frames hold it in kwargs
-@csrf_exempt
-@allow_methods("GET", "POST")
-@transaction.non_atomic_requests
-def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
-    """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
-    flow = CallAuthFlow.objects.filter(pk=flow_id).first()
-    if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
-        logger.warning("Webhook with an unknown flow or a wrong secret")
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
-    provider = get_provider()
-    if not provider.supports_webhook:
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
-    outcome = flows.handle_webhook(flow, provider.parse_webhook(request))
-    logger.info("Webhook for flow %s: %s", flow.pk, outcome)
-    return JsonResponse({"ok": True})
-
-
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 def sandbox_call(request: HttpRequest) -> HttpResponse:
-    """Play the phone: report a call to this browser's number (sandbox provider only)."""
-    provider = get_provider()
-    if not provider.simulated:
+    """Play the phone: report a call to this browser's number (sandbox flows only)."""
+    flow = flows.flow_from_session(request.session)
+    provider = provider_named(flow.provider) if flow is not None else get_provider()
+    if provider is None or not provider.simulated:
         return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
     refusal = sandbox_refusal()
     if refusal is not None:
         return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
-    flow = flows.flow_from_session(request.session)
     if flow is None or not flow.call_to:
         return _no_flow(request)
     data = request_data(request) or {}

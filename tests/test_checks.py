@@ -261,7 +261,7 @@ def test_w002_ttl_longer_than_the_provider_allows(production: Any) -> None:
     assert checks.check_timings() == [
         Warning(
             "CALLAUTH_TTL is longer than the provider's 120 seconds.",
-            hint="The number stops working after 120 seconds while the page still shows it.",
+            hint="telefon_ip's numbers stop working after 120 seconds, so its flows end then.",
             id="callauth.W002",
         )
     ]
