@@ -29,6 +29,7 @@ import responses
 from django.conf import settings
 from django.core.cache import caches
 
+from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import TOKEN, RootLog
 
@@ -86,6 +87,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def fake_telefon_ip() -> Iterator[FakeTelefonIp]:
     """A fake telefon-ip API on loopback, a real HTTP server."""
     with FakeTelefonIp() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_sms_ru() -> Iterator[FakeSmsRu]:
+    """A fake sms.ru callcheck API on loopback, a real HTTP server."""
+    with FakeSmsRu() as fake:
         yield fake
 
 

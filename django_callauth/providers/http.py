@@ -186,7 +186,7 @@ class HttpClient:
     def deadline_at(self) -> float:
         return now() + self.deadline
 
-    @sensitive_variables("url", "params", "data", "json_body")
+    @sensitive_variables("url", "params", "data", "json_body", "headers")
     def request(
         self,
         method: str,
@@ -197,12 +197,16 @@ class HttpClient:
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
         json_body: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         """One request, classified: a 2xx or 4xx ``Reply``; raises only our own exceptions.
 
         ``where`` is what logs show of the request: its method and URL, secrets replaced.
+        A secret goes in ``url``, ``params``, ``data`` or ``headers``, never in ``where``.
         """
-        outcome = self._send(method, url, where, deadline_at, params, data, json_body)
+        outcome = self._send(
+            method, url, where, deadline_at, dict(params=params, data=data, json=json_body, headers=headers)
+        )
         if isinstance(outcome, ProviderError):
             raise outcome
         with outcome:
@@ -269,9 +273,7 @@ class HttpClient:
         url: str,
         where: str,
         deadline_at: float,
-        params: dict[str, str] | None,
-        data: dict[str, str] | None,
-        json_body: dict[str, str] | None,
+        parts: dict[str, Any],
     ) -> requests.Response | ProviderError:
         """The response with its body unread, or the error to raise (returned, never raised here)."""
         vendor = self.vendor
@@ -285,9 +287,7 @@ class HttpClient:
             return session().request(
                 method,
                 url,
-                params=params,
-                data=data,
-                json=json_body,
+                **parts,
                 timeout=(min(connect, remaining), min(read, remaining)),
                 stream=True,
                 allow_redirects=False,
