@@ -30,7 +30,14 @@ class ExampleCallsProvider(CallAuthProvider):
     lifetime = 180  # seconds its numbers can be called
     required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_EXAMPLE_KEY": "Set the key from example.com"}
 
-    def __init__(self, *, key: str, base_url: str, timeout: tuple[float, float] = http.DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        key: str,
+        base_url: str,
+        timeout: tuple[float, float] = http.DEFAULT_TIMEOUT,  # (connect, read) seconds
+        deadline: float = http.DEFAULT_DEADLINE,  # seconds for a whole request, body included
+    ) -> None:
         self._key = key
         self._base_url = base_url
         self._http = http.HttpClient(
@@ -39,6 +46,7 @@ class ExampleCallsProvider(CallAuthProvider):
             url_setting="CALLAUTH_EXAMPLE_URL",
             secrets=(key,),
             timeout=timeout,
+            deadline=deadline,
         )
 
     @classmethod

@@ -57,7 +57,7 @@ class FakeServer:
         """What a test calls the request to ``path`` (recorded)."""
         return path.removeprefix(self.api_path)
 
-    def _answer(self, method: str, path: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+    def _answer(self, asked: Recorded) -> tuple[int, Any]:
         """The provider's (status, JSON payload) for one request."""
         raise NotImplementedError
 
@@ -139,7 +139,7 @@ def _handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 failure = fake._failures.pop(0) if fake._failures else None
             if failure is not None:
                 return self._send(*failure)
-            status, payload = fake._answer(method, url.path, params, body)
+            status, payload = fake._answer(recorded)
             self._send(status, json.dumps(payload, ensure_ascii=False).encode())
 
         def _send(self, status: int, body: bytes, delay: float = 0) -> None:

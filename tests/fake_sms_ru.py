@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fake_server import FakeServer, call_site
+from tests.fake_server import FakeServer, Recorded, call_site
 
 WRONG_API_ID = {"status": "ERROR", "status_code": 200, "status_text": "Неправильный api_id"}
 
@@ -63,11 +63,11 @@ class FakeSmsRu(FakeServer):
         digest = hashlib.sha256((self.api_id + entry).encode()).hexdigest()
         return call_site(self.callback_url, "POST", [(key, entry), ("hash", digest)])
 
-    def _answer(self, method: str, path: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
-        fields = {**params, **body}  # sms.ru takes GET and POST alike
+    def _answer(self, asked: Recorded) -> tuple[int, Any]:
+        fields = {**asked.params, **asked.body}  # sms.ru takes GET and POST alike
         if fields.get("api_id") != self.api_id:
             return 200, WRONG_API_ID
-        action = self._action(path)
+        action = asked.action
         if action == "callcheck/add":
             return 200, self._add(fields.get("phone", ""))
         if action == "callcheck/status":

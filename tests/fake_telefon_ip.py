@@ -78,7 +78,8 @@ class FakeTelefonIp(FakeServer):
     def _action(self, path: str) -> str:
         return path.removeprefix(f"{self.api_path}{self.token}/").partition("/")[0]
 
-    def _answer(self, method: str, path: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+    def _answer(self, asked: Recorded) -> tuple[int, Any]:
+        path, params, body = asked.path, asked.params, asked.body
         prefix = f"{self.api_path}{self.token}/"
         if not path.startswith(prefix):
             return 401, {"success": False, "error": "token is invalid", "data": {}}
