@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from django_callauth.conf import get_setting
 from django_callauth.phones import parse_provider_phone
-from django_callauth.providers import http
+from django_callauth.providers import answers, http
 from django_callauth.providers.base import (
     CallAuthProvider,
     CallReport,
@@ -59,14 +59,14 @@ class ExampleCallsProvider(CallAuthProvider):
 
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
         answer = self._request("POST", "calls", self._http.deadline_at(), {"phone": phone})
-        provider_id = http.provider_id(answer.get("id"))
+        provider_id = answers.provider_id(answer.get("id"))
         call_to = parse_provider_phone(answer.get("number"))  # never a premium-rate number
         if provider_id is None or call_to is None:
             raise ProviderMalformedAnswer("Example Calls' start answer has no valid id or number.")
         return StartedCall(call_to=call_to, provider_id=provider_id)
 
     def check(self, provider_id: str) -> CallReport:
-        if http.provider_id(provider_id) != provider_id:
+        if answers.provider_id(provider_id) != provider_id:
             raise ProviderMalformedAnswer("The stored Example Calls id is not a valid id.")
         deadline_at = self._http.deadline_at()
         answer = self._http.retry_once(  # a check is safe to ask twice; a start never is
@@ -86,7 +86,7 @@ class ExampleCallsProvider(CallAuthProvider):
             json_body=body,
             headers={"Authorization": f"Bearer {self._key}"},
         )
-        payload = http.parse_json(reply.body)
+        payload = answers.parse_json(reply.body)
         if reply.status >= 400:  # 4xx: a refusal (http.py raised for every other status)
             raise ProviderRejected(f"Example Calls refused the request (HTTP {reply.status}).")
         if not isinstance(payload, dict):

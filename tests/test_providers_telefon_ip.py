@@ -25,16 +25,13 @@ from django_callauth.providers.base import (
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
+    ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
     StartedCall,
 )
-from django_callauth.providers.telefon_ip import (
-    MAX_BODY_BYTES,
-    ProviderRateLimited,
-    TelefonIpProvider,
-    to_provider_format,
-)
+from django_callauth.providers.http import MAX_BODY_BYTES
+from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"

@@ -1,7 +1,9 @@
 """HTTP plumbing every provider client shares: limits, one pooled session, errors without secrets.
 
-Provider credentials sit in URLs (telefon-ip's token in the path, sms.ru's api_id in the
-query), and ``requests``/``urllib3`` put URLs into their exception texts and debug logs.
+Reading what came back (ids, texts, JSON) is answers.py; the pooled session, session.py.
+
+Provider credentials may sit in URLs (telefon-ip's token is in the path), and
+``requests``/``urllib3`` put URLs into their exception texts and debug logs.
 So: no frame that raises holds the full URL, every exception of ours is raised outside
 ``except`` blocks (no ``__context__`` chaining back to a ``requests`` error), and what we
 log names the URL with the secret replaced by ``***`` (the caller's ``where``).
@@ -15,22 +17,16 @@ below ``_send`` holds the full URL.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.cookiejar import DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import requests
 import urllib3.exceptions
 from django.views.decorators.debug import sensitive_variables
 
-from ..redaction import redact
 from .base import (
     ProviderConfigurationError,
     ProviderError,
@@ -39,6 +35,7 @@ from .base import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from .session import session
 
 logger = logging.getLogger("django_callauth")
 
@@ -47,23 +44,11 @@ MAX_BODY_BYTES = 64 * 1024
 _CHUNK_BYTES = 8192
 DEFAULT_TIMEOUT = (3.05, 5.0)
 DEFAULT_DEADLINE = 10.0
-#: Provider ids go into our URLs and the database: anything outside this set could walk a path.
-_PROVIDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-#: RFC 3986 unreserved characters: a secret with others would change the URL, or be
-#: percent-encoded in logs where the redaction filter cannot recognise it.
-SAFE_SECRET = re.compile(r"[A-Za-z0-9._~-]+")
-#: A provider's text is untrusted: shown only truncated and on one line.
-_MAX_ERROR_CHARS = 100
 #: A retry needs at least this much of the deadline left to be worth it.
 _MIN_RETRY_SECONDS = 0.5
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 
 # Module-level so tests can move time without patching the ``time`` module for everyone.
 _clock: Callable[[], float] = time.monotonic
-
-_session: requests.Session | None = None
-_session_pid = 0
-_session_lock = threading.Lock()
 
 T = TypeVar("T")
 
@@ -71,56 +56,6 @@ T = TypeVar("T")
 def now() -> float:
     """The monotonic clock deadlines are reckoned on (``_clock``, so tests can move it)."""
     return _clock()
-
-
-def session() -> requests.Session:
-    """This process's one pooled session: keeps connections alive, never keeps cookies.
-
-    Shared by every thread: nothing on it changes per request (no cookies are stored, no
-    auth, and every request refuses redirects), and urllib3's pools are thread-safe. A forked worker makes its
-    own, so no socket is ever shared across processes.
-    """
-    global _session, _session_pid
-    with _session_lock:
-        if _session is None or _session_pid != os.getpid():
-            made = requests.Session()
-            made.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # accepts none
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-            made.mount("https://", adapter)
-            made.mount("http://", adapter)
-            _session, _session_pid = made, os.getpid()
-        return _session
-
-
-def provider_id(value: object) -> str | None:
-    """A provider's id as text (it arrives as an int or a string), or None when unusable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        value = str(value)
-    if isinstance(value, str) and _PROVIDER_ID.fullmatch(value):
-        return value
-    return None
-
-
-@sensitive_variables("secrets")
-def short_text(value: object, secrets: tuple[str, ...]) -> str:
-    """Untrusted provider text fit for one log line or exception message."""
-    if not isinstance(value, str):
-        return ""
-    text = _CONTROL_CHARS.sub(" ", redact(value, secrets)).strip()
-    return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "…"
-
-
-NOT_JSON = object()
-
-
-def parse_json(body: bytes) -> object:
-    """The decoded JSON, or ``NOT_JSON`` when the body is not JSON at all."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested beyond the stack
-        return NOT_JSON
 
 
 def classify_status(status: int, where: str, vendor: str, credential: str) -> None:

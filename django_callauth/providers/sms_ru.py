@@ -26,7 +26,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from ..conf import get_setting
 from ..phones import parse_provider_phone
-from . import http
+from . import answers, http
 from .base import (
     CallAuthProvider,
     CallReport,
@@ -132,7 +132,7 @@ class SmsRuProvider(CallAuthProvider):
             logger.warning("sms.ru start: error %s: %s", answer.code, answer.text)
             raise ProviderRejected(f"sms.ru refused to start a call: {answer.text or 'no reason given'}")
         # call_phone_html and call_phone_pretty are ignored: third-party HTML and display text.
-        check_id = http.provider_id(answer.fields.get("check_id"))
+        check_id = answers.provider_id(answer.fields.get("check_id"))
         if check_id is None:
             logger.warning("sms.ru start: check_id missing or invalid: %s", self._shown(answer.fields.get("check_id")))
             raise ProviderMalformedAnswer("sms.ru's start answer has no valid check_id.")
@@ -145,7 +145,7 @@ class SmsRuProvider(CallAuthProvider):
         return StartedCall(call_to=call_to, provider_id=check_id)
 
     def check(self, provider_id: str) -> CallReport:
-        if http.provider_id(provider_id) != provider_id:
+        if answers.provider_id(provider_id) != provider_id:
             raise ProviderMalformedAnswer("The stored sms.ru check_id is not a valid id.")
         deadline_at = self._http.deadline_at()
         answer = self._http.retry_once(
@@ -172,7 +172,7 @@ class SmsRuProvider(CallAuthProvider):
             lines = [line.strip() for line in entry.splitlines()]
             if len(lines) < 3 or lines[0] != "callcheck_status":
                 continue
-            check_id = http.provider_id(lines[1])
+            check_id = answers.provider_id(lines[1])
             if check_id is not None:
                 reports.append(CallReport(caller=None, provider_id=check_id, vouched=_code(lines[2]) == CONFIRMED))
         return reports
@@ -182,7 +182,7 @@ class SmsRuProvider(CallAuthProvider):
         return HttpResponse("100", content_type="text/plain")
 
     def _shown(self, value: object) -> str:
-        return http.short_text(repr(value), (self._api_id,))
+        return answers.short_text(repr(value), (self._api_id,))
 
     def _call(self, action: str, fields: dict[str, str], deadline_at: float) -> _Answer:
         """POST ``action`` with the api_id; its answer, or the error every request shares."""
@@ -198,12 +198,12 @@ class SmsRuProvider(CallAuthProvider):
         return answer
 
     def _answer(self, reply: http.Reply, where: str) -> _Answer:
-        payload = http.parse_json(reply.body)
+        payload = answers.parse_json(reply.body)
         if reply.status >= 400:
             fields = payload if isinstance(payload, dict) else {}
             logger.warning("sms.ru %s: HTTP %s, rejected", where, reply.status)
-            return _Answer(False, _code(fields.get("status_code")), http.short_text(fields.get("status_text"), ()))
-        if payload is http.NOT_JSON:
+            return _Answer(False, _code(fields.get("status_code")), answers.short_text(fields.get("status_text"), ()))
+        if payload is answers.NOT_JSON:
             logger.warning("sms.ru %s: HTTP %s, body is not JSON", where, reply.status)
             raise ProviderMalformedAnswer("sms.ru's answer is not JSON.")
         if not isinstance(payload, dict):
@@ -212,7 +212,7 @@ class SmsRuProvider(CallAuthProvider):
         code = _code(payload.get("status_code"))
         status = payload.get("status")
         ok = isinstance(status, str) and status.strip().upper() == "OK" and code in (OK, None)
-        text = http.short_text(payload.get("status_text"), (self._api_id,))
+        text = answers.short_text(payload.get("status_text"), (self._api_id,))
         return _Answer(ok, code, text, payload)
 
 

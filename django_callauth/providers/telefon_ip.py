@@ -19,24 +19,20 @@ from django.views.decorators.debug import sensitive_variables
 from ..conf import get_setting
 from ..phones import parse_provider_phone
 from ..redaction import REDACTED
-from . import http
+from . import answers, http
 from .base import (
     CallAuthProvider,
     CallReport,
     ProviderConfigurationError,
     ProviderMalformedAnswer,
-    ProviderRateLimited,
     ProviderRejected,
     StartedCall,
     WebhookStyle,
 )
 
-__all__ = ["MAX_BODY_BYTES", "ProviderRateLimited", "TelefonIpProvider", "to_provider_format"]
-
 logger = logging.getLogger("django_callauth")
 
 DEFAULT_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
-MAX_BODY_BYTES = http.MAX_BODY_BYTES
 
 
 def to_provider_format(phone: str) -> str:
@@ -64,15 +60,15 @@ def _truthy(value: object) -> bool:
 def _classify(status: int, read_body: Callable[[], bytes], where: str, secrets: tuple[str, ...]) -> _Answer:
     """An answer as an ``_Answer``, or the error its HTTP status (http.py) or its JSON means."""
     http.classify_status(status, where, "telefon-ip", "API token")
-    payload = http.parse_json(read_body())
+    payload = answers.parse_json(read_body())
     if 400 <= status < 500:
         # A refusal; its JSON (e.g. 400 "id record not found") still tells check it is pending.
         fields = payload if isinstance(payload, dict) else {}
-        error = http.short_text(fields.get("error"), secrets)
+        error = answers.short_text(fields.get("error"), secrets)
         logger.warning("telefon-ip %s: HTTP %s, rejected: %s", where, status, error)
         data = fields.get("data")
         return _Answer(False, error, data if isinstance(data, dict) else {})
-    if payload is http.NOT_JSON:
+    if payload is answers.NOT_JSON:
         logger.warning("telefon-ip %s: HTTP %s, body is not JSON", where, status)
         raise ProviderMalformedAnswer("telefon-ip's answer is not JSON.")
     if not isinstance(payload, dict):
@@ -81,7 +77,7 @@ def _classify(status: int, read_body: Callable[[], bytes], where: str, secrets: 
     data = payload.get("data")
     return _Answer(
         _truthy(payload.get("success")),
-        http.short_text(payload.get("error"), secrets),
+        answers.short_text(payload.get("error"), secrets),
         data if isinstance(data, dict) else {},  # {}, [], null and missing all mean "nothing"
     )
 
@@ -139,7 +135,7 @@ class TelefonIpProvider(CallAuthProvider):
             logger.warning("telefon-ip start: success is false: %s", answer.error)
             raise ProviderRejected(f"telefon-ip refused to start a call: {answer.error or 'no reason given'}")
         # url_link and url_image are deliberately ignored: third-party HTML, possibly another number.
-        provider_id = http.provider_id(answer.data.get("id"))
+        provider_id = answers.provider_id(answer.data.get("id"))
         if provider_id is None:
             logger.warning("telefon-ip start: id missing or invalid: %s", self._shown(answer.data.get("id")))
             raise ProviderMalformedAnswer("telefon-ip's start answer has no valid id.")
@@ -152,7 +148,7 @@ class TelefonIpProvider(CallAuthProvider):
         return StartedCall(call_to=call_to, provider_id=provider_id)
 
     def check(self, provider_id: str) -> CallReport:
-        if http.provider_id(provider_id) != provider_id:
+        if answers.provider_id(provider_id) != provider_id:
             raise ProviderMalformedAnswer("The stored telefon-ip id is not a valid id.")
         deadline_at = self._http.deadline_at()
         path = f"reverse_auth_phone_check/{provider_id}/"
@@ -168,7 +164,7 @@ class TelefonIpProvider(CallAuthProvider):
             logger.debug("telefon-ip check %s: pending (success false: %s)", provider_id, answer.error)
             return pending
         data = answer.data
-        if "id" in data and http.provider_id(data["id"]) != provider_id:
+        if "id" in data and answers.provider_id(data["id"]) != provider_id:
             logger.warning("telefon-ip check %s: answer is about another id, ignored", provider_id)
             return pending
         status = data.get("status")
@@ -188,15 +184,14 @@ class TelefonIpProvider(CallAuthProvider):
 
     @sensitive_variables("request")  # its path carries the flow's webhook secret
     def parse_webhook(self, request: HttpRequest) -> CallReport:
-        # The provider appends "?success=True&phone=…&id=…" to our URL whatever the method;
-        # a POST body is read only when the query string carries none of them.
+        # The provider appends "?success=True&phone=…&id=…" to our URL whatever the method.
         params = _webhook_params(request)
         success = _truthy(params.get("success"))
         caller = parse_provider_phone(params.get("phone")) if success else None
-        return CallReport(caller=caller, provider_id=http.provider_id(params.get("id")))
+        return CallReport(caller=caller, provider_id=answers.provider_id(params.get("id")))
 
     def _shown(self, value: object) -> str:
-        return http.short_text(repr(value), (self._token,))
+        return answers.short_text(repr(value), (self._token,))
 
     @sensitive_variables("json_body")
     def _request(
@@ -209,12 +204,12 @@ class TelefonIpProvider(CallAuthProvider):
         json_body: dict[str, str] | None = None,
     ) -> _Answer:
         """One request, classified; raises only our own exceptions."""
-        if not self._token:
-            logger.error("telefon-ip: CALLAUTH_TELEFON_IP_TOKEN is empty")
-            raise ProviderConfigurationError("The telefon-ip API token is not set.")
-        if not http.SAFE_SECRET.fullmatch(self._token):
-            logger.error("telefon-ip: CALLAUTH_TELEFON_IP_TOKEN has characters not allowed in a URL path")
-            raise ProviderConfigurationError("The telefon-ip API token has invalid characters.")
+        if not answers.SAFE_SECRET.fullmatch(self._token):
+            problem = "is empty" if not self._token else "has characters not allowed in a URL path"
+            logger.error("telefon-ip: CALLAUTH_TELEFON_IP_TOKEN %s", problem)
+            raise ProviderConfigurationError(
+                f"The telefon-ip API token {'is not set' if not self._token else 'has invalid characters'}."
+            )
         where = f"{method} {self._base_url}{REDACTED}/{path}"
         # The URL is built inline, so no local variable holding the token outlives this call.
         reply = self._http.request(
@@ -225,12 +220,7 @@ class TelefonIpProvider(CallAuthProvider):
 
 @sensitive_variables("request")  # its path carries the flow's webhook secret
 def _webhook_params(request: HttpRequest) -> QueryDict:
-    """The webhook's parameters: the query string, else the POST body, else nothing.
-
-    The provider appends ``?success=…&phone=…&id=…`` to our URL whatever the method, so the
-    body counts only when the query string carries none of them. Unparseable input (too
-    many fields, broken multipart, bad encodings) means "no parameters", never an error.
-    """
+    """The query string when it carries the webhook's fields, else the POST body; junk is "none"."""
     try:
         if any(key in request.GET for key in ("success", "phone", "id")):
             return request.GET
