@@ -21,7 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import signals, throttling, tokens
 from .conf import app_settings
-from .models import CallAuthFlow, FailureReason, FlowStatus
+from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .phones import mask_phone
 from .providers import get_provider
 from .providers.base import CallAuthProvider, CallReport, ProviderError
@@ -30,43 +30,48 @@ from .providers.sandbox import SandboxProvider
 logger = logging.getLogger("django_callauth")
 
 SESSION_FLOW_KEY = "_callauth_flow_id"
+#: One session key per purpose: a flow adding a phone is never found where a login is looked for.
+SESSION_KEYS = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
 # Starting again with the same phone reuses the live flow (no new billed request)
 # while it has at least this many seconds left to make the call.
 REUSE_MIN_SECONDS = 20
 
 
-def flow_from_session(session: SessionBase) -> CallAuthFlow | None:
-    """The flow this browser started, if any (SECURITY.md, invariant 1)."""
-    flow_id = session.get(SESSION_FLOW_KEY)
+def flow_from_session(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1)."""
+    flow_id = session.get(SESSION_KEYS[purpose])
     if not isinstance(flow_id, str):
         return None
     try:
-        return CallAuthFlow.objects.filter(pk=flow_id).first()
+        return CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
     except ValidationError:  # not a UUID: an old or foreign session value
         return None
 
 
-def forget_flow(session: SessionBase) -> None:
-    session.pop(SESSION_FLOW_KEY, None)
+def forget_flow(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> None:
+    session.pop(SESSION_KEYS[purpose], None)
 
 
 @sensitive_variables("secret", "webhook_url")
-def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuthFlow:
+def start_flow(
+    request: HttpRequest, phone: str, next_url: str = "", *, purpose: str = FlowPurpose.LOGIN
+) -> CallAuthFlow:
     """Hand out a number for ``phone`` and bind the flow to this browser's session.
 
     Reusing this browser's live flow for the same phone costs nothing. Otherwise the
     cost limits are taken first (``throttling.StartRefused``), and the flow row is
     committed *before* the provider is asked, so a webhook that races the start's
     answer finds it. Raises ``ProviderError`` when the provider fails: the new flow is
-    then marked failed, and the browser keeps the flow it had.
+    then marked failed, and the browser keeps the flow it had. A flow adding a phone
+    (``FlowPurpose.LINK``) belongs to the logged-in user who started it.
     """
-    previous = flow_from_session(request.session)
-    if previous is not None and _reusable(previous, phone):
+    previous = flow_from_session(request.session, purpose)
+    if previous is not None and _reusable(request, previous, phone):
         _bind(request, previous)
         return previous
     with throttling.one_start_at_a_time(request):
         throttling.consume_start(request, phone)
-        flow = _start_new(request, phone, next_url)
+        flow = _start_new(request, phone, next_url, purpose)
     if previous is not None and previous.status == FlowStatus.PENDING:
         if previous.fail(FailureReason.CANCELLED):
             signals.send_robust(signals.flow_failed, flow=previous, reason=FailureReason.CANCELLED)
@@ -76,7 +81,7 @@ def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuth
 
 
 @sensitive_variables("secret", "webhook_url")
-def _start_new(request: HttpRequest, phone: str, next_url: str) -> CallAuthFlow:
+def _start_new(request: HttpRequest, phone: str, next_url: str, purpose: str) -> CallAuthFlow:
     provider = get_provider()
     secret = ""
     if provider.supports_webhook and app_settings.WEBHOOK_BASE_URL:
@@ -84,6 +89,8 @@ def _start_new(request: HttpRequest, phone: str, next_url: str) -> CallAuthFlow:
     now = timezone.now()
     flow = CallAuthFlow.objects.create(
         phone=phone,
+        purpose=purpose,
+        user=request.user if purpose == FlowPurpose.LINK else None,
         provider=provider.name,
         webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
         next_url=next_url,
@@ -110,12 +117,13 @@ def _bind(request: HttpRequest, flow: CallAuthFlow) -> None:
     deleted with its session: its holder can never finish the login this browser started.
     """
     request.session.cycle_key()
-    request.session[SESSION_FLOW_KEY] = str(flow.pk)
+    request.session[SESSION_KEYS[flow.purpose]] = str(flow.pk)
 
 
-def _reusable(flow: CallAuthFlow, phone: str) -> bool:
+def _reusable(request: HttpRequest, flow: CallAuthFlow, phone: str) -> bool:
     return (
         flow.phone == phone
+        and (flow.purpose == FlowPurpose.LOGIN or flow.user_id == getattr(request.user, "pk", None))
         and flow.status == FlowStatus.PENDING
         and bool(flow.call_to)
         and flow.expires_in() >= REUSE_MIN_SECONDS

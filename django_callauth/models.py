@@ -29,12 +29,20 @@ class FlowStatus(models.TextChoices):
     USED = "used", _("Used to log in")
 
 
+class FlowPurpose(models.TextChoices):
+    """What a confirmed call is for. A flow of one purpose can never be finished as the other."""
+
+    LOGIN = "login", _("Log in")
+    LINK = "link", _("Add a phone to an account")
+
+
 class FailureReason(models.TextChoices):
     PHONE_MISMATCH = "phone_mismatch", _("Call from a different phone")
     PROVIDER_ERROR = "provider_error", _("Provider error at start")
     NO_ACCOUNT = "no_account", _("No account for this phone")
     NOT_ALLOWED = "not_allowed", _("Account may not log in by call")
     CANCELLED = "cancelled", _("Replaced by a newer flow")
+    PHONE_TAKEN = "phone_taken", _("Phone already linked to another account")
 
 
 class CallAuthFlow(models.Model):
@@ -47,6 +55,7 @@ class CallAuthFlow(models.Model):
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True, db_index=True)
     # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
+    purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
     failure_reason = models.CharField(_("failure reason"), max_length=32, choices=FailureReason.choices, blank=True)
     caller = models.CharField(_("reported caller"), max_length=16, blank=True)
@@ -141,11 +150,18 @@ class CallAuthFlow(models.Model):
         )
 
     def claim_for_login(self) -> bool:
-        """Confirmed → used; exactly one finisher wins (invariant 4)."""
+        """Confirmed → used, for a login flow; exactly one finisher wins (invariant 4)."""
+        return self._claim(FlowPurpose.LOGIN)
+
+    def claim_for_link(self) -> bool:
+        """Confirmed → used, for a flow adding a phone to an account; exactly one finisher wins."""
+        return self._claim(FlowPurpose.LINK)
+
+    def _claim(self, purpose: str) -> bool:
         now = timezone.now()
         deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
         return self._transition(
-            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline),
+            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline, purpose=purpose),
             status=FlowStatus.USED,
             finished_at=now,
         )
