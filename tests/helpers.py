@@ -53,8 +53,8 @@ def check_url(provider_id: int = PROVIDER_ID) -> str:
     return API + f"reverse_auth_phone_check/{provider_id}/"
 
 
-def url(name: str) -> str:
-    return reverse(f"callauth:{name}")
+def url(name: str, **kwargs: Any) -> str:
+    return reverse(f"callauth:{name}", kwargs=kwargs or None)
 
 
 def assert_json_error(response: Any, status: int, code: str, message: str | None = None) -> None:
