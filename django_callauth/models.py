@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .conf import app_settings
 
@@ -32,8 +33,8 @@ class FlowStatus(models.TextChoices):
 class FlowPurpose(models.TextChoices):
     """What a confirmed call is for. A flow of one purpose can never be finished as the other."""
 
-    LOGIN = "login", _("Log in")
-    LINK = "link", _("Add a phone to an account")
+    LOGIN = "login", pgettext_lazy("flow purpose", "Log in")
+    LINK = "link", pgettext_lazy("flow purpose", "Add a phone to an account")
 
 
 class FailureReason(models.TextChoices):
