@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from . import flowcache
 from .conf import app_settings
 
 
@@ -114,6 +115,8 @@ class CallAuthFlow(models.Model):
     def _transition(self, condition: Q, **changes: Any) -> bool:
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
+        if won:
+            flowcache.store(self)  # polls read the state from the cache: never let it lag
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -170,6 +173,7 @@ class CallAuthFlow(models.Model):
     def set_user(self, user: Any) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
+        flowcache.store(self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

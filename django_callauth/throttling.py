@@ -142,7 +142,7 @@ def format_wait(seconds: int) -> str:
 
 
 def _cache() -> BaseCache:
-    return caches[app_settings.RATE_LIMIT_CACHE]
+    return caches[app_settings.CACHE]
 
 
 def _digest(value: str) -> str:

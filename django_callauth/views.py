@@ -175,7 +175,7 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
-    flow = flows.flow_from_session(request.session, purpose)
+    flow = flows.flow_from_session(request.session, purpose, cached=True)
     if flow is None:
         return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)
