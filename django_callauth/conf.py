@@ -58,7 +58,7 @@ class CallAuthSettings:
 
     @property
     def WEBHOOK_VERIFY(self) -> bool:
-        """Ask the provider's ``check`` before trusting a webhook (SECURITY.md, invariant 2)."""
+        """Ask the provider's ``check`` before trusting a webhook (docs/security.rst, invariant 2)."""
         return bool(_get("WEBHOOK_VERIFY", True))
 
     @property

@@ -1,7 +1,7 @@
 """The life of a login flow: start, learn about the call, decide.
 
 This is the one place that decides whether a provider's report confirms a flow
-(SECURITY.md, invariant 3): the reported caller must equal the requested phone
+(docs/security.rst, invariant 3): the reported caller must equal the requested phone
 exactly, and the report must arrive before the flow's deadline.
 """
 

@@ -1,7 +1,7 @@
 """The pending login flow with its state transitions, and the phone ↔ user link.
 
 Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
-affect exactly one row (SECURITY.md, invariant 4): concurrent webhooks, polls and
+affect exactly one row (docs/security.rst, invariant 4): concurrent webhooks, polls and
 finishes race on the database, and at most one of them wins. The methods return
 whether this caller won; the in-memory instance is refreshed either way.
 """

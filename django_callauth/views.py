@@ -1,7 +1,7 @@
 """The login pages and endpoints: start, challenge, status, complete, webhook, sandbox call.
 
 Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
-The flow is always the one in the browser's session (SECURITY.md, invariant 1); no
+The flow is always the one in the browser's session (docs/security.rst, invariant 1); no
 view takes a flow id from the request, except the webhook, which needs its secret.
 """
 

@@ -1,4 +1,4 @@
-"""Attacks on the invariants of SECURITY.md: one class per invariant, each test trying to break it.
+"""Attacks on the invariants of docs/security.rst: one class per invariant, each test trying to break it.
 
 Invariant 4's real races (threads on PostgreSQL) and invariant 8 (cost limits) are tested
 elsewhere; here "one flow, one login" is tried through the views. Time is moved by editing
