@@ -2,7 +2,7 @@
 
 Point ``CALLAUTH_ADAPTER`` at a subclass of :class:`CallAuthAdapter`. The adapter is
 only asked after a call proved possession of the phone, so nothing it does can be
-used to enumerate accounts (SECURITY.md, invariant 7).
+used to enumerate accounts (docs/security.rst, invariant 7).
 """
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ class CallAuthAdapter:
 
     def record_login(self, user: Any, phone: str) -> None:
         CallAuthPhone.objects.filter(phone=phone).update(last_login_at=timezone.now())
+
+    def may_link_phone(self, request: HttpRequest, user: Any, phone: str) -> bool:
+        """Whether ``user`` may add ``phone`` (asked after the call proved it is theirs)."""
+        return True
+
+    def may_remove_phone(self, user: Any, link: CallAuthPhone, *, remaining: int) -> bool:
+        """Whether ``user`` may remove ``link``, leaving ``remaining`` phones.
+
+        Never the last way to log in: an account without a usable password keeps its last
+        phone. Override when your site has other ways in (social accounts, passkeys).
+        """
+        return remaining > 0 or user.has_usable_password()
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         return resolve_url(settings.LOGIN_REDIRECT_URL)

@@ -14,13 +14,14 @@ from .phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalize_phone
 
 @admin.register(CallAuthFlow)
 class CallAuthFlowAdmin(admin.ModelAdmin):
-    list_display = ["phone", "status", "failure_reason", "call_to", "provider", "created_at", "user"]
-    list_filter = ["status", "failure_reason", "provider"]
+    list_display = ["phone", "purpose", "status", "failure_reason", "call_to", "provider", "created_at", "user"]
+    list_filter = ["purpose", "status", "failure_reason", "provider"]
     search_fields = ["phone", "call_to", "provider_id"]
     date_hierarchy = "created_at"
     # webhook_secret_hash is left out on purpose; next_url is user input, shown as text.
     fields = [
         "phone",
+        "purpose",
         "call_to",
         "provider",
         "provider_id",

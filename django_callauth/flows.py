@@ -1,11 +1,11 @@
 """The life of a login flow: start, learn about the call, decide.
 
 This is the one place that decides whether a provider's report confirms a flow
-(docs/providers.rst, "What confirms a call"): a reported caller must equal the requested
-phone exactly, a provider that vouches for the caller instead must be the one the flow's
-phone was given to at start, and the report must arrive before the flow's deadline. A flow
-stays with the provider that started it: its checks and webhooks go to the provider named
-on the flow, whatever ``CALLAUTH_PROVIDER`` says now.
+(docs/security.rst, invariant 3; docs/providers.rst, "What confirms a call"): a reported
+caller must equal the requested phone exactly, a provider that vouches for the caller
+instead must be the one the flow's phone was given to at start, and the report must arrive
+before the flow's deadline. A flow stays with the provider that started it: its checks and
+webhooks go to the provider named on the flow, whatever ``CALLAUTH_PROVIDER`` says now.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import signals, starting, throttling
+from . import flowcache, signals, starting, throttling
 from .conf import app_settings
-from .models import CallAuthFlow, FailureReason, FlowStatus
+from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .phones import mask_phone
 from .providers import provider_named
 from .providers.base import CallAuthProvider, CallReport, ProviderError
@@ -31,41 +31,60 @@ from .providers.sandbox import SandboxProvider
 logger = logging.getLogger("django_callauth")
 
 SESSION_FLOW_KEY = "_callauth_flow_id"
+#: One session key per purpose: a flow adding a phone is never found where a login is looked for.
+SESSION_KEYS = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
 # Starting again with the same phone reuses the live flow (no new billed request)
 # while it has at least this many seconds left to make the call.
 REUSE_MIN_SECONDS = 20
 
 
-def flow_from_session(session: SessionBase) -> CallAuthFlow | None:
-    """The flow this browser started, if any: never one named by the request."""
-    flow_id = session.get(SESSION_FLOW_KEY)
+def flow_from_session(
+    session: SessionBase, purpose: str = FlowPurpose.LOGIN, *, cached: bool = False
+) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1).
+
+    ``cached``: as last stored in the cache, for the pages that only show the state (the
+    status poll); whatever decides reads the database.
+    """
+    flow_id = session.get(SESSION_KEYS[purpose])
     if not isinstance(flow_id, str):
         return None
+    if cached:
+        flow = flowcache.load(flow_id)
+        if flow is not None:
+            return flow if flow.purpose == purpose else None
     try:
-        return CallAuthFlow.objects.filter(pk=flow_id).first()
+        flow = CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
     except ValidationError:  # not a UUID: an old or foreign session value
         return None
+    if flow is not None and cached:
+        flowcache.store(flow)
+    return flow
 
 
-def forget_flow(session: SessionBase) -> None:
-    session.pop(SESSION_FLOW_KEY, None)
+def forget_flow(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> None:
+    session.pop(SESSION_KEYS[purpose], None)
 
 
-def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuthFlow:
+def start_flow(
+    request: HttpRequest, phone: str, next_url: str = "", *, purpose: str = FlowPurpose.LOGIN
+) -> CallAuthFlow:
     """Hand out a number for ``phone`` and bind the flow to this browser's session.
 
     Reusing this browser's live flow for the same phone costs nothing. Otherwise the
     cost limits are taken first (``throttling.StartRefused``), once however many providers
     of a failover list are asked (starting.py). Raises ``ProviderError`` when no provider
-    could start it: the new flow is then marked failed, and the browser keeps the flow it had.
+    could start it: the new flow is then marked failed, and the browser keeps the flow it
+    had. A flow adding a phone (``FlowPurpose.LINK``) belongs to the logged-in user who
+    started it.
     """
-    previous = flow_from_session(request.session)
-    if previous is not None and _reusable(previous, phone):
+    previous = flow_from_session(request.session, purpose)
+    if previous is not None and _reusable(request, previous, phone):
         _bind(request, previous)
         return previous
     with throttling.one_start_at_a_time(request):
         throttling.consume_start(request, phone)
-        flow = starting.start_new(request, phone, next_url)
+        flow = starting.start_new(request, phone, next_url, purpose)
     if previous is not None and previous.status == FlowStatus.PENDING:
         if previous.fail(FailureReason.CANCELLED):
             signals.send_robust(signals.flow_failed, flow=previous, reason=FailureReason.CANCELLED)
@@ -75,18 +94,19 @@ def start_flow(request: HttpRequest, phone: str, next_url: str = "") -> CallAuth
 
 
 def _bind(request: HttpRequest, flow: CallAuthFlow) -> None:
-    """Put ``flow`` in a session whose key is new, so only this browser holds it.
+    """Put ``flow`` in a session whose key is new, so only this browser holds it (invariant 13).
 
     A session key planted beforehand (a sibling subdomain's cookie, a shared computer) is
     deleted with its session: its holder can never finish the login this browser started.
     """
     request.session.cycle_key()
-    request.session[SESSION_FLOW_KEY] = str(flow.pk)
+    request.session[SESSION_KEYS[flow.purpose]] = str(flow.pk)
 
 
-def _reusable(flow: CallAuthFlow, phone: str) -> bool:
+def _reusable(request: HttpRequest, flow: CallAuthFlow, phone: str) -> bool:
     return (
         flow.phone == phone
+        and (flow.purpose == FlowPurpose.LOGIN or flow.user_id == getattr(request.user, "pk", None))
         and flow.status == FlowStatus.PENDING
         and bool(flow.call_to)
         and flow.expires_in() >= REUSE_MIN_SECONDS
@@ -97,7 +117,7 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
     """Bring a pending flow up to date: expire it, or ask the provider when due.
 
     Status polls land here, so the common case is one SELECT and nothing more. Checks are
-    billed, so they are bounded whatever happens: at most one per
+    billed, so they are bounded whatever happens (invariant 8): at most one per
     ``CALLAUTH_CHECK_INTERVAL``, at most ``max_checks()`` per flow, and none after the
     deadline, except a short grace to verify a webhook that came in time.
     ``user_says_called``: the person pressed "I have called", so in webhook mode a check is
@@ -171,7 +191,7 @@ def _needs_check(flow: CallAuthFlow, provider: CallAuthProvider, user_says_calle
     # In webhook mode (a per-flow webhook, or an account callback the site registered) the
     # provider tells us when a call came; asking before that would only cost money, unless
     # the person says they called and the webhook may be lost. A webhook is then verified
-    # by a check: it never confirms by itself.
+    # by a check: it never confirms by itself (invariant 2).
     waits = flow.uses_webhook or provider.awaits_callback
     return not waits or flow.webhook_received_at is not None or user_says_called
 
@@ -203,7 +223,7 @@ def _expire(flow: CallAuthFlow) -> None:
 
 
 def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthProvider | None = None) -> str:
-    """Take the provider's word that a call came; never logs anyone in.
+    """Take the provider's word that a call came; never logs anyone in (invariant 2).
 
     With ``CALLAUTH_WEBHOOK_VERIFY`` (the default) the report only makes the flow
     eligible for a ``check`` of *our stored* id, done by the next status poll or
@@ -211,7 +231,7 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthPro
     (whose URL carries the flow's secret) is applied as a check's answer would be;
     ``provider`` is the flow's, needed only then. Returns what happened, for logs.
     """
-    # current_status(): a pending flow past its deadline takes no more reports.
+    # current_status(): a pending flow past its deadline takes no more reports (invariant 3).
     if flow.current_status() != FlowStatus.PENDING:
         return "ignored: flow is " + flow.current_status()
     if report.provider_id is not None and report.provider_id != flow.provider_id and flow.provider_id:

@@ -1,7 +1,7 @@
 """The pending login flow with its state transitions, and the phone ↔ user link.
 
 Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
-affect exactly one row (SECURITY.md, invariant 4): concurrent webhooks, polls and
+affect exactly one row (docs/security.rst, invariant 4): concurrent webhooks, polls and
 finishes race on the database, and at most one of them wins. The methods return
 whether this caller won; the in-memory instance is refreshed either way.
 """
@@ -17,7 +17,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from . import flowcache
 from .conf import app_settings
 
 
@@ -29,12 +31,20 @@ class FlowStatus(models.TextChoices):
     USED = "used", _("Used to log in")
 
 
+class FlowPurpose(models.TextChoices):
+    """What a confirmed call is for. A flow of one purpose can never be finished as the other."""
+
+    LOGIN = "login", pgettext_lazy("flow purpose", "Log in")
+    LINK = "link", pgettext_lazy("flow purpose", "Add a phone to an account")
+
+
 class FailureReason(models.TextChoices):
     PHONE_MISMATCH = "phone_mismatch", _("Call from a different phone")
     PROVIDER_ERROR = "provider_error", _("Provider error at start")
     NO_ACCOUNT = "no_account", _("No account for this phone")
     NOT_ALLOWED = "not_allowed", _("Account may not log in by call")
     CANCELLED = "cancelled", _("Replaced by a newer flow")
+    PHONE_TAKEN = "phone_taken", _("Phone already linked to another account")
 
 
 class CallAuthFlow(models.Model):
@@ -44,9 +54,10 @@ class CallAuthFlow(models.Model):
     phone = models.CharField(_("phone"), max_length=16, help_text=_("The phone to log in, E.164."))
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
-    provider_id = models.CharField(_("provider id"), max_length=64, blank=True, db_index=True)
+    provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
     # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
+    purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
     failure_reason = models.CharField(_("failure reason"), max_length=32, choices=FailureReason.choices, blank=True)
     caller = models.CharField(_("reported caller"), max_length=16, blank=True)
@@ -59,7 +70,7 @@ class CallAuthFlow(models.Model):
         related_name="+",
         verbose_name=_("user"),
     )
-    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"))
     webhook_received_at = models.DateTimeField(_("webhook received"), null=True, blank=True)
     last_checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
@@ -71,6 +82,15 @@ class CallAuthFlow(models.Model):
         verbose_name = _("call login")
         verbose_name_plural = _("call logins")
         ordering = ["-created_at"]
+        # Every query the app makes by something other than the primary key:
+        indexes = [
+            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list.
+            models.Index(fields=["created_at"], name="callauth_flow_created"),
+            # A provider's account-wide callback finds the flow by the provider's own id.
+            models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),
+            # The sandbox's simulated call finds the live flow by the number that was called.
+            models.Index(fields=["call_to", "status"], name="callauth_flow_call_to"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.phone} ({self.status})"
@@ -104,6 +124,8 @@ class CallAuthFlow(models.Model):
     def _transition(self, condition: Q, **changes: Any) -> bool:
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
+        if won:
+            flowcache.store(self)  # polls read the state from the cache: never let it lag
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -150,11 +172,18 @@ class CallAuthFlow(models.Model):
         )
 
     def claim_for_login(self) -> bool:
-        """Confirmed → used; exactly one finisher wins (invariant 4)."""
+        """Confirmed → used, for a login flow; exactly one finisher wins (invariant 4)."""
+        return self._claim(FlowPurpose.LOGIN)
+
+    def claim_for_link(self) -> bool:
+        """Confirmed → used, for a flow adding a phone to an account; exactly one finisher wins."""
+        return self._claim(FlowPurpose.LINK)
+
+    def _claim(self, purpose: str) -> bool:
         now = timezone.now()
         deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
         return self._transition(
-            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline),
+            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline, purpose=purpose),
             status=FlowStatus.USED,
             finished_at=now,
         )
@@ -162,6 +191,7 @@ class CallAuthFlow(models.Model):
     def set_user(self, user: Any) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
+        flowcache.store(self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

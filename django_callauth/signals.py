@@ -24,6 +24,10 @@ flow_confirmed = Signal()
 flow_failed = Signal()
 #: A user logged in by this flow. Also: ``request``, ``user``.
 logged_in = Signal()
+#: A phone was added to an account by a confirmed call. Also: ``request``, ``user``, ``phone``.
+phone_linked = Signal()
+#: A phone was removed from an account. Also: ``request``, ``user``, ``phone``. No ``flow``.
+phone_removed = Signal()
 #: A start was refused by a cost limit before reaching the provider. Also: ``request``,
 #: ``scope`` (``"ip"``, ``"phone"`` or ``"global"``). No ``flow``: none was created.
 rate_limited = Signal()

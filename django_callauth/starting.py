@@ -21,7 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import signals, tokens
 from .conf import app_settings
-from .models import CallAuthFlow, FailureReason
+from .models import CallAuthFlow, FailureReason, FlowPurpose
 from .phones import mask_phone
 from .providers import get_providers
 from .providers.base import CallAuthProvider, ProviderError, WebhookStyle
@@ -40,18 +40,21 @@ def webhook_url_for(flow: CallAuthFlow, secret: str) -> str:
     return app_settings.WEBHOOK_BASE_URL + path
 
 
-@sensitive_variables("secret", "webhook_url")
-def start_new(request: HttpRequest, phone: str, next_url: str) -> CallAuthFlow:
+@sensitive_variables("secret", "webhook_url")  # a provider's frames below name it so too
+def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = FlowPurpose.LOGIN) -> CallAuthFlow:
     """A flow for ``phone`` started by the first provider that can; raises the last ``ProviderError``.
 
     The row is committed before any provider is asked, so a webhook racing the start's
-    answer finds it. When every provider failed, the flow is marked failed.
+    answer finds it. When every provider failed, the flow is marked failed. A flow adding
+    a phone (``FlowPurpose.LINK``) belongs to the logged-in user who started it.
     """
     providers = get_providers()
     now = timezone.now()
     secret = _new_secret(providers[0])
     flow = CallAuthFlow.objects.create(
         phone=phone,
+        purpose=purpose,
+        user=request.user if purpose == FlowPurpose.LINK else None,
         provider=providers[0].name,
         webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
         next_url=next_url,

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import phone_views, views, webhooks
+from .models import FlowPurpose
+
+LINK = {"purpose": FlowPurpose.LINK}
 
 app_name = "callauth"
 
@@ -15,4 +18,12 @@ urlpatterns = [
     # Always routed, so URLs never depend on settings at import; the view answers
     # 404 unless the sandbox provider is configured.
     path("sandbox/call/", views.sandbox_call, name="sandbox_call"),
+    # A logged-in user's phones; adding one is verified by a call, like a login.
+    path("phones/", phone_views.phones, name="phones"),
+    path("phones/add/", phone_views.phone_add, name="phone_add"),
+    path("phones/<int:link_id>/remove/", phone_views.phone_remove, name="phone_remove"),
+    path("phones/verify/", views.challenge, LINK, name="link_challenge"),
+    path("phones/verify/status/", views.status, LINK, name="link_status"),
+    path("phones/verify/complete/", phone_views.link_complete, name="link_complete"),
+    path("phones/verify/sandbox/call/", views.sandbox_call, LINK, name="link_sandbox_call"),
 ]

@@ -1,8 +1,8 @@
 """The login pages and endpoints: start, challenge, status, complete, sandbox call.
 
 Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
-The flow is always the one in the browser's session: no view here takes a flow id from
-the request (the provider's webhooks are in webhooks.py).
+The flow is always the one in the browser's session (docs/security.rst, invariant 1); no
+view here takes a flow id from the request (the provider's webhooks are in webhooks.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 
 from . import flows, signals
 from .adapter import get_adapter
-from .models import CallAuthFlow, FailureReason, FlowStatus
+from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
 from .providers import get_provider, provider_named
@@ -41,7 +41,7 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def safe_next(request: HttpRequest, url: object) -> str:
-    """``url`` if it is safe to redirect to after login, else ""."""
+    """``url`` if it is safe to redirect to after login, else "" (invariant 11)."""
     if not isinstance(url, str) or not url:
         return ""
     # A safe URL is percent-encoded; raw control characters (PostgreSQL refuses NUL) or
@@ -54,8 +54,26 @@ def safe_next(request: HttpRequest, url: object) -> str:
     return url if allowed else ""
 
 
+#: The URLs that follow a flow, by purpose: logging in, or adding a phone to an account.
+FLOW_URLS = {
+    FlowPurpose.LOGIN: {
+        "challenge": "callauth:challenge",
+        "status": "callauth:status",
+        "complete": "callauth:complete",
+        "sandbox_call": "callauth:sandbox_call",
+    },
+    FlowPurpose.LINK: {
+        "challenge": "callauth:link_challenge",
+        "status": "callauth:link_status",
+        "complete": "callauth:link_complete",
+        "sandbox_call": "callauth:link_sandbox_call",
+    },
+}
+
+
 def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
     """What a client needs to show the number and follow the flow."""
+    urls = FLOW_URLS[flow.purpose]
     payload: dict[str, Any] = {
         "status": flow.current_status(),
         "call_to": flow.call_to,
@@ -63,16 +81,19 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "qr": qr_data_uri(tel_uri(flow.call_to)),
         "expires_at": flow.expires_at.isoformat(),
         "expires_in": flow.expires_in(),
-        "status_url": reverse("callauth:status"),
-        "complete_url": reverse("callauth:complete"),
+        "status_url": reverse(urls["status"]),
+        "complete_url": reverse(urls["complete"]),
     }
     provider = provider_named(flow.provider)
     if provider is not None and provider.simulated:
-        payload["sandbox_call_url"] = reverse("callauth:sandbox_call")
+        payload["sandbox_call_url"] = reverse(urls["sandbox_call"])
     return payload
 
 
-def _no_flow(request: HttpRequest) -> HttpResponse:
+def no_flow(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+    if purpose == FlowPurpose.LINK:
+        message = _("No phone is being added in this browser. Enter the phone number to add.")
+        return error_response(request, "no_flow", message, 400)
     return error_response(
         request,
         "no_flow",
@@ -117,10 +138,10 @@ def start(request: HttpRequest) -> HttpResponse:
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
-def challenge(request: HttpRequest) -> HttpResponse:
-    flow = flows.flow_from_session(request.session)
+def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+    flow = flows.flow_from_session(request.session, purpose)
     if flow is None or not flow.call_to:
-        return _no_flow(request)
+        return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow))
@@ -137,6 +158,7 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
     ended = status not in (FlowStatus.PENDING, FlowStatus.CONFIRMED)
     context: dict[str, Any] = {
         "flow": flow,
+        "purpose": flow.purpose,
         "status": status,
         "ended": ended,
         "phone_display": format_phone(flow.phone),
@@ -151,13 +173,13 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
-def status(request: HttpRequest) -> HttpResponse:
-    flow = flows.flow_from_session(request.session)
+def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+    flow = flows.flow_from_session(request.session, purpose, cached=True)
     if flow is None:
-        return _no_flow(request)
+        return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)
     if not wants_json(request):
-        return redirect("callauth:challenge")
+        return redirect(FLOW_URLS[purpose]["challenge"])
     return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
 
 
@@ -186,6 +208,11 @@ _NOT_FINISHABLE = {
     FailureReason.NO_ACCOUNT: ("no_account", 403, gettext_lazy("There is no account with this phone number.")),
     FailureReason.NOT_ALLOWED: ("not_allowed", 403, gettext_lazy("This account cannot log in by phone call.")),
     FailureReason.CANCELLED: ("cancelled", 409, gettext_lazy("A newer login was started in this browser.")),
+    FailureReason.PHONE_TAKEN: (
+        "phone_taken",
+        409,
+        gettext_lazy("This phone number is already linked to another account."),
+    ),
     FailureReason.PROVIDER_ERROR: (
         "provider_error",
         502,
@@ -209,7 +236,7 @@ def flow_problem(flow: CallAuthFlow) -> tuple[str, int, str]:
 def complete(request: HttpRequest) -> HttpResponse:
     flow = flows.flow_from_session(request.session)
     if flow is None:
-        return _no_flow(request)
+        return no_flow(request)
     # Pressing "I have called" is worth one check even in webhook mode: the webhook may be lost.
     flows.refresh_flow(flow, request=request, user_says_called=True)
     if flow.current_status() == FlowStatus.CONFIRMED:
@@ -232,14 +259,14 @@ def complete(request: HttpRequest) -> HttpResponse:
                 HTTPStatus.INTERNAL_SERVER_ERROR,
             )
     code, http_status, message = flow_problem(flow)
-    return _challenge_error(request, flow, code, message, http_status)
+    return challenge_error(request, flow, code, message, http_status)
 
 
 _LOGIN_FAILED = gettext_lazy("Something went wrong while logging you in. Please try again.")
 
 
 def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpResponse:
-    """``login()`` and what follows; project code failing here never loses the login.
+    """``login()`` and what follows; project code failing here never loses the login (invariant 14).
 
     The flow is used by now. A 5xx answer would not save the rotated session
     (SessionMiddleware skips it), so whatever a receiver raises is logged, and the person
@@ -265,7 +292,7 @@ def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpRespo
     return redirect(target)
 
 
-def _challenge_error(
+def challenge_error(
     request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int
 ) -> HttpResponse:
     context = _challenge_context(request, flow)
@@ -275,9 +302,9 @@ def _challenge_error(
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
-def sandbox_call(request: HttpRequest) -> HttpResponse:
+def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
     """Play the phone: report a call to this browser's number (sandbox flows only)."""
-    flow = flows.flow_from_session(request.session)
+    flow = flows.flow_from_session(request.session, purpose)
     provider = provider_named(flow.provider) if flow is not None else get_provider()
     if provider is None or not provider.simulated:
         return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
@@ -285,7 +312,7 @@ def sandbox_call(request: HttpRequest) -> HttpResponse:
     if refusal is not None:
         return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
     if flow is None or not flow.call_to:
-        return _no_flow(request)
+        return no_flow(request, purpose)
     data = request_data(request) or {}
     caller = None
     if data.get("caller"):
@@ -297,4 +324,4 @@ def sandbox_call(request: HttpRequest) -> HttpResponse:
     flow.refresh_from_db()
     if wants_json(request):
         return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
-    return redirect("callauth:challenge")
+    return redirect(FLOW_URLS[purpose]["challenge"])

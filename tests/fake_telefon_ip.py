@@ -1,7 +1,7 @@
 """A fake of the telefon-ip "Back Calls" API on loopback (tests/fake_server.py serves it).
 
-It answers exactly the shapes docs/providers.rst shows, with switches for the shapes it says
-are unknown, and calls the per-flow webhook like the provider does.
+It answers exactly the shapes docs/providers/telefon-ip.rst shows, with switches for the
+shapes it says are unknown, and calls the per-flow webhook like the provider does.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import requests
 from django.test import Client
 from django.urls import reverse
 
+from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow
 
@@ -55,8 +56,8 @@ def check_url(provider_id: int = PROVIDER_ID) -> str:
     return API + f"reverse_auth_phone_check/{provider_id}/"
 
 
-def url(name: str) -> str:
-    return reverse(f"callauth:{name}")
+def url(name: str, **kwargs: Any) -> str:
+    return reverse(f"callauth:{name}", kwargs=kwargs or None)
 
 
 def assert_json_error(response: Any, status: int, code: str, message: str | None = None) -> None:
@@ -114,6 +115,7 @@ def move_time(flow: CallAuthFlow, seconds: int) -> None:
         if values[name] is not None
     }
     CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
+    flowcache.store(CallAuthFlow.objects.get(pk=flow.pk))  # as a transition would: polls read the cache
 
 
 class Browser:

@@ -46,7 +46,7 @@ CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
 # One test process: the per-process LocMemCache (callauth.W003) counts the limits right.
 SILENCED_SYSTEM_CHECKS = ["callauth.E001", "callauth.W003"]
 CALLAUTH_SANDBOX_IN_PRODUCTION = True
-CALLAUTH_RATE_LIMITS: dict[str, str | None] = {}  # the defaults: tests that hit them say so
+CALLAUTH_RATE_LIMITS = {}  # the defaults: tests that hit them say so
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,4 @@
-"""Races proven on PostgreSQL with real threads (SECURITY.md, invariant 4).
+"""Races proven on PostgreSQL with real threads (docs/security.rst, invariant 4).
 
 Each thread has its own database connection and commits for real (``transactional_db``):
 no wrapping transaction hides a race. SQLite has no row locks, so these are skipped there.
@@ -202,3 +202,44 @@ def test_a_concurrent_burst_from_one_address_bills_ten() -> None:
     results = run_together(30, lambda i: start_status(Client(), f"+7900{i:07d}"))
     assert sorted(results) == [201] * 10 + [429] * 20
     assert CallAuthFlow.objects.count() == 10
+
+
+# -- linking phones ------------------------------------------------------------------------------
+
+
+def confirmed_link_flow(user: Any) -> Client:
+    """A browser of ``user`` holding a confirmed flow adding PHONE."""
+    client = Client()
+    client.force_login(user)
+    flow = make_flow(purpose="link", user=user, status=FlowStatus.CONFIRMED, confirmed_at=timezone.now())
+    session = client.session
+    session["_callauth_link_flow_id"] = str(flow.pk)
+    session.save()
+    return client
+
+
+def test_two_accounts_finishing_links_of_one_phone_at_once_link_it_once() -> None:
+    users = [get_user_model().objects.create_user(username=f"user{i}") for i in range(10)]
+    browsers = [confirmed_link_flow(user) for user in users]
+    results = run_together(
+        10, lambda i: browsers[i].post("/callauth/phones/verify/complete/", HTTP_ACCEPT="application/json")
+    )
+    assert sorted(r.status_code for r in results) == [200] + [409] * 9
+    assert {r.json().get("error") for r in results if r.status_code == 409} == {"phone_taken"}
+    assert CallAuthPhone.objects.filter(phone=PHONE).count() == 1
+
+
+def test_removing_two_phones_at_once_keeps_the_last_way_in() -> None:
+    user = get_user_model().objects.create_user(username="passwordless")  # no usable password
+    links = [CallAuthPhone.objects.create(user=user, phone=p) for p in (PHONE, "+79007654321")]
+    browsers = []
+    for _ in links:
+        client = Client()
+        client.force_login(user)
+        browsers.append(client)
+    results = run_together(
+        2,
+        lambda i: browsers[i].post(f"/callauth/phones/{links[i].pk}/remove/", HTTP_ACCEPT="application/json"),
+    )
+    assert sorted(r.status_code for r in results) == [200, 409]
+    assert CallAuthPhone.objects.filter(user=user).count() == 1

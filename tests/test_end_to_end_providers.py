@@ -90,7 +90,7 @@ def test_sms_ru_a_call_from_another_phone_is_never_confirmed(sms_ru_site: Any, f
     browser = Browser(sms_ru_site.url)
     started = browser.start()
     fake_sms_ru.make_call(started["call_to"], "+79007654321")
-    assert browser.wait_for_status("confirmed", seconds=2.5) == "pending"
+    assert browser.wait_for_status("confirmed", seconds=1.5) == "pending"  # a check or two
     assert browser.complete().json()["error"] == "not_confirmed"
     assert browser.home().status_code == 302
 

@@ -1,7 +1,8 @@
 """The telefon-ip.ru "Back Calls" client: its settings, its URLs and what its answers mean.
 
-docs/providers.rst describes the API and the shapes it is known to answer. The API token
-sits in the URL *path*; http.py keeps it out of logs, exception texts and error reports.
+docs/providers/telefon-ip.rst is the contract: the API and the shapes it is known to answer.
+The API token sits in the URL *path*; http.py keeps it out of logs, exception texts and
+error reports.
 """
 
 from __future__ import annotations

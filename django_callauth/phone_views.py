@@ -1,0 +1,157 @@
+"""The logged-in user's phones: list, add one (verified by a call, like a login), remove one.
+
+Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
+Adding goes through the same flow as a login, with the purpose "link": the same cost
+limits, the same session binding, the same one-finisher race safety; and a link flow
+can never be finished as a login, nor the reverse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from . import flows, linking
+from .models import CallAuthPhone, FlowPurpose, FlowStatus
+from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
+from .phones import InvalidPhoneNumber, format_phone, normalize_phone
+from .providers.base import ProviderError
+from .throttling import StartRefused
+from .views import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
+
+PHONES_TEMPLATE = "callauth/phones.html"
+#: A one-time notice for the phones page ("+7 900 … was added"), kept in the session across the redirect.
+NOTICE_KEY = "_callauth_phones_notice"
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Logged-in users only: a JSON 401 for API clients, the login page for browsers."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if wants_json(request):
+                return error_response(
+                    request, "login_required", _("Log in to manage your phones."), HTTPStatus.UNAUTHORIZED
+                )
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _phones_of(request: HttpRequest) -> list[CallAuthPhone]:
+    return list(CallAuthPhone.objects.filter(user=request.user).order_by("created_at", "pk"))
+
+
+def _phone_json(link: CallAuthPhone) -> dict[str, Any]:
+    return {
+        "id": link.pk,
+        "phone": link.phone,
+        "added_at": link.created_at.isoformat(),
+        "last_login_at": link.last_login_at.isoformat() if link.last_login_at else None,
+    }
+
+
+def _page(request: HttpRequest, **context: Any) -> dict[str, Any]:
+    links = _phones_of(request)
+    return {"links": [(link, format_phone(link.phone)) for link in links], **context}
+
+
+def _done(request: HttpRequest, notice: str, payload: dict[str, Any], status: int = HTTPStatus.OK) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse(payload, status=status)
+    request.session[NOTICE_KEY] = notice
+    return redirect("callauth:phones")
+
+
+@allow_methods("GET")
+@never_cache
+@login_required
+def phones(request: HttpRequest) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"phones": [_phone_json(link) for link in _phones_of(request)]})
+    return render(request, PHONES_TEMPLATE, _page(request, notice=request.session.pop(NOTICE_KEY, "")))
+
+
+@allow_methods("POST")
+@csrf_protect
+@transaction.non_atomic_requests
+@login_required
+def phone_add(request: HttpRequest) -> HttpResponse:
+    data = request_data(request)
+    if data is None:
+        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
+    raw_phone = data.get("phone")
+    form = _page(request, callauth_phone=raw_phone if isinstance(raw_phone, str) else "")
+    try:
+        phone = normalize_phone(raw_phone)
+        flow = flows.start_flow(request, phone, purpose=FlowPurpose.LINK)
+    except InvalidPhoneNumber as exc:
+        return error_response(request, "invalid_phone", exc.message, 400, template=PHONES_TEMPLATE, context=form)
+    except StartRefused as refusal:
+        response = error_response(
+            request, refusal.code, refusal.message, refusal.status, template=PHONES_TEMPLATE, context=form
+        )
+        if refusal.retry_after:
+            response["Retry-After"] = str(refusal.retry_after)
+        return response
+    except ProviderError as exc:
+        return error_response(
+            request, exc.code, str(exc.user_message), exc.http_status, template=PHONES_TEMPLATE, context=form
+        )
+    if wants_json(request):
+        return JsonResponse(flow_payload(request, flow), status=201)
+    return redirect(FLOW_URLS[FlowPurpose.LINK]["challenge"])
+
+
+@allow_methods("POST")
+@csrf_protect
+@never_cache
+@transaction.non_atomic_requests
+@login_required
+def link_complete(request: HttpRequest) -> HttpResponse:
+    """Add the phone once the call is confirmed; never logs anyone in or out."""
+    flow = flows.flow_from_session(request.session, FlowPurpose.LINK)
+    if flow is None:
+        return no_flow(request, FlowPurpose.LINK)
+    flows.refresh_flow(flow, request=request, user_says_called=True)
+    if flow.current_status() == FlowStatus.CONFIRMED:
+        outcome = linking.link_phone(request, flow)
+        if outcome == "no_flow":
+            return no_flow(request, FlowPurpose.LINK)
+        if outcome == "linked":
+            flows.forget_flow(request.session, FlowPurpose.LINK)
+            notice = _("%(phone)s was added to your account.") % {"phone": format_phone(flow.phone)}
+            return _done(request, notice, {"phone": flow.phone, "redirect": reverse("callauth:phones")})
+        flow.refresh_from_db()
+    code, http_status, message = flow_problem(flow)
+    return challenge_error(request, flow, code, message, http_status)
+
+
+@allow_methods("POST")
+@csrf_protect
+@transaction.non_atomic_requests
+@login_required
+def phone_remove(request: HttpRequest, link_id: int) -> HttpResponse:
+    outcome, phone = linking.remove_phone(request, link_id)
+    if outcome == "not_found":
+        return error_response(request, "not_found", _("You have no such phone."), HTTPStatus.NOT_FOUND)
+    if outcome == "last_login_method":
+        message = _("This is the only way to log in to your account: add another phone or set a password first.")
+        return error_response(
+            request, outcome, message, HTTPStatus.CONFLICT, template=PHONES_TEMPLATE, context=_page(request)
+        )
+    notice = _("%(phone)s was removed from your account.") % {"phone": format_phone(phone)}
+    return _done(request, notice, {"removed": phone})

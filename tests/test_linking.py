@@ -1,0 +1,211 @@
+"""Adding a phone to an account by a call, and removing one (pages and JSON).
+
+Linking never logs anyone in or out, a link flow never finishes as a login (nor the
+reverse), and whose a taken phone is, is never said. The races are in test_concurrency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import SESSION_KEY, user_logged_in
+from django.test import Client
+
+from django_callauth import signals
+from django_callauth.adapter import CallAuthAdapter
+from django_callauth.flows import SESSION_KEYS
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
+from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, sandbox_confirm, url
+
+pytestmark = pytest.mark.django_db
+
+TAKEN = "This phone number is already linked to another account."
+NO_LINK_FLOW = "No phone is being added in this browser. Enter the phone number to add."
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user(username="alice", password="a long password")
+
+
+@pytest.fixture
+def browser(client: Client, alice: Any) -> Client:
+    client.force_login(alice)
+    return client
+
+
+class NoLinkingAdapter(CallAuthAdapter):
+    def may_link_phone(self, request: Any, user: Any, phone: str) -> bool:
+        return False
+
+
+def add(client: Client, phone: str = PHONE, **headers: Any) -> Any:
+    return client.post(url("phone_add"), {"phone": phone}, **{**JSON, **headers})
+
+
+def call_and_finish(client: Client) -> Any:
+    assert client.post(url("link_sandbox_call"), **JSON).json()["status"] == "confirmed"
+    return client.post(url("link_complete"), **JSON)
+
+
+def phones_of(user: Any) -> list[str]:
+    return list(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))
+
+
+def session_user(client: Client) -> str | None:
+    return client.session.get(SESSION_KEY)
+
+
+# -- adding --------------------------------------------------------------------------------
+
+
+def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(browser: Client, alice: Any) -> None:
+    logins: list[Any] = []
+    linked: list[dict[str, Any]] = []
+    user_logged_in.connect(receiver := lambda **kw: logins.append(kw["user"]))  # noqa: E731
+    signals.phone_linked.connect(on_linked := lambda **kw: linked.append(kw))  # noqa: E731
+    try:
+        started = add(browser)
+        assert started.status_code == 201
+        assert started.json()["complete_url"] == url("link_complete")
+        response = call_and_finish(browser)
+    finally:
+        user_logged_in.disconnect(receiver)
+        signals.phone_linked.disconnect(on_linked)
+    assert response.status_code == 200
+    assert response.json() == {"phone": PHONE, "redirect": url("phones")}
+    assert phones_of(alice) == [PHONE]
+    assert session_user(browser) == str(alice.pk)
+    assert logins == []
+    assert [(kw["user"], kw["phone"]) for kw in linked] == [(alice, PHONE)]
+    assert browser.get(url("phones"), **JSON).json()["phones"][0]["phone"] == PHONE
+
+
+def test_the_html_pages_walk_through_it(browser: Client, alice: Any) -> None:
+    page = browser.get(url("phones"))
+    assert page.status_code == 200 and "No phone can log in to your account yet." in page.content.decode()
+    assert browser.post(url("phone_add"), {"phone": "8 900 123-45-67"})["Location"] == url("link_challenge")
+    challenge = browser.get(url("link_challenge")).content.decode()
+    assert f'action="{url("link_complete")}"' in challenge
+    browser.post(url("link_sandbox_call"))
+    finished = browser.post(url("link_complete"))
+    assert finished["Location"] == url("phones")
+    assert "+7 900 123-45-67 was added to your account." in browser.get(url("phones")).content.decode()
+    assert phones_of(alice) == [PHONE]
+
+
+def test_a_phone_of_another_account_is_refused_without_saying_whose(
+    browser: Client, alice: Any, django_user_model: Any
+) -> None:
+    bob = django_user_model.objects.create_user(username="bob-the-owner")
+    CallAuthPhone.objects.create(user=bob, phone=PHONE)
+    assert add(browser).status_code == 201  # the same answer as for a free phone: no enumeration
+    response = call_and_finish(browser)
+    assert_json_error(response, 409, "phone_taken", TAKEN)
+    assert "bob" not in response.content.decode()
+    assert phones_of(alice) == [] and phones_of(bob) == [PHONE]
+    assert CallAuthFlow.objects.get().failure_reason == "phone_taken"
+
+
+def test_adding_ones_own_phone_again_is_fine(browser: Client, alice: Any) -> None:
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    add(browser)
+    assert call_and_finish(browser).status_code == 200
+    assert phones_of(alice) == [PHONE]
+
+
+def test_the_adapter_decides_who_may_link(browser: Client, alice: Any, settings: Any) -> None:
+    settings.CALLAUTH_ADAPTER = "tests.test_linking.NoLinkingAdapter"
+    add(browser)
+    assert_json_error(call_and_finish(browser), 403, "not_allowed")
+    assert phones_of(alice) == []
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client: Client) -> None:
+    assert_json_error(client.get(url("phones"), **JSON), 401, "login_required", "Log in to manage your phones.")
+    assert_json_error(add(client), 401, "login_required")
+    assert client.get(url("phones"))["Location"].startswith("/login/?next=")
+
+
+def test_a_link_finished_by_someone_else_logged_in_later_is_refused(
+    browser: Client, alice: Any, django_user_model: Any
+) -> None:
+    add(browser)
+    browser.post(url("link_sandbox_call"), **JSON)
+    mallory = django_user_model.objects.create_user(username="mallory")
+    flow_id = browser.session[SESSION_KEYS[FlowPurpose.LINK]]
+    browser.force_login(mallory)  # a new session: the flow went with the old one
+    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
+    session = browser.session
+    session[SESSION_KEYS[FlowPurpose.LINK]] = flow_id  # even if the flow were carried over
+    session.save()
+    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
+    assert phones_of(mallory) == [] and phones_of(alice) == []
+
+
+def test_adding_phones_counts_against_the_same_limits(browser: Client) -> None:
+    for _ in range(3):  # three logins for the phone, from three other browsers
+        assert Client().post(url("start"), {"phone": PHONE}, **JSON).status_code == 201
+    assert_json_error(add(browser), 429, "rate_limited")
+
+
+# -- a link is never a login, a login never a link ----------------------------------------------
+
+
+def test_a_confirmed_link_flow_cannot_log_in(browser: Client) -> None:
+    add(browser)
+    browser.post(url("link_sandbox_call"), **JSON)
+    browser.logout()
+    assert_json_error(browser.post(url("complete"), **JSON), 400, "no_flow")
+    flow = CallAuthFlow.objects.get()
+    assert flow.status == FlowStatus.CONFIRMED
+    assert flow.claim_for_login() is False
+
+
+def test_a_confirmed_login_flow_cannot_add_a_phone(client: Client, alice: Any) -> None:
+    flow = sandbox_confirm(client, OTHER_PHONE)
+    client.force_login(alice)
+    session = client.session
+    session[SESSION_KEYS[FlowPurpose.LINK]] = str(flow.pk)  # planted where a link flow would be
+    session.save()
+    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow")
+    assert flow.claim_for_link() is False
+    assert phones_of(alice) == []
+
+
+# -- removing -----------------------------------------------------------------------------------
+
+
+def test_a_phone_is_removed(browser: Client, alice: Any) -> None:
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    removed: list[str] = []
+    signals.phone_removed.connect(receiver := lambda **kw: removed.append(kw["phone"]))  # noqa: E731
+    try:
+        response = browser.post(url("phone_remove", link_id=link.pk), **JSON)
+    finally:
+        signals.phone_removed.disconnect(receiver)
+    assert response.json() == {"removed": PHONE}
+    assert phones_of(alice) == [] and removed == [PHONE]
+
+
+def test_the_last_way_to_log_in_is_kept(client: Client, django_user_model: Any) -> None:
+    caller = django_user_model.objects.create_user(username="+79001234567")  # signed up by call: no password
+    first = CallAuthPhone.objects.create(user=caller, phone=PHONE)
+    second = CallAuthPhone.objects.create(user=caller, phone=OTHER_PHONE)
+    client.force_login(caller)
+    assert client.post(url("phone_remove", link_id=second.pk), **JSON).status_code == 200
+    assert_json_error(
+        client.post(url("phone_remove", link_id=first.pk), **JSON),
+        409,
+        "last_login_method",
+        "This is the only way to log in to your account: add another phone or set a password first.",
+    )
+    assert phones_of(caller) == [PHONE]
+
+
+def test_someone_elses_phone_cannot_be_removed(browser: Client, django_user_model: Any) -> None:
+    bob = django_user_model.objects.create_user(username="bob")
+    link = CallAuthPhone.objects.create(user=bob, phone=PHONE)
+    assert_json_error(browser.post(url("phone_remove", link_id=link.pk), **JSON), 404, "not_found")
+    assert phones_of(bob) == [PHONE]
