@@ -1,7 +1,7 @@
 """The life of a login flow: start, learn about the call, decide.
 
 This is the one place that decides whether a provider's report confirms a flow
-(docs/security.rst, invariant 3; docs/providers.rst, "What confirms a call"): a reported
+(docs/security.rst, invariant 3; docs/providers/index.rst, "What confirms a call"): a reported
 caller must equal the requested phone exactly, a provider that vouches for the caller
 instead must be the one the flow's phone was given to at start, and the report must arrive
 before the flow's deadline. A flow stays with the provider that started it: its checks and

@@ -1,6 +1,6 @@
 """A fake of sms.ru's callcheck API on loopback (tests/fake_server.py serves it).
 
-It answers the shapes docs/providers.rst shows (``status``/``status_code`` on every answer,
+It answers the shapes docs/providers/sms-ru.rst shows (``status``/``status_code`` on every answer,
 ``check_status`` "400"/"401"/"402"), with switches for the types public clients disagree
 on, and posts the account-wide callback (``data[]`` entries, answered ``100``) to
 ``callback_url`` like sms.ru does once a call came from the phone it was given.

@@ -4,7 +4,7 @@
 5 minutes; ``callcheck/status`` says 400 (not yet), 401 (confirmed) or 402 (expired or
 unknown). sms.ru only confirms a call from the phone it was given, so its answers name no
 caller: it vouches (``vouches_for_caller``). It can also tell an account-wide callback URL,
-registered by hand in the sms.ru account. docs/providers.rst describes the shapes, and which
+registered by hand in the sms.ru account. docs/providers/sms-ru.rst describes the shapes, and which
 of them are only seen in public clients.
 
 Requests are POSTed with the ``api_id`` in the form body, never in the URL, so no URL of
