@@ -65,7 +65,7 @@ class CallAuthSettings:
     def TTL(self) -> int | None:
         """Seconds a number to call is shown, or None when unset: each provider's own lifetime.
 
-        A flow never lasts longer than its provider's numbers live (``flows.ttl_for``).
+        A flow never lasts longer than its provider's numbers live (``starting.ttl_for``).
         """
         value = _get("TTL", _UNSET)
         return None if value is _UNSET else int(value)

@@ -133,7 +133,7 @@ class CallAuthFlow(models.Model):
         return self._transition(Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id)
 
     def hand_to(self, provider: str, *, webhook_secret_hash: str, expires_at: datetime) -> bool:
-        """Give a flow that no provider started yet to another provider (failover, flows.py)."""
+        """Give a flow that no provider started yet to another provider (failover, starting.py)."""
         return self._transition(
             Q(status=FlowStatus.PENDING, provider_id=""),
             provider=provider,

@@ -34,6 +34,7 @@ from django_callauth.providers.base import (
     ProviderError,
     ProviderMalformedAnswer,
     ProviderRateLimited,
+    ProviderRejected,
     ProviderUnavailable,
     StartedCall,
     WebhookStyle,
@@ -107,6 +108,8 @@ class ProviderContract:
 
 #: (HTTP status, body, the error a start raises, whether it proves no call was set up).
 HTTP_FAILURES = [
+    (400, "<html>Bad Request</html>", ProviderRejected, False),
+    (404, "", ProviderRejected, False),
     (401, "{}", ProviderConfigurationError, True),
     (403, "<html>Forbidden</html>", ProviderConfigurationError, True),
     (429, "", ProviderRateLimited, True),

@@ -27,6 +27,7 @@ import requests
 import urllib3.exceptions
 from django.views.decorators.debug import sensitive_variables
 
+from ..redaction import redact
 from .base import (
     ProviderConfigurationError,
     ProviderError,
@@ -137,8 +138,10 @@ class HttpClient:
         """One request, classified: a 2xx or 4xx ``Reply``; raises only our own exceptions.
 
         ``where`` is what logs show of the request: its method and URL, secrets replaced.
-        A secret goes in ``url``, ``params``, ``data`` or ``headers``, never in ``where``.
+        A secret goes in ``url``, ``params``, ``data`` or ``headers``, never in ``where``
+        (which is redacted of the client's ``secrets`` all the same).
         """
+        where = redact(where, self._secrets)
         outcome = self._send(
             method, url, where, deadline_at, dict(params=params, data=data, json=json_body, headers=headers)
         )

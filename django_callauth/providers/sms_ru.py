@@ -202,7 +202,8 @@ class SmsRuProvider(CallAuthProvider):
         if reply.status >= 400:
             fields = payload if isinstance(payload, dict) else {}
             logger.warning("sms.ru %s: HTTP %s, rejected", where, reply.status)
-            return _Answer(False, _code(fields.get("status_code")), answers.short_text(fields.get("status_text"), ()))
+            text = answers.short_text(fields.get("status_text"), (self._api_id,))
+            return _Answer(False, _code(fields.get("status_code")), text)
         if payload is answers.NOT_JSON:
             logger.warning("sms.ru %s: HTTP %s, body is not JSON", where, reply.status)
             raise ProviderMalformedAnswer("sms.ru's answer is not JSON.")
