@@ -177,6 +177,19 @@ def test_start_flow_lifetime_follows_the_ttl_setting(fake: Any, clock: Clock, se
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("ttl", "lasts"), [(600, 120), (None, 120)], ids=["capped", "unset"])
+def test_start_flow_never_outlives_the_providers_numbers(
+    fake: Any, clock: Clock, settings: Any, ttl: int | None, lasts: int
+) -> None:
+    if ttl is None:
+        del settings.CALLAUTH_TTL
+    else:
+        settings.CALLAUTH_TTL = ttl
+    flow = flows.start_flow(browser(), PHONE)
+    assert flow.expires_at == T0 + timedelta(seconds=lasts)  # the fake's lifetime: 120 s
+
+
+@pytest.mark.django_db
 def test_start_flow_in_webhook_mode_sends_a_secret_url_and_stores_only_its_hash(
     fake: Any, clock: Clock, settings: Any
 ) -> None:

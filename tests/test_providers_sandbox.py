@@ -1,7 +1,8 @@
 """The sandbox works in development only: with ``DEBUG = False`` it refuses at run time (invariant 15).
 
 gunicorn and uwsgi never run system checks, so callauth.E001 alone would leave a
-production site where anyone logs in as anyone.
+production site where anyone logs in as anyone. In development it passes the contract
+every provider passes (tests/provider_contract.py).
 """
 
 from __future__ import annotations
