@@ -1,6 +1,7 @@
 """HTTP plumbing every provider client shares: limits, one pooled session, errors without secrets.
 
-Reading what came back (ids, texts, JSON) is answers.py; the pooled session, session.py.
+Reading what came back (statuses, ids, texts, JSON) is answers.py; the pooled session,
+session.py.
 
 Provider credentials may sit in URLs (telefon-ip's token is in the path), and
 ``requests``/``urllib3`` put URLs into their exception texts and debug logs.
@@ -28,12 +29,12 @@ import urllib3.exceptions
 from django.views.decorators.debug import sensitive_variables
 
 from ..redaction import redact
+from . import answers
 from .base import (
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
     ProviderRateLimited,
-    ProviderRejected,
     ProviderUnavailable,
 )
 from .session import session
@@ -57,30 +58,6 @@ T = TypeVar("T")
 def now() -> float:
     """The monotonic clock deadlines are reckoned on (``_clock``, so tests can move it)."""
     return _clock()
-
-
-def classify_status(status: int, where: str, vendor: str, credential: str) -> None:
-    """Raise for every HTTP status but 2xx and 4xx, whose bodies the provider's client reads."""
-    if status in (401, 403):
-        logger.error("%s %s: HTTP %s, the token was refused", vendor, where, status)
-        raise ProviderConfigurationError(f"{vendor} refused the {credential} (HTTP {status}).")
-    if status == 402:
-        logger.error("%s %s: HTTP 402, payment required", vendor, where)
-        raise ProviderRejected(f"{vendor} asks for payment (HTTP 402).", no_call_set_up=True)
-    if status == 429:
-        logger.warning("%s %s: HTTP 429, rate limited", vendor, where)
-        raise ProviderRateLimited(f"{vendor} is rate limiting us (HTTP 429).")
-    if 500 <= status < 600:
-        logger.warning("%s %s: HTTP %s, server error", vendor, where, status)
-        # 503 says "not now" before doing anything; other 5xx may come after a number was set up.
-        raise ProviderUnavailable(f"{vendor} failed (HTTP {status}).", no_call_set_up=status == 503)
-    if 300 <= status < 400:
-        # Never followed: a redirect would resend the secret-bearing request elsewhere.
-        logger.warning("%s %s: HTTP %s redirect, not followed", vendor, where, status)
-        raise ProviderMalformedAnswer(f"{vendor} answered with a redirect (HTTP {status}).")
-    if not (200 <= status < 300 or 400 <= status < 500):
-        logger.warning("%s %s: unexpected HTTP %s", vendor, where, status)
-        raise ProviderMalformedAnswer(f"{vendor} answered HTTP {status}.")
 
 
 @dataclass(frozen=True)
@@ -148,7 +125,7 @@ class HttpClient:
         if isinstance(outcome, ProviderError):
             raise outcome
         with outcome:
-            classify_status(outcome.status_code, where, self.vendor, self.credential)
+            answers.classify_status(outcome.status_code, where, self.vendor, self.credential)
             return Reply(outcome.status_code, self._read_body(outcome, deadline_at, where))
 
     def retry_once(self, attempt: Callable[[], T], deadline_at: float, where: str) -> T:

@@ -59,8 +59,8 @@ def _truthy(value: object) -> bool:
 
 @sensitive_variables("secrets")
 def _classify(status: int, read_body: Callable[[], bytes], where: str, secrets: tuple[str, ...]) -> _Answer:
-    """An answer as an ``_Answer``, or the error its HTTP status (http.py) or its JSON means."""
-    http.classify_status(status, where, "telefon-ip", "API token")
+    """An answer as an ``_Answer``, or the error its HTTP status or its JSON means."""
+    answers.classify_status(status, where, "telefon-ip", "API token")
     payload = answers.parse_json(read_body())
     if 400 <= status < 500:
         # A refusal; its JSON (e.g. 400 "id record not found") still tells check it is pending.
