@@ -46,7 +46,7 @@ def stylesheet_linked(request: HttpRequest | None) -> bool:
 
 
 def seconds_left_text(seconds: int) -> str:
-    """"95 seconds left" in the active language, with the plural form of ``seconds``."""
+    """ "95 seconds left" in the active language, with the plural form of ``seconds``."""
     return ngettext("%(count)s second left", "%(count)s seconds left", seconds) % {"count": seconds}
 
 

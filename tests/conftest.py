@@ -30,6 +30,7 @@ from tests.helpers import TOKEN, RootLog, example_site_server
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
+
 def _on_postgres() -> bool:
     return "postgresql" in settings.DATABASES["default"]["ENGINE"]
 

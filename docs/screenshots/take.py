@@ -145,7 +145,9 @@ def main(names: list[str]) -> None:
         sites = {
             "main": stack.enter_context(example_site_server(folder / "main")),
             # Numbers live 4 seconds, and a new phone gets no account.
-            "short": stack.enter_context(example_site_server(folder / "short", CALLAUTH_TTL="4", CALLAUTH_SIGNUP="false")),
+            "short": stack.enter_context(
+                example_site_server(folder / "short", CALLAUTH_TTL="4", CALLAUTH_SIGNUP="false")
+            ),
         }
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
         for name, lang, device, scheme in shots(names):

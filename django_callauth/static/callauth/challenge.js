@@ -129,6 +129,7 @@
         // The flow can be finished again: say so, and give the button back, rather than
         // reloading into the same failure over and over.
         statusLine.textContent = result.body.message;
+        root.removeAttribute("data-logging-in");
         form.hidden = false;
         return;
       }
@@ -138,6 +139,7 @@
 
   function confirmed() {
     show("confirmed");
+    root.setAttribute("data-logging-in", "");
     form.hidden = true; // the script logs in by itself now
     statusLine.textContent = statusLine.dataset.textConfirmed;
     complete();
