@@ -145,11 +145,11 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_context(chromium: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    """Makes fresh browser contexts (own cookies, English), all closed after the test."""
+    """Makes fresh browser contexts (own cookies, English unless told), all closed after the test."""
     contexts: list[BrowserContext] = []
 
     def make(**options: Any) -> BrowserContext:
-        context = chromium.new_context(locale="en-US", **options)
+        context = chromium.new_context(**{"locale": "en-US", **options})
         contexts.append(context)
         return context
 

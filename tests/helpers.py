@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from django.test import Client
@@ -21,6 +21,9 @@ from django.urls import reverse
 
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 PHONE = "+79001234567"
@@ -112,6 +115,29 @@ def logged_in_phone(client: Client) -> str | None:
 
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
+
+# -- the example site in a browser -------------------------------------------------
+
+TYPED_PHONE = "+7 900 123-45-67"  # PHONE, as a person types it
+CHALLENGE = "/callauth/challenge/"
+SANDBOX_CALL = "/callauth/sandbox/call/"
+PHONE_SCREEN: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP_SCREEN: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+
+
+def open_challenge(page: Page, site: str, phone: str = TYPED_PHONE) -> None:
+    """Type the phone on the login page and submit it: the page says whom to call."""
+    page.goto(site + "/login/")
+    page.fill("#callauth-phone", phone)
+    page.click("form.callauth-form button[type=submit]")
+    page.wait_for_url(site + CHALLENGE)
+
+
+def api_post(context: BrowserContext, site: str, path: str, **data: str) -> dict[str, Any]:
+    """POST as an API client of this browser's session (its cookies, its CSRF token); the JSON answer."""
+    csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
+    headers = {"Accept": "application/json", "X-CSRFToken": csrf}
+    return context.request.post(site + path, form=data, headers=headers).json()
 
 
 def free_port() -> int:

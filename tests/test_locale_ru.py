@@ -221,4 +221,3 @@ def test_catalog_is_current_with_the_source(po, tmp_path, monkeypatch):
     regenerated = copy / po.relative_to(source)
     assert msgids(regenerated) - msgids(po) == set(), "messages missing from the catalog"
     assert msgids(po) - msgids(regenerated) == set(), "messages no longer in the source"
-
