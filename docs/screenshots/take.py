@@ -33,28 +33,21 @@ django.setup()
 
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  # noqa: E402
 
-from tests.helpers import OTHER_PHONE, example_site_server  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    DESKTOP_SCREEN,
+    OTHER_PHONE,
+    PHONE_SCREEN,
+    SANDBOX_CALL,
+    api_post,
+    example_site_server,
+    open_challenge,
+)
 
 OUT = Path(__file__).resolve().parent
-TYPED_PHONE = "+7 900 123-45-67"
-DEVICES = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
+DEVICES = {"phone": PHONE_SCREEN, "desktop": DESKTOP_SCREEN}
 LOCALES = {"ru": "ru-RU", "en": "en-US"}
 SCHEMES = ("light", "dark")
-
-
-def start(page: Page, site: str, phone: str = TYPED_PHONE) -> None:
-    page.goto(site + "/login/")
-    page.fill("#callauth-phone", phone)
-    page.click("form.callauth-form button[type=submit]")
-    page.wait_for_url(site + "/callauth/challenge/")
-
-
-def api_post(context: BrowserContext, site: str, path: str, **data: str) -> None:
-    csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
-    context.request.post(site + path, form=data, headers={"Accept": "application/json", "X-CSRFToken": csrf})
+start = open_challenge
 
 
 def ended(page: Page) -> None:
@@ -71,6 +64,14 @@ def login_error(page: Page, context: BrowserContext, sites: dict[str, str]) -> N
     page.fill("#callauth-phone", "+7 800 123-45-6")
     page.click("form.callauth-form button[type=submit]")
     page.wait_for_selector("#callauth-phone-error")
+
+
+def no_login_in_progress(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    page.goto(sites["main"] + "/callauth/challenge/")  # the app's own login page, saying why
+
+
+def error_page(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    page.goto(sites["main"] + "/callauth/start/")  # a GET: the app's error page
 
 
 def waiting(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
@@ -98,7 +99,7 @@ def time_up(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
 
 def another_phone(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
     start(page, sites["main"])
-    api_post(context, sites["main"], "/callauth/sandbox/call/", caller=OTHER_PHONE)
+    api_post(context, sites["main"], SANDBOX_CALL, caller=OTHER_PHONE)
     ended(page)
 
 
@@ -118,6 +119,8 @@ State = Callable[[Page, BrowserContext, dict[str, str]], None]
 STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaScript)
     "login": (login, True),
     "login-error": (login_error, True),
+    "no-login-in-progress": (no_login_in_progress, True),
+    "error": (error_page, True),
     "waiting": (waiting, True),
     "logging-in": (logging_in, True),
     "call-received-no-js": (call_received_without_javascript, False),
