@@ -1,4 +1,4 @@
-"""What the tests share: the telefon-ip constants, browser helpers (in-process and over HTTP), the example site as a server, a root log handler."""
+"""What the tests share: telefon-ip constants, in-process and HTTP browser helpers, the example site as a server."""
 
 from __future__ import annotations
 

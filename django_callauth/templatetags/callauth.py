@@ -137,7 +137,8 @@ def callauth_qr(call_to: str, size: int = 200) -> dict[str, Any]:
 
 @register.inclusion_tag("callauth/parts/countdown.html")
 def callauth_countdown(expires_in: int, ttl: int | None = None) -> dict[str, Any]:
-    return countdown_context(expires_in, app_settings.TTL if ttl is None else ttl)
+    """``ttl``: the number's whole lifetime, for the bar (default ``CALLAUTH_TTL``, else full now)."""
+    return countdown_context(expires_in, ttl if ttl is not None else (app_settings.TTL or expires_in))
 
 
 @register.simple_tag
