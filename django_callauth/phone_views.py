@@ -70,9 +70,10 @@ def _page(request: HttpRequest, **context: Any) -> dict[str, Any]:
 
 
 def _done(request: HttpRequest, notice: str, payload: dict[str, Any], status: int = HTTPStatus.OK) -> HttpResponse:
+    # Kept for JSON clients too: the page's script follows the redirect to the phones page.
+    request.session[NOTICE_KEY] = notice
     if wants_json(request):
         return JsonResponse(payload, status=status)
-    request.session[NOTICE_KEY] = notice
     return redirect("callauth:phones")
 
 

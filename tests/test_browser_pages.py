@@ -9,6 +9,7 @@ with the page's own login, are in test_browser.py.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import translation
 
+from django_callauth.phones import format_phone, normalize_phone
 from tests.helpers import (
     CHALLENGE,
     DESKTOP_SCREEN,
@@ -44,6 +46,7 @@ CALL_BUTTON = "a.callauth-call"
 SIMULATE_THE_CALL = "#callauth-sandbox-call"
 STATE = "#callauth-challenge"
 CSP = "default-src 'self'; img-src 'self' data:"
+PHONES = "/callauth/phones/"
 HTML = "text/html; charset=utf-8"
 ACCENT = "rgb(31, 79, 209)"  # --callauth-accent's default, light scheme
 
@@ -334,6 +337,42 @@ def test_under_a_strict_content_security_policy_nothing_is_refused_and_the_login
     assert refused and all("inline style" in line for line in refused)
 
 
+# -- a logged-in person's phones ------------------------------------------------------------------------
+
+
+def unused_phone() -> str:
+    """A phone no test used yet on the shared example site, typed as the pages show it."""
+    return format_phone("+79" + f"{secrets.randbelow(10**9):09d}")
+
+
+def add_a_phone(page: Page, typed: str) -> None:
+    page.fill("#callauth-phone", typed)
+    page.click("form[action$='/phones/add/'] button[type=submit]")
+    expect(page.locator(STATE)).to_have_attribute("data-state", "waiting")
+
+
+def test_a_logged_in_person_adds_a_phone_by_a_call_and_removes_one(example_site: str, new_context: NewContext) -> None:
+    first, second = unused_phone(), unused_phone()
+    page = new_context(**PHONE_SCREEN).new_page()
+    open_challenge(page, example_site, first)
+    page.click(SIMULATE_THE_CALL)  # a new account, signed up by this call: no password
+    page.wait_for_url(example_site + "/")
+    page.click("text=Your phones")
+    add_a_phone(page, second)
+    expect(heading(page)).to_have_text("Call to add this phone")
+    page.click(SIMULATE_THE_CALL)  # the script finishes it, and lands back on the list
+    page.wait_for_url(example_site + PHONES)
+    expect(page.locator(".callauth-notice")).to_have_text(f"{second} was added to your account.")
+    expect(page.locator(".callauth-phone-number")).to_have_text([first, second])
+    page.click(f"button[aria-label='Remove {first}']")
+    expect(page.locator(".callauth-notice")).to_have_text(f"{first} was removed from your account.")
+    page.click(f"button[aria-label='Remove {second}']")  # the last way in of a passwordless account
+    expect(page.locator(".callauth-error")).to_contain_text("This is the only way to log in to your account")
+    expect(page.locator(".callauth-phone-number")).to_have_text([second])
+    page.goto(example_site + "/")
+    expect(page.locator(".home-phone")).to_have_text(normalize_phone(second))  # still logged in, the same person
+
+
 # -- axe-core on every page and state ---------------------------------------------------------------------
 
 
@@ -359,6 +398,13 @@ def reach_states(page: Page, context: BrowserContext, site: str, short_site: str
     page.unroute("**/callauth/complete/")
     page.wait_for_url(site + "/")
     yield "home, logged in"
+    page.goto(site + PHONES)
+    yield "your phones"
+    add_a_phone(page, unused_phone())
+    yield "adding a phone: waiting"
+    page.click(SIMULATE_THE_CALL)
+    page.wait_for_url(site + PHONES)
+    yield "your phones: one added"
     context.clear_cookies()
     open_challenge(page, site)
     api_post(context, site, SANDBOX_CALL, caller=OTHER_PHONE)

@@ -115,6 +115,24 @@ def home(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
     page.wait_for_url(sites["main"] + "/")
 
 
+def phones(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    home(page, context, sites)  # logged in by a call: that phone is listed
+    page.goto(sites["main"] + "/callauth/phones/")
+
+
+def adding_a_phone(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    phones(page, context, sites)
+    page.fill("#callauth-phone", "+7 900 765-43-21")
+    page.click("form[action$='/phones/add/'] button[type=submit]")
+    page.wait_for_selector("[data-state=waiting]")
+
+
+def phone_added(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    adding_a_phone(page, context, sites)
+    page.click("#callauth-sandbox-call")
+    page.wait_for_url(sites["main"] + "/callauth/phones/")
+
+
 State = Callable[[Page, BrowserContext, dict[str, str]], None]
 STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaScript)
     "login": (login, True),
@@ -128,6 +146,9 @@ STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaSc
     "another-phone": (another_phone, True),
     "no-account": (no_account, True),
     "home": (home, True),
+    "phones": (phones, True),
+    "adding-a-phone": (adding_a_phone, True),
+    "phone-added": (phone_added, True),
 }
 
 
