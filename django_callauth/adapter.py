@@ -78,5 +78,5 @@ class CallAuthAdapter:
 
 
 def get_adapter() -> CallAuthAdapter:
-    adapter_class = import_string(app_settings.ADAPTER)
+    adapter_class: type[CallAuthAdapter] = import_string(app_settings.ADAPTER)
     return adapter_class()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -11,15 +11,23 @@ from django.http import HttpRequest
 from .models import CallAuthFlow, CallAuthPhone
 from .phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalize_phone
 
+if TYPE_CHECKING:  # generic in the type stubs only, not at run time
+    FlowAdminBase = admin.ModelAdmin[CallAuthFlow]
+    PhoneAdminBase = admin.ModelAdmin[CallAuthPhone]
+    PhoneFormBase = forms.ModelForm[CallAuthPhone]
+else:
+    FlowAdminBase = PhoneAdminBase = admin.ModelAdmin
+    PhoneFormBase = forms.ModelForm
+
 
 @admin.register(CallAuthFlow)
-class CallAuthFlowAdmin(admin.ModelAdmin):
+class CallAuthFlowAdmin(FlowAdminBase):
     list_display = ["phone", "purpose", "status", "failure_reason", "call_to", "provider", "created_at", "user"]
     list_filter = ["purpose", "status", "failure_reason", "provider"]
     search_fields = ["phone", "call_to", "provider_id"]
     date_hierarchy = "created_at"
     # webhook_secret_hash is left out on purpose; next_url is user input, shown as text.
-    fields = [
+    fields = (
         "phone",
         "purpose",
         "call_to",
@@ -36,7 +44,7 @@ class CallAuthFlowAdmin(admin.ModelAdmin):
         "last_checked_at",
         "confirmed_at",
         "finished_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -46,7 +54,7 @@ class CallAuthFlowAdmin(admin.ModelAdmin):
         return False
 
 
-class CallAuthPhoneForm(forms.ModelForm):
+class CallAuthPhoneForm(PhoneFormBase):
     # Normalised on the form, before the model's 16-character limit sees "+7 (900) 123-45-67".
     phone = forms.CharField(label=CallAuthPhone._meta.get_field("phone").verbose_name, max_length=MAX_INPUT_LENGTH)
 
@@ -62,7 +70,7 @@ class CallAuthPhoneForm(forms.ModelForm):
 
 
 @admin.register(CallAuthPhone)
-class CallAuthPhoneAdmin(admin.ModelAdmin):
+class CallAuthPhoneAdmin(PhoneAdminBase):
     form = CallAuthPhoneForm
     list_display = ["phone", "user", "created_at", "last_login_at"]
     search_fields = ["phone"]

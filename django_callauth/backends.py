@@ -24,7 +24,7 @@ logger = logging.getLogger("django_callauth")
 
 
 class CallAuthBackend(BaseBackend):
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, callauth_flow: CallAuthFlow | None = None, **kwargs: Any
     ) -> Any | None:
         if not isinstance(callauth_flow, CallAuthFlow):

@@ -32,7 +32,7 @@ logger = logging.getLogger("django_callauth")
 
 SESSION_FLOW_KEY = "_callauth_flow_id"
 #: One session key per purpose: a flow adding a phone is never found where a login is looked for.
-SESSION_KEYS = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
+SESSION_KEYS: dict[str, str] = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
 # Starting again with the same phone reuses the live flow (no new billed request)
 # while it has at least this many seconds left to make the call.
 REUSE_MIN_SECONDS = 20

@@ -40,7 +40,7 @@ def take(session: SessionBase | None, page: str) -> KeptForm | None:
     data = session.pop(SESSION_KEY)
     if not isinstance(data, dict) or data.get("page") != page:
         return None
-    fields = (data.get("phone"), data.get("code"), data.get("message"))
-    if not all(isinstance(field, str) for field in fields):
+    phone, code, message = data.get("phone"), data.get("code"), data.get("message")
+    if not (isinstance(phone, str) and isinstance(code, str) and isinstance(message, str)):
         return None
-    return KeptForm(page, *fields)
+    return KeptForm(page, phone, code, message)

@@ -31,6 +31,10 @@ class FlowStatus(models.TextChoices):
     USED = "used", _("Used to log in")
 
 
+#: The longest ``next`` URL a flow keeps (a longer one is not safe to redirect to anyway).
+NEXT_URL_MAX_LENGTH = 2000
+
+
 class FlowPurpose(models.TextChoices):
     """What a confirmed call is for. A flow of one purpose can never be finished as the other."""
 
@@ -61,7 +65,7 @@ class CallAuthFlow(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
     failure_reason = models.CharField(_("failure reason"), max_length=32, choices=FailureReason.choices, blank=True)
     caller = models.CharField(_("reported caller"), max_length=16, blank=True)
-    next_url = models.CharField(_("next URL"), max_length=2000, blank=True)
+    next_url = models.CharField(_("next URL"), max_length=NEXT_URL_MAX_LENGTH, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

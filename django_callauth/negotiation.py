@@ -82,7 +82,7 @@ def allow_methods(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
 
 class _CsrfCheck(CsrfViewMiddleware):
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
-        response = super()._reject(request, reason)  # logs, and renders Django's page
+        response: HttpResponse = super()._reject(request, reason)  # type: ignore[misc]  # private in the stubs; logs, renders Django's page
         if wants_json(request):
             message = _("The request was refused: send the CSRF token (the X-CSRFToken header) with the cookie.")
             return error_response(request, "csrf_failed", message, 403)
@@ -164,4 +164,5 @@ def csrf_protect(view: ViewFunc) -> ViewFunc:
     and checked here instead, by the same code. The check reads ``request.POST``, so the
     body is read first (``read_body_first``): its errors get our answer too.
     """
-    return csrf_exempt(read_body_first(decorator_from_middleware(_CsrfCheck)(view)))
+    checked: ViewFunc = decorator_from_middleware(_CsrfCheck)(view)  # type: ignore[assignment]  # same signature
+    return csrf_exempt(read_body_first(checked))

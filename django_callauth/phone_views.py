@@ -45,14 +45,15 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
                 return error_response(
                     request, "login_required", _("Log in to manage your phones."), HTTPStatus.UNAUTHORIZED
                 )
-            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            return redirect_to_login(request.get_full_path(), str(settings.LOGIN_URL))
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 def _phones_of(request: HttpRequest) -> list[CallAuthPhone]:
-    return list(CallAuthPhone.objects.filter(user=request.user).order_by("created_at", "pk"))
+    user: Any = request.user  # logged in: every view here requires it
+    return list(CallAuthPhone.objects.filter(user=user).order_by("created_at", "pk"))
 
 
 def _phone_json(link: CallAuthPhone) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -27,6 +28,11 @@ from .providers import get_providers
 from .providers.base import CallAuthProvider, ProviderError, WebhookStyle
 
 logger = logging.getLogger("django_callauth")
+
+
+def _owner(request: HttpRequest) -> Any:
+    """The logged-in user a flow adding a phone belongs to (its views require a login)."""
+    return request.user
 
 
 def ttl_for(provider: CallAuthProvider) -> int:
@@ -54,7 +60,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
     flow = CallAuthFlow.objects.create(
         phone=phone,
         purpose=purpose,
-        user=request.user if purpose == FlowPurpose.LINK else None,
+        user=_owner(request) if purpose == FlowPurpose.LINK else None,
         provider=providers[0].name,
         webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
         next_url=next_url,

@@ -97,6 +97,7 @@ class StartRefused(Exception):
 
 class RateLimited(StartRefused):
     code = "rate_limited"
+    retry_after: int
 
     def __init__(self, scope: str, retry_after: int) -> None:
         super().__init__(f"rate limited by scope {scope!r} for {retry_after} s")
@@ -191,7 +192,7 @@ def consume_start(request: HttpRequest, phone: str) -> None:
         refusal = _count(request, phone, _clock())
     except Exception as exc:  # any backend's error, or a broken setting: a limiter that cannot count allows nothing
         logger.error("Rate limiter unavailable, start refused: %s: %s", type(exc).__name__, _first_line(exc))
-        failure = RateLimiterUnavailable()
+        failure: RateLimiterUnavailable | None = RateLimiterUnavailable()
     else:
         failure = None
     if failure is not None:

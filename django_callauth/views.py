@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 
 from . import flows, formstate, signals
 from .adapter import get_adapter
-from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
+from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
 from .providers import get_provider, provider_named
@@ -46,7 +46,7 @@ def safe_next(request: HttpRequest, url: object) -> str:
         return ""
     # A safe URL is percent-encoded; raw control characters (PostgreSQL refuses NUL) or
     # more than the column holds could not even be stored: a 500 instead of a login.
-    if len(url) > CallAuthFlow._meta.get_field("next_url").max_length or _CONTROL_CHARS.search(url):
+    if len(url) > NEXT_URL_MAX_LENGTH or _CONTROL_CHARS.search(url):
         return ""
     allowed = url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -55,7 +55,7 @@ def safe_next(request: HttpRequest, url: object) -> str:
 
 
 #: The URLs that follow a flow, by purpose: logging in, or adding a phone to an account.
-FLOW_URLS = {
+FLOW_URLS: dict[str, dict[str, str]] = {
     FlowPurpose.LOGIN: {
         "challenge": "callauth:challenge",
         "status": "callauth:status",
@@ -191,7 +191,7 @@ def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRespon
 
 
 # Why a flow cannot be finished, by its state: (code, HTTP status, message).
-_NOT_FINISHABLE = {
+_NOT_FINISHABLE: dict[str, tuple[str, int, Any]] = {
     FlowStatus.PENDING: (
         "not_confirmed",
         409,
@@ -232,7 +232,7 @@ def flow_problem(flow: CallAuthFlow) -> tuple[str, int, str]:
     """(error code, HTTP status, translated message) for a flow that cannot be finished."""
     state = flow.current_status()
     key = flow.failure_reason if state == FlowStatus.FAILED else state
-    code, http_status, message = _NOT_FINISHABLE.get(key, _NOT_FINISHABLE[FlowStatus.EXPIRED])
+    code, http_status, message = _NOT_FINISHABLE.get(key) or _NOT_FINISHABLE[FlowStatus.EXPIRED]
     return code, http_status, str(message)
 
 

@@ -240,7 +240,7 @@ def _callback_entries(request: HttpRequest) -> list[str]:
     """The callback's ``data`` entries in order: ``data[]``, ``data[0]``, ``data[1]``… or ``data``."""
     try:
         form = request.POST
-        numbered = []
+        numbered: list[tuple[int, str]] = []
         for key in form:
             match = _DATA_KEY.fullmatch(key)
             if match:
