@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,11 @@ START_GET = API + "reverse_auth_phone_get"
 PROVIDER_ID = 122760
 AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
+
+# The stack test's own database and Redis database: never the test database, which the
+# suite itself may be running on at the same time.
+STACK_DATABASE_URL = os.environ.get("CALLAUTH_STACK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callauth_stack")
+STACK_CACHE_URL = os.environ.get("CALLAUTH_STACK_CACHE_URL", "redis://127.0.0.1:6379/4")
 
 
 def start_answer(provider_id: int = PROVIDER_ID, **data: Any) -> dict[str, Any]:
