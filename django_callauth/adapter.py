@@ -2,7 +2,7 @@
 
 Point ``CALLAUTH_ADAPTER`` at a subclass of :class:`CallAuthAdapter`. The adapter is
 only asked after a call proved possession of the phone, so nothing it does can be
-used to enumerate accounts (SECURITY.md, invariant 7).
+used to enumerate accounts (docs/security.rst, invariant 7).
 """
 
 from __future__ import annotations

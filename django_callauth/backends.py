@@ -1,6 +1,6 @@
 """``CallAuthBackend``: authenticates a confirmed flow, never a bare phone number.
 
-Accepting ``phone=`` would let any code path log anyone in (SECURITY.md, invariant 5);
+Accepting ``phone=`` would let any code path log anyone in (docs/security.rst, invariant 5);
 the only credential is a flow the provider confirmed, which the view found through the
 browser's own session.
 """

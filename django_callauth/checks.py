@@ -167,7 +167,7 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             )
     if not any(rates is not None for rates in limits.values()):
         return messages
-    alias = app_settings.RATE_LIMIT_CACHE
+    alias = app_settings.CACHE
     backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
     if alias not in settings.CACHES or backend == "django.core.cache.backends.dummy.DummyCache":
         messages.append(
@@ -175,7 +175,7 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 f"The rate limits need a working cache, and CACHES[{alias!r}] is "
                 + ("missing." if alias not in settings.CACHES else "a DummyCache."),
                 hint="Every start would be refused. Configure a shared cache (Redis, Memcached, database), "
-                "or set CALLAUTH_RATE_LIMIT_CACHE to one.",
+                "or set CALLAUTH_CACHE to one.",
                 id="callauth.E009",
             )
         )

@@ -58,7 +58,7 @@ class CallAuthSettings:
 
     @property
     def WEBHOOK_VERIFY(self) -> bool:
-        """Ask the provider's ``check`` before trusting a webhook (SECURITY.md, invariant 2)."""
+        """Ask the provider's ``check`` before trusting a webhook (docs/security.rst, invariant 2)."""
         return bool(_get("WEBHOOK_VERIFY", True))
 
     @property
@@ -96,9 +96,9 @@ class CallAuthSettings:
         return {**DEFAULT_RATE_LIMITS, **dict(_get("RATE_LIMITS", {}) or {})}
 
     @property
-    def RATE_LIMIT_CACHE(self) -> str:
-        """The ``CACHES`` alias the limits are counted in: it must be shared by every process."""
-        return str(_get("RATE_LIMIT_CACHE", "default"))
+    def CACHE(self) -> str:
+        """The ``CACHES`` alias shared by every process: rate limits, start locks, flows' state."""
+        return str(_get("CACHE", "default"))
 
     @property
     def TRUSTED_PROXY_COUNT(self) -> int:

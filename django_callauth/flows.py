@@ -1,7 +1,7 @@
 """The life of a login flow: start, learn about the call, decide.
 
 This is the one place that decides whether a provider's report confirms a flow
-(SECURITY.md, invariant 3): the reported caller must equal the requested phone
+(docs/security.rst, invariant 3): the reported caller must equal the requested phone
 exactly, and the report must arrive before the flow's deadline.
 """
 
@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import signals, throttling, tokens
+from . import flowcache, signals, throttling, tokens
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .phones import mask_phone
@@ -37,15 +37,28 @@ SESSION_KEYS = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callaut
 REUSE_MIN_SECONDS = 20
 
 
-def flow_from_session(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> CallAuthFlow | None:
-    """The flow of ``purpose`` this browser started, if any (invariant 1)."""
+def flow_from_session(
+    session: SessionBase, purpose: str = FlowPurpose.LOGIN, *, cached: bool = False
+) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1).
+
+    ``cached``: as last stored in the cache, for the pages that only show the state (the
+    status poll); whatever decides reads the database.
+    """
     flow_id = session.get(SESSION_KEYS[purpose])
     if not isinstance(flow_id, str):
         return None
+    if cached:
+        flow = flowcache.load(flow_id)
+        if flow is not None:
+            return flow if flow.purpose == purpose else None
     try:
-        return CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
+        flow = CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
     except ValidationError:  # not a UUID: an old or foreign session value
         return None
+    if flow is not None and cached:
+        flowcache.store(flow)
+    return flow
 
 
 def forget_flow(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> None:

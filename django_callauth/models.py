@@ -1,7 +1,7 @@
 """The pending login flow with its state transitions, and the phone ↔ user link.
 
 Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
-affect exactly one row (SECURITY.md, invariant 4): concurrent webhooks, polls and
+affect exactly one row (docs/security.rst, invariant 4): concurrent webhooks, polls and
 finishes race on the database, and at most one of them wins. The methods return
 whether this caller won; the in-memory instance is refreshed either way.
 """
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from . import flowcache
 from .conf import app_settings
 
 
@@ -53,7 +54,7 @@ class CallAuthFlow(models.Model):
     phone = models.CharField(_("phone"), max_length=16, help_text=_("The phone to log in, E.164."))
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
-    provider_id = models.CharField(_("provider id"), max_length=64, blank=True, db_index=True)
+    provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
     # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
@@ -69,7 +70,7 @@ class CallAuthFlow(models.Model):
         related_name="+",
         verbose_name=_("user"),
     )
-    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"))
     webhook_received_at = models.DateTimeField(_("webhook received"), null=True, blank=True)
     last_checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
@@ -81,6 +82,15 @@ class CallAuthFlow(models.Model):
         verbose_name = _("call login")
         verbose_name_plural = _("call logins")
         ordering = ["-created_at"]
+        # Every query the app makes by something other than the primary key:
+        indexes = [
+            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list.
+            models.Index(fields=["created_at"], name="callauth_flow_created"),
+            # A provider's account-wide callback finds the flow by the provider's own id.
+            models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),
+            # The sandbox's simulated call finds the live flow by the number that was called.
+            models.Index(fields=["call_to", "status"], name="callauth_flow_call_to"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.phone} ({self.status})"
@@ -114,6 +124,8 @@ class CallAuthFlow(models.Model):
     def _transition(self, condition: Q, **changes: Any) -> bool:
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
+        if won:
+            flowcache.store(self)  # polls read the state from the cache: never let it lag
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -170,6 +182,7 @@ class CallAuthFlow(models.Model):
     def set_user(self, user: Any) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
+        flowcache.store(self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

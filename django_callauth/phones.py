@@ -106,7 +106,7 @@ def format_phone(phone: str) -> str:
 def mask_phone(phone: str) -> str:
     """``+79001234567`` → ``+7 900 ***-**-67``: enough to tell numbers apart in a log line.
 
-    Log lines are kept for long and read by many (SECURITY.md, invariant 16); the full
+    Log lines are kept for long and read by many (docs/security.rst, invariant 16); the full
     number lives only in the database. Anything that is not a canonical phone is hidden whole.
     """
     if not (isinstance(phone, str) and len(phone) == 12 and phone.startswith("+7") and phone[2:].isdigit()):

@@ -1,7 +1,7 @@
 """QR codes drawn locally from a validated number.
 
 The provider's ``url_image`` is never shown: its number may differ from ``auth_phone``
-(PROVIDER.md), and a locally drawn SVG needs no request to a third party.
+(docs/providers/telefon-ip.rst), and a locally drawn SVG needs no request to a third party.
 """
 
 from __future__ import annotations

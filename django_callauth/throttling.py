@@ -1,7 +1,7 @@
 """Cost limits on provider-billed starts, counted atomically on Django's shared cache.
 
 Every start that reaches the provider is billed, so limits are taken *before* the
-request (SECURITY.md, invariant 8): per client address, per phone and for the whole site,
+request (docs/security.rst, invariant 8): per client address, per phone and for the whole site,
 as rates like ``"10/m,100/h"``. Counting is a sliding window of sub-window counters: a
 ``period`` is split into ``SUB_WINDOWS`` buckets, and a request counts every bucket that a
 rolling period ending now can touch. That never admits more than the limit in *any*
@@ -142,7 +142,7 @@ def format_wait(seconds: int) -> str:
 
 
 def _cache() -> BaseCache:
-    return caches[app_settings.RATE_LIMIT_CACHE]
+    return caches[app_settings.CACHE]
 
 
 def _digest(value: str) -> str:

@@ -1,7 +1,7 @@
 """The login pages and endpoints: start, challenge, status, complete, webhook, sandbox call.
 
 Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
-The flow is always the one in the browser's session (SECURITY.md, invariant 1); no
+The flow is always the one in the browser's session (docs/security.rst, invariant 1); no
 view takes a flow id from the request, except the webhook, which needs its secret.
 """
 
@@ -175,7 +175,7 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
-    flow = flows.flow_from_session(request.session, purpose)
+    flow = flows.flow_from_session(request.session, purpose, cached=True)
     if flow is None:
         return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)

@@ -3,7 +3,7 @@
 The real provider cannot be reached from our machines, and mocks of ``requests`` skip the
 parts that break in production: sockets, timeouts, slow bodies, urllib3's logging, the
 provider calling our webhook. So this is a real HTTP server, answering exactly the shapes
-PROVIDER.md shows, with switches for the shapes it says are unknown.
+docs/providers/telefon-ip.rst shows, with switches for the shapes it says are unknown.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 from django.test import Client
 from django.urls import reverse
 
+from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow
 
@@ -118,6 +119,7 @@ def move_time(flow: CallAuthFlow, seconds: int) -> None:
         if values[name] is not None
     }
     CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
+    flowcache.store(CallAuthFlow.objects.get(pk=flow.pk))  # as a transition would: polls read the cache
 
 
 class RootLog(logging.Handler):

@@ -1,4 +1,4 @@
-"""``CallAuthBackend`` authenticates a confirmed flow, never a phone (SECURITY.md, invariants 5, 7, 12)."""
+"""``CallAuthBackend`` authenticates a confirmed flow, never a phone (docs/security.rst, invariants 5, 7, 12)."""
 
 from __future__ import annotations
 

@@ -336,7 +336,7 @@ def test_e009_rate_limits_in_a_dummy_cache(production: Any) -> None:
 
 
 def test_e009_rate_limit_cache_missing(production: Any) -> None:
-    production.CALLAUTH_RATE_LIMIT_CACHE = "limits"
+    production.CALLAUTH_CACHE = "limits"
     [error] = all_checks()
     assert (error.id, error.msg) == (
         "callauth.E009",

@@ -192,3 +192,18 @@ def test_cleanup_keeps_the_users(django_user_model: Any) -> None:
     make_flow(age=timedelta(days=31), user=user, status=FlowStatus.USED)
     run("callauth_cleanup")
     assert django_user_model.objects.filter(pk=user.pk).exists()
+
+
+def test_cleanup_deletes_in_batches_each_its_own_statement(django_assert_num_queries: Any) -> None:
+    for days in range(31, 38):
+        make_flow(age=timedelta(days=days))
+    kept = make_flow()
+    # Three batches of 3, 3 and 1 (a SELECT of ids and a DELETE each), then an empty SELECT.
+    with django_assert_num_queries(7):
+        assert run("callauth_cleanup", "--batch-size", "3") == "Deleted 7 flow(s) older than 30 day(s).\n"
+    assert list(CallAuthFlow.objects.all()) == [kept]
+
+
+def test_cleanup_refuses_a_batch_size_below_one() -> None:
+    with pytest.raises(CommandError, match="The batch size must be 1 or more, not 0."):
+        run("callauth_cleanup", "--batch-size", "0")

@@ -1,4 +1,4 @@
-"""Races proven on PostgreSQL with real threads (SECURITY.md, invariant 4).
+"""Races proven on PostgreSQL with real threads (docs/security.rst, invariant 4).
 
 Each thread has its own database connection and commits for real (``transactional_db``):
 no wrapping transaction hides a race. SQLite has no row locks, so these are skipped there.

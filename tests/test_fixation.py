@@ -1,4 +1,4 @@
-"""Session fixation (SECURITY.md, invariant 13): a session key planted before ``start`` finishes nothing.
+"""Session fixation (docs/security.rst, invariant 13): a session key planted before ``start`` finishes nothing.
 
 The attacker gets a session of his own, plants its cookie in the victim's browser (a
 sibling subdomain, a pre-HSTS network, a shared kiosk), and waits for the victim to call.

@@ -1,4 +1,4 @@
-"""The life of a flow: start, check, webhook, decide (SECURITY.md, invariants 2–4)."""
+"""The life of a flow: start, check, webhook, decide (docs/security.rst, invariants 2–4)."""
 
 from __future__ import annotations
 

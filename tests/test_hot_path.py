@@ -1,7 +1,9 @@
 """The status poll is the hot path: every open challenge page hits it every 2 seconds.
 
 These tests pin how much work one poll does, in database queries and provider requests,
-so a change that adds work there shows up as a failing number, not as a slow site.
+so a change that adds work there shows up as a failing number, not as a slow site. A
+flow's state is served from the cache (flowcache.py): the first poll reads the row, the
+next ones only the session.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 from django.utils import timezone
 
@@ -47,6 +50,58 @@ def make_flow(**fields: Any) -> CallAuthFlow:
     }
     values.update(fields)
     return CallAuthFlow.objects.create(**values)
+
+
+class WritesRefusedCache(LocMemCache):
+    """A cache full to its limit: reads and deletes work, writes fail (Redis under maxmemory)."""
+
+    def set(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("OOM command not allowed when used memory > 'maxmemory'")
+
+
+class DownCache(LocMemCache):
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("Connection refused")
+
+    def set(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("Connection refused")
+
+    def delete(self, *args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("Connection refused")
+
+
+def poll(browser: Client) -> str:
+    return browser.get("/callauth/status/", HTTP_ACCEPT="application/json").json()["status"]
+
+
+@responses.activate
+def test_a_second_poll_reads_only_the_session(telefon_ip: None, django_assert_num_queries: Any) -> None:
+    browser = browser_with(make_flow(webhook_secret_hash="0" * 64))
+    poll(browser)
+    with django_assert_num_queries(1):  # the session; the flow comes from the cache
+        assert poll(browser) == "pending"
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(telefon_ip: None, django_assert_num_queries: Any) -> None:
+    responses.get(CHECK_URL, json={"success": True, "error": "", "data": {"phone": "89001234567", "id": 122760}})
+    flow = make_flow(webhook_secret_hash="0" * 64)
+    browser = browser_with(flow)
+    assert poll(browser) == "pending"  # cached from here on
+    flow.note_webhook()  # another worker took the provider's webhook
+    assert poll(browser) == "confirmed"
+    assert [call.request.url for call in responses.calls] == [CHECK_URL]
+
+
+@pytest.mark.parametrize("backend", [WritesRefusedCache, DownCache], ids=["writes_refused", "down"])
+def test_a_failing_cache_never_hides_a_transition(settings: Any, backend: type) -> None:
+    flow = make_flow(provider="sandbox", provider_id="sandbox-1")
+    browser = browser_with(flow)
+    assert poll(browser) == "pending"
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.{backend.__name__}"}}
+    flow.confirm("+79001234567")  # the copy cannot be replaced: it is deleted, or unreadable
+    assert poll(browser) == "confirmed"
 
 
 @responses.activate

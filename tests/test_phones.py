@@ -1,4 +1,4 @@
-"""Phone parsing: every input a user or the provider may send (SECURITY.md, "Bad phone input")."""
+"""Phone parsing: every input a user or the provider may send (docs/security.rst, "Threats the tests play")."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def test_message_follows_the_active_language() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("79644115786", "+79644115786"),  # auth_phone, as in PROVIDER.md
+        ("79644115786", "+79644115786"),  # auth_phone, as in docs/providers/telefon-ip.rst
         ("89644078713", "+79644078713"),  # the caller, as in the doc
         ("+79644115786", "+79644115786"),
         ("9644115786", "+79644115786"),

@@ -3,7 +3,7 @@
 Phones come from users, provider answers and webhooks from the network. Whatever arrives,
 each parser answers within its contract (a canonical phone, a report, one of its own
 errors), never anything else: that is what "bad input gets a clear error, never a 500"
-rests on. The example tests elsewhere pin the shapes PROVIDER.md shows; these look for the
+rests on. The example tests elsewhere pin the shapes docs/providers/telefon-ip.rst shows; these look for the
 ones it does not.
 """
 
@@ -101,7 +101,7 @@ error_texts = st.sampled_from(["", "call not received", f"token {TOKEN} is block
 
 
 def documented(data: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
-    """The answer object PROVIDER.md shows, each field a good value or a near miss."""
+    """The answer object docs/providers/telefon-ip.rst shows, each field a good value or a near miss."""
     return st.fixed_dictionaries({"success": success_values, "error": error_texts, "data": data})
 
 

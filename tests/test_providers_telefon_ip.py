@@ -1,4 +1,4 @@
-"""The telefon-ip client against recorded answers (``responses``): every shape in PROVIDER.md.
+"""The telefon-ip client against recorded answers (``responses``): every shape in docs/providers/telefon-ip.rst.
 
 What the provider is asked, how each answer is classified, what is retried, and that the
 token (in the URL path) shows up in no exception, traceback or log line.

@@ -1,4 +1,4 @@
-"""Cost limits (SECURITY.md, invariant 8): counted before any billed start, never exceeded.
+"""Cost limits (docs/security.rst, invariant 8): counted before any billed start, never exceeded.
 
 The counting runs on the per-process LocMemCache and on a real Redis (the cache production
 sites share between processes). Time is moved through ``throttling._clock``; nothing sleeps.

@@ -1,4 +1,4 @@
-"""The telefon-ip.ru "Back Calls" HTTP client (see PROVIDER.md for the contract).
+"""The telefon-ip.ru "Back Calls" HTTP client (see docs/providers/telefon-ip.rst for the contract).
 
 The API token sits in the URL path, and ``requests``/``urllib3`` put URLs into their
 exception texts and debug logs. So: no frame that raises holds the full URL, every

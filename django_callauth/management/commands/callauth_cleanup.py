@@ -1,4 +1,9 @@
-"""Delete finished and abandoned flows older than ``CALLAUTH_CLEANUP_AFTER_DAYS``."""
+"""Delete finished and abandoned flows older than ``CALLAUTH_CLEANUP_AFTER_DAYS``.
+
+In batches, each its own short transaction: one DELETE of a million rows would hold its
+locks and its share of the database's I/O until the end, and logins happening meanwhile
+would wait behind it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from django.utils import timezone
 from ...conf import app_settings
 from ...models import CallAuthFlow
 
+BATCH_SIZE = 5000
+
 
 class Command(BaseCommand):
     help = "Delete login-by-call flows older than CALLAUTH_CLEANUP_AFTER_DAYS (or --days)."
@@ -18,12 +25,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None, help="Age in days (default: the setting).")
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, help=f"Flows per DELETE (default {BATCH_SIZE})."
+        )
 
-    def handle(self, *args: Any, days: int | None = None, dry_run: bool = False, **options: Any) -> None:
+    def handle(
+        self, *args: Any, days: int | None = None, dry_run: bool = False, batch_size: int = BATCH_SIZE, **options: Any
+    ) -> None:
         days = app_settings.CLEANUP_AFTER_DAYS if days is None else days
         if days < 0:
             # A negative age would move the cutoff into the future and delete live flows.
             raise CommandError(f"The age must be 0 days or more, not {days}.")
+        if batch_size <= 0:
+            raise CommandError(f"The batch size must be 1 or more, not {batch_size}.")
         # Only flows whose deadline and finishing window are long past: a live
         # flow is never deleted, whatever --days says.
         cutoff = timezone.now() - timedelta(days=days, seconds=app_settings.TTL + app_settings.COMPLETE_WINDOW)
@@ -31,5 +45,11 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"{old.count()} flow(s) older than {days} day(s) would be deleted.")
             return
-        deleted, _ = old.delete()
+        deleted = 0
+        while True:
+            # The oldest first, through the created_at index; each batch commits on its own.
+            batch = list(old.order_by("created_at").values_list("pk", flat=True)[:batch_size])
+            if not batch:
+                break
+            deleted += CallAuthFlow.objects.filter(pk__in=batch).delete()[0]
         self.stdout.write(f"Deleted {deleted} flow(s) older than {days} day(s).")
