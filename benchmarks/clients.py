@@ -41,7 +41,8 @@ class LoginClient:
     tag: str
     new_connection_each_request: bool = True
     timeout: float = 30.0
-    statuses: list[tuple[str, int]] = field(default_factory=list)
+    #: Every request sent: ("METHOD /path", HTTP status, seconds until the answer's headers).
+    sent: list[tuple[str, int, float]] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
@@ -52,7 +53,7 @@ class LoginClient:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"X-CSRFToken": self.session.cookies.get("csrftoken", ""), **kwargs.pop("headers", {})}
         response = self.session.request(method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs)
-        self.statuses.append((f"{method} {path}", response.status_code))
+        self.sent.append((f"{method} {path}", response.status_code, response.elapsed.total_seconds()))
         return response
 
     def open_login_page(self) -> None:

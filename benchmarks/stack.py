@@ -23,11 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callauth_bench")
 CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/2")
-#: What gunicorn writes per request: worker pid, status, method, path, the client's tag.
-#: The tag (``X-Client`` header) lets a test see which workers served one login.
-ACCESS_LOG_FORMAT = '%(p)s %(s)s %(m)s %(U)s "%({x-client}i)s"'
+#: What gunicorn writes per request: worker pid, status, microseconds taken, method, path,
+#: the client's tag. The tag (``X-Client`` header) lets a test see which workers served one login.
+ACCESS_LOG_FORMAT = '%(p)s %(s)s %(D)s %(m)s %(U)s "%({x-client}i)s"'
 #: The tables a run leaves rows in; emptied before a run that counts rows.
 SITE_TABLES = ("callauth_callauthflow", "callauth_callauthphone", "auth_user", "django_session")
+
+
+def libpq_url(url: str) -> str:
+    """``url`` as psycopg takes it: without the Django options (``?conn_max_age=…``) django-environ reads."""
+    return url.split("?", 1)[0]
 
 
 def free_port() -> int:
@@ -45,7 +50,7 @@ def stack_missing(database_url: str = DATABASE_URL, cache_url: str = CACHE_URL) 
         import redis
     except ImportError:
         return "needs psycopg and redis: pip install -e '.[example]'"
-    server = database_url.rsplit("/", 1)[0] + "/postgres"
+    server = libpq_url(database_url).rsplit("/", 1)[0] + "/postgres"
     try:
         psycopg.connect(server, connect_timeout=2).close()
     except psycopg.Error as exc:
@@ -61,8 +66,8 @@ def ensure_database(url: str = DATABASE_URL) -> None:
     """Create the benchmark's own PostgreSQL database if it is missing (never the test one)."""
     import psycopg
 
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+    server, name = libpq_url(url).rsplit("/", 1)
+    with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -71,7 +76,7 @@ def empty_tables(url: str = DATABASE_URL) -> None:
     """Forget every flow, phone, user and session of an earlier run (the schema stays)."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(SITE_TABLES)} CASCADE")
 
 
@@ -118,6 +123,7 @@ class Served:
 
     worker: int
     status: int
+    seconds: float  # from the request's arrival in the worker to the answer's end
     method: str
     path: str
     client: str
@@ -136,9 +142,11 @@ class Site:
             return []
         served = []
         for line in self.access_log.read_text().splitlines():
-            pid, status, method, path, tag = line.split(" ", 4)
+            pid, status, micros, method, path, tag = line.split(" ", 5)
             tag = tag.strip('"')
-            served.append(Served(int(pid.strip("<>")), int(status), method, path, "" if tag == "-" else tag))
+            served.append(
+                Served(int(pid.strip("<>")), int(status), int(micros) / 1e6, method, path, "" if tag == "-" else tag)
+            )
         return served
 
 
