@@ -7,6 +7,7 @@ a test; each script prints what it measured.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -16,8 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from tests.fake_telefon_ip import FakeTelefonIp
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example_project"
@@ -26,6 +31,8 @@ CACHE_URL = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/2")
 #: What gunicorn writes per request: worker pid, status, microseconds taken, method, path,
 #: the client's tag. The tag (``X-Client`` header) lets a test see which workers served one login.
 ACCESS_LOG_FORMAT = '%(p)s %(s)s %(D)s %(m)s %(U)s "%({x-client}i)s"'
+#: Every benchmark browser comes from 127.0.0.1: the limits stay on (counted in Redis), but high.
+HIGH_RATE_LIMITS = {"ip": "100000/m", "phone": "100/m", "global": "1000000/d"}
 #: The tables a run leaves rows in; emptied before a run that counts rows.
 SITE_TABLES = ("callauth_callauthflow", "callauth_callauthphone", "auth_user", "django_session")
 
@@ -104,6 +111,23 @@ def site_environment(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+def fake_provider_environment(fake: FakeTelefonIp, *, webhook_base_url: str = "", **overrides: str) -> dict[str, str]:
+    """``site_environment`` for logins through the telefon-ip fake: check mode, or webhook mode
+    with ``webhook_base_url``; persistent database connections, as production should have
+    them (README, Running in production); the rate limits high."""
+    return site_environment(
+        **{
+            "DATABASE_URL": DATABASE_URL + "?conn_max_age=60",
+            "CALLAUTH_PROVIDER": "telefon_ip",
+            "CALLAUTH_TELEFON_IP_TOKEN": fake.token,
+            "CALLAUTH_TELEFON_IP_URL": fake.base_url,
+            "CALLAUTH_WEBHOOK_BASE_URL": webhook_base_url,
+            "CALLAUTH_RATE_LIMITS": json.dumps(HIGH_RATE_LIMITS),
+            **overrides,
+        }
+    )
 
 
 def migrate(env: dict[str, str]) -> None:

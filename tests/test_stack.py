@@ -14,7 +14,6 @@ per login (and, in webhook mode, at most twice in all), and no request anywhere 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -28,7 +27,7 @@ import psycopg
 import pytest
 
 from benchmarks.clients import LoginClient, LoginTimes, run_all
-from benchmarks.stack import Site, example_site, free_port, site_environment
+from benchmarks.stack import Site, example_site, fake_provider_environment, free_port
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL
 
@@ -40,8 +39,6 @@ CHECK_INTERVAL = 1  # seconds; the default 3 would only make the test longer
 POLL_SECONDS = 1.0  # the page polls every 2 s; faster here, to keep the test short
 #: Every 4th browser finishes from two tabs at once: exactly one of them may log in.
 TWO_TABS_EVERY = 4
-# Every login comes from 127.0.0.1: the limits stay on (counted in the shared Redis) but high.
-RATE_LIMITS = {"ip": "100000/m", "phone": "100/m", "global": "1000000/d"}
 
 
 @dataclass
@@ -59,18 +56,14 @@ def fake() -> Iterator[FakeTelefonIp]:
         yield fake
 
 
-def stack_env(fake: FakeTelefonIp, **overrides: str) -> dict[str, str]:
-    return site_environment(
-        # Persistent connections, as a production site should have (README, Running in production).
+def stack_env(fake: FakeTelefonIp, webhook_base_url: str) -> dict[str, str]:
+    return fake_provider_environment(
+        fake,
+        webhook_base_url=webhook_base_url,
         DATABASE_URL=STACK_DATABASE_URL + "?conn_max_age=60",
         CACHE_URL=STACK_CACHE_URL,
-        CALLAUTH_PROVIDER="telefon_ip",
-        CALLAUTH_TELEFON_IP_TOKEN=fake.token,
-        CALLAUTH_TELEFON_IP_URL=fake.base_url,
         CALLAUTH_CHECK_INTERVAL=str(CHECK_INTERVAL),
-        CALLAUTH_RATE_LIMITS=json.dumps(RATE_LIMITS),
         CALLAUTH_LOG_LEVEL="ERROR",
-        **overrides,
     )
 
 
@@ -123,7 +116,7 @@ def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_the
 ) -> None:
     webhook = mode == "webhook"
     port = free_port()
-    env = stack_env(fake, CALLAUTH_WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}" if webhook else "")
+    env = stack_env(fake, f"http://127.0.0.1:{port}" if webhook else "")
     phones = [f"+79{'01' if webhook else '02'}{i:07d}" for i in range(LOGINS)]
     logins: dict[str, Login] = {}
     lock = threading.Lock()
