@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,6 +86,29 @@ def empty_tables(url: str = DATABASE_URL) -> None:
 
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(SITE_TABLES)} CASCADE")
+
+
+def flow_rows(url: str = DATABASE_URL) -> list[tuple[str, str, str, str]]:
+    """Every flow in the site's database: (id, phone, status, provider id)."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute("SELECT id, phone, status, provider_id FROM callauth_callauthflow").fetchall()
+    return [(str(flow_id), phone, status, provider_id) for flow_id, phone, status, provider_id in rows]
+
+
+def provider_requests_by_phone(fake: FakeTelefonIp, url: str = DATABASE_URL) -> dict[str, Counter[str]]:
+    """phone -> how many starts and checks the provider got for it (checks found by the flow's provider id)."""
+    phone_of_id = {provider_id: phone for _, phone, _, provider_id in flow_rows(url)}
+    counts: dict[str, Counter[str]] = {}
+    for r in fake.requests:
+        if r.action == "reverse_auth_phone_check":
+            phone = phone_of_id.get(r.path.rstrip("/").rsplit("/", 1)[1], "?")
+            counts.setdefault(phone, Counter())["check"] += 1
+        else:
+            phone = "+7" + str(r.body.get("phone") or r.params.get("phone") or "??")[1:]
+            counts.setdefault(phone, Counter())["start"] += 1
+    return counts
 
 
 def flush_cache(url: str = CACHE_URL) -> None:

@@ -23,11 +23,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from benchmarks.clients import LoginClient, LoginTimes, run_all
-from benchmarks.stack import Site, example_site, fake_provider_environment, free_port
+from benchmarks.stack import (
+    Site,
+    example_site,
+    fake_provider_environment,
+    flow_rows,
+    free_port,
+    provider_requests_by_phone,
+)
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL
 
@@ -99,17 +105,6 @@ def log_in(site: Site, fake: FakeTelefonIp, phone: str, i: int, webhook: bool) -
     return login
 
 
-def flows_by_phone(url: str) -> dict[str, list[tuple[str, str, str]]]:
-    """phone → [(flow id, status, provider id)], read from the site's own database."""
-    found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    with psycopg.connect(url) as conn:
-        for flow_id, phone, status, provider_id in conn.execute(
-            "SELECT id, phone, status, provider_id FROM callauth_callauthflow"
-        ):
-            found[phone].append((str(flow_id), status, provider_id))
-    return found
-
-
 @pytest.mark.parametrize("mode", ["webhook", "check"])
 def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_them(
     mode: str, fake: FakeTelefonIp, tmp_path: Path
@@ -146,26 +141,25 @@ def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_the
         assert sorted(login.finishers) in ([200], [200, 400], [200, 409]), login
 
     # The database: one flow per phone, used.
-    flows = flows_by_phone(STACK_DATABASE_URL)
-    assert {phone: [status for _, status, _ in rows] for phone, rows in flows.items()} == {p: ["used"] for p in phones}
+    rows = flow_rows(STACK_DATABASE_URL)
+    statuses: dict[str, list[str]] = defaultdict(list)
+    for _, phone, status, _ in rows:
+        statuses[phone].append(status)
+    assert statuses == {p: ["used"] for p in phones}
 
-    # The provider: one start per login; in webhook mode at most one check more.
+    # The provider: one start per login; in webhook mode at most one check more; in check
+    # mode one check per interval while the flow was pending, and one more.
     start_action = "reverse_auth_phone_post" if webhook else "reverse_auth_phone_get"
-    starts = Counter(r.body.get("phone") or r.params.get("phone") for r in fake.requests if r.action == start_action)
-    assert starts == Counter({"8" + p[2:]: 1 for p in phones})
-    phone_of_provider_id = {rows[0][2]: phone for phone, rows in flows.items()}
-    checks = Counter(
-        phone_of_provider_id[r.path.rstrip("/").rsplit("/", 1)[1]]
-        for r in fake.requests
-        if r.action == "reverse_auth_phone_check"
-    )
     assert {r.action for r in fake.requests} == {start_action, "reverse_auth_phone_check"}
+    asked = provider_requests_by_phone(fake, STACK_DATABASE_URL)
+    assert set(asked) == set(phones)
     for phone, login in logins.items():
+        assert asked[phone]["start"] == 1, (phone, asked[phone])
         if webhook:
-            assert 1 + checks[phone] <= 2, (phone, checks[phone])
-        else:  # one check per interval while the flow is pending, and one more
+            assert asked[phone]["start"] + asked[phone]["check"] <= 2, (phone, asked[phone])
+        else:
             pending = login.times.confirmed_seen - login.times.started
-            assert checks[phone] <= math.ceil(pending / CHECK_INTERVAL) + 1, (phone, checks[phone], pending)
+            assert asked[phone]["check"] <= math.ceil(pending / CHECK_INTERVAL) + 1, (phone, asked[phone], pending)
 
     # No 5xx anywhere: not to the browsers, not to the provider's webhook.
     client_statuses = Counter(status for login in logins.values() for _, status, _ in login.sent)
@@ -176,7 +170,7 @@ def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_the
 
     # The requests really were spread over the workers, one login's requests over several.
     workers_of: dict[str, set[int]] = defaultdict(set)
-    flow_phone = {rows[0][0]: phone for phone, rows in flows.items()}
+    flow_phone = {flow_id: phone for flow_id, phone, _, _ in rows}
     for s in served:
         phone = s.client or flow_phone.get(s.path.split("/")[3] if s.path.startswith("/callauth/webhook/") else "")
         if phone:
