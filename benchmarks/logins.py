@@ -15,7 +15,7 @@ Optionally under load: ``--waiting`` more people sit on the challenge page, poll
 same pace, never calling (benchmarks/waiting.py). Bounded: every scenario ends when its
 logins end, each login within 60 s.
 
-    .venv/bin/python benchmarks/logins.py [--logins 60] [--waiting 1000]
+    .venv/bin/python benchmarks/logins.py [--logins 60] [--waiting 250,500,1000] [--polls 2,1.5,1]
 """
 
 from __future__ import annotations
@@ -155,11 +155,14 @@ def percentile(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logins", type=int, default=60, help="measured logins per scenario")
-    parser.add_argument("--waiting", type=int, default=1000, help="people waiting on the page in the loaded scenario")
+    parser.add_argument("--waiting", default="1000", help="people waiting on the page, one loaded scenario each")
     parser.add_argument("--polls", default="2,1.5,1", help="poll intervals (seconds) to try in webhook mode")
+    parser.add_argument("--no-check-mode", action="store_true")
     args = parser.parse_args()
-    polls = [float(p) for p in args.polls.split(",")]
-    scenarios = [("webhook", p, 0) for p in polls] + [("webhook", polls[0], args.waiting), ("check", polls[0], 0)]
+    polls = [float(p) for p in args.polls.split(",") if p]
+    waiting = [int(n) for n in args.waiting.split(",") if n]
+    scenarios = [("webhook", p, 0) for p in polls] + [("webhook", 2.0, n) for n in waiting]
+    scenarios += [] if args.no_check_mode else [("check", 2.0, 0)]
     print(f"{'mode':<8}{'poll s':>7}{'waiting':>8}{'logins':>7}{'failed':>7}{'p50 s':>7}{'p95 s':>7}{'max s':>7}"
           f"{'polls':>7}{'provider req/login':>20}")  # fmt: skip
     for seed, (mode, poll, waiting) in enumerate(scenarios, start=10):
