@@ -2,13 +2,18 @@
 what it does to logins happening meanwhile.
 
 The example site's own PostgreSQL database gets ``--rows`` expired flows (40 days old,
-inserted by one ``INSERT … SELECT generate_series``) beside 10,000 live ones, then either
-one raw ``DELETE … WHERE created_at < cutoff`` (the command's own cutoff) or the command
-itself (``call_command`` in this process) removes them; rounds interleaved, each after a
-fresh fill and ``VACUUM ANALYZE``. All along, two people log in over and over through the
-site under gunicorn (webhook mode, the provider's webhook at once, polls every 50 ms), and
-each login's time is filed under what the database was doing when it began. Bounded:
-``--rounds`` x 2 deletions, then it stops.
+inserted by one ``INSERT … SELECT generate_series``) beside 10,000 live ones, then one of
+these removes them: one raw ``DELETE … WHERE created_at < cutoff`` (the command's cutoff
+with the default settings); ``manage.py callauth_cleanup`` as cron runs it (its own process,
+so its Python work does not slow this one's clients); and, for comparison, raw batches of
+5,000 that never bring the ids back to Python (``DELETE … WHERE id IN (SELECT id … LIMIT
+5000)``, repeated). Rounds interleaved, each after a fresh fill and ``VACUUM ANALYZE``; the
+command's start-up is timed apart, on a table with nothing to delete.
+
+All along, two people log in over and over through the site under gunicorn (webhook mode,
+the provider's webhook at once, polls every 50 ms), and each login's time is filed under
+what the database was doing when it began. Bounded: ``--rounds`` x 3 deletions, then it
+stops.
 
     .venv/bin/python benchmarks/cleanup.py [--rows 1000000] [--rounds 2]
 """
@@ -16,8 +21,8 @@ each login's time is filed under what the database was doing when it began. Boun
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -27,12 +32,14 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # appended: PYTHONPATH may name another app
 from benchmarks.clients import LoginClient  # noqa: E402
-from benchmarks.inprocess import setup_django  # noqa: E402
 from benchmarks.logins import percentile  # noqa: E402
-from benchmarks.stack import Site, example_site, fake_provider_environment, free_port, libpq_url  # noqa: E402
+from benchmarks.stack import EXAMPLE, Site, example_site, fake_provider_environment, free_port, libpq_url  # noqa: E402
 from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
 
 LIVE_ROWS = 10_000
+#: The command's cutoff with the default settings: 30 days, plus the TTL and the finishing window.
+CUTOFF = timedelta(days=30, seconds=120 + 300)
+BATCH = 5000
 #: Every NOT NULL column without a default gets one of these; a new one stops the fill, saying so.
 VALUES = {
     "id": "gen_random_uuid()",
@@ -122,28 +129,41 @@ def main() -> None:
         port = free_port()
         env = fake_provider_environment(fake, webhook_base_url=f"http://127.0.0.1:{port}", CALLAUTH_LOG_LEVEL="ERROR")
         with example_site(env, port=port, reset=True) as site:
-            setup_django(env)
-            from django.core.management import call_command
-
-            from django_callauth.conf import app_settings
+            url = libpq_url(env["DATABASE_URL"])
 
             def command() -> None:
-                call_command("callauth_cleanup", stdout=io.StringIO())
+                manage = [sys.executable, str(EXAMPLE / "manage.py"), "callauth_cleanup"]
+                subprocess.run(manage, env=env, check=True, capture_output=True)
 
             def raw_delete() -> None:
-                days = app_settings.CLEANUP_AFTER_DAYS
-                window = timedelta(days=days, seconds=app_settings.TTL + app_settings.COMPLETE_WINDOW)
-                with psycopg.connect(libpq_url(env["DATABASE_URL"]), autocommit=True) as conn:
-                    conn.execute("DELETE FROM callauth_callauthflow WHERE created_at < now() - %s", (window,))
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("DELETE FROM callauth_callauthflow WHERE created_at < now() - %s", (CUTOFF,))
 
+            def raw_batches() -> None:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    while conn.execute(
+                        "DELETE FROM callauth_callauthflow WHERE id IN (SELECT id FROM callauth_callauthflow "
+                        "WHERE created_at < now() - %s ORDER BY created_at LIMIT %s)",
+                        (CUTOFF, BATCH),
+                    ).rowcount:
+                        pass
+
+            contenders = (
+                ("raw DELETE", raw_delete),
+                ("callauth_cleanup", command),
+                (f"raw DELETE, {BATCH:,} a time", raw_batches),
+            )
             timings: dict[str, list[float]] = defaultdict(list)
-            with psycopg.connect(libpq_url(env["DATABASE_URL"]), autocommit=True) as conn:
+            with psycopg.connect(url, autocommit=True) as conn:
                 fill(conn, LIVE_ROWS, timedelta(seconds=0))  # live flows, which must stay
+                began = time.monotonic()
+                command()
+                start_up = time.monotonic() - began
                 with LoginLoop(site, fake) as logins:
                     logins.phase = "idle"
                     time.sleep(args.idle_seconds)
                     for _ in range(args.rounds):
-                        for name, delete in (("raw DELETE", raw_delete), ("callauth_cleanup", command)):
+                        for name, delete in contenders:
                             logins.phase = "setup"
                             fill(conn, args.rows, timedelta(days=40))
                             logins.phase = name
@@ -155,8 +175,11 @@ def main() -> None:
     print(f"\n{args.rows:,} expired flows beside {LIVE_ROWS:,} live ones, {args.rounds} interleaved rounds")
     for name, seconds in timings.items():
         print(f"{name:<18} {statistics.median(seconds):7.2f} s (rounds: {', '.join(f'{s:.2f}' for s in seconds)})")
-    ratio = statistics.median(c / r for c, r in zip(timings["callauth_cleanup"], timings["raw DELETE"], strict=True))
-    print(f"callauth_cleanup / raw DELETE: {ratio:.2f}; flows left: {left:,} (the live ones and the logins')")
+    for name in list(timings)[1:]:
+        ratio = statistics.median(c / r for c, r in zip(timings[name], timings["raw DELETE"], strict=True))
+        print(f"{name} / raw DELETE: {ratio:.2f}")
+    print(f"callauth_cleanup with nothing to delete (its start-up): {start_up:.2f} s")
+    print(f"flows left: {left:,} (the live ones and the logins')")
     print("\nLogin time (start to logged in, webhook at once, polls every 50 ms) by what ran meanwhile")
     print(f"{'phase':<28}{'logins':>7}{'p50 s':>8}{'p99 s':>8}{'max s':>8}")
     for phase, seconds in logins.seconds.items():
