@@ -33,7 +33,15 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # appended: PYTHONPATH may name another app
 from benchmarks.clients import LoginClient  # noqa: E402
 from benchmarks.logins import percentile  # noqa: E402
-from benchmarks.stack import EXAMPLE, Site, example_site, fake_provider_environment, free_port, libpq_url  # noqa: E402
+from benchmarks.stack import (  # noqa: E402
+    EXAMPLE,
+    Site,
+    example_site,
+    fake_provider_environment,
+    free_port,
+    libpq_url,
+    machine,
+)
 from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
 
 LIVE_ROWS = 10_000
@@ -123,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="logins measured with nothing else going on")
     args = parser.parse_args()
+    print("Machine:", machine(), flush=True)
     import psycopg
 
     with FakeTelefonIp() as fake:
@@ -186,6 +195,7 @@ def main() -> None:
         if phase != "setup":
             print(f"{phase:<28}{len(seconds):>7}{percentile(seconds, 0.5):>8.3f}{percentile(seconds, 0.99):>8.3f}"
                   f"{max(seconds):>8.3f}")  # fmt: skip
+    print("Machine at the end:", machine())
 
 
 if __name__ == "__main__":

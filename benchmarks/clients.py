@@ -31,6 +31,7 @@ class LoginTimes:
     confirmed_seen: float | None = None
     logged_in: float | None = None
     polls: int = 0
+    webhook_late: bool = False  # the provider got no answer to its webhook in time
 
 
 @dataclass

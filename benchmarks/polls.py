@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 from benchmarks.clients import LoginClient, run_all  # noqa: E402
 from benchmarks.inprocess import Rounds, queries_of, setup_django  # noqa: E402
-from benchmarks.stack import example_site, fake_provider_environment, free_port  # noqa: E402
+from benchmarks.stack import example_site, fake_provider_environment, free_port, machine  # noqa: E402
 from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
 
 PATHS = {"session": "/bench/session/", "session-row": "/bench/session-row/", "status": "/callauth/status/"}
@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="in-process requests per contender and round")
     parser.add_argument("--skip-http", action="store_true", help="only the in-process measurements")
     args = parser.parse_args()
+    print("Machine:", machine(), flush=True)
     if not args.skip_http and shutil.which("wrk") is None:
         sys.exit("needs wrk on PATH (Debian: apt-get install wrk), or --skip-http")
     with FakeTelefonIp() as fake:
@@ -205,6 +206,7 @@ def main() -> None:
     print("\nStatements per request (BEGIN/COMMIT left out), one login in webhook mode")
     for name, count in counts.items():
         print(f"{name:<32}{count:>3}")
+    print("\nMachine at the end:", machine())
 
 
 if __name__ == "__main__":

@@ -38,6 +38,21 @@ HIGH_RATE_LIMITS = {"ip": "100000/m", "phone": "100/m", "global": "1000000/d"}
 SITE_TABLES = ("callauth_callauthflow", "callauth_callauthphone", "auth_user", "django_session")
 
 
+def machine() -> str:
+    """What the numbers were measured on: cores, CPU model, date, and how busy the machine was.
+
+    The load average matters: on a shared machine other work takes cores from the server
+    and the load generator alike. Ratios of interleaved rounds survive that; absolute numbers don't.
+    """
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d %H:%M %Z')}, load average {load}"
+
+
 def libpq_url(url: str) -> str:
     """``url`` as psycopg takes it: without the Django options (``?conn_max_age=…``) django-environ reads."""
     return url.split("?", 1)[0]
