@@ -16,13 +16,14 @@ BACKEND_PATH = "django_callauth.backends.CallAuthBackend"
 
 @register(Tags.security, deploy=False)
 def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    from .providers import get_provider_class
+    from .providers import get_provider_classes
 
     if settings.DEBUG:
         return []
     try:
-        # By class, not by name: the sandbox named by its dotted path is just as open.
-        simulated = get_provider_class().simulated
+        # By class, not by name: the sandbox named by its dotted path is just as open, and
+        # so is a failover list that ends in it.
+        simulated = any(cls.simulated for cls in get_provider_classes())
     except ImproperlyConfigured:
         return []  # callauth.E002 says why
     if simulated:
@@ -38,21 +39,33 @@ def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[
 
 @register()
 def check_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    from .providers import get_provider_class
+    from .providers import get_provider_classes
 
     try:
-        provider_class = get_provider_class()
+        provider_classes = get_provider_classes()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="callauth.E002")]
     messages: list[CheckMessage] = []
-    if provider_class.name == "telefon_ip" and not app_settings.TELEFON_IP_TOKEN:
+    names = [cls.name for cls in provider_classes]
+    if len(set(names)) != len(names):
         messages.append(
             Error(
-                "CALLAUTH_TELEFON_IP_TOKEN is empty.",
-                hint="Set the token from telefon-ip.ru, or CALLAUTH_PROVIDER = 'sandbox' for development.",
-                id="callauth.E003",
+                f"CALLAUTH_PROVIDER names a provider twice: {', '.join(names)}.",
+                hint="A failover list asks each provider once; list each one once.",
+                id="callauth.E012",
             )
         )
+    for provider_class in provider_classes:
+        for setting, how in provider_class.required_settings.items():
+            if not getattr(settings, setting, ""):
+                messages.append(
+                    Error(
+                        f"{setting} is empty.",
+                        hint=f"{how}, or CALLAUTH_PROVIDER = 'sandbox' for development.",
+                        id="callauth.E003",
+                    )
+                )
+        messages.extend(provider_class.check_settings())
     base = app_settings.WEBHOOK_BASE_URL
     if base and not base.startswith("https://") and not settings.DEBUG:
         messages.append(
@@ -94,17 +107,30 @@ def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             value = getattr(app_settings, name)
         except (TypeError, ValueError):
             value = 0
-        if value <= 0:
+        if value is not None and value <= 0:  # an unset TTL is each provider's lifetime
             messages.append(Error(f"CALLAUTH_{name} must be a positive number of seconds.", id="callauth.E006"))
-    if not messages and app_settings.TTL > 120:
-        messages.append(
-            Warning(
-                "CALLAUTH_TTL is longer than the provider's 120 seconds.",
-                hint="The number stops working after 120 seconds while the page still shows it.",
-                id="callauth.W002",
-            )
-        )
+    if not messages and app_settings.TTL is not None:
+        messages.extend(_ttl_warnings(app_settings.TTL))
     return messages
+
+
+def _ttl_warnings(ttl: int) -> list[CheckMessage]:
+    """callauth.W002 for each configured provider whose numbers die before ``ttl`` seconds."""
+    from .providers import get_provider_classes
+
+    try:
+        provider_classes = get_provider_classes()
+    except ImproperlyConfigured:
+        return []  # callauth.E002 says why
+    return [
+        Warning(
+            f"CALLAUTH_TTL is longer than the provider's {cls.lifetime} seconds.",
+            hint=f"{cls.name}'s numbers stop working after {cls.lifetime} seconds, so its flows end then.",
+            id="callauth.W002",
+        )
+        for cls in provider_classes
+        if ttl > cls.lifetime
+    ]
 
 
 @register()

@@ -10,8 +10,6 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-DEFAULT_TELEFON_IP_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
-
 #: Limits on provider-billed starts, by scope (throttling.py). ``CALLAUTH_RATE_LIMITS`` is
 #: merged over these; a scope set to ``None`` is off.
 DEFAULT_RATE_LIMITS: dict[str, str | None] = {
@@ -21,35 +19,37 @@ DEFAULT_RATE_LIMITS: dict[str, str | None] = {
 }
 
 
-def _get(name: str, default: Any) -> Any:
+def get_setting(name: str, default: Any) -> Any:
+    """``settings.CALLAUTH_<name>``, or ``default`` when it is not set.
+
+    Providers read their own settings through this (each provider module owns its names,
+    defaults and checks), so this module lists only the ones the whole app shares.
+    """
     return getattr(django_settings, f"CALLAUTH_{name}", default)
+
+
+_get = get_setting
+_UNSET = object()
 
 
 class CallAuthSettings:
     @property
+    def PROVIDERS(self) -> list[str]:
+        """``CALLAUTH_PROVIDER`` as a list: one provider, or several to fail over in order.
+
+        Each is a built-in name (``"telefon_ip"``, ``"sms_ru"``, ``"sandbox"``) or a dotted
+        path to a provider class. The first starts every flow it can.
+        """
+        value = _get("PROVIDER", "telefon_ip")
+        if isinstance(value, (list, tuple)):
+            return [str(name) for name in value]
+        return [str(value)]
+
+    @property
     def PROVIDER(self) -> str:
-        """``"telefon_ip"``, ``"sandbox"`` or a dotted path to a provider class."""
-        return str(_get("PROVIDER", "telefon_ip"))
-
-    @property
-    def TELEFON_IP_TOKEN(self) -> str:
-        return str(_get("TELEFON_IP_TOKEN", "") or "")
-
-    @property
-    def TELEFON_IP_URL(self) -> str:
-        url = str(_get("TELEFON_IP_URL", DEFAULT_TELEFON_IP_URL))
-        return url if url.endswith("/") else url + "/"
-
-    @property
-    def TELEFON_IP_TIMEOUT(self) -> tuple[float, float]:
-        """(connect, read) timeouts of one provider request, in seconds."""
-        connect, read = _get("TELEFON_IP_TIMEOUT", (3.05, 5.0))
-        return float(connect), float(read)
-
-    @property
-    def TELEFON_IP_DEADLINE(self) -> float:
-        """Total seconds one provider request may take, slow bodies included."""
-        return float(_get("TELEFON_IP_DEADLINE", 10.0))
+        """The first of ``PROVIDERS``: the one asked first ("" for an empty list)."""
+        providers = self.PROVIDERS
+        return providers[0] if providers else ""
 
     @property
     def WEBHOOK_BASE_URL(self) -> str:
@@ -62,9 +62,13 @@ class CallAuthSettings:
         return bool(_get("WEBHOOK_VERIFY", True))
 
     @property
-    def TTL(self) -> int:
-        """Seconds a number to call lives (the provider's own lifetime is 120)."""
-        return int(_get("TTL", 120))
+    def TTL(self) -> int | None:
+        """Seconds a number to call is shown, or None when unset: each provider's own lifetime.
+
+        A flow never lasts longer than its provider's numbers live (``starting.ttl_for``).
+        """
+        value = _get("TTL", _UNSET)
+        return None if value is _UNSET else int(value)
 
     @property
     def COMPLETE_WINDOW(self) -> int:

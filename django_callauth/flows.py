@@ -1,8 +1,11 @@
 """The life of a login flow: start, learn about the call, decide.
 
 This is the one place that decides whether a provider's report confirms a flow
-(docs/security.rst, invariant 3): the reported caller must equal the requested phone
-exactly, and the report must arrive before the flow's deadline.
+(docs/security.rst, invariant 3; docs/providers/index.rst, "What confirms a call"): a reported
+caller must equal the requested phone exactly, a provider that vouches for the caller
+instead must be the one the flow's phone was given to at start, and the report must arrive
+before the flow's deadline. A flow stays with the provider that started it: its checks and
+webhooks go to the provider named on the flow, whatever ``CALLAUTH_PROVIDER`` says now.
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_variables
 
-from . import flowcache, signals, throttling, tokens
+from . import flowcache, signals, starting, throttling
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .phones import mask_phone
-from .providers import get_provider
+from .providers import provider_named
 from .providers.base import CallAuthProvider, CallReport, ProviderError
 from .providers.sandbox import SandboxProvider
 
@@ -65,18 +66,17 @@ def forget_flow(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> None:
     session.pop(SESSION_KEYS[purpose], None)
 
 
-@sensitive_variables("secret", "webhook_url")
 def start_flow(
     request: HttpRequest, phone: str, next_url: str = "", *, purpose: str = FlowPurpose.LOGIN
 ) -> CallAuthFlow:
     """Hand out a number for ``phone`` and bind the flow to this browser's session.
 
     Reusing this browser's live flow for the same phone costs nothing. Otherwise the
-    cost limits are taken first (``throttling.StartRefused``), and the flow row is
-    committed *before* the provider is asked, so a webhook that races the start's
-    answer finds it. Raises ``ProviderError`` when the provider fails: the new flow is
-    then marked failed, and the browser keeps the flow it had. A flow adding a phone
-    (``FlowPurpose.LINK``) belongs to the logged-in user who started it.
+    cost limits are taken first (``throttling.StartRefused``), once however many providers
+    of a failover list are asked (starting.py). Raises ``ProviderError`` when no provider
+    could start it: the new flow is then marked failed, and the browser keeps the flow it
+    had. A flow adding a phone (``FlowPurpose.LINK``) belongs to the logged-in user who
+    started it.
     """
     previous = flow_from_session(request.session, purpose)
     if previous is not None and _reusable(request, previous, phone):
@@ -84,42 +84,12 @@ def start_flow(
         return previous
     with throttling.one_start_at_a_time(request):
         throttling.consume_start(request, phone)
-        flow = _start_new(request, phone, next_url, purpose)
+        flow = starting.start_new(request, phone, next_url, purpose)
     if previous is not None and previous.status == FlowStatus.PENDING:
         if previous.fail(FailureReason.CANCELLED):
             signals.send_robust(signals.flow_failed, flow=previous, reason=FailureReason.CANCELLED)
     _bind(request, flow)
     signals.send_robust(signals.flow_started, flow=flow, request=request)
-    return flow
-
-
-@sensitive_variables("secret", "webhook_url")
-def _start_new(request: HttpRequest, phone: str, next_url: str, purpose: str) -> CallAuthFlow:
-    provider = get_provider()
-    secret = ""
-    if provider.supports_webhook and app_settings.WEBHOOK_BASE_URL:
-        secret = tokens.make_secret()
-    now = timezone.now()
-    flow = CallAuthFlow.objects.create(
-        phone=phone,
-        purpose=purpose,
-        user=request.user if purpose == FlowPurpose.LINK else None,
-        provider=provider.name,
-        webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
-        next_url=next_url,
-        created_at=now,
-        expires_at=now + timedelta(seconds=app_settings.TTL),
-    )
-    webhook_url = webhook_url_for(flow, secret) if secret else None
-    try:
-        started = provider.start(phone, webhook_url)
-    except ProviderError as exc:
-        flow.fail(FailureReason.PROVIDER_ERROR)
-        logger.warning("Flow %s: provider refused to start (%s)", flow.pk, exc.code)
-        signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
-        raise
-    flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
-    logger.info("Flow %s started for %s in %s mode", flow.pk, mask_phone(phone), "webhook" if secret else "check")
     return flow
 
 
@@ -143,12 +113,6 @@ def _reusable(request: HttpRequest, flow: CallAuthFlow, phone: str) -> bool:
     )
 
 
-@sensitive_variables("secret", "path")
-def webhook_url_for(flow: CallAuthFlow, secret: str) -> str:
-    path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": secret})
-    return app_settings.WEBHOOK_BASE_URL + path
-
-
 def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user_says_called: bool = False) -> None:
     """Bring a pending flow up to date: expire it, or ask the provider when due.
 
@@ -166,13 +130,16 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
     if now >= deadline:
         _expire(flow)
         return
-    provider = get_provider()
+    provider = provider_named(flow.provider)
+    if provider is None:
+        logger.warning("Flow %s: its provider %r is no longer configured; it cannot be checked", flow.pk, flow.provider)
+        return
     if not flow.provider_id or not _needs_check(flow, provider, user_says_called):
         return
     interval = app_settings.CHECK_INTERVAL
     if flow.last_checked_at and now - flow.last_checked_at < timedelta(seconds=interval):
         return
-    if not flow.claim_check(interval, max_checks()):
+    if not flow.claim_check(interval, max_checks(starting.ttl_for(provider))):
         return
     try:
         report = provider.check(flow.provider_id)
@@ -180,8 +147,9 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         # The flow stays pending; the next poll after the interval asks again.
         logger.warning("Flow %s: check failed (%s)", flow.pk, exc.code)
         return
-    if report.caller is not None:
-        apply_report(flow, report.caller, reported_at=flow.webhook_received_at, request=request)
+    caller = confirmed_caller(flow, provider, report)
+    if caller is not None:
+        apply_report(flow, caller, reported_at=flow.webhook_received_at, request=request)
     elif now >= flow.expires_at:
         _expire(flow)  # in the grace, the provider says it saw no call: nothing left to wait for
 
@@ -190,9 +158,25 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
 VERIFY_GRACE_SECONDS = 15
 
 
-def max_checks() -> int:
-    """The most ``check`` requests one flow may ever cost: one per interval of its life, plus one."""
-    return math.ceil(app_settings.TTL / app_settings.CHECK_INTERVAL) + 1
+def max_checks(ttl: int) -> int:
+    """The most ``check`` requests a flow living ``ttl`` seconds may ever cost: one per interval, plus one."""
+    return math.ceil(ttl / app_settings.CHECK_INTERVAL) + 1
+
+
+def confirmed_caller(flow: CallAuthFlow, provider: CallAuthProvider, report: CallReport) -> str | None:
+    """The caller ``report`` says called ``flow``'s number, or None when it says no call came.
+
+    A named caller is taken as reported (``apply_report`` compares it with the phone). A
+    vouch stands for the flow's phone only from a provider that vouches, that started this
+    flow, and so was given exactly this phone at start (``start_new`` passes ``flow.phone``).
+    """
+    if report.provider_id is not None and report.provider_id != flow.provider_id:
+        return None
+    if report.caller is not None:
+        return report.caller
+    if report.vouched and provider.vouches_for_caller and provider.name == flow.provider and flow.provider_id:
+        return flow.phone
+    return None
 
 
 def _check_deadline(flow: CallAuthFlow) -> datetime:
@@ -202,12 +186,14 @@ def _check_deadline(flow: CallAuthFlow) -> datetime:
 
 
 def _needs_check(flow: CallAuthFlow, provider: CallAuthProvider, user_says_called: bool) -> bool:
-    if flow.provider != provider.name or provider.simulated:
+    if provider.simulated:
         return False
-    # In webhook mode the provider tells us when a call came; asking before that would
-    # only cost money, unless the person says they called and the webhook may be lost.
-    # A webhook is then verified by a check (invariant 2).
-    return not flow.uses_webhook or flow.webhook_received_at is not None or user_says_called
+    # In webhook mode (a per-flow webhook, or an account callback the site registered) the
+    # provider tells us when a call came; asking before that would only cost money, unless
+    # the person says they called and the webhook may be lost. A webhook is then verified
+    # by a check: it never confirms by itself (invariant 2).
+    waits = flow.uses_webhook or provider.awaits_callback
+    return not waits or flow.webhook_received_at is not None or user_says_called
 
 
 def apply_report(
@@ -236,12 +222,14 @@ def _expire(flow: CallAuthFlow) -> None:
         signals.send_robust(signals.flow_failed, flow=flow, reason=FlowStatus.EXPIRED)
 
 
-def handle_webhook(flow: CallAuthFlow, report: CallReport) -> str:
+def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthProvider | None = None) -> str:
     """Take the provider's word that a call came; never logs anyone in (invariant 2).
 
     With ``CALLAUTH_WEBHOOK_VERIFY`` (the default) the report only makes the flow
     eligible for a ``check`` of *our stored* id, done by the next status poll or
-    finish, so the provider gets its answer at once. Returns what happened, for logs.
+    finish, so the provider gets its answer at once. Without it, a per-flow webhook
+    (whose URL carries the flow's secret) is applied as a check's answer would be;
+    ``provider`` is the flow's, needed only then. Returns what happened, for logs.
     """
     # current_status(): a pending flow past its deadline takes no more reports (invariant 3).
     if flow.current_status() != FlowStatus.PENDING:
@@ -249,16 +237,31 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport) -> str:
     if report.provider_id is not None and report.provider_id != flow.provider_id and flow.provider_id:
         logger.warning("Flow %s: webhook names another provider id", flow.pk)
         return "ignored: id mismatch"
-    if report.caller is None:
+    if not report.called:
         return "ignored: no call reported"
-    if app_settings.WEBHOOK_VERIFY:
+    caller = confirmed_caller(flow, provider, report) if provider is not None else report.caller
+    if app_settings.WEBHOOK_VERIFY or caller is None:
         # Even a report of another phone is verified rather than ignored: only the
         # provider knows this URL's secret, and a confirmed mismatch tells the user
         # at once to call from the right phone, instead of leaving them to time out.
         flow.note_webhook()
         return "accepted: to be verified"
-    apply_report(flow, report.caller, reported_at=timezone.now())
+    apply_report(flow, caller, reported_at=timezone.now())
     return "applied"
+
+
+def handle_callback(flow: CallAuthFlow, report: CallReport) -> str:
+    """An account-wide callback's report: at most makes the flow eligible for a ``check``.
+
+    Its URL carries no secret, so anyone could have sent it: it is never applied, whatever
+    ``CALLAUTH_WEBHOOK_VERIFY`` says. Returns what happened, for logs.
+    """
+    if flow.current_status() != FlowStatus.PENDING:
+        return "ignored: flow is " + flow.current_status()
+    if not report.called:
+        return "ignored: no call reported"
+    flow.note_webhook()
+    return "accepted: to be verified"
 
 
 def simulate_call(call_to: str, caller: str | None = None) -> CallAuthFlow | None:

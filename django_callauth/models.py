@@ -132,6 +132,15 @@ class CallAuthFlow(models.Model):
         """Record the provider's number and id on a flow created before asking it."""
         return self._transition(Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id)
 
+    def hand_to(self, provider: str, *, webhook_secret_hash: str, expires_at: datetime) -> bool:
+        """Give a flow that no provider started yet to another provider (failover, starting.py)."""
+        return self._transition(
+            Q(status=FlowStatus.PENDING, provider_id=""),
+            provider=provider,
+            webhook_secret_hash=webhook_secret_hash,
+            expires_at=expires_at,
+        )
+
     def confirm(self, caller: str, *, reported_at: datetime | None = None) -> bool:
         """Pending → confirmed, only if the report came before the deadline.
 

@@ -1,8 +1,8 @@
 """Parse, validate and format Russian phone numbers (pure functions).
 
 Every phone the app stores or compares is canonical E.164: ``+7XXXXXXXXXX``.
-The provider takes ``8XXXXXXXXXX`` and answers ``7XXXXXXXXXX`` or ``8XXXXXXXXXX``;
-all of them meet here.
+Providers answer ``7XXXXXXXXXX``, ``8XXXXXXXXXX`` or ``+7XXXXXXXXXX``, all of which meet
+here; the form each provider asks for is its own (providers/*.py).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ MAX_INPUT_LENGTH = 32
 # characters, non-ASCII digits) is refused rather than silently dropped.
 _SEPARATORS = re.compile(r"[ \-().\u00a0]")
 _ASCII_DIGITS = re.compile(r"\+?[0-9]+")
-# National number of a Russian mobile phone: 9XX XXX-XX-XX. The provider asks for
-# "89xxxxxxxxx"; this also keeps out Kazakhstan (+7 7XX), toll-free (+7 800) and
-# premium-rate (+7 809) numbers that share the +7 country code.
+# National number of a Russian mobile phone: 9XX XXX-XX-XX. Only a mobile can call in to
+# log in; this also keeps out Kazakhstan (+7 7XX), toll-free (+7 800) and premium-rate
+# (+7 809) numbers that share the +7 country code.
 _MOBILE_NATIONAL = re.compile(r"9[0-9]{9}")
-# Numbers the provider hands out to call may be any Russian number (mobile or geographic),
-# but never a non-geographic 8-80X service number: 8-803 and 8-809 are premium-rate,
-# and a user must not be sent to dial one, whatever the provider answered.
-_ANY_NATIONAL = re.compile(r"(?:[349][0-9]|8[1-9])[0-9]{8}")
+# Numbers a provider hands out to call may be any Russian number: mobile, geographic, or a
+# non-geographic 8-80X one such as toll-free 8-800 (free for the caller; sms.ru's), but
+# never premium-rate 8-803 or 8-809: a user must not be sent to dial one, whatever the
+# provider answered.
+_ANY_NATIONAL = re.compile(r"(?!80[39])[3489][0-9]{9}")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -85,11 +86,6 @@ def parse_provider_phone(value: object) -> str | None:
     if national is None or not _ANY_NATIONAL.fullmatch(national):
         return None
     return "+7" + national
-
-
-def to_provider_format(phone: str) -> str:
-    """``+79001234567`` → ``89001234567``, the form telefon-ip asks for."""
-    return "8" + phone[2:]
 
 
 def tel_uri(phone: str) -> str:

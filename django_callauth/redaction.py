@@ -1,6 +1,8 @@
-"""Keep the telefon-ip token out of log output.
+"""Keep every provider's secrets out of log output.
 
-The token sits in the provider's URL path, and urllib3 writes URLs into log records: every
+Each provider declares its secrets (``CallAuthProvider.secrets()``: telefon-ip's token,
+sms.ru's api_id); those of every configured and every built-in provider are redacted. The
+telefon-ip token sits in its URL path, and urllib3 writes URLs into log records: every
 request line at DEBUG (``"GET /api/v1/authcalls/<token>/… HTTP/1.1"``), and, at WARNING with
 no DEBUG needed, ``"Failed to parse headers (url=…)"`` with the full URL whenever an answer
 has a malformed header line. Our own messages are redacted where they are written; this is
@@ -34,8 +36,6 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import app_settings
-
 REDACTED = "***"
 
 #: Logger hierarchies that see provider URLs: the HTTP client stack and our own.
@@ -56,53 +56,58 @@ def is_redacted_logger(name: str) -> bool:
     return any(name == root or name.startswith(root + ".") for root in REDACTED_HIERARCHIES)
 
 
-def _current_token() -> str:
+@sensitive_variables("secrets")
+def current_secrets() -> tuple[str, ...]:
+    """Every non-empty secret of every configured and built-in provider, read from the settings now."""
+    from .providers import known_provider_classes
+
     try:
-        return app_settings.TELEFON_IP_TOKEN
+        classes = known_provider_classes()
+        return tuple(secret for cls in classes for secret in cls.secrets() if secret)
     except ImproperlyConfigured:  # a record logged before Django's settings exist
-        return ""
+        return ()
 
 
-@sensitive_variables("token")
-def _redact_value(value: object, token: str) -> object:
-    """A log argument without the token; non-strings only become text when they carry it."""
+@sensitive_variables("secrets")
+def _redact_value(value: object, secrets: tuple[str, ...]) -> object:
+    """A log argument without the secrets; non-strings only become text when they carry one."""
     if isinstance(value, str):
-        return value.replace(token, REDACTED)
+        return redact(value, secrets)
     try:
         text = str(value)
     except Exception:  # a broken __str__ must not make a logging call raise into its caller
         return value
-    return text.replace(token, REDACTED) if token in text else value
+    return redact(text, secrets) if any(secret in text for secret in secrets) else value
 
 
-@sensitive_variables("token")
-def redact_record(record: logging.LogRecord, token: str) -> None:
-    """Replace ``token`` with ``***`` in everything of ``record`` a formatter prints."""
-    record.msg = _redact_value(record.msg, token)
+@sensitive_variables("secrets")
+def redact_record(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:
+    """Replace each of ``secrets`` with ``***`` in everything of ``record`` a formatter prints."""
+    record.msg = _redact_value(record.msg, secrets)
     if isinstance(record.args, dict):
-        record.args = {key: _redact_value(value, token) for key, value in record.args.items()}
+        record.args = {key: _redact_value(value, secrets) for key, value in record.args.items()}
     elif isinstance(record.args, tuple):
-        record.args = tuple(_redact_value(value, token) for value in record.args)
+        record.args = tuple(_redact_value(value, secrets) for value in record.args)
     if record.exc_info and not record.exc_text:
         # Formatters reuse exc_text once set: a traceback printing a URL is redacted too.
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = record.exc_text.replace(token, REDACTED)
+        record.exc_text = redact(record.exc_text, secrets)
     if record.stack_info:
-        record.stack_info = record.stack_info.replace(token, REDACTED)
+        record.stack_info = redact(record.stack_info, secrets)
 
 
 class TokenRedactingFilter(logging.Filter):
-    """Replace the current ``CALLAUTH_TELEFON_IP_TOKEN`` with ``***`` in a record; never drop it.
+    """Replace every provider secret (``current_secrets()``) with ``***`` in a record; never drop it.
 
-    The token is read at filter time so a changed setting (or ``override_settings``) applies.
+    The secrets are read at filter time so a changed setting (or ``override_settings``) applies.
     """
 
-    @sensitive_variables("token")
+    @sensitive_variables("secrets")
     def filter(self, record: logging.LogRecord) -> bool:
-        token = _current_token()
-        if token:
-            redact_record(record, token)
+        secrets = current_secrets()
+        if secrets:
+            redact_record(record, secrets)
         return True
 
 
@@ -115,18 +120,18 @@ class RedactingRecordFactory:
     def __init__(self, wrapped: Callable[..., logging.LogRecord]) -> None:
         self.wrapped = wrapped
 
-    @sensitive_variables("token")
+    @sensitive_variables("secrets")
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.wrapped(*args, **kwargs)
         if is_redacted_logger(record.name):
-            token = _current_token()
-            if token:
-                redact_record(record, token)
+            secrets = current_secrets()
+            if secrets:
+                redact_record(record, secrets)
         return record
 
 
 def install_log_redaction() -> None:
-    """Redact the token from every record of the redacted hierarchies (idempotent).
+    """Redact the secrets from every record of the redacted hierarchies (idempotent).
 
     Wraps the log record factory once, and adds one ``TokenRedactingFilter`` to each
     existing logger of those hierarchies (see the module docstring for why both).

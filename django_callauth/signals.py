@@ -13,6 +13,11 @@ from django.dispatch import Signal
 
 #: A number to call was handed out. Also: ``request``.
 flow_started = Signal()
+#: A provider of a ``CALLAUTH_PROVIDER`` list failed to start the flow in a way that proves
+#: it set up no call, and the next one is asked. Also: ``request``, ``failed`` (the name of
+#: the provider that failed), ``provider`` (the name of the one asked next), ``error`` (the
+#: ``ProviderError``, whose text carries no secret).
+failed_over = Signal()
 #: The provider reported a call from the requested phone, in time.
 flow_confirmed = Signal()
 #: The flow ended without a login. Also: ``reason`` (a ``FailureReason`` value or ``"expired"``).

@@ -1,8 +1,8 @@
-"""The login pages and endpoints: start, challenge, status, complete, webhook, sandbox call.
+"""The login pages and endpoints: start, challenge, status, complete, sandbox call.
 
 Each answers HTML to browsers and JSON to clients that send ``Accept: application/json``.
 The flow is always the one in the browser's session (docs/security.rst, invariant 1); no
-view takes a flow id from the request, except the webhook, which needs its secret.
+view here takes a flow id from the request (the provider's webhooks are in webhooks.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_variables
 
-from . import flows, signals, tokens
+from . import flows, signals
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
-from .providers import get_provider
+from .providers import get_provider, provider_named
 from .providers.base import ProviderError
 from .providers.sandbox import sandbox_refusal
 from .qr import qr_data_uri
@@ -86,7 +84,8 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "status_url": reverse(urls["status"]),
         "complete_url": reverse(urls["complete"]),
     }
-    if get_provider().simulated:
+    provider = provider_named(flow.provider)
+    if provider is not None and provider.simulated:
         payload["sandbox_call_url"] = reverse(urls["sandbox_call"])
     return payload
 
@@ -300,36 +299,18 @@ def challenge_error(
     return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
 
 
-@sensitive_variables("secret", "kwargs")  # outermost: the wrappers' frames hold it in kwargs
-@csrf_exempt
-@allow_methods("GET", "POST")
-@transaction.non_atomic_requests
-def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
-    """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
-    flow = CallAuthFlow.objects.filter(pk=flow_id).first()
-    if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
-        logger.warning("Webhook with an unknown flow or a wrong secret")
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
-    provider = get_provider()
-    if not provider.supports_webhook:
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
-    outcome = flows.handle_webhook(flow, provider.parse_webhook(request))
-    logger.info("Webhook for flow %s: %s", flow.pk, outcome)
-    return JsonResponse({"ok": True})
-
-
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
-    """Play the phone: report a call to this browser's number (sandbox provider only)."""
-    provider = get_provider()
-    if not provider.simulated:
+    """Play the phone: report a call to this browser's number (sandbox flows only)."""
+    flow = flows.flow_from_session(request.session, purpose)
+    provider = provider_named(flow.provider) if flow is not None else get_provider()
+    if provider is None or not provider.simulated:
         return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
     refusal = sandbox_refusal()
     if refusal is not None:
         return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
-    flow = flows.flow_from_session(request.session, purpose)
     if flow is None or not flow.call_to:
         return no_flow(request, purpose)
     data = request_data(request) or {}

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from benchmarks.stack import stack_missing
+from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog
 
@@ -105,6 +106,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def fake_telefon_ip() -> Iterator[FakeTelefonIp]:
     """A fake telefon-ip API on loopback, a real HTTP server."""
     with FakeTelefonIp() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_sms_ru() -> Iterator[FakeSmsRu]:
+    """A fake sms.ru callcheck API on loopback, a real HTTP server."""
+    with FakeSmsRu() as fake:
         yield fake
 
 

@@ -1,9 +1,7 @@
-"""A fake of the telefon-ip "Back Calls" API, served on loopback by the tests themselves.
+"""A fake of the telefon-ip "Back Calls" API on loopback (tests/fake_server.py serves it).
 
-The real provider cannot be reached from our machines, and mocks of ``requests`` skip the
-parts that break in production: sockets, timeouts, slow bodies, urllib3's logging, the
-provider calling our webhook. So this is a real HTTP server, answering exactly the shapes
-docs/providers/telefon-ip.rst shows, with switches for the shapes it says are unknown.
+It answers exactly the shapes docs/providers/telefon-ip.rst shows, with switches for the
+shapes it says are unknown, and calls the per-flow webhook like the provider does.
 """
 
 from __future__ import annotations
@@ -11,15 +9,15 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
+
+from tests.fake_server import FakeServer, Recorded, call_site
+
+__all__ = ["PENDING_SHAPES", "FakeTelefonIp", "Recorded"]
 
 NOT_FOUND = {"success": False, "error": "id record not found", "data": {}}
 PENDING_SHAPES: dict[str, tuple[int, Any]] = {
@@ -35,17 +33,6 @@ PENDING_SHAPES: dict[str, tuple[int, Any]] = {
 
 
 @dataclass
-class Recorded:
-    """One request the fake received: what a test asserts the client sent."""
-
-    method: str
-    action: str
-    params: dict[str, str]
-    body: dict[str, Any]
-    path: str
-
-
-@dataclass
 class Authorisation:
     id: int | str
     auth_phone: str  # "7XXXXXXXXXX", as the provider sends it
@@ -55,7 +42,7 @@ class Authorisation:
 
 
 @dataclass
-class FakeTelefonIp:
+class FakeTelefonIp(FakeServer):
     """The fake provider; options may be changed between requests."""
 
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -64,51 +51,13 @@ class FakeTelefonIp:
     pending_shape: str = "success_false"
     caller_format: str = "8"  # the caller's phone in answers: "89…" (the doc) or "79…"
     webhook_method: str = "GET"
-    lifetime: float = 120.0
-    #: Sent raw after the good headers of every answer. A line with no colon is what a broken
-    #: server or proxy sends: http.client keeps the headers before it, urllib3 logs a warning.
-    broken_header_line: str | None = None
+
+    api_path = "/api/v1/authcalls/"
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: list[Recorded] = []
+        super().__post_init__()
         self._auths: dict[str, Authorisation] = {}
-        self._failures: list[tuple[int, bytes, float]] = []  # status, body, delay
         self._next_id = random.randint(100_000, 900_000)
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/v1/authcalls/"
-
-    def start(self) -> FakeTelefonIp:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # A short poll keeps stop() fast: shutdown() waits for the next poll.
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeTelefonIp:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def fail_next(self, status: int, body: bytes | str, delay: float = 0) -> None:
-        """Answer the next request with this; ``delay`` is slept before each body byte (a trickle)."""
-        with self._lock:
-            self._failures.append((status, body.encode() if isinstance(body, str) else body, delay))
 
     def make_call(self, call_to: str, caller: str, *, lose_webhook: bool = False) -> int | None:
         """Play a call from ``caller`` to ``call_to`` (both E.164); the webhook's HTTP status, if any.
@@ -124,17 +73,17 @@ class FakeTelefonIp:
             return None
         query = urlencode({"success": "True", "phone": auth.caller, "id": auth.id})
         url = auth.webhook + ("&" if "?" in auth.webhook else "?") + query
-        request = urllib.request.Request(
-            url, method=self.webhook_method, data=b"" if self.webhook_method == "POST" else None
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return exc.code
+        return call_site(url, self.webhook_method)
 
-    def _answer(self, action: str, rest: str, params: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
-        """The provider's answer to one request that carried the right token."""
+    def _action(self, path: str) -> str:
+        return path.removeprefix(f"{self.api_path}{self.token}/").partition("/")[0]
+
+    def _answer(self, asked: Recorded) -> tuple[int, Any]:
+        path, params, body = asked.path, asked.params, asked.body
+        prefix = f"{self.api_path}{self.token}/"
+        if not path.startswith(prefix):
+            return 401, {"success": False, "error": "token is invalid", "data": {}}
+        action, _, rest = path.removeprefix(prefix).partition("/")
         if action == "reverse_auth_phone_get":
             return self._start(params.get("phone"), None)
         if action == "reverse_auth_phone_post":
@@ -149,7 +98,7 @@ class FakeTelefonIp:
         with self._lock:
             self._next_id += 1
             auth_id = str(self._next_id) if self.id_as_string else self._next_id
-            auth = Authorisation(auth_id, self._unused_phone(), time.monotonic() + self.lifetime, webhook)
+            auth = Authorisation(auth_id, self._unused_phone(), self._expires_at(), webhook)
             self._auths[str(auth_id)] = auth
             other_number = "8" + self._unused_phone()[1:]  # the doc's link dials another number
         data = {
@@ -182,63 +131,3 @@ class FakeTelefonIp:
         while (phone := f"79{random.randint(0, 999_999_999):09d}") in taken:
             pass
         return phone
-
-
-def _handler_for(fake: FakeTelefonIp) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the test output is no place for an access log
-
-        def _serve(self, method: str) -> None:
-            url = urlsplit(self.path)
-            params = dict(parse_qsl(url.query))
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = _decode_body(raw, self.headers.get("Content-Type", ""))
-            prefix = f"/api/v1/authcalls/{fake.token}/"
-            action, _, rest = url.path.removeprefix(prefix).partition("/")
-            with fake._lock:
-                fake._requests.append(Recorded(method, action, params, body, url.path))
-                failure = fake._failures.pop(0) if fake._failures else None
-            if failure is not None:
-                return self._send(*failure)
-            if not url.path.startswith(prefix):
-                return self._send(401, b'{"success": false, "error": "token is invalid", "data": {}}')
-            status, payload = fake._answer(action, rest, params, body)
-            self._send(status, json.dumps(payload, ensure_ascii=False).encode())
-
-        def _send(self, status: int, body: bytes, delay: float = 0) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            if fake.broken_header_line is not None:
-                # send_header() always writes "name: value"; the broken line goes in as is.
-                self._headers_buffer.append(fake.broken_header_line.encode("latin-1") + b"\r\n")
-            self.end_headers()
-            try:
-                # With a delay, one byte at a time: each read returns quickly, so only the
-                # client's total deadline (not its read timeout) can stop the trickle.
-                for byte in [body[i : i + 1] for i in range(len(body))] if delay else [body]:
-                    time.sleep(delay)
-                    self.wfile.write(byte)
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up on a slow body: exactly what the test wanted
-
-    return Handler
-
-
-def _decode_body(raw: bytes, content_type: str) -> dict[str, Any]:
-    """A POST body as a dict: the provider's encoding (JSON or form) is unknown, so take both."""
-    if not content_type.startswith("application/json"):
-        return dict(parse_qsl(raw.decode("utf-8", "replace")))
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        return {}
-    return decoded if isinstance(decoded, dict) else {}

@@ -1,13 +1,15 @@
-"""What the tests share: the telefon-ip constants, browser helpers and a root log handler."""
+"""What the tests share: the telefon-ip constants, browser helpers (in-process and over HTTP) and a root log handler."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
+import requests
 from django.test import Client
 from django.urls import reverse
 
@@ -120,6 +122,51 @@ def move_time(flow: CallAuthFlow, seconds: int) -> None:
     }
     CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
     flowcache.store(CallAuthFlow.objects.get(pk=flow.pk))  # as a transition would: polls read the cache
+
+
+class Browser:
+    """A browser-like HTTP client of the example site: cookies, CSRF, JSON or HTML."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        page = self.session.get(base_url + "/login/", timeout=10)
+        assert page.status_code == 200
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Accept": "application/json", "X-CSRFToken": self.session.cookies.get("csrftoken", "")}
+        return self.session.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+
+    def start(self, phone: str = PHONE, **extra: str) -> dict[str, Any]:
+        response = self.api("POST", "/callauth/start/", data={"phone": phone, **extra})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def status(self) -> str:
+        response = self.api("GET", "/callauth/status/")
+        assert response.status_code == 200, response.text
+        return response.json()["status"]
+
+    def wait_for_status(self, expected: str, seconds: float = 6.0) -> str:
+        """Poll as the page's script does, until ``expected`` or ``seconds`` pass."""
+        deadline = time.monotonic() + seconds
+        status = self.status()
+        while status != expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            status = self.status()
+        return status
+
+    def complete(self) -> requests.Response:
+        return self.api("POST", "/callauth/complete/")
+
+    def home(self) -> requests.Response:
+        return self.session.get(self.base_url + "/", timeout=10, allow_redirects=False)
+
+
+def assert_logged_in_as(browser: Browser, phone: str) -> None:
+    home = browser.home()
+    assert home.status_code == 200
+    assert f'<strong class="home-phone">{phone}</strong>' in home.text
 
 
 class RootLog(logging.Handler):

@@ -29,6 +29,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CALLAUTH_PROVIDER = "sandbox"
 CALLAUTH_TELEFON_IP_TOKEN = ""
 CALLAUTH_TELEFON_IP_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
+CALLAUTH_SMS_RU_API_ID = ""
+CALLAUTH_SMS_RU_URL = "https://sms.ru/"
+CALLAUTH_SMS_RU_CALLBACK = False
 CALLAUTH_WEBHOOK_BASE_URL = ""
 CALLAUTH_WEBHOOK_VERIFY = True
 CALLAUTH_TTL = 120
@@ -43,7 +46,7 @@ CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
 # One test process: the per-process LocMemCache (callauth.W003) counts the limits right.
 SILENCED_SYSTEM_CHECKS = ["callauth.E001", "callauth.W003"]
 CALLAUTH_SANDBOX_IN_PRODUCTION = True
-CALLAUTH_RATE_LIMITS: dict[str, str | None] = {}  # the defaults: tests that hit them say so
+CALLAUTH_RATE_LIMITS = {}  # the defaults: tests that hit them say so
 
 LOGGING = {
     "version": 1,

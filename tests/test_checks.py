@@ -171,6 +171,56 @@ def test_e003_not_for_the_sandbox(production: Any) -> None:
     assert checks.check_provider() == []
 
 
+def test_e003_for_the_configured_provider_whatever_it_is(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = "sms_ru"
+    production.CALLAUTH_SMS_RU_API_ID = ""
+    production.CALLAUTH_TELEFON_IP_TOKEN = ""  # not configured: not needed
+    assert checks.check_provider() == [
+        Error(
+            "CALLAUTH_SMS_RU_API_ID is empty.",
+            hint="Set the api_id from your sms.ru account, or CALLAUTH_PROVIDER = 'sandbox' for development.",
+            id="callauth.E003",
+        )
+    ]
+
+
+def test_e003_for_every_provider_of_a_failover_list(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
+    production.CALLAUTH_SMS_RU_API_ID = ""
+    production.CALLAUTH_TELEFON_IP_TOKEN = ""
+    assert [m.msg for m in checks.check_provider()] == [
+        "CALLAUTH_TELEFON_IP_TOKEN is empty.",
+        "CALLAUTH_SMS_RU_API_ID is empty.",
+    ]
+
+
+def test_a_failover_list_with_its_settings_is_silent(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
+    production.CALLAUTH_SMS_RU_API_ID = "api-id"
+    assert all_checks() == []
+
+
+def test_e012_a_provider_listed_twice(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = ["telefon_ip", "django_callauth.providers.telefon_ip.TelefonIpProvider"]
+    assert checks.check_provider() == [
+        Error(
+            "CALLAUTH_PROVIDER names a provider twice: telefon_ip, telefon_ip.",
+            hint="A failover list asks each provider once; list each one once.",
+            id="callauth.E012",
+        )
+    ]
+
+
+def test_e002_an_empty_list(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = []
+    assert checks.check_provider() == [Error("CALLAUTH_PROVIDER is an empty list.", id="callauth.E002")]
+
+
+def test_e001_a_failover_list_that_ends_in_the_sandbox(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = ["telefon_ip", "sandbox"]
+    assert [m.id for m in checks.check_sandbox_in_production()] == ["callauth.E001"]
+
+
 # -- W001, E004 ---------------------------------------------------------------------
 
 
@@ -261,7 +311,7 @@ def test_w002_ttl_longer_than_the_provider_allows(production: Any) -> None:
     assert checks.check_timings() == [
         Warning(
             "CALLAUTH_TTL is longer than the provider's 120 seconds.",
-            hint="The number stops working after 120 seconds while the page still shows it.",
+            hint="telefon_ip's numbers stop working after 120 seconds, so its flows end then.",
             id="callauth.W002",
         )
     ]
@@ -270,6 +320,21 @@ def test_w002_ttl_longer_than_the_provider_allows(production: Any) -> None:
 @pytest.mark.parametrize("ttl", [1, 60, 120, "90"])
 def test_w002_not_within_120_seconds(production: Any, ttl: Any) -> None:
     production.CALLAUTH_TTL = ttl
+    assert checks.check_timings() == []
+
+
+def test_w002_compares_with_each_providers_own_lifetime(production: Any) -> None:
+    production.CALLAUTH_SMS_RU_API_ID = "api-id"
+    production.CALLAUTH_TTL = 300
+    production.CALLAUTH_PROVIDER = "sms_ru"  # its numbers live 5 minutes
+    assert checks.check_timings() == []
+    production.CALLAUTH_PROVIDER = ["sms_ru", "telefon_ip"]
+    [warning] = checks.check_timings()
+    assert (warning.id, warning.msg) == ("callauth.W002", "CALLAUTH_TTL is longer than the provider's 120 seconds.")
+
+
+def test_an_unset_ttl_is_each_providers_lifetime_and_no_problem(production: Any) -> None:
+    del production.CALLAUTH_TTL
     assert checks.check_timings() == []
 
 
@@ -415,6 +480,10 @@ def _no_token(s: Any) -> None:
     s.CALLAUTH_TELEFON_IP_TOKEN = ""
 
 
+def _provider_twice(s: Any) -> None:
+    s.CALLAUTH_PROVIDER = ["telefon_ip", "telefon_ip"]
+
+
 def _http_webhook(s: Any) -> None:
     s.CALLAUTH_WEBHOOK_BASE_URL = "http://site.example"
 
@@ -470,6 +539,7 @@ def _no_sessions(s: Any) -> None:
         (_dummy_cache, "callauth.E009"),
         (_bad_rate, "callauth.E010"),
         (_two_proxy_settings, "callauth.E011"),
+        (_provider_twice, "callauth.E012"),
         (_locmem_cache, "callauth.W003"),
         (_http_webhook, "callauth.W001"),
         (_long_ttl, "callauth.W002"),

@@ -8,7 +8,6 @@ keeps cookies and sends the CSRF token like a single-page app would.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
@@ -18,50 +17,11 @@ from django.contrib.auth import get_user_model
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
-from tests.helpers import move_time
+from tests.helpers import Browser, assert_logged_in_as, move_time
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = "+79001234567"
-
-
-class Browser:
-    """A browser-like HTTP client of the example site: cookies, CSRF, JSON or HTML."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.session = requests.Session()
-        page = self.session.get(base_url + "/login/", timeout=10)
-        assert page.status_code == 200
-
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"Accept": "application/json", "X-CSRFToken": self.session.cookies.get("csrftoken", "")}
-        return self.session.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
-
-    def start(self, phone: str = PHONE, **extra: str) -> dict[str, Any]:
-        response = self.api("POST", "/callauth/start/", data={"phone": phone, **extra})
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def status(self) -> str:
-        response = self.api("GET", "/callauth/status/")
-        assert response.status_code == 200, response.text
-        return response.json()["status"]
-
-    def wait_for_status(self, expected: str, seconds: float = 6.0) -> str:
-        """Poll as the page's script does, until ``expected`` or ``seconds`` pass."""
-        deadline = time.monotonic() + seconds
-        status = self.status()
-        while status != expected and time.monotonic() < deadline:
-            time.sleep(0.25)
-            status = self.status()
-        return status
-
-    def complete(self) -> requests.Response:
-        return self.api("POST", "/callauth/complete/")
-
-    def home(self) -> requests.Response:
-        return self.session.get(self.base_url + "/", timeout=10, allow_redirects=False)
 
 
 @pytest.fixture
@@ -83,12 +43,6 @@ def webhook_site(site: Any, settings: Any) -> Any:
 
 def actions(fake: FakeTelefonIp) -> list[str]:
     return [f"{r.method} {r.action}" for r in fake.requests]
-
-
-def assert_logged_in_as(browser: Browser, phone: str) -> None:
-    home = browser.home()
-    assert home.status_code == 200
-    assert f'<strong class="home-phone">{phone}</strong>' in home.text
 
 
 class TestWebhookMode:

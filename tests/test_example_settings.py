@@ -15,7 +15,7 @@ SETTINGS = [
     "CALLAUTH_CHECK_INTERVAL", "CALLAUTH_COMPLETE_WINDOW", "CALLAUTH_SIGNUP", "CALLAUTH_ALLOW_STAFF",
     "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "CALLAUTH_SANDBOX_IN_PRODUCTION",
     "CALLAUTH_TRUSTED_PROXY_COUNT", "CALLAUTH_TRUSTED_CLIENT_IP_HEADER", "CALLAUTH_RATE_LIMITS", "DEBUG",
-    "LANGUAGE_CODE",
+    "LANGUAGE_CODE", "CALLAUTH_SMS_RU_API_ID", "CALLAUTH_SMS_RU_URL", "CALLAUTH_SMS_RU_CALLBACK",
 ]  # fmt: skip
 
 
@@ -25,7 +25,7 @@ def example_settings(**environ: str) -> dict[str, object]:
     env.update(environ)
     code = (
         "import json, example.settings as s; "
-        f"print(json.dumps({{n: getattr(s, n) for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default'], "
+        f"print(json.dumps({{n: getattr(s, n, 'unset') for n in {SETTINGS!r}}} | {{'DB': s.DATABASES['default'], "
         "'CACHE': s.CACHES['default']}, default=str))"
     )
     out = subprocess.run(
@@ -44,6 +44,7 @@ def test_defaults_are_the_sandbox_with_signup_on_sqlite() -> None:
     assert settings["CALLAUTH_PROVIDER"] == "sandbox"
     assert settings["DEBUG"] is True  # the sandbox refuses to run without it
     assert settings["CALLAUTH_SIGNUP"] is True
+    assert settings["CALLAUTH_TTL"] == "unset"  # each provider's own lifetime
     assert settings["LANGUAGE_CODE"] == "ru"  # Russian unless the browser asks for English
     assert settings["DB"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
@@ -52,6 +53,16 @@ def test_defaults_are_the_sandbox_with_signup_on_sqlite() -> None:
 def test_a_token_switches_to_telefon_ip_without_debug() -> None:
     settings = example_settings(CALLAUTH_TELEFON_IP_TOKEN="tok")
     assert (settings["CALLAUTH_PROVIDER"], settings["DEBUG"]) == ("telefon_ip", False)
+
+
+def test_an_sms_ru_api_id_alone_switches_to_sms_ru() -> None:
+    settings = example_settings(CALLAUTH_SMS_RU_API_ID="api")
+    assert (settings["CALLAUTH_PROVIDER"], settings["DEBUG"]) == ("sms_ru", False)
+
+
+def test_a_comma_list_is_a_failover_list() -> None:
+    settings = example_settings(CALLAUTH_PROVIDER="telefon_ip,sms_ru", DEBUG="false")
+    assert settings["CALLAUTH_PROVIDER"] == ["telefon_ip", "sms_ru"]
 
 
 def test_without_debug_it_never_falls_back_to_the_sandbox() -> None:
@@ -81,6 +92,9 @@ def test_every_setting_comes_from_the_environment() -> None:
         CALLAUTH_TRUSTED_PROXY_COUNT="2",
         CALLAUTH_TRUSTED_CLIENT_IP_HEADER="X-Real-IP",
         CALLAUTH_RATE_LIMITS='{"ip": "20/m,200/h", "global": null}',
+        CALLAUTH_SMS_RU_API_ID="api",
+        CALLAUTH_SMS_RU_URL="http://127.0.0.1:9/",
+        CALLAUTH_SMS_RU_CALLBACK="true",
         CACHE_URL="redis://127.0.0.1:6379/3",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
     )
@@ -105,6 +119,9 @@ def test_every_setting_comes_from_the_environment() -> None:
         "CALLAUTH_RATE_LIMITS": {"ip": "20/m,200/h", "global": None},
         "DEBUG": False,
         "LANGUAGE_CODE": "ru",
+        "CALLAUTH_SMS_RU_API_ID": "api",
+        "CALLAUTH_SMS_RU_URL": "http://127.0.0.1:9/",
+        "CALLAUTH_SMS_RU_CALLBACK": True,
     }
     assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.test import RequestFactory
@@ -22,6 +22,7 @@ from django_callauth.providers.telefon_ip import TelefonIpProvider
 from django_callauth.redaction import install_log_redaction
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
 from tests.helpers import RootLog
+from tests.provider_contract import HttpProviderContract
 
 PHONE = "+79001234567"
 
@@ -282,3 +283,33 @@ def test_urllib3s_broken_header_warning_reaches_the_root_without_the_token(
     if level == logging.DEBUG:
         assert '"GET /api/v1/authcalls/***/reverse_auth_phone_get?phone=89001234567 HTTP/1.1" 200' in text
     assert fake_telefon_ip.token not in text
+
+
+class TestContract(HttpProviderContract):
+    """telefon-ip passes the contract every provider passes (tests/provider_contract.py)."""
+
+    wrong_start_answers: ClassVar[list[Any]] = [
+        '{"success": true, "data": {"auth_phone": true, "id": [1]}}',
+        '{"success": true, "data": {"auth_phone": "78091234567", "id": 5}}',  # premium-rate
+        '{"success": "yes", "data": {"auth_phone": "79644115786", "id": 5}}',
+        '{"success": true, "data": []}',
+        '{"success": true, "data": {"auth_phone": 7.9e10, "id": 5.5}}',
+    ]
+    wrong_check_answers: ClassVar[list[Any]] = [
+        '{"success": true, "data": {"phone": 89001234567.0}}',
+        '{"success": "false", "data": {"phone": "89001234567"}}',
+        '{"success": true, "data": {"phone": "89001234567", "id": true}}',
+        '{"success": true, "data": {"phone": "89001234567", "status": "expired"}}',
+        '{"success": true, "data": {"phone": ["89001234567"]}}',
+        '{"success": true, "data": "89001234567"}',
+        "[]",
+        "null",
+    ]
+
+    @pytest.fixture(autouse=True)
+    def _fake(self, fake_telefon_ip: FakeTelefonIp) -> None:
+        self.fake = fake_telefon_ip
+        self.secret = fake_telefon_ip.token
+
+    def make_provider(self, *, timeout: tuple[float, float] = (2, 2), deadline: float = 4) -> TelefonIpProvider:
+        return client_for(self.fake, timeout=timeout, deadline=deadline)

@@ -18,7 +18,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 from django.views.debug import ExceptionReporter
 
-from django_callauth import flows, signals, tokens
+from django_callauth import flows, signals, starting, tokens
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers import get_provider_class
 from django_callauth.providers.base import (
@@ -28,8 +28,10 @@ from django_callauth.providers.base import (
     ProviderRejected,
     ProviderUnavailable,
     StartedCall,
+    WebhookStyle,
 )
 from django_callauth.providers.sandbox import SandboxProvider
+from django_callauth.providers.telefon_ip import TelefonIpProvider
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
@@ -46,7 +48,7 @@ class FakeProvider(CallAuthProvider):
     """
 
     name = "fake"
-    supports_webhook = True
+    webhook_style = WebhookStyle.PER_FLOW
     simulated = False
 
     starts: list[tuple[str, str | None]] = []
@@ -172,6 +174,19 @@ def test_start_flow_lifetime_follows_the_ttl_setting(fake: Any, clock: Clock, se
     settings.CALLAUTH_TTL = 60
     flow = flows.start_flow(browser(), PHONE)
     assert flow.expires_at == T0 + timedelta(seconds=60)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("ttl", "lasts"), [(600, 120), (None, 120)], ids=["capped", "unset"])
+def test_start_flow_never_outlives_the_providers_numbers(
+    fake: Any, clock: Clock, settings: Any, ttl: int | None, lasts: int
+) -> None:
+    if ttl is None:
+        del settings.CALLAUTH_TTL
+    else:
+        settings.CALLAUTH_TTL = ttl
+    flow = flows.start_flow(browser(), PHONE)
+    assert flow.expires_at == T0 + timedelta(seconds=lasts)  # the fake's lifetime: 120 s
 
 
 @pytest.mark.django_db
@@ -348,7 +363,7 @@ def test_flow_from_session_and_forget_flow() -> None:
 def test_webhook_url_for(settings: Any) -> None:
     settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/"
     flow = make_flow()
-    assert flows.webhook_url_for(flow, "s3cr3t") == f"https://site.example/callauth/webhook/{flow.pk}/s3cr3t/"
+    assert starting.webhook_url_for(flow, "s3cr3t") == f"https://site.example/callauth/webhook/{flow.pk}/s3cr3t/"
 
 
 # -- refresh_flow ---------------------------------------------------------------------
@@ -471,8 +486,25 @@ def test_refresh_does_not_check_a_flow_without_provider_id(fake: Any, clock: Clo
 
 
 @pytest.mark.django_db
-def test_refresh_does_not_ask_another_provider_about_a_flow(fake: Any, clock: Clock) -> None:
+def test_refresh_asks_the_provider_that_started_the_flow_not_the_configured_one(
+    fake: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def check(self: Any, provider_id: str) -> CallReport:
+        asked.append(provider_id)
+        return CallReport(caller=None, provider_id=provider_id)
+
+    monkeypatch.setattr(TelefonIpProvider, "check", check)
     flow = make_flow(provider="telefon_ip")
+    flows.refresh_flow(flow)
+    assert fake.checks == []
+    assert asked == ["id-1"]
+
+
+@pytest.mark.django_db
+def test_refresh_does_not_check_a_flow_whose_provider_is_gone(fake: Any, clock: Clock) -> None:
+    flow = make_flow(provider="no_longer_configured")
     flows.refresh_flow(flow)
     assert fake.checks == []
     assert stored(flow).last_checked_at is None
@@ -836,7 +868,7 @@ def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock) ->
     flow.note_webhook()
     fake.check_error = ProviderUnavailable()
     poll_every(flow, clock, 0.5, until=300)
-    assert flows.max_checks() == 41  # ceil(120 / 3) + 1
+    assert flows.max_checks(120) == 41  # ceil(120 / 3) + 1
     assert len(fake.checks) == 41
     assert stored(flow).checks_made == 41
 
@@ -937,5 +969,5 @@ def test_the_webhook_secret_never_reaches_a_debug_page(
         report = ExceptionReporter(request, *sys.exc_info())
     frames = report.get_traceback_data()["frames"]
     shown = {f"{frame['function']}.{name}": str(value) for frame in frames for name, value in frame["vars"]}
-    assert shown["_start_new.secret"] == shown["explode.webhook_url"] == "'********************'"
+    assert shown["start_new.secret"] == shown["explode.webhook_url"] == "'********************'"
     assert not [name for name, value in shown.items() if "PLAINTEXT-SECRET-42" in value]

@@ -12,7 +12,6 @@ from django_callauth.phones import (
     normalize_phone,
     parse_provider_phone,
     tel_uri,
-    to_provider_format,
 )
 
 CANONICAL = "+79001234567"
@@ -225,6 +224,9 @@ def test_message_follows_the_active_language() -> None:
         ("74951234567", "+74951234567"),  # a Moscow number to call is fine
         ("88121234567", "+78121234567"),
         ("73012123456", "+73012123456"),
+        ("78005008275", "+78005008275"),  # toll-free: free for the caller, what sms.ru hands out
+        ("88005553535", "+78005553535"),
+        ("78041234567", "+78041234567"),  # toll-free too
         (" 79644115786 ", "+79644115786"),
     ],
 )
@@ -250,7 +252,7 @@ def test_parse_provider_phone_accepts_russian_numbers(value: object, expected: s
         "77011234567",  # Kazakhstan
         "78091234567",  # premium rate: never ask a user to call it
         "78031234567",  # premium rate
-        "78001234567",  # toll-free service number, not a phone
+        "88091234567",
         "70001234567",
         "7964411578\n6",
         "+\uff17\uff19\uff16\uff14\uff14\uff11\uff11\uff15\uff17\uff18\uff16",
@@ -263,10 +265,6 @@ def test_parse_provider_phone_refuses_everything_else(value: object) -> None:
 
 
 # -- formatting ----------------------------------------------------------------------
-
-
-def test_to_provider_format() -> None:
-    assert to_provider_format("+79001234567") == "89001234567"
 
 
 def test_tel_uri() -> None:

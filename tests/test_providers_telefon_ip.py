@@ -19,17 +19,19 @@ import responses
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from django_callauth.providers import telefon_ip
+from django_callauth.providers import http
 from django_callauth.providers.base import (
     CallReport,
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
+    ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
     StartedCall,
 )
-from django_callauth.providers.telefon_ip import MAX_BODY_BYTES, ProviderRateLimited, TelefonIpProvider
+from django_callauth.providers.http import MAX_BODY_BYTES
+from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
@@ -84,6 +86,10 @@ def raised(call: Any) -> ProviderError:
 
 
 # --- start: what the provider is asked -------------------------------------------------------
+
+
+def test_to_provider_format() -> None:
+    assert to_provider_format("+79001234567") == "89001234567"
 
 
 def test_start_without_webhook_gets_with_the_phone_in_8_form(
@@ -578,7 +584,7 @@ def test_check_is_not_retried_when_the_deadline_is_spent(
     provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(telefon_ip, "_clock", lambda: now[0])
+    monkeypatch.setattr(http, "_clock", lambda: now[0])
 
     def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         now[0] += 9.6  # of a 10 s deadline: 0.4 s left is not enough for another try
@@ -593,7 +599,7 @@ def test_the_retry_gets_only_what_is_left_of_the_deadline(
     provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(telefon_ip, "_clock", lambda: now[0])
+    monkeypatch.setattr(http, "_clock", lambda: now[0])
 
     def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         now[0] += 8.0

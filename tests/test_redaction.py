@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from django_callauth.conf import get_setting
+from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.redaction import (
     RedactingRecordFactory,
     TokenRedactingFilter,
@@ -219,3 +221,30 @@ def test_a_broken_str_does_not_make_logging_raise(token: str) -> None:
     rec = record("x %s", (broken,))
     assert TokenRedactingFilter().filter(rec) is True
     assert rec.args == (broken,)
+
+
+def test_every_providers_secret_is_redacted_configured_or_not(settings: Any) -> None:
+    # sms.ru's api_id too, and while telefon-ip is the one configured: a flow stays with the
+    # provider that started it, so any provider's secret may reach a log line.
+    settings.CALLAUTH_PROVIDER = "telefon_ip"
+    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
+    settings.CALLAUTH_SMS_RU_API_ID = "F2D79B58-A5A2-2F9E-91C8-73D12CE2E102"
+    rec = record("api_id=%s token=%s", ("F2D79B58-A5A2-2F9E-91C8-73D12CE2E102", TOKEN))
+    TokenRedactingFilter().filter(rec)
+    assert rec.getMessage() == "api_id=*** token=***"
+
+
+def test_the_secrets_of_a_configured_provider_of_a_project_are_redacted(settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = ["tests.test_redaction.ProjectProvider", "sms_ru"]
+    settings.CALLAUTH_PROJECT_KEY = "project-key-42"
+    rec = record("key %s", ("project-key-42",))
+    TokenRedactingFilter().filter(rec)
+    assert rec.getMessage() == "key ***"
+
+
+class ProjectProvider(SandboxProvider):
+    name = "project"
+
+    @classmethod
+    def secrets(cls) -> tuple[str, ...]:
+        return (str(get_setting("PROJECT_KEY", "")),)

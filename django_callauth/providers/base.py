@@ -1,17 +1,23 @@
 """The interface every call provider implements, and the errors it may raise.
 
 A provider only talks to the outside world: it hands out a number to call, answers
-whether a call was seen, and reads the provider's webhook request. Deciding whether a
-report confirms a flow (same phone, in time) is done once, in ``flows.py``, for all
-providers.
+whether a call was seen, and reads the provider's webhook or callback requests. It also
+declares what the rest of the app must know about it (its settings, the secrets to keep
+out of logs, how long its numbers live, how it reports calls). Deciding whether a report
+confirms a flow (same phone, in time) is done once, in ``flows.py``, for all providers.
+docs/writing-a-provider.rst walks through writing one.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
-from django.http import HttpRequest
+from django.core.checks import CheckMessage
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 
@@ -27,23 +33,52 @@ class StartedCall:
 class CallReport:
     """What the provider says about a call to one of its numbers.
 
-    ``caller`` is the caller's phone in E.164 once a call was seen, ``None`` while pending.
-    ``provider_id`` is the id the report is about, when the report carries one.
+    ``caller`` is the caller's phone in E.164 when the provider names it, ``None`` while
+    pending or when it does not name callers. ``vouched``: the provider itself says the
+    call came from the phone it was given at start (a provider with
+    ``vouches_for_caller``; its reports name no caller). ``provider_id`` is the id the
+    report is about, when the report carries one.
     """
 
     caller: str | None
     provider_id: str | None = None
+    vouched: bool = False
+
+    @property
+    def called(self) -> bool:
+        """Whether the report says a call came at all."""
+        return self.caller is not None or self.vouched
+
+
+class WebhookStyle(enum.Enum):
+    """How a provider tells the site that a call came, besides answering ``check``."""
+
+    #: Never: the site asks ``check``.
+    NONE = "none"
+    #: ``start`` registers a URL of this flow's own, with a secret in its path.
+    PER_FLOW = "per_flow"
+    #: One callback URL for the whole account, registered with the provider by hand; each
+    #: request names the provider's ids. Routed at ``callauth:callback`` with the provider's name.
+    ACCOUNT = "account"
 
 
 class ProviderError(Exception):
     """Base of every provider failure; ``code`` is the JSON error code shown to clients.
 
-    Messages never contain the request URL: the telefon-ip token lives in its path.
+    Messages never contain a request URL or any other secret-bearing text: a provider's
+    credentials may sit in its URLs. ``no_call_set_up``: the failure proves that the
+    provider set up no call (and billed nothing), so a failover list may ask the next one.
     """
 
     code = "provider_error"
     http_status = 502
     user_message = _("The phone call service failed. Please try again in a minute.")
+    no_call_set_up: bool = False
+
+    def __init__(self, *args: object, no_call_set_up: bool | None = None) -> None:
+        super().__init__(*args)
+        if no_call_set_up is not None:
+            self.no_call_set_up = no_call_set_up
 
 
 class ProviderConfigurationError(ProviderError):
@@ -52,6 +87,7 @@ class ProviderConfigurationError(ProviderError):
     code = "provider_unavailable"
     http_status = 503
     user_message = _("Login by phone call is temporarily unavailable.")
+    no_call_set_up = True  # refused before anything was set up
 
 
 class ProviderUnavailable(ProviderError):
@@ -60,6 +96,12 @@ class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
     http_status = 503
     user_message = _("The phone call service is not answering. Please try again in a minute.")
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    """HTTP 429: unavailable, but retrying at once would only deepen the problem (and the bill)."""
+
+    no_call_set_up = True  # the provider refused to serve the request
 
 
 class ProviderRejected(ProviderError):
@@ -80,29 +122,64 @@ class ProviderMalformedAnswer(ProviderError):
 class CallAuthProvider(ABC):
     """A source of numbers to call and of reports about calls to them."""
 
-    #: Stored on each flow; also what ``CALLAUTH_PROVIDER`` names for built-in providers.
-    name: str = ""
-    #: Whether ``start`` can register a webhook for the flow.
-    supports_webhook: bool = False
+    #: Stored on each flow, so the flow's checks and webhooks reach the provider that
+    #: started it; also what ``CALLAUTH_PROVIDER`` names for built-in providers. Unique.
+    name: ClassVar[str] = ""
+    #: How the provider tells the site about a call besides ``check``.
+    webhook_style: ClassVar[WebhookStyle] = WebhookStyle.NONE
+    #: Whether its reports leave out the caller because the provider itself only reports
+    #: calls from the phone it was given at start (``CallReport.vouched``).
+    vouches_for_caller: ClassVar[bool] = False
     #: Whether calls are simulated by this site (the sandbox) instead of made on a phone.
-    simulated: bool = False
+    simulated: ClassVar[bool] = False
+    #: Seconds a number it hands out can be called; ``CALLAUTH_TTL`` is capped by it.
+    lifetime: ClassVar[int] = 120
+    #: Whether flows wait for its account callback before asking ``check`` (it was registered
+    #: with the provider by hand, so a setting of the provider says so).
+    awaits_callback: bool = False
+    #: Settings without which it cannot work (system check callauth.E003), with a hint
+    #: saying where to get each: ``{"CALLAUTH_X_TOKEN": "Set the token from x.example"}``.
+    required_settings: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def from_settings(cls) -> CallAuthProvider:
+        """The provider built from the current settings (read at each use: ``override_settings`` works)."""
+        return cls()
+
+    @classmethod
+    def secrets(cls) -> Sequence[str]:
+        """Values that must never reach a log line, read from the settings now (redaction.py)."""
+        return ()
+
+    @classmethod
+    def check_settings(cls) -> list[CheckMessage]:
+        """System check messages about its own settings beyond ``required_settings``."""
+        return []
 
     @abstractmethod
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
         """Ask for a number that ``phone`` (E.164) should call.
 
-        With ``webhook_url`` the provider reports the call there; without it, the app
-        polls ``check``. Billed by real providers: never retried after it may have
-        reached the provider.
+        With ``webhook_url`` (per-flow providers only) the provider reports the call there;
+        without it, the app polls ``check`` (or waits for an account callback). Billed by
+        real providers: never retried after it may have reached the provider.
         """
 
     @abstractmethod
     def check(self, provider_id: str) -> CallReport:
         """Ask whether a call was made to the number of ``provider_id``.
 
-        Anything that is not a clear report of a caller is pending (``caller=None``).
+        Anything that is not a clear report of a call is pending (``called`` false).
         """
 
     def parse_webhook(self, request: HttpRequest) -> CallReport:
-        """Read the provider's webhook request into a report (untrusted until checked)."""
-        raise NotImplementedError(f"{type(self).__name__} has no webhook")
+        """Read the provider's per-flow webhook request into a report (untrusted until checked)."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-flow webhook")
+
+    def parse_callback(self, request: HttpRequest) -> list[CallReport]:
+        """Read the provider's account-wide callback request into reports (never trusted)."""
+        raise NotImplementedError(f"{type(self).__name__} has no account callback")
+
+    def callback_response(self) -> HttpResponse:
+        """What the provider expects back from a callback it sent, once handled."""
+        return HttpResponse("OK", content_type="text/plain")

@@ -1,10 +1,13 @@
 """Settings of the example site. Everything can come from the environment (django-environ).
 
-With no ``CALLAUTH_TELEFON_IP_TOKEN`` the site runs in development: DEBUG on and the sandbox
-provider, so it works on a laptop with no provider account. With ``DEBUG=False`` it never
-falls back to the sandbox: a missing token is then an error (callauth.E003), not an open door.
+With no provider credentials (``CALLAUTH_TELEFON_IP_TOKEN``, ``CALLAUTH_SMS_RU_API_ID``) the
+site runs in development: DEBUG on and the sandbox provider, so it works on a laptop with no
+provider account. With ``DEBUG=False`` it never falls back to the sandbox: a missing token
+is then an error (callauth.E003), not an open door. ``CALLAUTH_PROVIDER=telefon_ip,sms_ru``
+is a failover list.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,15 +18,21 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # optional; a missing file is fine
 
 CALLAUTH_TELEFON_IP_TOKEN = env.str("CALLAUTH_TELEFON_IP_TOKEN", default="")
-DEBUG = env.bool("DEBUG", default=not CALLAUTH_TELEFON_IP_TOKEN)
-CALLAUTH_PROVIDER = env.str("CALLAUTH_PROVIDER", default="sandbox" if DEBUG else "telefon_ip")
+CALLAUTH_SMS_RU_API_ID = env.str("CALLAUTH_SMS_RU_API_ID", default="")
+DEBUG = env.bool("DEBUG", default=not (CALLAUTH_TELEFON_IP_TOKEN or CALLAUTH_SMS_RU_API_ID))
+_real = "sms_ru" if CALLAUTH_SMS_RU_API_ID and not CALLAUTH_TELEFON_IP_TOKEN else "telefon_ip"
+_providers = env.list("CALLAUTH_PROVIDER", default=["sandbox" if DEBUG else _real])
+CALLAUTH_PROVIDER = _providers[0] if len(_providers) == 1 else _providers
+CALLAUTH_SMS_RU_URL = env.str("CALLAUTH_SMS_RU_URL", default="https://sms.ru/")
+CALLAUTH_SMS_RU_CALLBACK = env.bool("CALLAUTH_SMS_RU_CALLBACK", default=False)
 CALLAUTH_SANDBOX_IN_PRODUCTION = env.bool("CALLAUTH_SANDBOX_IN_PRODUCTION", default=False)
 CALLAUTH_TELEFON_IP_URL = env.str("CALLAUTH_TELEFON_IP_URL", default="https://api.telefon-ip.ru/api/v1/authcalls/")
 CALLAUTH_TELEFON_IP_TIMEOUT = env.tuple("CALLAUTH_TELEFON_IP_TIMEOUT", cast=float, default=(3.05, 5.0))
 CALLAUTH_TELEFON_IP_DEADLINE = env.float("CALLAUTH_TELEFON_IP_DEADLINE", default=10.0)
 CALLAUTH_WEBHOOK_BASE_URL = env.str("CALLAUTH_WEBHOOK_BASE_URL", default="")
 CALLAUTH_WEBHOOK_VERIFY = env.bool("CALLAUTH_WEBHOOK_VERIFY", default=True)
-CALLAUTH_TTL = env.int("CALLAUTH_TTL", default=120)
+if "CALLAUTH_TTL" in os.environ:  # unset: each provider's own lifetime
+    CALLAUTH_TTL = env.int("CALLAUTH_TTL")
 CALLAUTH_CHECK_INTERVAL = env.int("CALLAUTH_CHECK_INTERVAL", default=3)
 CALLAUTH_COMPLETE_WINDOW = env.int("CALLAUTH_COMPLETE_WINDOW", default=300)
 CALLAUTH_SIGNUP = env.bool("CALLAUTH_SIGNUP", default=True)

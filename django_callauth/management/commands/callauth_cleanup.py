@@ -38,10 +38,13 @@ class Command(BaseCommand):
             raise CommandError(f"The age must be 0 days or more, not {days}.")
         if batch_size <= 0:
             raise CommandError(f"The batch size must be 1 or more, not {batch_size}.")
-        # Only flows whose deadline and finishing window are long past: a live
-        # flow is never deleted, whatever --days says.
-        cutoff = timezone.now() - timedelta(days=days, seconds=app_settings.TTL + app_settings.COMPLETE_WINDOW)
-        old = CallAuthFlow.objects.filter(created_at__lt=cutoff)
+        # Only flows whose deadline and finishing window are past: a live flow is never
+        # deleted, whatever --days says (each provider's flows live as long as its numbers).
+        now = timezone.now()
+        old = CallAuthFlow.objects.filter(
+            created_at__lt=now - timedelta(days=days),
+            expires_at__lt=now - timedelta(seconds=app_settings.COMPLETE_WINDOW),
+        )
         if dry_run:
             self.stdout.write(f"{old.count()} flow(s) older than {days} day(s) would be deleted.")
             return

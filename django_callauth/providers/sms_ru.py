@@ -1,0 +1,251 @@
+"""The sms.ru "callcheck" client: authorisation by a call to a number sms.ru hands out.
+
+``callcheck/add`` gives a number (often a toll-free 8-800 one) for the user to call within
+5 minutes; ``callcheck/status`` says 400 (not yet), 401 (confirmed) or 402 (expired or
+unknown). sms.ru only confirms a call from the phone it was given, so its answers name no
+caller: it vouches (``vouches_for_caller``). It can also tell an account-wide callback URL,
+registered by hand in the sms.ru account. docs/providers/sms-ru.rst describes the shapes, and which
+of them are only seen in public clients.
+
+Requests are POSTed with the ``api_id`` in the form body, never in the URL, so no URL of
+ours carries it; it is still redacted from every log record like any provider secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.views.decorators.debug import sensitive_variables
+
+from ..conf import get_setting
+from ..phones import parse_provider_phone
+from . import answers, http
+from .base import (
+    CallAuthProvider,
+    CallReport,
+    ProviderConfigurationError,
+    ProviderMalformedAnswer,
+    ProviderRejected,
+    ProviderUnavailable,
+    StartedCall,
+    WebhookStyle,
+)
+
+logger = logging.getLogger("django_callauth")
+
+DEFAULT_URL = "https://sms.ru/"
+#: ``status_code`` of a request that worked, and ``check_status`` of a confirmed call.
+OK, CONFIRMED = 100, 401
+#: sms.ru's request-level error codes that say something about us rather than this phone.
+_CREDENTIALS_REFUSED = {200, 300, 301, 302}  # wrong api_id, token, password, unconfirmed account
+_NO_MONEY = 201
+_TEMPORARILY_UNAVAILABLE = 220
+_SERVER_ERROR = 500
+#: A callback carries a few entries; more is not sms.ru, and costs one query each.
+MAX_CALLBACK_ENTRIES = 100
+_DATA_KEY = re.compile(r"data(?:\[([0-9]{0,6})\])?")
+
+
+def to_provider_format(phone: str) -> str:
+    """``+79001234567`` → ``79001234567``, the form sms.ru asks for."""
+    return phone[1:]
+
+
+def _code(value: object) -> int | None:
+    """A status code sent as an int or as digits in a string, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An sms.ru JSON answer: whether the request worked, its code and text, all its fields."""
+
+    ok: bool
+    code: int | None
+    text: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class SmsRuProvider(CallAuthProvider):
+    """Numbers to call and confirmations from sms.ru's callcheck API."""
+
+    name = "sms_ru"
+    webhook_style = WebhookStyle.ACCOUNT
+    vouches_for_caller = True
+    lifetime = 300
+    required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_SMS_RU_API_ID": "Set the api_id from your sms.ru account"}
+
+    @sensitive_variables("api_id")
+    def __init__(
+        self,
+        *,
+        api_id: str,
+        base_url: str = DEFAULT_URL,
+        awaits_callback: bool = False,
+        timeout: tuple[float, float] = http.DEFAULT_TIMEOUT,
+        deadline: float = http.DEFAULT_DEADLINE,
+    ) -> None:
+        self._api_id = api_id
+        self._base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.awaits_callback = awaits_callback
+        self._http = http.HttpClient(
+            vendor="sms.ru",
+            credential="api_id",
+            url_setting="CALLAUTH_SMS_RU_URL",
+            secrets=(api_id,),
+            timeout=timeout,
+            deadline=deadline,
+        )
+
+    @classmethod
+    def from_settings(cls) -> SmsRuProvider:
+        return cls(
+            api_id=cls.secrets()[0],
+            base_url=str(get_setting("SMS_RU_URL", DEFAULT_URL)),
+            awaits_callback=bool(get_setting("SMS_RU_CALLBACK", False)),
+        )
+
+    @classmethod
+    def secrets(cls) -> Sequence[str]:
+        return (str(get_setting("SMS_RU_API_ID", "") or ""),)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._base_url}>"
+
+    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+        # Never retried: sms.ru may have set up (and billed) the check already.
+        answer = self._call("callcheck/add", {"phone": to_provider_format(phone)}, self._http.deadline_at())
+        if not answer.ok:
+            logger.warning("sms.ru start: error %s: %s", answer.code, answer.text)
+            raise ProviderRejected(f"sms.ru refused to start a call: {answer.text or 'no reason given'}")
+        # call_phone_html and call_phone_pretty are ignored: third-party HTML and display text.
+        check_id = answers.provider_id(answer.fields.get("check_id"))
+        if check_id is None:
+            logger.warning("sms.ru start: check_id missing or invalid: %s", self._shown(answer.fields.get("check_id")))
+            raise ProviderMalformedAnswer("sms.ru's start answer has no valid check_id.")
+        call_to = parse_provider_phone(answer.fields.get("call_phone"))
+        if call_to is None:
+            shown = self._shown(answer.fields.get("call_phone"))
+            logger.warning("sms.ru start: call_phone is not a number to call: %s", shown)
+            raise ProviderMalformedAnswer("sms.ru's start answer has no valid number to call.")
+        logger.info("sms.ru start: check %s, call %s", check_id, call_to)
+        return StartedCall(call_to=call_to, provider_id=check_id)
+
+    def check(self, provider_id: str) -> CallReport:
+        if answers.provider_id(provider_id) != provider_id:
+            raise ProviderMalformedAnswer("The stored sms.ru check_id is not a valid id.")
+        deadline_at = self._http.deadline_at()
+        answer = self._http.retry_once(
+            lambda: self._call("callcheck/status", {"check_id": provider_id}, deadline_at),
+            deadline_at,
+            f"check {provider_id}",
+        )
+        status = _code(answer.fields.get("check_status")) if answer.ok else None
+        if status != CONFIRMED:
+            # 400 not yet, 402 expired or unknown; anything else is no confirmation either.
+            logger.debug("sms.ru check %s: pending (%s)", provider_id, answer.code if not answer.ok else status)
+            return CallReport(caller=None, provider_id=provider_id)
+        logger.info("sms.ru check %s: the call was confirmed", provider_id)
+        return CallReport(caller=None, provider_id=provider_id, vouched=True)
+
+    def parse_callback(self, request: HttpRequest) -> list[CallReport]:
+        """The ``callcheck_status`` entries of a callback: ``data[]`` lines kind, id, status, time.
+
+        Entries of other kinds (``sms_status``) and unreadable ones are left out; a body that
+        cannot be read at all has none. Reports of other statuses than 401 are not calls.
+        """
+        reports = []
+        for entry in _callback_entries(request)[:MAX_CALLBACK_ENTRIES]:
+            lines = [line.strip() for line in entry.splitlines()]
+            if len(lines) < 3 or lines[0] != "callcheck_status":
+                continue
+            check_id = answers.provider_id(lines[1])
+            if check_id is not None:
+                reports.append(CallReport(caller=None, provider_id=check_id, vouched=_code(lines[2]) == CONFIRMED))
+        return reports
+
+    def callback_response(self) -> HttpResponse:
+        # sms.ru repeats a callback until it is answered "100".
+        return HttpResponse("100", content_type="text/plain")
+
+    def _shown(self, value: object) -> str:
+        return answers.short_text(repr(value), (self._api_id,))
+
+    def _call(self, action: str, fields: dict[str, str], deadline_at: float) -> _Answer:
+        """POST ``action`` with the api_id; its answer, or the error every request shares."""
+        if not self._api_id:
+            logger.error("sms.ru: CALLAUTH_SMS_RU_API_ID is empty")
+            raise ProviderConfigurationError("The sms.ru api_id is not set.")
+        where = f"POST {self._base_url}{action}"
+        reply = self._http.request(
+            "POST", self._base_url + action, where, deadline_at, data={"api_id": self._api_id, **fields, "json": "1"}
+        )
+        answer = self._answer(reply, where)
+        _raise_for_account_errors(answer, where)
+        return answer
+
+    def _answer(self, reply: http.Reply, where: str) -> _Answer:
+        payload = answers.parse_json(reply.body)
+        if reply.status >= 400:
+            fields = payload if isinstance(payload, dict) else {}
+            logger.warning("sms.ru %s: HTTP %s, rejected", where, reply.status)
+            text = answers.short_text(fields.get("status_text"), (self._api_id,))
+            return _Answer(False, _code(fields.get("status_code")), text)
+        if payload is answers.NOT_JSON:
+            logger.warning("sms.ru %s: HTTP %s, body is not JSON", where, reply.status)
+            raise ProviderMalformedAnswer("sms.ru's answer is not JSON.")
+        if not isinstance(payload, dict):
+            logger.warning("sms.ru %s: HTTP %s, JSON is not an object", where, reply.status)
+            raise ProviderMalformedAnswer("sms.ru's answer is not a JSON object.")
+        code = _code(payload.get("status_code"))
+        status = payload.get("status")
+        ok = isinstance(status, str) and status.strip().upper() == "OK" and code in (OK, None)
+        text = answers.short_text(payload.get("status_text"), (self._api_id,))
+        return _Answer(ok, code, text, payload)
+
+
+def _raise_for_account_errors(answer: _Answer, where: str) -> None:
+    """Raise for the error codes about our account or sms.ru itself, whatever was asked."""
+    if answer.ok:
+        return
+    if answer.code in _CREDENTIALS_REFUSED:
+        logger.error("sms.ru %s: error %s, the api_id was refused", where, answer.code)
+        raise ProviderConfigurationError(f"sms.ru refused the api_id (error {answer.code}).")
+    if answer.code == _NO_MONEY:
+        logger.error("sms.ru %s: error 201, the account has no money left", where)
+        raise ProviderRejected("sms.ru asks for payment (error 201).", no_call_set_up=True)
+    if answer.code == _TEMPORARILY_UNAVAILABLE:
+        logger.warning("sms.ru %s: error 220, temporarily unavailable", where)
+        raise ProviderUnavailable("sms.ru is temporarily unavailable (error 220).", no_call_set_up=True)
+    if answer.code == _SERVER_ERROR:
+        logger.warning("sms.ru %s: error 500, server error", where)
+        raise ProviderUnavailable("sms.ru failed (error 500).")
+
+
+@sensitive_variables("request")
+def _callback_entries(request: HttpRequest) -> list[str]:
+    """The callback's ``data`` entries in order: ``data[]``, ``data[0]``, ``data[1]``… or ``data``."""
+    try:
+        form = request.POST
+        numbered = []
+        for key in form:
+            match = _DATA_KEY.fullmatch(key)
+            if match:
+                index = int(match.group(1)) if match.group(1) else -1
+                numbered.extend((index, value) for value in form.getlist(key))
+    except (SuspiciousOperation, BadRequest, MultiPartParserError, OSError, ValueError):
+        return []
+    return [value for _index, value in sorted(numbered, key=lambda item: item[0]) if isinstance(value, str)]

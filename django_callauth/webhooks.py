@@ -1,0 +1,64 @@
+"""The provider's requests to the site: per-flow webhooks and account-wide callbacks.
+
+Neither logs anyone in. A per-flow webhook carries the flow's secret in its path; an
+account callback carries none and names the provider's ids. Both only tell ``flows`` that a
+call may have come, and the flow's own provider (the one named on it) reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
+
+from . import flows, tokens
+from .models import CallAuthFlow
+from .negotiation import allow_methods
+from .providers import provider_named
+from .providers.base import WebhookStyle
+
+logger = logging.getLogger("django_callauth")
+
+
+@sensitive_variables("secret", "kwargs")  # outermost: the wrappers' frames hold it in kwargs
+@csrf_exempt
+@allow_methods("GET", "POST")
+@transaction.non_atomic_requests
+def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
+    """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
+    flow = CallAuthFlow.objects.filter(pk=flow_id).first()
+    if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
+        logger.warning("Webhook with an unknown flow or a wrong secret")
+        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+    provider = provider_named(flow.provider)  # the flow's own provider, whatever is configured now
+    if provider is None or provider.webhook_style is not WebhookStyle.PER_FLOW:
+        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+    outcome = flows.handle_webhook(flow, provider.parse_webhook(request), provider)
+    logger.info("Webhook for flow %s: %s", flow.pk, outcome)
+    return JsonResponse({"ok": True})
+
+
+@csrf_exempt
+@allow_methods("GET", "POST")
+@transaction.non_atomic_requests
+def callback(request: HttpRequest, provider_name: str) -> HttpResponse:
+    """A provider's account-wide callback: each report only makes its flow eligible for a check.
+
+    The URL is registered with the provider by hand and carries no secret, so anyone may
+    call it: nothing it says is believed until ``check`` of our stored id agrees.
+    """
+    provider = provider_named(provider_name)
+    if provider is None or provider.webhook_style is not WebhookStyle.ACCOUNT:
+        return JsonResponse({"error": "not_found", "message": "Unknown callback."}, status=404)
+    for report in provider.parse_callback(request):
+        if not report.called or report.provider_id is None:
+            continue
+        flow = CallAuthFlow.objects.filter(provider=provider.name, provider_id=report.provider_id).first()
+        if flow is None:
+            logger.info("Callback of %s names no flow of ours", provider.name)
+            continue
+        logger.info("Callback for flow %s: %s", flow.pk, flows.handle_callback(flow, report))
+    return provider.callback_response()

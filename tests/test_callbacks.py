@@ -1,0 +1,147 @@
+"""Account-wide callbacks (webhooks.callback) and vouching providers (flows.confirmed_caller), with sms.ru."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_callauth import flows
+from django_callauth.models import CallAuthFlow
+from django_callauth.providers.base import CallReport
+from django_callauth.providers.sms_ru import SmsRuProvider
+from django_callauth.providers.telefon_ip import TelefonIpProvider
+from tests.fake_sms_ru import FakeSmsRu
+from tests.helpers import JSON, PHONE, move_time, start, the_flow
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sms_ru(settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
+    """sms.ru on its fake, waiting for the account callback (registered by hand)."""
+    settings.CALLAUTH_PROVIDER = "sms_ru"
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    settings.CALLAUTH_SMS_RU_CALLBACK = True
+    return settings
+
+
+def callback(provider: str = "sms_ru", **form: Any) -> Any:
+    return Client().post(reverse("callauth:callback", kwargs={"provider_name": provider}), form)
+
+
+def entry(check_id: str, status: str = "401") -> str:
+    return f"callcheck_status\n{check_id}\n{status}\n1700000000"
+
+
+def status(client: Client) -> str:
+    return client.get(reverse("callauth:status"), **JSON).json()["status"]
+
+
+def asked(fake: FakeSmsRu) -> list[str]:
+    return [r.action for r in fake.requests]
+
+
+def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
+    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+) -> None:
+    started = start(client).json()
+    assert status(client) == "pending"
+    assert asked(fake_sms_ru) == ["callcheck/add"]  # waiting for the callback costs nothing
+    fake_sms_ru.make_call(started["call_to"], PHONE)
+
+    response = callback(**{"data[]": entry(the_flow(client).provider_id)})
+    assert (response.status_code, response.content) == (200, b"100")
+    assert the_flow(client).status == "pending"  # the callback alone confirms nothing
+    assert the_flow(client).webhook_received_at is not None
+    assert asked(fake_sms_ru) == ["callcheck/add"]
+
+    assert status(client) == "confirmed"
+    assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
+    assert the_flow(client).caller == PHONE  # sms.ru vouched for the phone it was given
+
+
+def test_a_callback_never_confirms_by_itself_even_unverified(
+    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+) -> None:
+    sms_ru.CALLAUTH_WEBHOOK_VERIFY = False
+    start(client)
+    callback(**{"data[0]": entry(the_flow(client).provider_id)})
+    flow = the_flow(client)
+    assert (flow.status, flow.webhook_received_at is not None) == ("pending", True)
+
+
+def test_a_forged_callback_costs_one_check_and_confirms_nothing(
+    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+) -> None:
+    start(client)
+    callback(**{"data[]": entry(the_flow(client).provider_id)})  # no call was made
+    assert status(client) == "pending"
+    assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
+
+
+def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any) -> None:
+    start(client)
+    other = CallAuthFlow.objects.create(
+        phone=PHONE,
+        provider="telefon_ip",
+        provider_id=the_flow(client).provider_id,
+        expires_at=the_flow(client).expires_at,
+    )
+    callback(**{"data[]": entry(other.provider_id)})
+    assert CallAuthFlow.objects.get(pk=other.pk).webhook_received_at is None
+    assert the_flow(client).webhook_received_at is not None
+
+
+@pytest.mark.parametrize("form", [{"data[]": entry("999-1")}, {"data[]": entry("1-1", "402")}, {}])
+def test_a_callback_naming_nothing_of_ours_writes_nothing_and_is_still_answered(sms_ru: Any, form: Any) -> None:
+    response = callback(**form)
+    assert (response.status_code, response.content) == (200, b"100")
+
+
+@pytest.mark.parametrize("provider", ["telefon_ip", "sandbox", "nobody"])
+def test_only_providers_with_an_account_callback_have_one(sms_ru: Any, provider: str) -> None:
+    assert callback(provider, **{"data[]": entry("1-1")}).status_code == 404
+
+
+def test_without_a_registered_callback_sms_ru_flows_are_polled(
+    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+) -> None:
+    sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
+    started = start(client).json()
+    assert status(client) == "pending"
+    fake_sms_ru.make_call(started["call_to"], PHONE)
+    move_time(the_flow(client), 3)
+    assert status(client) == "confirmed"
+    assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status", "callcheck/status"]
+
+
+def test_a_vouch_counts_only_from_a_provider_that_vouches(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A provider whose reports must name the caller cannot confirm by saying "vouched".
+    flow = CallAuthFlow.objects.create(
+        phone=PHONE,
+        call_to="+79644115786",
+        provider="telefon_ip",
+        provider_id="122760",
+        expires_at=timezone.now() + timedelta(seconds=120),
+    )
+    settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
+    monkeypatch.setattr(
+        TelefonIpProvider, "check", lambda self, provider_id: CallReport(None, provider_id, vouched=True)
+    )
+    flows.refresh_flow(flow)
+    assert CallAuthFlow.objects.get(pk=flow.pk).status == "pending"
+
+
+def test_a_vouch_about_another_id_confirms_nothing(client: Client, sms_ru: Any, monkeypatch: Any) -> None:
+    sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
+    start(client)
+    monkeypatch.setattr(SmsRuProvider, "check", lambda self, provider_id: CallReport(None, "other-1", vouched=True))
+    assert status(client) == "pending"

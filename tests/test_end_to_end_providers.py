@@ -1,0 +1,149 @@
+"""End to end over real HTTP with sms.ru, and failing over from a dead provider to a live one.
+
+The example site on a live server, the sms.ru fake (and the telefon-ip fake) on loopback:
+the site talks HTTP to the fakes, the sms.ru fake posts its account callback to the site,
+and the "browser" is a ``requests`` session, as a single-page app or a form without
+JavaScript would be.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from django_callauth.models import CallAuthFlow
+from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_telefon_ip import FakeTelefonIp
+from tests.helpers import PHONE, Browser, assert_logged_in_as
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sms_ru_site(live_server: Any, settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
+    settings.CALLAUTH_PROVIDER = "sms_ru"
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    settings.CALLAUTH_CHECK_INTERVAL = 1
+    settings.CALLAUTH_SIGNUP = True
+    del settings.CALLAUTH_TTL  # sms.ru's own 5 minutes
+    return live_server
+
+
+@pytest.fixture
+def callback_site(sms_ru_site: Any, settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
+    """The callback URL registered in the (fake) sms.ru account, as README says."""
+    settings.CALLAUTH_SMS_RU_CALLBACK = True
+    fake_sms_ru.callback_url = sms_ru_site.url + "/callauth/callback/sms_ru/"
+    return sms_ru_site
+
+
+def actions(fake: FakeSmsRu) -> list[str]:
+    return [r.action for r in fake.requests]
+
+
+def test_sms_ru_in_check_mode(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
+    browser = Browser(sms_ru_site.url)
+    started = browser.start("8 900 123-45-67", next="/?welcome=1")
+    assert re.fullmatch(r"\+7800\d{7}", started["call_to"])  # toll-free: free for the caller
+    assert 295 <= started["expires_in"] <= 300
+    assert browser.status() == "pending"
+    assert fake_sms_ru.requests[0].body["phone"] == "79001234567"
+
+    assert fake_sms_ru.make_call(started["call_to"], PHONE) is None  # no callback registered
+    assert browser.wait_for_status("confirmed") == "confirmed"
+    assert browser.complete().json() == {"redirect": "/?welcome=1"}
+    assert_logged_in_as(browser, PHONE)
+    assert fake_sms_ru.api_id not in str([r.path for r in fake_sms_ru.requests])  # never in a URL
+
+
+@pytest.mark.parametrize("callback_key", ["data[]", "data[N]"])
+def test_sms_ru_with_its_account_callback(callback_site: Any, fake_sms_ru: FakeSmsRu, callback_key: str) -> None:
+    fake_sms_ru.callback_key = callback_key
+    browser = Browser(callback_site.url)
+    started = browser.start()
+    for _ in range(3):
+        assert browser.status() == "pending"
+    assert actions(fake_sms_ru) == ["callcheck/add"]  # polls cost nothing before the callback
+
+    assert fake_sms_ru.make_call(started["call_to"], PHONE) == 200
+    assert browser.wait_for_status("confirmed") == "confirmed"
+    assert actions(fake_sms_ru) == ["callcheck/add", "callcheck/status"]  # the callback, verified once
+    assert browser.complete().status_code == 200
+    assert_logged_in_as(browser, PHONE)
+
+
+def test_sms_ru_a_lost_callback_does_not_strand_a_person_who_called(callback_site: Any, fake_sms_ru: FakeSmsRu) -> None:
+    browser = Browser(callback_site.url)
+    started = browser.start()
+    fake_sms_ru.make_call(started["call_to"], PHONE, lose_webhook=True)
+    assert browser.status() == "pending"
+    assert browser.complete().status_code == 200  # "I have called": worth one check
+    assert_logged_in_as(browser, PHONE)
+
+
+def test_sms_ru_a_call_from_another_phone_is_never_confirmed(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
+    browser = Browser(sms_ru_site.url)
+    started = browser.start()
+    fake_sms_ru.make_call(started["call_to"], "+79007654321")
+    assert browser.wait_for_status("confirmed", seconds=1.5) == "pending"  # a check or two
+    assert browser.complete().json()["error"] == "not_confirmed"
+    assert browser.home().status_code == 302
+
+
+def test_sms_ru_pages_without_javascript(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
+    session = requests.Session()
+    login_page = session.get(sms_ru_site.url + "/login/?next=/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
+    assert token is not None
+    challenge = session.post(
+        sms_ru_site.url + "/callauth/start/", data={"phone": "+7 900 123-45-67", "csrfmiddlewaretoken": token[1]}
+    )
+    number = CallAuthFlow.objects.get().call_to
+    assert f'href="tel:{number}"' in challenge.text
+    assert "callto:" not in challenge.text  # sms.ru's call_phone_html is never rendered
+
+    fake_sms_ru.make_call(number, PHONE)
+    time.sleep(1.1)  # the challenge page asked sms.ru once; the next check is due after the interval
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', challenge.text)
+    assert csrf is not None
+    home = session.post(sms_ru_site.url + "/callauth/complete/", data={"csrfmiddlewaretoken": csrf[1]})
+    assert home.url == sms_ru_site.url + "/"
+    assert f'<strong class="home-phone">{PHONE}</strong>' in home.text
+
+
+def test_failover_from_a_dead_provider_to_a_live_one(
+    live_server: Any, settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
+) -> None:
+    settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    settings.CALLAUTH_WEBHOOK_BASE_URL = live_server.url
+    settings.CALLAUTH_CHECK_INTERVAL = 1
+    fake_telefon_ip.stop()  # down: connections refused
+
+    browser = Browser(live_server.url)
+    started = browser.start()
+    assert started["call_to"].startswith("+7800")
+    fake_sms_ru.make_call(started["call_to"], PHONE)
+    assert browser.wait_for_status("confirmed") == "confirmed"
+    assert browser.complete().status_code == 200
+    assert_logged_in_as(browser, PHONE)
+
+    # Back up: new flows go to telefon-ip again; the sms.ru flow stayed with sms.ru.
+    fake_telefon_ip.start()
+    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    second = Browser(live_server.url)
+    again = second.start()
+    assert fake_telefon_ip.make_call(again["call_to"], PHONE) == 200  # its per-flow webhook
+    assert second.wait_for_status("confirmed") == "confirmed"
+    assert list(CallAuthFlow.objects.order_by("created_at").values_list("provider", "status")) == [
+        ("sms_ru", "used"),
+        ("telefon_ip", "confirmed"),
+    ]

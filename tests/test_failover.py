@@ -1,0 +1,145 @@
+"""Failover (starting.py): a start goes to the next provider only when the failure proves no call was set up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from django_callauth import signals
+from django_callauth.models import CallAuthFlow
+from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_telefon_ip import FakeTelefonIp
+from tests.helpers import PHONE, assert_json_error, start
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def both(settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu) -> Any:
+    """telefon-ip first, sms.ru next, each on its loopback fake; check mode."""
+    settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+    del settings.CALLAUTH_TTL  # each provider's own lifetime
+    return settings
+
+
+@pytest.fixture
+def failovers() -> Iterator[list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        kwargs.pop("signal")
+        sent.append(kwargs)
+
+    signals.failed_over.connect(receiver)
+    yield sent
+    signals.failed_over.disconnect(receiver)
+
+
+def test_a_dead_provider_fails_over_to_the_next(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, failovers: list[Any]
+) -> None:
+    fake_telefon_ip.stop()  # connection refused: the request never left
+    response = start(client)
+    assert response.status_code == 201, response.content
+    assert response.json()["call_to"].startswith("+7800")
+    flow = CallAuthFlow.objects.get()
+    assert (flow.provider, flow.status, flow.call_to) == ("sms_ru", "pending", response.json()["call_to"])
+    assert 295 <= response.json()["expires_in"] <= 300  # sms.ru's numbers live 5 minutes
+    [sent] = failovers
+    assert (sent["flow"], sent["failed"], sent["provider"]) == (flow, "telefon_ip", "sms_ru")
+    assert sent["error"].no_call_set_up and sent["request"] is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(503, "busy"), (429, ""), (401, '{"success": false, "error": "token"}')],
+    ids=["unavailable", "rate-limited", "token-refused"],
+)
+def test_an_explicit_refusal_fails_over(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, status: int, body: str
+) -> None:
+    fake_telefon_ip.fail_next(status, body)
+    assert start(client).status_code == 201
+    assert CallAuthFlow.objects.get().provider == "sms_ru"
+    assert [r.action for r in fake_sms_ru.requests] == ["callcheck/add"]
+
+
+def test_a_provider_without_its_settings_fails_over_without_a_request(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp
+) -> None:
+    both.CALLAUTH_TELEFON_IP_TOKEN = ""
+    assert start(client).status_code == 201
+    assert fake_telefon_ip.requests == []
+    assert CallAuthFlow.objects.get().provider == "sms_ru"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "delay", "code", "http_status"),
+    [
+        (500, "oops", 0, "provider_unavailable", 503),  # may have set up a call before failing
+        (200, "not json", 0, "provider_error", 502),
+        (200, '{"success": false, "error": "no numbers"}', 0, "provider_rejected", 502),
+        (200, "{}", 3, "provider_unavailable", 503),  # a read timeout after the request was sent
+    ],
+    ids=["server-error", "garbled", "rejected", "read-timeout"],
+)
+def test_a_failure_that_may_have_set_up_a_call_does_not_fail_over(
+    client: Client,
+    both: Any,
+    fake_telefon_ip: FakeTelefonIp,
+    fake_sms_ru: FakeSmsRu,
+    failovers: list[Any],
+    status: int,
+    body: str,
+    delay: float,
+    code: str,
+    http_status: int,
+) -> None:
+    both.CALLAUTH_TELEFON_IP_TIMEOUT = (1, 0.3)
+    fake_telefon_ip.fail_next(status, body, delay)
+    assert_json_error(start(client), http_status, code)
+    assert fake_sms_ru.requests == [] and failovers == []
+    assert list(CallAuthFlow.objects.values_list("provider", "status", "failure_reason")) == [
+        ("telefon_ip", "failed", "provider_error")
+    ]
+
+
+def test_when_every_provider_fails_the_last_error_is_shown(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, failovers: list[Any]
+) -> None:
+    fake_telefon_ip.stop()
+    fake_sms_ru.fail_next(200, '{"status": "ERROR", "status_code": 201, "status_text": "no money"}')
+    assert_json_error(start(client), 502, "provider_rejected")
+    assert list(CallAuthFlow.objects.values_list("provider", "status", "failure_reason")) == [
+        ("sms_ru", "failed", "provider_error")
+    ]
+    assert len(failovers) == 1
+
+
+def test_a_failover_within_one_start_is_counted_once(client: Client, both: Any, fake_telefon_ip: FakeTelefonIp) -> None:
+    both.CALLAUTH_RATE_LIMITS = {"phone": "1/m"}
+    fake_telefon_ip.stop()
+    assert start(client).status_code == 201  # two providers asked, one start counted
+    assert_json_error(start(Client(), PHONE), 429, "rate_limited")
+
+
+def test_failing_over_to_a_webhook_provider_gives_the_flow_its_secret(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
+) -> None:
+    both.CALLAUTH_PROVIDER = ["sms_ru", "telefon_ip"]
+    both.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
+    fake_sms_ru.stop()
+    response = start(client)
+    assert response.status_code == 201
+    flow = CallAuthFlow.objects.get()
+    assert (flow.provider, flow.uses_webhook) == ("telefon_ip", True)
+    assert fake_telefon_ip.requests[0].body["webhook"].startswith(f"https://site.example/callauth/webhook/{flow.pk}/")
+    assert 115 <= response.json()["expires_in"] <= 120  # telefon-ip's numbers live 2 minutes
