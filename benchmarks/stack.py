@@ -50,7 +50,7 @@ def machine() -> str:
         "unknown CPU",
     )  # fmt: skip
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
-    return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d %H:%M %Z')}, load average {load}"
+    return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}"
 
 
 def libpq_url(url: str) -> str:
