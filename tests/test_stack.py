@@ -126,7 +126,7 @@ def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_the
         # Started 20 ms apart: all are under way together (each takes seconds), without the
         # thundering herd of 200 starts in one instant that no site sees from people.
         errors = run_all(LOGINS, person, stagger=0.02)
-        served = site.served()
+    served = site.served()  # once gunicorn has stopped: its access log is complete
     took = time.monotonic() - began
     assert not errors, f"{len(errors)} of {LOGINS} logins failed, e.g.: {errors[:3]!r}"
     latencies = sorted(seconds for login in logins.values() for _, _, seconds in login.sent)
