@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
-from . import flows, signals
+from . import flows, formstate, signals
 from .adapter import get_adapter
 from .models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
@@ -112,24 +112,30 @@ def start(request: HttpRequest) -> HttpResponse:
         return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
     next_url = safe_next(request, data.get("next"))
     raw_phone = data.get("phone")
-    form_context = {"callauth_phone": raw_phone if isinstance(raw_phone, str) else "", "next": next_url}
+    typed = raw_phone if isinstance(raw_phone, str) else ""
+    form_context = {"callauth_phone": typed, "next": next_url}
+    # The project's page the form was sent from (same host only, as next), to show a refusal there.
+    from_page = safe_next(request, data.get("from"))
+
+    def refused(code: str, message: str, status: int, retry_after: int | None = None) -> HttpResponse:
+        if from_page and not wants_json(request):
+            formstate.keep(request.session, formstate.KeptForm(from_page, typed, code, message))
+            return redirect(from_page)
+        response = error_response(request, code, message, status, template=LOGIN_TEMPLATE, context=form_context)
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
+        return response
+
     try:
         phone = normalize_phone(raw_phone)
     except InvalidPhoneNumber as exc:
-        return error_response(request, "invalid_phone", exc.message, 400, template=LOGIN_TEMPLATE, context=form_context)
+        return refused("invalid_phone", exc.message, 400)
     try:
         flow = flows.start_flow(request, phone, next_url)
     except StartRefused as refusal:
-        response = error_response(
-            request, refusal.code, refusal.message, refusal.status, template=LOGIN_TEMPLATE, context=form_context
-        )
-        if refusal.retry_after:
-            response["Retry-After"] = str(refusal.retry_after)
-        return response
+        return refused(refusal.code, refusal.message, refusal.status, refusal.retry_after)
     except ProviderError as exc:
-        return error_response(
-            request, exc.code, str(exc.user_message), exc.http_status, template=LOGIN_TEMPLATE, context=form_context
-        )
+        return refused(exc.code, str(exc.user_message), exc.http_status)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
     return redirect("callauth:challenge")
@@ -160,6 +166,7 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
         "flow": flow,
         "purpose": flow.purpose,
         "status": status,
+        "lifetime": int((flow.expires_at - flow.created_at).total_seconds()),
         "ended": ended,
         "phone_display": format_phone(flow.phone),
     }

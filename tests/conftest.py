@@ -20,16 +20,11 @@ import importlib.util
 import logging
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
 import responses
 from django.conf import settings
 from django.core.cache import caches
@@ -37,12 +32,10 @@ from django.core.cache import caches
 from benchmarks.stack import stack_missing
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog
+from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog, example_site_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
-
-EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
 
 
 def _on_postgres() -> bool:
@@ -140,58 +133,26 @@ def _empty_caches() -> Iterator[None]:
     yield
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture(scope="session")
+def example_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
+    """Starts the example site with given settings (environment variables), once per distinct set; base URLs."""
+    with ExitStack() as servers:
+        started: dict[tuple[tuple[str, str], ...], str] = {}
+
+        def site(**settings: str) -> str:
+            key = tuple(sorted(settings.items()))
+            if key not in started:
+                folder = tmp_path_factory.mktemp("example_site")
+                started[key] = servers.enter_context(example_site_server(folder, **settings))
+            return started[key]
+
+        yield site
 
 
 @pytest.fixture(scope="session")
-def example_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The example site on the sandbox, served by ``runserver`` on loopback; its base URL.
-
-    A real server process with its own SQLite file, so a browser can use it as people do.
-    """
-    folder = tmp_path_factory.mktemp("example_site")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLAUTH_") and k != "DATABASE_URL"}
-    environ.update(
-        DJANGO_SETTINGS_MODULE="example.settings",
-        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
-        DEBUG="True",
-        CALLAUTH_PROVIDER="sandbox",
-        CALLAUTH_SANDBOX_IN_PRODUCTION="true",
-        # Every try logs in from 127.0.0.1; the limits have tests of their own.
-        CALLAUTH_RATE_LIMITS='{"ip": null, "phone": null}',
-        LANGUAGE_CODE="en",
-        PYTHONUNBUFFERED="1",
-    )
-    manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=environ, check=True, capture_output=True)
-    port = _free_port()
-    log_path = folder / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=environ, stdout=log, stderr=log
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the example site did not start:\n{log_path.read_text()}")
-            try:
-                if requests.get(base_url + "/login/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+def example_site(example_sites: Callable[..., str]) -> str:
+    """The example site on the sandbox with its default settings; its base URL."""
+    return example_sites()
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +172,11 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_context(chromium: Browser) -> Iterator[Callable[..., BrowserContext]]:
-    """Makes fresh browser contexts (own cookies, English), all closed after the test."""
+    """Makes fresh browser contexts (own cookies, English unless told), all closed after the test."""
     contexts: list[BrowserContext] = []
 
     def make(**options: Any) -> BrowserContext:
-        context = chromium.new_context(locale="en-US", **options)
+        context = chromium.new_context(**{"locale": "en-US", **options})
         contexts.append(context)
         return context
 

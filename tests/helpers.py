@@ -1,21 +1,30 @@
-"""What the tests share: the telefon-ip constants, browser helpers (in-process and over HTTP) and a root log handler."""
+"""What the tests share: telefon-ip constants, in-process and HTTP browser helpers, the example site as a server."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 from django.test import Client
 from django.urls import reverse
 
+from benchmarks.stack import free_port
 from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 PHONE = "+79001234567"
@@ -109,6 +118,82 @@ def logged_in_phone(client: Client) -> str | None:
     phone = home_phone(response.content.decode())
     assert phone is not None
     return phone
+
+
+EXAMPLE_PROJECT = Path(__file__).resolve().parent.parent / "example_project"
+
+# -- the example site in a browser -------------------------------------------------
+
+TYPED_PHONE = "+7 900 123-45-67"  # PHONE, as a person types it
+CHALLENGE = "/callauth/challenge/"
+SANDBOX_CALL = "/callauth/sandbox/call/"
+PHONE_SCREEN: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP_SCREEN: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+
+
+def open_challenge(page: Page, site: str, phone: str = TYPED_PHONE) -> None:
+    """Type the phone on the login page and submit it: the page says whom to call."""
+    page.goto(site + "/login/")
+    page.fill("#callauth-phone", phone)
+    page.click("form.callauth-form button[type=submit]")
+    page.wait_for_url(site + CHALLENGE)
+
+
+def api_post(context: BrowserContext, site: str, path: str, **data: str) -> dict[str, Any]:
+    """POST as an API client of this browser's session (its cookies, its CSRF token); the JSON answer."""
+    csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
+    headers = {"Accept": "application/json", "X-CSRFToken": csrf}
+    return context.request.post(site + path, form=data, headers=headers).json()
+
+
+@contextmanager
+def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
+    """The example site on the sandbox, served by ``runserver`` on loopback; yields its base URL.
+
+    A real server process with its own SQLite file in ``folder``, so a browser can use it
+    as people do. ``settings`` are environment variables over the defaults here (the
+    example reads every ``CALLAUTH_*`` setting from the environment).
+    """
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CALLAUTH_") and k != "DATABASE_URL"}
+    environ.update(
+        DJANGO_SETTINGS_MODULE="example.settings",
+        DATABASE_URL=f"sqlite:///{folder / 'db.sqlite3'}",
+        DEBUG="True",
+        CALLAUTH_PROVIDER="sandbox",
+        CALLAUTH_SANDBOX_IN_PRODUCTION="true",
+        # Every try logs in from 127.0.0.1; the limits have tests of their own.
+        CALLAUTH_RATE_LIMITS='{"ip": null, "phone": null}',
+        LANGUAGE_CODE="en",
+        PYTHONUNBUFFERED="1",
+        **settings,
+    )
+    manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=environ, check=True, capture_output=True)
+    port = free_port()
+    log_path = folder / "server.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=environ, stdout=log, stderr=log
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the example site did not start:\n{log_path.read_text()}")
+            try:
+                if requests.get(base_url + "/login/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def move_time(flow: CallAuthFlow, seconds: int) -> None:

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import OTHER_PHONE, PHONE, home_phone
+from tests.helpers import (
+    CHALLENGE,
+    DESKTOP_SCREEN,
+    OTHER_PHONE,
+    PHONE,
+    PHONE_SCREEN,
+    SANDBOX_CALL,
+    TYPED_PHONE,
+    api_post,
+    home_phone,
+    open_challenge,
+)
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -33,33 +44,15 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-TYPED_PHONE = "+7 900 123-45-67"  # PHONE, as a person types it
 POLL_MS = 2000  # how often challenge.js asks the status
 START = "/callauth/start/"
-CHALLENGE = "/callauth/challenge/"
 STATUS = "/callauth/status/"
 COMPLETE = "/callauth/complete/"
-SANDBOX_CALL = "/callauth/sandbox/call/"
 I_HAVE_CALLED = "#callauth-complete button"
 SIMULATE_THE_CALL = "#callauth-sandbox-call"
 STATUS_LINE = "#callauth-status"
 
 NewContext = Callable[..., "BrowserContext"]
-
-
-def open_challenge(page: Page, site: str) -> None:
-    """Type the phone on the login page and submit it: the page says whom to call."""
-    page.goto(site + "/login/")
-    page.fill("#callauth-phone", TYPED_PHONE)
-    page.click("form.callauth-form button[type=submit]")
-    page.wait_for_url(site + CHALLENGE)
-
-
-def api_post(context: BrowserContext, site: str, path: str, **data: str) -> dict[str, Any]:
-    """POST as an API client of this browser's session (its cookies, its CSRF token); the JSON answer."""
-    csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
-    headers = {"Accept": "application/json", "X-CSRFToken": csrf}
-    return context.request.post(site + path, form=data, headers=headers).json()
 
 
 def play_the_call(context: BrowserContext, site: str) -> None:
@@ -77,13 +70,17 @@ def expect_logged_in_home(page: Page, site: str) -> None:
     expect(page.locator("strong.home-phone")).to_have_text(PHONE)
 
 
-@pytest.mark.parametrize("width, height", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+@pytest.mark.parametrize(
+    "screen, locale, waiting",
+    [(PHONE_SCREEN, "ru-RU", "Ждём ваш звонок…"), (DESKTOP_SCREEN, "en-US", "Waiting for your call…")],
+    ids=["phone-ru", "desktop-en"],
+)
 def test_sandbox_login_ends_on_the_home_page_logged_in(
-    example_site: str, new_context: NewContext, width: int, height: int
+    example_site: str, new_context: NewContext, screen: dict[str, Any], locale: str, waiting: str
 ) -> None:
-    page = new_context(viewport={"width": width, "height": height}).new_page()
+    page = new_context(locale=locale, **screen).new_page()
     open_challenge(page, example_site)
-    expect(page.locator(STATUS_LINE)).to_have_text("Waiting for your call…")
+    expect(page.locator(STATUS_LINE)).to_have_text(waiting)
     page.click(SIMULATE_THE_CALL)
     expect_logged_in_home(page, example_site)
 
@@ -111,10 +108,17 @@ def test_i_have_called_after_a_call_from_another_phone_shows_why_and_offers_to_s
     assert api_post(context, example_site, SANDBOX_CALL, caller=OTHER_PHONE)["status"] == "failed"
     with page.expect_navigation():  # the script reloads the page: the server says why the login ended
         page.click(I_HAVE_CALLED)
-    expect(page.locator(".callauth-error")).to_have_text(
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are not logged in")
+    expect(page.locator(".callauth-reason")).to_have_text(
         "The call came from a different phone than the number you entered. Call from that phone."
     )
-    expect(page.locator("#callauth-phone")).to_have_value(TYPED_PHONE)
+    for gone in (I_HAVE_CALLED, SIMULATE_THE_CALL, ".callauth-number", ".callauth-qr", ".callauth-countdown"):
+        expect(page.locator(gone)).to_have_count(0)
+    # One button starts again with the same phone: a new number to call.
+    with page.expect_navigation():
+        page.click("#callauth-restart")
+    expect(page.locator("#callauth-challenge")).to_have_attribute("data-state", "waiting")
+    expect(page.locator(".callauth-lead strong")).to_have_text(TYPED_PHONE)
 
 
 def test_without_javascript_the_buttons_post_the_forms_and_log_in(example_site: str, new_context: NewContext) -> None:
@@ -122,7 +126,9 @@ def test_without_javascript_the_buttons_post_the_forms_and_log_in(example_site: 
     open_challenge(page, example_site)
     with page.expect_navigation():
         page.click(SIMULATE_THE_CALL)
-    expect(page.locator(STATUS_LINE)).to_have_text("Call received. Press the button to log in.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Call received")
+    expect(page.locator(STATUS_LINE)).to_have_text("Press the button to log in.")
+    expect(page.locator(".callauth-qr")).to_have_count(0)  # gone with the number: the call came
     page.click(I_HAVE_CALLED)
     expect_logged_in_home(page, example_site)
 
@@ -179,6 +185,8 @@ def press(page: Page, site: str, button: str) -> None:
     if page.url != site + CHALLENGE:
         return  # the page already left: nothing to press
     try:
+        if not page.is_visible(button):
+            return  # the page learnt of the call and put the button away: no finger can press it
         page.click(button, force=True, timeout=1000)
     except PlaywrightError:
         pass  # the page left under the finger

@@ -1,4 +1,4 @@
-"""``{% callauth_login_form %}``: exact output, escaping, and a form that really posts."""
+"""``{% load callauth %}``: each tag's exact output, escaping, the pure functions under them, a form that posts."""
 
 from __future__ import annotations
 
@@ -6,69 +6,121 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.sessions.backends.signed_cookies import SessionStore
 from django.template import Context, RequestContext, Template
 from django.test import Client, RequestFactory
+from django.urls import resolve
 from django.utils import translation
 
-from django_callauth.templatetags.callauth import login_form_context
+from django_callauth import formstate
+from django_callauth.templatetags.callauth import login_form_context, page_to_return_to, url_with_next
+from django_callauth.widgets import (
+    call_button_context,
+    countdown_context,
+    number_context,
+    qr_context,
+    seconds_left_text,
+    stylesheet_link,
+)
 
 TAG = "{% load callauth %}{% callauth_login_form %}"
+CSS = '<link rel="stylesheet" href="/static/callauth/callauth.css">'
+HINT = "You will call a number from this phone. The call is free: it is dropped at once."
+COPY_ICON = (
+    '<svg class="callauth-icon" viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false"'
+    ' fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    '<rect x="9" y="9" width="11" height="11" rx="2"/>'
+    '<path d="M5 15H4a1 1 0 0 1-1-1V4a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v1"/></svg>'
+)
+PHONE_ICON = (
+    '<svg class="callauth-icon" viewBox="0 0 24 24" width="24" height="24" aria-hidden="true" focusable="false"'
+    ' fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
+    '<path d="M5 3h3l2 5-2.5 1.5a11 11 0 0 0 7 7L16 14l5 2v3a2 2 0 0 1-2 2A16 16 0 0 1 3 5a2 2 0 0 1 2-2z"/></svg>'
+)
 
 
-def render(source: str = TAG, path: str = "/login/", **context: Any) -> str:
-    request = RequestFactory().get(path)
+def render(source: str = TAG, path: str = "/login/", request: Any = None, **context: Any) -> str:
+    request = request or RequestFactory().get(path)
     return Template(source).render(Context({"request": request, "csrf_token": "TOKEN", **context}))
 
 
-def form(*, next_field: str = "", value: str = "", error: str = "") -> str:
-    """The exact markup of the form, with the parts that vary."""
+def form(
+    *,
+    next_field: str = "",
+    from_field: str = "/login/",
+    value: str = "",
+    error: str = "",
+    form_error: str = "",
+    css: bool = True,
+) -> str:
+    """The exact markup of the phone form, with the parts that vary."""
     next_line = f'<input type="hidden" name="next" value="{next_field}">' if next_field else ""
-    aria = 'aria-invalid="true" aria-describedby="callauth-phone-error"' if error else ""
-    error_line = f'<p id="callauth-phone-error" class="callauth-error" role="alert">{error}</p>' if error else ""
+    from_line = f'<input type="hidden" name="from" value="{from_field}">' if from_field else ""
+    form_error_line = f'<p class="callauth-error" role="alert">{form_error}</p>' if form_error else ""
+    described = "callauth-phone-error callauth-phone-hint" if error else "callauth-phone-hint"
+    invalid = ' aria-invalid="true" autofocus' if error else ""
+    error_line = f'<p id="callauth-phone-error" class="callauth-field-error" role="alert">{error}</p>' if error else ""
     return (
         '<form class="callauth-form" method="post" action="/callauth/start/" novalidate>\n'
+        f"  {CSS if css else ''}\n"
         '  <input type="hidden" name="csrfmiddlewaretoken" value="TOKEN">\n'
         f"  {next_line}\n"
-        '  <label for="callauth-phone">Mobile phone number</label>\n'
-        '  <input id="callauth-phone" name="phone" type="tel" inputmode="tel" autocomplete="tel" required\n'
+        f"  {from_line}\n"
+        f"  {form_error_line}\n"
+        '  <label class="callauth-label" for="callauth-phone">Mobile phone number</label>\n'
+        '  <input class="callauth-input" id="callauth-phone" name="phone" type="tel" inputmode="tel"'
+        ' autocomplete="tel" required\n'
         f'         maxlength="32" placeholder="+7 900 123-45-67" value="{value}"\n'
-        f"         {aria}>\n"
+        f'         aria-describedby="{described}"{invalid}>\n'
         f"  {error_line}\n"
-        '  <button type="submit">Log in by phone call</button>\n'
-        '  <p class="callauth-hint">You will call a number from this phone.'
-        " The call is free: it is dropped at once.</p>\n"
+        f'  <p id="callauth-phone-hint" class="callauth-hint">{HINT}</p>\n'
+        '  <button type="submit" class="callauth-button">Log in by phone call</button>\n'
         "</form>\n"
     )
 
 
-def test_plain_form() -> None:
+# -- the phone form -------------------------------------------------------------------
+
+
+def test_plain_form_brings_the_stylesheet_and_says_where_it_is() -> None:
     assert render() == (
         '<form class="callauth-form" method="post" action="/callauth/start/" novalidate>\n'
+        f"  {CSS}\n"
         '  <input type="hidden" name="csrfmiddlewaretoken" value="TOKEN">\n'
         "  \n"
-        '  <label for="callauth-phone">Mobile phone number</label>\n'
-        '  <input id="callauth-phone" name="phone" type="tel" inputmode="tel" autocomplete="tel" required\n'
-        '         maxlength="32" placeholder="+7 900 123-45-67" value=""\n'
-        "         >\n"
+        '  <input type="hidden" name="from" value="/login/">\n'
         "  \n"
-        '  <button type="submit">Log in by phone call</button>\n'
-        '  <p class="callauth-hint">You will call a number from this phone.'
-        " The call is free: it is dropped at once.</p>\n"
+        '  <label class="callauth-label" for="callauth-phone">Mobile phone number</label>\n'
+        '  <input class="callauth-input" id="callauth-phone" name="phone" type="tel" inputmode="tel"'
+        ' autocomplete="tel" required\n'
+        '         maxlength="32" placeholder="+7 900 123-45-67" value=""\n'
+        '         aria-describedby="callauth-phone-hint">\n'
+        "  \n"
+        f'  <p id="callauth-phone-hint" class="callauth-hint">{HINT}</p>\n'
+        '  <button type="submit" class="callauth-button">Log in by phone call</button>\n'
         "</form>\n"
     )
+
+
+def test_a_page_that_links_the_stylesheet_gets_no_second_link() -> None:
+    out = render("{% load callauth %}{% callauth_css %}|" + TAG)
+    assert out == f"{CSS}|" + form(css=False)
 
 
 def test_next_from_the_query_string() -> None:
-    assert render(path="/login/?next=/account/settings/") == form(next_field="/account/settings/")
+    out = render(path="/login/?next=/account/settings/")
+    assert out == form(next_field="/account/settings/", from_field="/login/?next=/account/settings/")
 
 
 def test_next_from_the_view_context_wins_over_the_query_string() -> None:
-    assert render(path="/login/?next=/from-query/", next="/from-view/") == form(next_field="/from-view/")
+    out = render(path="/login/?next=/from-query/", next="/from-view/")
+    assert out == form(next_field="/from-view/", from_field="/login/?next=/from-query/")
 
 
 def test_next_given_to_the_tag_wins() -> None:
     source = '{% load callauth %}{% callauth_login_form next="/from-tag/" %}'
-    assert render(source, path="/login/?next=/from-query/", next="/from-view/") == form(next_field="/from-tag/")
+    out = render(source, path="/login/?next=/from-query/", next="/from-view/")
+    assert out == form(next_field="/from-tag/", from_field="/login/?next=/from-query/")
 
 
 def test_error_for_the_phone_field() -> None:
@@ -80,13 +132,18 @@ def test_error_for_the_phone_field() -> None:
     assert out == form(value="12345", error="Enter a Russian mobile number, for example +7 900 123-45-67.")
 
 
-@pytest.mark.parametrize("code", ["provider_unavailable", "rate_limited", "", None])
-def test_other_errors_are_not_shown_on_the_field(code: Any) -> None:
-    # The page shows them above the form; the field itself is fine.
+@pytest.mark.parametrize("code", ["provider_unavailable", "rate_limited", "no_flow"])
+def test_other_errors_are_said_above_the_field(code: str) -> None:
+    # The field itself is fine: the start was refused.
     out = render(
         error_code=code, error_message="The phone call service is not answering.", callauth_phone="+79001234567"
     )
-    assert out == form(value="+79001234567")
+    assert out == form(value="+79001234567", form_error="The phone call service is not answering.")
+
+
+@pytest.mark.parametrize("code", ["", None])
+def test_a_message_without_a_code_is_not_shown(code: Any) -> None:
+    assert render(error_code=code, error_message="Something") == form()
 
 
 def test_hostile_phone_is_escaped() -> None:
@@ -102,9 +159,12 @@ def test_hostile_phone_is_escaped() -> None:
     assert "<script>" not in out
 
 
-def test_hostile_next_in_the_query_string_is_escaped() -> None:
+def test_hostile_next_and_page_in_the_query_string_are_escaped() -> None:
     out = render(path="/login/?next=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
-    assert out == form(next_field="&quot;&gt;&lt;img src=x onerror=alert(1)&gt;")
+    assert out == form(
+        next_field="&quot;&gt;&lt;img src=x onerror=alert(1)&gt;",
+        from_field="/login/?next=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E",
+    )
 
 
 def test_single_quotes_are_escaped_too() -> None:
@@ -114,33 +174,231 @@ def test_single_quotes_are_escaped_too() -> None:
 
 def test_without_a_request() -> None:
     out = Template(TAG).render(Context({"csrf_token": "TOKEN"}))
-    assert out == form()
+    assert out == form(from_field="")
 
 
 def test_translated_to_russian() -> None:
     with translation.override("ru"):
         out = render()
-    label = re.search(r'<label for="callauth-phone">([^<]+)</label>', out)
-    button = re.search(r'<button type="submit">([^<]+)</button>', out)
+    label = re.search(r'<label class="callauth-label" for="callauth-phone">([^<]+)</label>', out)
+    button = re.search(r'<button type="submit" class="callauth-button">([^<]+)</button>', out)
     assert label and button, out
     for text in (label.group(1), button.group(1)):
         assert re.fullmatch(r"[А-Яа-яЁё ]+", text), text
 
 
-# -- the pure function --------------------------------------------------------------
+# -- a refusal sent back to the page the form is on ------------------------------------------
+
+
+def session_with(kept: formstate.KeptForm | None) -> SessionStore:
+    session = SessionStore()
+    if kept is not None:
+        formstate.keep(session, kept)
+    return session
+
+
+def test_a_refusal_kept_for_this_page_is_shown_once_with_the_phone() -> None:
+    request = RequestFactory().get("/login/?next=/a/")
+    request.session = session_with(formstate.KeptForm("/login/?next=/a/", "+7 800", "invalid_phone", "Not mobile."))
+    out = render(request=request)
+    assert out == form(next_field="/a/", from_field="/login/?next=/a/", value="+7 800", error="Not mobile.")
+    assert formstate.SESSION_KEY not in request.session
+    again = RequestFactory().get("/login/?next=/a/")
+    again.session = request.session
+    assert render(request=again) == form(next_field="/a/", from_field="/login/?next=/a/")
+
+
+def test_a_kept_rate_limit_is_said_above_the_field() -> None:
+    request = RequestFactory().get("/login/")
+    request.session = session_with(formstate.KeptForm("/login/", "+79001234567", "rate_limited", "Wait 5 minutes."))
+    assert render(request=request) == form(value="+79001234567", form_error="Wait 5 minutes.")
+
+
+def test_a_refusal_kept_for_another_page_is_dropped() -> None:
+    request = RequestFactory().get("/login/")
+    request.session = session_with(formstate.KeptForm("/elsewhere/", "+7 800", "invalid_phone", "Not mobile."))
+    assert render(request=request) == form()
+    assert formstate.SESSION_KEY not in request.session
+
+
+@pytest.mark.parametrize(
+    "stored", ["junk", {"page": "/login/"}, {"page": "/login/", "phone": 1, "code": "", "message": ""}]
+)
+def test_a_malformed_kept_form_is_dropped(stored: Any) -> None:
+    session = SessionStore()
+    session[formstate.SESSION_KEY] = stored
+    assert formstate.take(session, "/login/") is None
+    assert formstate.SESSION_KEY not in session
+
+
+def test_page_to_return_to() -> None:
+    factory = RequestFactory()
+    assert page_to_return_to(None) == ""
+    assert page_to_return_to(factory.get("/login/?next=/a/&x=%22")) == "/login/?next=/a/&x=%22"
+    assert page_to_return_to(factory.post("/login/")) == ""  # a redirect could not show that page again
+    own_page = factory.get("/callauth/challenge/")
+    own_page.resolver_match = resolve("/callauth/challenge/")
+    assert page_to_return_to(own_page) == ""  # the app's pages show refusals themselves
+
+
+# -- the pure functions under the form ---------------------------------------------------------
 
 
 def test_login_form_context() -> None:
     request = RequestFactory().get("/login/?next=/a/")
-    assert login_form_context(request, csrf_token="T", phone="+7", error="E") == {
+    assert login_form_context(
+        request, csrf_token="T", phone="+7", error="E", form_error="F", from_url="/p/", stylesheet="/s.css"
+    ) == {
         "action": "/callauth/start/",
         "csrf_token": "T",
         "next": "/a/",
+        "from_url": "/p/",
         "phone": "+7",
         "error": "E",
+        "form_error": "F",
+        "stylesheet": "/s.css",
     }
     assert login_form_context(None)["next"] == ""
     assert login_form_context(request, next_url="/b/")["next"] == "/b/"
+
+
+def test_url_with_next() -> None:
+    assert url_with_next("/login/", "") == "/login/"
+    assert url_with_next("/login/", "/a/?b=1") == "/login/?next=/a/%3Fb%3D1"
+    assert url_with_next("/login/?lang=ru&next=/old/", "/new/") == "/login/?lang=ru&next=/new/"
+
+
+def test_stylesheet_link() -> None:
+    assert stylesheet_link('/s.css?"x"') == '<link rel="stylesheet" href="/s.css?&quot;x&quot;">'
+
+
+# -- the parts of a challenge page -----------------------------------------------------------
+
+
+def test_css_tag() -> None:
+    assert render("{% load callauth %}{% callauth_css %}") == CSS
+
+
+def test_number() -> None:
+    assert render('{% load callauth %}{% callauth_number "+79990001234" %}') == (
+        '<div class="callauth-number">\n'
+        '  <span class="callauth-number-digits">+7 999 000-12-34</span>\n'
+        '  <button type="button" class="callauth-button callauth-button-quiet callauth-copy"'
+        ' data-callauth-copy="+79990001234" data-text-copied="Number copied" hidden>'
+        f"{COPY_ICON}<span>Copy the number</span></button>\n"
+        '  <span class="callauth-sr-only" role="status" data-callauth-copied></span>\n'
+        "</div>\n"
+    )
+
+
+def test_number_without_the_copy_button() -> None:
+    assert render("{% load callauth %}{% callauth_number call_to copy=False %}", call_to="+79990001234") == (
+        '<div class="callauth-number">\n  <span class="callauth-number-digits">+7 999 000-12-34</span>\n  \n</div>\n'
+    )
+
+
+def test_call_button() -> None:
+    assert render('{% load callauth %}{% callauth_call_button "+79990001234" %}') == (
+        f'<a class="callauth-button callauth-call" href="tel:+79990001234">{PHONE_ICON}'
+        "<span>Call +7 999 000-12-34</span></a>\n"
+    )
+
+
+def test_call_button_in_russian() -> None:
+    with translation.override("ru"):
+        out = render('{% load callauth %}{% callauth_call_button "+79990001234" %}')
+    assert out.endswith("<span>Позвонить +7 999 000-12-34</span></a>\n")
+
+
+def test_qr() -> None:
+    out = render('{% load callauth %}{% callauth_qr "+79990001234" size=160 %}')
+    src = qr_context("+79990001234")["src"]
+    assert out == (
+        '<figure class="callauth-qr-figure">\n'
+        f'  <img class="callauth-qr" src="{src}" width="160" height="160" alt="QR code to call +7 999 000-12-34">\n'
+        "  <figcaption>Scan with your phone's camera to call</figcaption>\n"
+        "</figure>\n"
+    )
+
+
+def test_countdown() -> None:
+    assert render("{% load callauth %}{% callauth_countdown 95 %}") == (
+        '<div class="callauth-countdown" data-callauth-countdown data-expires-in="95"'
+        ' data-plural-one="{n} second left" data-plural-few="{n} seconds left"'
+        ' data-plural-many="{n} seconds left" data-plural-other="{n} seconds left">\n'
+        '  <span class="callauth-countdown-text" role="timer">95 seconds left</span>\n'
+        '  <progress class="callauth-countdown-bar" max="120" value="95" aria-hidden="true"></progress>\n'
+        "</div>\n"
+    )
+
+
+def test_countdown_in_russian_carries_every_plural_form() -> None:
+    with translation.override("ru"):
+        out = render("{% load callauth %}{% callauth_countdown 21 ttl=60 %}")
+    assert out == (
+        '<div class="callauth-countdown" data-callauth-countdown data-expires-in="21"'
+        ' data-plural-one="Осталась {n} секунда" data-plural-few="Остались {n} секунды"'
+        ' data-plural-many="Осталось {n} секунд" data-plural-other="Осталось {n} секунд">\n'
+        '  <span class="callauth-countdown-text" role="timer">Осталась 21 секунда</span>\n'
+        '  <progress class="callauth-countdown-bar" max="60" value="21" aria-hidden="true"></progress>\n'
+        "</div>\n"
+    )
+
+
+def test_login_url_tag() -> None:
+    assert render('{% load callauth %}{% callauth_login_url "/a/" %}') == "/login/?next=/a/"
+    assert render("{% load callauth %}{% callauth_login_url %}") == "/login/"
+
+
+# -- the pure functions under the parts ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (1, "Осталась 1 секунда"),
+        (2, "Остались 2 секунды"),
+        (4, "Остались 4 секунды"),
+        (5, "Осталось 5 секунд"),
+        (11, "Осталось 11 секунд"),
+        (21, "Осталась 21 секунда"),
+        (22, "Остались 22 секунды"),
+        (0, "Осталось 0 секунд"),
+    ],
+)
+def test_seconds_left_in_russian(seconds: int, text: str) -> None:
+    with translation.override("ru"):
+        assert seconds_left_text(seconds) == text
+
+
+def test_countdown_context() -> None:
+    assert countdown_context(95, 120) == {
+        "expires_in": 95,
+        "ttl": 120,
+        "text": "95 seconds left",
+        "forms": {
+            "one": "{n} second left",
+            "few": "{n} seconds left",
+            "many": "{n} seconds left",
+            "other": "{n} seconds left",
+        },
+    }
+    # Never a bar past its end, never negative.
+    assert countdown_context(-3, 120)["expires_in"] == 0
+    assert countdown_context(150, 120)["ttl"] == 150
+
+
+def test_number_and_button_contexts() -> None:
+    assert number_context("+79990001234") == {"display": "+7 999 000-12-34", "e164": "+79990001234", "copy": True}
+    assert number_context("+79990001234", copy=False)["copy"] is False
+    assert call_button_context("+79990001234") == {"tel_uri": "tel:+79990001234", "display": "+7 999 000-12-34"}
+
+
+def test_qr_context() -> None:
+    context = qr_context("+79990001234", size=160)
+    assert set(context) == {"src", "display", "size"}
+    assert context["src"].startswith("data:image/svg+xml")
+    assert (context["display"], context["size"]) == ("+7 999 000-12-34", 160)
 
 
 # -- a real request ----------------------------------------------------------------

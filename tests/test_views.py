@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from django_callauth import formstate
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from tests import helpers
@@ -198,6 +199,49 @@ class TestStart:
         assert client.get(url("start"), **JSON).status_code == 405
 
 
+class TestRefusalOnTheProjectsPage:
+    """The phone form on a project's page posts ``from``: a refusal is shown there, the phone kept."""
+
+    def test_invalid_phone_goes_back_to_the_page_with_the_phone(self, client):
+        data = {"phone": "+7 800 555-35-35", "next": "/after/", "from": "/login/?next=/after/"}
+        response = client.post(url("start"), data)
+        assert response.status_code == 302
+        assert response["Location"] == "/login/?next=/after/"
+        html = client.get(response["Location"]).content.decode()
+        assert (
+            '<p id="callauth-phone-error" class="callauth-field-error" role="alert">'
+            "Only Russian mobile numbers (+7 9XX …) can log in by phone call.</p>"
+        ) in html
+        assert 'value="+7 800 555-35-35"' in html
+        assert 'name="next" value="/after/"' in html
+        assert "callauth-phone-error" not in client.get("/login/?next=/after/").content.decode()  # once
+        assert not CallAuthFlow.objects.exists()
+
+    def test_a_rate_limit_goes_back_to_the_page(self, client, settings):
+        settings.CALLAUTH_RATE_LIMITS = {"ip": "1/m"}
+        assert start(Client(), OTHER_PHONE).status_code == 201  # another browser, the same address
+        response = client.post(url("start"), {"phone": "+7 900 123-45-67", "from": "/login/"})
+        assert (response.status_code, response["Location"]) == (302, "/login/")
+        html = client.get("/login/").content.decode()
+        said = (
+            r'<p class="callauth-error" role="alert">Too many attempts to log in by phone call\. Try again in [^<]+</p>'
+        )
+        assert re.search(said, html)
+        assert 'value="+7 900 123-45-67"' in html
+
+    @pytest.mark.parametrize("page", ["https://evil.example/login/", "//evil.example/", "javascript:alert(1)", "/a\n/"])
+    def test_a_page_elsewhere_is_ignored(self, client, page):
+        response = client.post(url("start"), {"phone": "+7 800 555-35-35", "from": page})
+        assert response.status_code == 400  # the app's own page says it
+        assert "Only Russian mobile numbers (+7 9XX …) can log in by phone call." in response.content.decode()
+        assert formstate.SESSION_KEY not in client.session
+
+    def test_json_clients_get_their_error_as_before(self, client):
+        response = client.post(url("start"), {"phone": "abc", "from": "/login/"}, **JSON)
+        assert_json_error(response, 400, "invalid_phone")
+        assert formstate.SESSION_KEY not in client.session
+
+
 # -- challenge ------------------------------------------------------------------------
 
 
@@ -210,16 +254,20 @@ class TestChallenge:
         html = response.content.decode()
         national = flow.call_to[2:]
         shown = f"+7 {national[:3]} {national[3:6]}-{national[6:8]}-{national[8:]}"
-        # The number in large type (.callauth-number is 2.5rem in callauth.css), as a tel: link.
-        assert f'<p class="callauth-number"><a href="tel:{flow.call_to}" id="callauth-tel">{shown}</a></p>' in html
+        # The number as the tel: button (a phone), and in large digits by the QR code (a desktop).
+        assert f'<a class="callauth-button callauth-call" href="tel:{flow.call_to}">' in html
+        assert f"<span>Call {shown}</span></a>" in html
+        assert f'<span class="callauth-number-digits">{shown}</span>' in html
         assert re.search(r'<img class="callauth-qr" src="data:image/svg\+xml[^"]+"', html)
-        assert re.search(r"Time left: 1[12][0-9] s", html)
+        assert re.search(r'role="timer">1[12][0-9] seconds left</span>', html)
         assert 'data-expires-in="' in html
         assert "Call from <strong>+7 900 123-45-67</strong>" in html
         # The sandbox button and the no-JS "I have called" form, both with a CSRF token.
         assert f'action="{url("sandbox_call")}"' in html
         assert "Simulate the call" in html
-        assert f'<form method="post" action="{url("complete")}" id="callauth-complete">' in html
+        assert (
+            f'<form method="post" action="{url("complete")}" id="callauth-complete" class="callauth-actions">' in html
+        )
         assert "I have called" in html
         assert html.count('name="csrfmiddlewaretoken"') >= 2
         assert re.search(r'<script src="[^"]*callauth/challenge\.js" defer></script>', html)
@@ -259,9 +307,10 @@ class TestChallenge:
         response = client.get(url("challenge"))
         html = response.content.decode()
         assert response.status_code == 200
-        assert "Time to call is up. Start again to get a new number." in html
+        assert '<h1 class="callauth-title">Time is up</h1>' in html
         assert "callauth-number" not in html
         assert f'action="{url("start")}"' in html
+        assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in html  # the same phone again
 
     def test_post_is_not_allowed(self, client):
         start(client)
@@ -361,7 +410,7 @@ class TestComplete:
         assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
         response = client.post(url("complete"))
         assert response.status_code == 410
-        assert MESSAGES["expired"] in response.content.decode()
+        assert '<h1 class="callauth-title">Time is up</h1>' in response.content.decode()
         assert logged_in_phone(client) is None
 
     def test_confirmed_but_not_finished_in_time(self, client):
@@ -672,16 +721,18 @@ class TestChallengePageOfAnEndedFlow:
         start(client)
         assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
         page = client.get(url("challenge")).content.decode()
-        assert f'<p class="callauth-error" role="alert">{MESSAGES["phone_mismatch"]}</p>' in page
+        assert f'<p class="callauth-lead callauth-reason" role="alert">{MESSAGES["phone_mismatch"]}</p>' in page
         assert 'id="callauth-complete"' not in page  # nothing left to finish
-        assert 'name="phone"' in page and 'value="+7 900 123-45-67"' in page  # a form to start again
-        assert "<h1>Log in by phone call</h1>" in page
+        assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in page  # one button: the same phone
+        assert '<h1 class="callauth-title">You are not logged in</h1>' in page
+        assert 'data-state="ended"' in page
 
     def test_time_up(self, client):
         start(client)
         move_time(the_flow(client), 121)
         page = client.get(url("challenge")).content.decode()
-        assert f'<p class="callauth-error" role="alert">{MESSAGES["expired"]}</p>' in page
+        assert '<h1 class="callauth-title">Time is up</h1>' in page
+        assert "The number to call works for a short time only. Get a new one and call it right away." in page
 
     def test_pending_flow_shows_no_error(self, client):
         start(client)

@@ -55,8 +55,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django_callauth",
+    # Before django_callauth: its templates/callauth/base.html overrides the app's.
     "example",
+    "django_callauth",
 ]
 
 MIDDLEWARE = [

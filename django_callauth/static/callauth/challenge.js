@@ -1,31 +1,104 @@
-// Polls the flow's status and finishes the login by itself once the call is confirmed.
-// Without JavaScript the page still works: the "I have called" button posts the same form.
-// When the flow ends without a login, the page is reloaded: the server renders the
-// specific reason (another phone, no account, time up…) and a form to start again.
+// The challenge page's script: countdowns, copy buttons, and the flow.
+//
+// The flow: polls the status and finishes the login by itself once the call is
+// confirmed. Without JavaScript the page still works: the "I have called" button posts
+// the same form. When the flow ends without a login, the page is reloaded: the server
+// renders the specific reason (another phone, no account, time up…) and a button to
+// start again.
 //
 // While it runs, the script sends every finishing request itself, one at a time: the
 // buttons' forms are sent with fetch, never as a page navigation, which would abort a
 // "complete" in flight and lose a login the server has already performed.
+//
+// Countdowns and copy buttons work on any page with their markup (the template tags
+// callauth_countdown and callauth_number), with or without the flow.
 (function () {
   "use strict";
+
+  // -- countdowns ---------------------------------------------------------------------------
+
+  // The template gives each plural form of "N seconds left", by CLDR category; the
+  // browser knows which category a number takes in the page's language.
+  var plurals = null;
+  try { plurals = new Intl.PluralRules(document.documentElement.lang || undefined); } catch (e) { plurals = null; }
+
+  function secondsLeftText(element, seconds) {
+    var category = plurals ? plurals.select(seconds) : "other";
+    var form = element.getAttribute("data-plural-" + category) || element.getAttribute("data-plural-other");
+    return form.replace("{n}", String(seconds));
+  }
+
+  function startCountdown(element) {
+    var text = element.querySelector(".callauth-countdown-text");
+    var bar = element.querySelector("progress");
+    var deadline = Date.now() + 1000 * parseInt(element.getAttribute("data-expires-in") || "0", 10);
+    function tick() {
+      var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      // Only the text changes: the element is a timer, not a live region, so a screen
+      // reader is not told every second.
+      if (text) { text.textContent = secondsLeftText(element, left); }
+      if (bar) { bar.value = left; }
+      if (left > 0) { window.setTimeout(tick, 1000); }
+    }
+    tick();
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-callauth-countdown]"), startCountdown);
+
+  // -- copy buttons ------------------------------------------------------------------------
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    // Plain HTTP has no clipboard API: the old way, through a selected field.
+    return new Promise(function (resolve, reject) {
+      var field = document.createElement("textarea");
+      field.value = text;
+      field.setAttribute("readonly", "");
+      field.className = "callauth-sr-only";
+      document.body.appendChild(field);
+      field.select();
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+      document.body.removeChild(field);
+      if (copied) { resolve(); } else { reject(new Error("copy refused")); }
+    });
+  }
+
+  function setUpCopy(button) {
+    var said = button.parentNode.querySelector("[data-callauth-copied]");
+    button.hidden = false; // without a script it could not work: it is rendered hidden
+    button.addEventListener("click", function () {
+      copyText(button.getAttribute("data-callauth-copy")).then(function () {
+        button.classList.add("callauth-copied");
+        if (said) { said.textContent = button.getAttribute("data-text-copied"); }
+        window.setTimeout(function () {
+          button.classList.remove("callauth-copied");
+          if (said) { said.textContent = ""; }
+        }, 3000);
+      }, function () { /* nothing copied: the number is on the screen */ });
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-callauth-copy]"), setUpCopy);
+
+  // -- the flow ----------------------------------------------------------------------------
+
   var root = document.getElementById("callauth-challenge");
   var form = document.getElementById("callauth-complete");
   if (!root || !form || !window.fetch) { return; }
   var sandbox = root.querySelector("form.callauth-sandbox");
   var statusUrl = root.dataset.statusUrl;
   var statusLine = document.getElementById("callauth-status");
-  var countdown = document.getElementById("callauth-countdown");
-  var deadline = Date.now() + 1000 * parseInt(root.dataset.expiresIn || "0", 10);
-  var countdownTemplate = countdown ? countdown.textContent.replace(/\d+/, "{s}") : "";
   var busy = false; // a finishing request (a simulated call or "complete") is in flight
   var done = false; // the page is leaving
   var POLL_MS = 2000;
 
-  function tick() {
-    if (!countdown || done) { return; }
-    var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-    countdown.textContent = countdownTemplate.replace("{s}", String(left));
-    if (left > 0) { window.setTimeout(tick, 1000); }
+  // The page's look for a state: what is not for it is hidden, for screen readers too.
+  function show(state) {
+    root.dataset.state = state;
+    Array.prototype.forEach.call(root.querySelectorAll("[data-callauth-when]"), function (part) {
+      part.hidden = part.getAttribute("data-callauth-when") !== state;
+    });
   }
 
   function leave(url) {
@@ -52,11 +125,22 @@
       busy = false;
       if (result.ok && result.body.redirect) { leave(result.body.redirect); return; }
       if (result.body.error === "not_confirmed") { statusLine.textContent = result.body.message; return; }
+      if (result.body.error === "login_failed") {
+        // The flow can be finished again: say so, and give the button back, rather than
+        // reloading into the same failure over and over.
+        statusLine.textContent = result.body.message;
+        root.removeAttribute("data-logging-in");
+        form.hidden = false;
+        return;
+      }
       leave();
     }).catch(function () { leave(); });
   }
 
   function confirmed() {
+    show("confirmed");
+    root.setAttribute("data-logging-in", "");
+    form.hidden = true; // the script logs in by itself now
     statusLine.textContent = statusLine.dataset.textConfirmed;
     complete();
   }
@@ -93,6 +177,6 @@
 
   intercept(form, complete);
   intercept(sandbox, simulateCall);
-  if (root.dataset.status === "pending") { tick(); window.setTimeout(poll, POLL_MS); }
+  if (root.dataset.status === "pending") { window.setTimeout(poll, POLL_MS); }
   else if (root.dataset.status === "confirmed") { confirmed(); window.setTimeout(poll, POLL_MS); }
 })();
