@@ -76,7 +76,8 @@ def run(seconds: float) -> None:
             CALLAUTH_TELEFON_IP_URL=fake.base_url,
             CALLAUTH_TRUSTED_PROXY_COUNT="1",
         )
-        with example_site(env) as base:
+        with example_site(env) as site:
+            base = site.url
             start = base + "/callauth/start/"
 
             def post(session: requests.Session, phone: str, client: str) -> int:
@@ -126,7 +127,8 @@ def run(seconds: float) -> None:
         fake._requests.clear()
         flush_cache()
         budget = {**env, "CALLAUTH_RATE_LIMITS": '{"ip": null, "phone": null, "global": "25/d"}'}
-        with example_site(budget) as base:
+        with example_site(budget) as site:
+            base = site.url
             start = base + "/callauth/start/"
             statuses = hammer(
                 seconds,
@@ -144,7 +146,8 @@ def run(seconds: float) -> None:
 
         fake._requests.clear()
         down = {**env, "CACHE_URL": "redis://127.0.0.1:1/0"}
-        with example_site(down) as base:
+        with example_site(down) as site:
+            base = site.url
             start = base + "/callauth/start/"
             session = attacker(base)
             statuses = hammer(seconds / 4, lambda i: session.post(start, data={"phone": f"+7902{i:07d}"}).status_code)

@@ -7,6 +7,11 @@ when ``CALLAUTH_REQUIRE_POSTGRES`` is set (CI sets it, so they can never silentl
 Tests marked ``browser`` drive the example site in headless Chromium with Playwright: they
 are skipped, saying what is missing, without the ``playwright`` package or a ``chromium``
 on ``PATH``, and fail instead of skipping when ``CALLAUTH_REQUIRE_BROWSER`` is set.
+
+Tests marked ``stack`` run the example site under gunicorn on PostgreSQL and Redis, as
+production does: they are skipped, saying what is missing, when PostgreSQL, Redis or
+gunicorn cannot be reached, and fail instead of skipping when ``CALLAUTH_REQUIRE_STACK`` is
+set (CI sets it).
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ import responses
 from django.conf import settings
 from django.core.cache import caches
 
+from benchmarks.stack import stack_missing
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import TOKEN, RootLog, example_site_server
+from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog, example_site_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -71,9 +77,22 @@ def _skip_browser_tests(items: list[pytest.Item]) -> None:
         item.add_marker(skip)
 
 
+def _skip_stack_tests(items: list[pytest.Item]) -> None:
+    stack_items = [item for item in items if "stack" in item.keywords]
+    missing = stack_missing(STACK_DATABASE_URL, STACK_CACHE_URL) if stack_items else ""
+    if not missing:
+        return
+    if os.environ.get("CALLAUTH_REQUIRE_STACK"):
+        raise pytest.UsageError(f"CALLAUTH_REQUIRE_STACK is set but the stack tests cannot run: {missing}")
+    skip = pytest.mark.skip(reason=f"stack test {missing}")
+    for item in stack_items:
+        item.add_marker(skip)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _skip_postgres_tests(items)
     _skip_browser_tests(items)
+    _skip_stack_tests(items)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import requests
 from django.test import Client
 from django.urls import reverse
 
+from benchmarks.stack import free_port
 from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow
@@ -38,6 +38,11 @@ START_GET = API + "reverse_auth_phone_get"
 PROVIDER_ID = 122760
 AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
+
+# The stack test's own database and Redis database: never the test database, which the
+# suite itself may be running on at the same time.
+STACK_DATABASE_URL = os.environ.get("CALLAUTH_STACK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/callauth_stack")
+STACK_CACHE_URL = os.environ.get("CALLAUTH_STACK_CACHE_URL", "redis://127.0.0.1:6379/4")
 
 
 def start_answer(provider_id: int = PROVIDER_ID, **data: Any) -> dict[str, Any]:
@@ -139,12 +144,6 @@ def api_post(context: BrowserContext, site: str, path: str, **data: str) -> dict
     csrf = next(cookie["value"] for cookie in context.cookies() if cookie["name"] == "csrftoken")
     headers = {"Accept": "application/json", "X-CSRFToken": csrf}
     return context.request.post(site + path, form=data, headers=headers).json()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

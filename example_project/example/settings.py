@@ -43,6 +43,8 @@ CALLAUTH_CLEANUP_AFTER_DAYS = env.int("CALLAUTH_CLEANUP_AFTER_DAYS", default=30)
 CALLAUTH_RATE_LIMITS = env.json("CALLAUTH_RATE_LIMITS", default={})
 CALLAUTH_TRUSTED_PROXY_COUNT = env.int("CALLAUTH_TRUSTED_PROXY_COUNT", default=0)
 CALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("CALLAUTH_TRUSTED_CLIENT_IP_HEADER", default="")
+# Two bare views under /bench/, the yardsticks of benchmarks/polls.py (example/bench.py).
+EXAMPLE_BENCHMARK_VIEWS = env.bool("EXAMPLE_BENCHMARK_VIEWS", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="example-only-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 

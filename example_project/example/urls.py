@@ -1,8 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import bench, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,3 +12,6 @@ urlpatterns = [
     path("callauth/", include("django_callauth.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.EXAMPLE_BENCHMARK_VIEWS:  # the yardsticks of benchmarks/polls.py, never on a real site
+    urlpatterns += bench.urlpatterns

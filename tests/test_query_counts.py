@@ -1,0 +1,156 @@
+"""Database queries per request on every endpoint of a login, pinned.
+
+tests/test_hot_path.py pins the status poll (a cache hit: the session only; a miss: the
+session and the flow; a due check). Here: start, the webhook, the poll that verifies a
+webhook, and complete, in both of the provider's modes, so that a change adding a query
+anywhere on a login's path shows up as a failing number. benchmarks/polls.py prints the
+same counts beside the timings.
+
+The counts are of statements sent, as ``django_assert_num_queries`` counts them: each
+``atomic`` block adds two (BEGIN and COMMIT on a site, SAVEPOINT and RELEASE inside a
+test's transaction: the same number either way).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+from django.test import Client
+
+from django_callauth.models import CallAuthFlow
+from tests.helpers import (
+    JSON,
+    PHONE,
+    PROVIDER_ID,
+    START_GET,
+    START_POST,
+    check_answer,
+    check_url,
+    start,
+    start_answer,
+    url,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def check_mode(provider: responses.RequestsMock, settings: Any) -> responses.RequestsMock:
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+    provider.get(START_GET, json=start_answer())
+    return provider
+
+
+@pytest.fixture
+def webhook_mode(provider: responses.RequestsMock) -> responses.RequestsMock:
+    provider.post(START_POST, json=start_answer())
+    return provider
+
+
+def webhook_path(provider: responses.RequestsMock) -> str:
+    """The webhook URL the app gave the provider, as a path on this site, with the provider's query."""
+    webhook = json.loads(provider.calls[0].request.body)["webhook"]
+    return webhook.removeprefix("https://site.example") + f"?success=True&phone=89001234567&id={PROVIDER_ID}"
+
+
+def started(client: Client) -> CallAuthFlow:
+    assert start(client).status_code == 201
+    return CallAuthFlow.objects.get()
+
+
+def poll(client: Client) -> str:
+    return client.get(url("status"), **JSON).json()["status"]
+
+
+def complete(client: Client) -> Any:
+    return client.post(url("complete"), **JSON)
+
+
+class TestStart:
+    # The flow: INSERT, then UPDATE with the provider's number and its refresh (3). The session
+    # under a new key: does the key exist, INSERT in an atomic block (4); saved at the end of
+    # the response: UPDATE in an atomic block (3).
+    def test_in_webhook_mode(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+        client = Client()
+        with django_assert_num_queries(10):
+            response = start(client)
+        assert response.status_code == 201
+
+    def test_in_check_mode(self, check_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+        client = Client()
+        with django_assert_num_queries(10):
+            response = start(client)
+        assert response.status_code == 201
+
+
+class TestWebhook:
+    """The provider's request: no session, and never a provider request of ours."""
+
+    # The flow by id, the conditional UPDATE noting the webhook, its refresh.
+    def test_a_known_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+        started(Client())
+        with django_assert_num_queries(3):
+            assert Client().get(webhook_path(webhook_mode)).status_code == 200
+
+    def test_a_replayed_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+        started(Client())
+        Client().get(webhook_path(webhook_mode))
+        with django_assert_num_queries(3):  # the same: the UPDATE finds nothing to change
+            assert Client().get(webhook_path(webhook_mode)).status_code == 200
+
+    def test_a_forged_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+        started(Client())
+        with django_assert_num_queries(1):  # the flow by id; its secret does not match: nothing written
+            assert Client().get(webhook_path(webhook_mode).replace("/?", "x/?")).status_code == 404
+
+
+class TestPollAndComplete:
+    def test_the_poll_that_verifies_a_webhook(
+        self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any
+    ) -> None:
+        client = Client()
+        flow = started(client)
+        webhook_mode.get(check_url(), json=check_answer())
+        Client().get(webhook_path(webhook_mode))
+        # The session (the flow comes from the cache, where the webhook's transition put it),
+        # the UPDATE claiming the check and its refresh, the UPDATE confirming and its refresh.
+        with django_assert_num_queries(5):
+            assert poll(client) == "confirmed"
+        assert [call.request.url for call in webhook_mode.calls][1:] == [check_url()]
+        assert flow.pk
+
+    def test_complete_of_a_new_account(
+        self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any
+    ) -> None:
+        client = Client()
+        started(client)
+        webhook_mode.get(check_url(), json=check_answer())
+        Client().get(webhook_path(webhook_mode))
+        assert poll(client) == "confirmed"
+        # As an existing account (below), plus: is the username free, INSERT the user, INSERT its phone.
+        with django_assert_num_queries(24):
+            assert complete(client).status_code == 200
+
+    def test_complete_of_an_existing_account(
+        self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any
+    ) -> None:
+        from django.contrib.auth import get_user_model
+
+        from django_callauth.models import CallAuthPhone
+
+        CallAuthPhone.objects.create(user=get_user_model().objects.create_user(username="olga"), phone=PHONE)
+        client = Client()
+        started(client)
+        webhook_mode.get(check_url(), json=check_answer())
+        Client().get(webhook_path(webhook_mode))
+        assert poll(client) == "confirmed"
+        # The session, the flow (from the database: finishing decides). In one atomic block (+2):
+        # the UPDATE claiming the flow and its refresh, the phone with its user, the flow's user,
+        # the phone's last login. Then login(): does the new session key exist, INSERT it in an
+        # atomic block (+2), read and DELETE the old session, the user's last_login; the
+        # session saved at the end of the response in an atomic block (+2).
+        with django_assert_num_queries(19):
+            assert complete(client).status_code == 200
