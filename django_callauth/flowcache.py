@@ -1,9 +1,9 @@
 """A flow's state in the shared cache, so the status poll needs no database query.
 
-Every open challenge page polls the status every 2 seconds; 10,000 people waiting
-would be 5,000 queries a second for nothing. So each flow's row is copied into the
+Every open challenge page polls the status every second; 10,000 people waiting
+would be 10,000 queries a second for nothing. So each flow's row is copied into the
 cache on every transition (``CallAuthFlow._transition`` calls ``store``) and on a
-miss, and the status poll and the challenge page read it from there. Deciding stays on
+miss, and the status poll reads it from there. Deciding stays on
 the database: ``complete``, checks and webhooks load the row, and every transition is
 still a conditional UPDATE.
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-POLL_MS = 2000  # how often challenge.js asks the status
+POLL_MS = 1000  # how often challenge.js asks the status
 START = "/callauth/start/"
 STATUS = "/callauth/status/"
 COMPLETE = "/callauth/complete/"
