@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from .adapter import CallAuthAdapter
 
 from .conf import DEFAULT_RATE_LIMITS, app_settings
 
@@ -161,7 +164,38 @@ def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 id="callauth.E008",
             )
         ]
-    return []
+    return _check_signup_username(adapter_class)
+
+
+def _check_signup_username(adapter_class: type[CallAuthAdapter]) -> list[CheckMessage]:
+    """callauth.W004: signup would store "+79001234567" where the user model wants something else."""
+    from django.contrib.auth import get_user_model
+    from django.db import models
+
+    from .adapter import CallAuthAdapter
+
+    if not app_settings.SIGNUP or adapter_class.create_user is not CallAuthAdapter.create_user:
+        return []
+    if adapter_class.username_for_phone is not CallAuthAdapter.username_for_phone:
+        return []
+    user_model = get_user_model()
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    fits = (
+        isinstance(field, models.CharField)
+        and not isinstance(field, (models.EmailField, models.URLField, models.SlugField))
+        and (field.max_length or 0) >= 16
+    )
+    if fits:
+        return []
+    return [
+        Warning(
+            f"CALLAUTH_SIGNUP is on, and the default adapter would store a phone number in "
+            f"{user_model.__name__}.{user_model.USERNAME_FIELD} ({type(field).__name__}).",
+            hint="Override CallAuthAdapter.username_for_phone (or create_user) in your CALLAUTH_ADAPTER "
+            "to make a username your user model accepts.",
+            id="callauth.W004",
+        )
+    ]
 
 
 @register()

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.checks import Error, Warning, run_checks
+from django.db import models
 
 from django_callauth import checks
+from django_callauth.adapter import CallAuthAdapter
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -60,6 +63,7 @@ def all_checks() -> list[Any]:
         *checks.check_sessions(),
         *checks.check_rate_limits(),
         *checks.check_client_address(),
+        *checks.check_adapter(),
     ]
 
 
@@ -566,3 +570,50 @@ def test_the_test_settings_fail_only_checks_they_silence(settings: Any) -> None:
     assert "callauth.E001" in [m.id for m in messages]
     assert {m.id for m in messages} <= {"callauth.E001", "callauth.W003"}
     assert all(m.is_silenced() for m in messages)
+
+
+# -- W004: signup with the default adapter and a user model whose username is no phone -----------
+
+
+class EmailUser(AbstractBaseUser):
+    email = models.EmailField(unique=True)
+    USERNAME_FIELD = "email"
+
+    class Meta:
+        app_label = "callauth_checks"
+        managed = False
+
+
+class EmailAdapter(CallAuthAdapter):
+    def username_for_phone(self, phone: str) -> str:
+        return phone[1:] + "@phones.example"
+
+
+@pytest.fixture
+def email_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("django.contrib.auth.get_user_model", lambda: EmailUser)
+
+
+def test_w004_signup_would_store_a_phone_in_an_email_field(production: Any, email_users: None) -> None:
+    production.CALLAUTH_SIGNUP = True
+    [warning] = all_checks()
+    assert warning.id == "callauth.W004"
+    assert warning.msg == (
+        "CALLAUTH_SIGNUP is on, and the default adapter would store a phone number in EmailUser.email (EmailField)."
+    )
+
+
+def test_w004_not_with_an_adapter_that_makes_usernames(production: Any, email_users: None) -> None:
+    production.CALLAUTH_SIGNUP = True
+    production.CALLAUTH_ADAPTER = f"{__name__}.EmailAdapter"
+    assert all_checks() == []
+
+
+def test_w004_not_without_signup(production: Any, email_users: None) -> None:
+    production.CALLAUTH_SIGNUP = False
+    assert all_checks() == []
+
+
+def test_w004_not_for_djangos_user(production: Any) -> None:
+    production.CALLAUTH_SIGNUP = True
+    assert all_checks() == []
