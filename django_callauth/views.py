@@ -320,9 +320,11 @@ def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> Http
         return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
     if flow is None or not flow.call_to:
         return no_flow(request, purpose)
-    data = request_data(request) or {}
+    data = request_data(request)
+    if data is None:
+        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
     caller = None
-    if data.get("caller"):
+    if data.get("caller") not in (None, ""):  # absent or an empty form field: the flow's own phone
         try:
             caller = normalize_phone(data["caller"])
         except InvalidPhoneNumber as exc:

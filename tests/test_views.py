@@ -737,3 +737,15 @@ class TestChallengePageOfAnEndedFlow:
     def test_pending_flow_shows_no_error(self, client):
         start(client)
         assert 'class="callauth-error"' not in client.get(url("challenge")).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [("[1]", "invalid_request"), ("\x00", "invalid_request"), ('{"caller": []}', "invalid_phone")],
+)
+def test_sandbox_call_refuses_a_body_it_cannot_read(client: Client, body: str, code: str) -> None:
+    # Found by Schemathesis: a broken body used to be taken as no body, and played the call.
+    start(client)
+    response = client.post(url("sandbox_call"), body, content_type="application/json", **JSON)
+    helpers.assert_json_error(response, 400, code)
+    assert the_flow(client).status == FlowStatus.PENDING

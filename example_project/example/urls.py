@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", views.login_page, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("callauth/", include("django_callauth.urls")),
+    path("openapi.json", views.openapi, name="openapi"),
     path("admin/", admin.site.urls),
 ]
 
