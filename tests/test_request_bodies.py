@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import django
 import pytest
 from django.test import Client
 from django.test.client import encode_multipart
@@ -105,7 +106,12 @@ class HungUp(io.RawIOBase):
 def test_an_unreadable_body_is_a_bad_request_not_a_500(as_json: bool, environ: Any) -> None:
     body = urlencode({"phone": PHONE}).encode()
     response = Client().post(url("start"), body, content_type=FORM, **environ(), **(JSON if as_json else {}))
-    assert_answer(response, as_json, UNREADABLE)
+    if environ().get("CONTENT_LENGTH") and django.VERSION >= (6, 1):
+        # Django 6.1 reads a body whose length is not a number as empty: no phone was sent.
+        assert response.status_code == 400
+        assert "Enter your mobile phone number." in response.content.decode()
+    else:
+        assert_answer(response, as_json, UNREADABLE)
 
 
 def test_a_body_within_the_limits_still_starts() -> None:
