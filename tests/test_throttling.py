@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import uuid
 from typing import Any
 
 import pytest
@@ -43,19 +43,28 @@ def _redis_reachable() -> bool:
 
 
 @pytest.fixture(params=["locmem", "redis"])
-def limiter_cache(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
-    """The limits counted in each kind of cache; Redis is required where CI says so."""
+def limiter_cache(request: pytest.FixtureRequest, settings: Any) -> str:
+    """The limits counted in each kind of cache; Redis is required where CI says so.
+
+    Each test counts under its own key prefix, never by flushing the database: test runs in
+    parallel (tox -p) share this Redis.
+    """
     if request.param == "redis":
         if not _redis_reachable():
             if os.environ.get("CALLAUTH_REQUIRE_REDIS"):
                 pytest.fail("CALLAUTH_REQUIRE_REDIS is set but Redis is not reachable at " + REDIS_URL)
             pytest.skip("needs Redis at " + REDIS_URL + " and the redis package")
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_URL,
+                "KEY_PREFIX": uuid.uuid4().hex,
+            }
+        }
     else:
         settings.CACHES = LOCMEM
-    caches["default"].clear()
-    yield request.param
-    caches["default"].clear()
+        caches["default"].clear()
+    return str(request.param)
 
 
 @pytest.fixture
