@@ -116,9 +116,10 @@ def _reusable(request: HttpRequest, flow: CallAuthFlow, phone: str) -> bool:
 def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user_says_called: bool = False) -> None:
     """Bring a pending flow up to date: expire it, or ask the provider when due.
 
-    Status polls land here, so the common case is one SELECT and nothing more. Checks are
-    billed, so they are bounded whatever happens (invariant 8): at most one per
-    ``CALLAUTH_CHECK_INTERVAL``, at most ``max_checks()`` per flow, and none after the
+    Status polls land here with the flow as cached (flowcache.py), so the common case
+    touches neither the database nor the provider. Checks are billed, so they are bounded
+    whatever happens (invariant 8): at most one per ``CALLAUTH_CHECK_INTERVAL``, at most
+    ``max_checks(flow.lifetime)`` per flow, and none after the
     deadline, except a short grace to verify a webhook that came in time.
     ``user_says_called``: the person pressed "I have called", so in webhook mode a check is
     made even though no webhook came (it may have been lost).
@@ -139,7 +140,7 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
     interval = app_settings.CHECK_INTERVAL
     if flow.last_checked_at and now - flow.last_checked_at < timedelta(seconds=interval):
         return
-    if not flow.claim_check(interval, max_checks(starting.ttl_for(provider))):
+    if not flow.claim_check(interval, max_checks(flow.lifetime)):
         return
     try:
         report = provider.check(flow.provider_id)

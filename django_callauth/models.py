@@ -115,6 +115,11 @@ class CallAuthFlow(models.Model):
         """Until when a confirmed flow may be used to log in."""
         return (self.confirmed_at or self.expires_at) + timedelta(seconds=app_settings.COMPLETE_WINDOW)
 
+    @property
+    def lifetime(self) -> int:
+        """Seconds the flow's number was handed out for, whatever the settings say now."""
+        return int((self.expires_at - self.created_at).total_seconds())
+
     def expires_in(self, now: datetime | None = None) -> int:
         now = now or timezone.now()
         return max(0, int((self.expires_at - now).total_seconds()))

@@ -166,7 +166,7 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
         "flow": flow,
         "purpose": flow.purpose,
         "status": status,
-        "lifetime": int((flow.expires_at - flow.created_at).total_seconds()),
+        "lifetime": flow.lifetime,
         "ended": ended,
         "phone_display": format_phone(flow.phone),
     }
