@@ -167,7 +167,7 @@ class CallAuthFlow(models.Model):
 
     # -- transitions -----------------------------------------------------------
 
-    def _transition(self, source: str, target: str, condition: Q | None = None, **changes: Any) -> bool:
+    def _transition(self, source: str, target: str, condition: Q | None = None, /, **changes: Any) -> bool:
         """``source`` → ``target`` if the row is still ``source`` (and matches ``condition``).
 
         Raises ``TransitionNotAllowed``, before touching the database, for a change that
@@ -177,7 +177,7 @@ class CallAuthFlow(models.Model):
             raise TransitionNotAllowed(f"a flow may not go from {source!r} to {target!r}")
         return self._update(Q(status=source) & (condition or Q()), status=target, **changes)
 
-    def _update_while(self, status: str, condition: Q, **changes: Any) -> bool:
+    def _update_while(self, status: str, condition: Q, /, **changes: Any) -> bool:
         """Change fields other than the status of a flow that is still ``status``."""
         if "status" in changes:
             raise TransitionNotAllowed("a status change goes through _transition")
