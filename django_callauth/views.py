@@ -195,7 +195,7 @@ _PROBLEM_BY_REASON: dict[str, ApiError] = {
 
 
 def flow_problem(flow: CallAuthFlow) -> ApiError:
-    """Why ``flow`` cannot be finished; a state with no answer of its own (none today) reads as expired."""
+    """Why ``flow`` cannot be finished; any other state (a failure of an unknown reason) reads as expired."""
     state = flow.current_status()
     if state == FlowStatus.FAILED:
         return _PROBLEM_BY_REASON.get(flow.failure_reason, errors.EXPIRED)
