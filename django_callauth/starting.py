@@ -86,13 +86,17 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         if following is None or not error.no_call_set_up:
             break
         logger.warning(
-            "Flow %s: %s set up no call (%s); failing over to %s", flow.pk, provider.name, error.code, following.name
+            "Flow %s: %s set up no call (%s); failing over to %s",
+            flow.pk,
+            provider.name,
+            error.error.code,
+            following.name,
         )
         signals.send_robust(
             signals.failed_over, flow=flow, request=request, failed=provider.name, provider=following.name, error=error
         )
     flow.fail(FailureReason.PROVIDER_ERROR)
-    logger.warning("Flow %s: provider refused to start (%s)", flow.pk, error.code)
+    logger.warning("Flow %s: provider refused to start (%s)", flow.pk, error.error.code)
     signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
     raise error
 
