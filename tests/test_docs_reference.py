@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from django_callauth.errors import ErrorCode
 from django_callauth.templatetags.callauth import register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,22 +41,8 @@ def command_names() -> set[str]:
     return {p.stem for p in (PACKAGE / "management" / "commands").glob("*.py") if not p.stem.startswith("_")}
 
 
-#: Error codes are string literals where the views answer them; these are every form they take.
-ERROR_CODE_PATTERNS = [
-    r'error_response\(\s*request,\s*"(\w+)"',  # error_response(request, "no_flow", ...)
-    r'"error":\s*"(\w+)"',  # JsonResponse({"error": "not_found", ...}) in webhooks.py
-    r'^\s+code = "(\w+)"',  # ProviderError, StartRefused and their subclasses
-    r'\(\s*"(\w+)",\s*(?:\d{3}|HTTPStatus\.\w+),',  # views._NOT_FINISHABLE: ("expired", 410, ...)
-    r'if outcome == "(\w+)":\s*\n(?:[^\n]*\n){0,2}?[^\n]*error_response\(\s*request,\s*outcome',  # phone_views
-]
-#: StartRefused's own code: only its subclasses are raised.
-NEVER_ANSWERED = {"start_refused"}
-
-
 def error_codes() -> set[str]:
-    source = code_of(*PACKAGE.rglob("*.py"))
-    codes = {code for pattern in ERROR_CODE_PATTERNS for code in re.findall(pattern, source, re.M)}
-    return codes - NEVER_ANSWERED
+    return {code.value for code in ErrorCode}
 
 
 def missing(names: set[str], page: str) -> set[str]:
@@ -81,10 +68,15 @@ def test_reference_names_everything(names, page):
     assert missing(found, page) == set(), f"missing from docs/reference/{page}"
 
 
+def test_the_error_table_gives_each_code_its_status():
+    text = (REFERENCE / "json-api.rst").read_text(encoding="utf-8")
+    documented = {code: int(status) for code, status in re.findall(r"^``(\w+)``\s+(\d{3})\s", text, re.M)}
+    assert documented == {code.value: int(code.status) for code in ErrorCode}
+
+
 def test_the_collectors_see_what_is_known():
     assert {"CALLAUTH_PROVIDER", "CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_SMS_RU_CALLBACK"} <= settings_names()
     assert {"callauth.E001", "callauth.E012", "callauth.W004"} <= check_ids()
-    assert {"last_login_method", "phone_mismatch", "rate_limited", "csrf_failed", "not_found"} <= error_codes()
     assert {"logged_in", "rate_limited"} <= signal_names()
     assert {"callauth_cleanup", "callauth_simulate_call"} <= command_names()
     assert {"callauth_login_form", "callauth_css"} <= set(register.tags)
