@@ -166,10 +166,9 @@ def _incr(cache: BaseCache, key: str, timeout: int) -> int:
 def _wait(rate: Rate, counts: list[int], now: float) -> int:
     """Seconds until one more request fits, given each bucket's count, oldest first."""
     current = int(now // rate.bucket)
-    for dropped in range(len(counts)):
-        if sum(counts[dropped + 1 :]) + 1 <= rate.limit:
-            return max(1, math.ceil((current + 1 + dropped) * rate.bucket - now))
-    return max(1, math.ceil((current + len(counts)) * rate.bucket - now))
+    # Once every bucket has rolled out of the period, one request fits (limits are >= 1).
+    dropped = next(n for n in range(len(counts)) if sum(counts[n + 1 :]) + 1 <= rate.limit)
+    return max(1, math.ceil((current + 1 + dropped) * rate.bucket - now))
 
 
 def consume_start(request: HttpRequest, phone: str) -> None:
