@@ -54,8 +54,8 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
     CSRF_FAILED = (
         "csrf_failed",
         HTTPStatus.FORBIDDEN,
-        "A POST without Django's CSRF token (cookie and ``X-CSRFToken`` header). JSON clients only: "
-        "browsers get Django's own CSRF page.",
+        "A POST without Django's CSRF token (cookie and ``X-CSRFToken`` header), or over HTTPS from "
+        "another origin. JSON clients only: browsers get Django's own CSRF page.",
     )
     REQUEST_TOO_LARGE = (
         "request_too_large",
@@ -232,6 +232,13 @@ METHOD_NOT_ALLOWED = ApiError(ErrorCode.METHOD_NOT_ALLOWED, _("This address only
 CSRF_FAILED = ApiError(
     ErrorCode.CSRF_FAILED,
     _("The request was refused: send the CSRF token (the X-CSRFToken header) with the cookie."),
+)
+CSRF_WRONG_ORIGIN = ApiError(
+    ErrorCode.CSRF_FAILED,
+    _(
+        "The request was refused: it does not come from this site. Over HTTPS, send an Origin "
+        "(or Referer) header of this site, or one listed in CSRF_TRUSTED_ORIGINS."
+    ),
 )
 REQUEST_TOO_LARGE = ApiError(ErrorCode.REQUEST_TOO_LARGE, _("The request is too large."))
 TOO_MANY_FIELDS = ApiError(ErrorCode.TOO_MANY_FIELDS, _("The request has too many fields."))

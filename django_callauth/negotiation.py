@@ -92,7 +92,10 @@ class _CsrfCheck(CsrfViewMiddleware):
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
         response: HttpResponse = super()._reject(request, reason)  # type: ignore[misc]  # private in the stubs; logs, renders Django's page
         if wants_json(request):
-            return error_response(request, errors.CSRF_FAILED)
+            # Django's reasons are English prose; the one that needs another fix is where the
+            # request came from (HTTPS checks Origin, then Referer, against the site's host).
+            from_elsewhere = reason.startswith(("Origin checking failed", "Referer checking failed"))
+            return error_response(request, errors.CSRF_WRONG_ORIGIN if from_elsewhere else errors.CSRF_FAILED)
         return response
 
 
