@@ -119,8 +119,8 @@ def telefon_ip(settings: Any) -> Any:
 
 
 @pytest.fixture
-def provider(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
-    """telefon-ip played by ``responses``: every request the app makes is recorded in ``.calls``."""
+def telefon_ip_api(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
+    """telefon-ip's HTTP API played by ``responses``: every request the app makes is recorded in ``.calls``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
 

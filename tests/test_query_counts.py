@@ -38,21 +38,21 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def check_mode(provider: responses.RequestsMock, settings: Any) -> responses.RequestsMock:
+def check_mode(telefon_ip_api: responses.RequestsMock, settings: Any) -> responses.RequestsMock:
     settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-    provider.get(START_GET, json=start_answer())
-    return provider
+    telefon_ip_api.get(START_GET, json=start_answer())
+    return telefon_ip_api
 
 
 @pytest.fixture
-def webhook_mode(provider: responses.RequestsMock) -> responses.RequestsMock:
-    provider.post(START_POST, json=start_answer())
-    return provider
+def webhook_mode(telefon_ip_api: responses.RequestsMock) -> responses.RequestsMock:
+    telefon_ip_api.post(START_POST, json=start_answer())
+    return telefon_ip_api
 
 
-def webhook_path(provider: responses.RequestsMock) -> str:
+def webhook_path(telefon_ip_api: responses.RequestsMock) -> str:
     """The webhook URL the app gave the provider, as a path on this site, with the provider's query."""
-    webhook = json.loads(provider.calls[0].request.body)["webhook"]
+    webhook = json.loads(telefon_ip_api.calls[0].request.body)["webhook"]
     return webhook.removeprefix("https://site.example") + f"?success=True&phone=89001234567&id={PROVIDER_ID}"
 
 

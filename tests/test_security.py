@@ -138,17 +138,17 @@ class TestInvariant1OnlyTheStartingBrowser:
         victim_flow.refresh_from_db()
         assert victim_flow.status == FlowStatus.CONFIRMED
 
-    def test_second_browser_knowing_the_webhook_url(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(check_url(), json=check_answer())
+    def test_second_browser_knowing_the_webhook_url(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
-        path = webhook_path(provider)
+        path = webhook_path(telefon_ip_api)
         intruder = Client()
         assert intruder.get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}&id={PROVIDER_ID}").status_code == 200
         assert_json_error(intruder.get(url("status"), **JSON), 400, "no_flow")
         assert_json_error(intruder.post(url("complete"), **JSON), 400, "no_flow")
         assert logged_in_phone(intruder) is None
-        assert check_calls(provider) == []
+        assert check_calls(telefon_ip_api) == []
         # Only the owner's own poll verifies, and only the owner finishes.
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
         assert client.post(url("complete"), **JSON).status_code == 200
@@ -205,18 +205,18 @@ class TestInvariant1OnlyTheStartingBrowser:
 
 
 @pytest.fixture
-def two_flows(client, provider):
+def two_flows(client, telefon_ip_api):
     """The victim's webhook-mode flow in ``client``, and someone else's in another browser."""
-    provider.post(START_POST, json=start_answer())
-    provider.post(START_POST, json=start_answer(OTHER_PROVIDER_ID, auth_phone="79644115787"))
-    provider.get(check_url(), json=check_answer())
-    provider.get(check_url(OTHER_PROVIDER_ID), json=check_answer(OTHER_PHONE_FOR_PROVIDER, OTHER_PROVIDER_ID))
+    telefon_ip_api.post(START_POST, json=start_answer())
+    telefon_ip_api.post(START_POST, json=start_answer(OTHER_PROVIDER_ID, auth_phone="79644115787"))
+    telefon_ip_api.get(check_url(), json=check_answer())
+    telefon_ip_api.get(check_url(OTHER_PROVIDER_ID), json=check_answer(OTHER_PHONE_FOR_PROVIDER, OTHER_PROVIDER_ID))
     assert start(client).status_code == 201
     other = Client()
     assert start(other, OTHER_PHONE).status_code == 201
     mine, theirs = the_flow(client), the_flow(other)
     assert mine.provider_id == str(PROVIDER_ID) and theirs.provider_id == str(OTHER_PROVIDER_ID)
-    return mine, webhook_path(provider, 0), theirs, webhook_path(provider, 1)
+    return mine, webhook_path(telefon_ip_api, 0), theirs, webhook_path(telefon_ip_api, 1)
 
 
 def _with_secret(path: str, secret: str) -> str:
@@ -236,31 +236,31 @@ def _secret(path: str) -> str:
 
 
 class TestInvariant2Webhook:
-    def assert_nothing_happens(self, client, provider, before, response, status=None) -> None:
+    def assert_nothing_happens(self, client, telefon_ip_api, before, response, status=None) -> None:
         if status is not None:
             assert response.status_code == status
         assert response.status_code < 500
         assert snapshot() == before
-        assert len(provider.calls) == 2  # the two starts; the webhook asked nobody
+        assert len(telefon_ip_api.calls) == 2  # the two starts; the webhook asked nobody
         # And the owner's next poll has nothing to verify: no paid check.
         assert client.get(url("status"), **JSON).json()["status"] == "pending"
-        assert len(provider.calls) == 2
+        assert len(telefon_ip_api.calls) == 2
         assert logged_in_phone(client) is None
 
-    def test_random_secret(self, client, provider, two_flows):
+    def test_random_secret(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(_with_secret(path, "A" * 43))
         assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
-        self.assert_nothing_happens(client, provider, before, response, 404)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
-    def test_random_flow_id_and_secret(self, client, provider, two_flows):
+    def test_random_flow_id_and_secret(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(_with_flow_id(_with_secret(path, "B" * 43), str(uuid.uuid4())))
-        self.assert_nothing_happens(client, provider, before, response, 404)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
-    def test_right_flow_wrong_secret(self, client, provider, two_flows):
+    def test_right_flow_wrong_secret(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         secret = _secret(path)
         tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
@@ -274,38 +274,38 @@ class TestInvariant2Webhook:
             response = call_webhook(_with_secret(path, bad))
             assert response.status_code == 404
         response = call_webhook(_with_secret(path, hashlib.sha256(secret.encode()).hexdigest()))
-        self.assert_nothing_happens(client, provider, before, response, 404)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
-    def test_someone_elses_flow_id_with_my_secret(self, client, provider, two_flows):
+    def test_someone_elses_flow_id_with_my_secret(self, client, telefon_ip_api, two_flows):
         _, path, theirs, _ = two_flows
         before = snapshot()
         response = call_webhook(
             _with_flow_id(path, str(theirs.pk)), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID)
         )
-        self.assert_nothing_happens(client, provider, before, response, 404)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
-    def test_someone_elses_provider_id_through_my_webhook(self, client, provider, two_flows):
+    def test_someone_elses_provider_id_through_my_webhook(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(path, id=str(OTHER_PROVIDER_ID))
-        self.assert_nothing_happens(client, provider, before, response)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
     @pytest.mark.parametrize("success", ["False", "false", "0", "", None, "no"])
-    def test_success_false(self, client, provider, two_flows, success):
+    def test_success_false(self, client, telefon_ip_api, two_flows, success):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(path, success=success)
-        self.assert_nothing_happens(client, provider, before, response)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
     @pytest.mark.parametrize("phone", ["", None, "garbage", "+7900"])
-    def test_missing_or_invalid_phone(self, client, provider, two_flows, phone):
+    def test_missing_or_invalid_phone(self, client, telefon_ip_api, two_flows, phone):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(path, phone=phone)
-        self.assert_nothing_happens(client, provider, before, response)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
     @pytest.mark.parametrize("phone", [OTHER_PHONE_FOR_PROVIDER, "79007654321", "89001234568", "8900123456"])
-    def test_mismatched_phone_is_never_trusted_only_verified(self, client, provider, two_flows, phone):
+    def test_mismatched_phone_is_never_trusted_only_verified(self, client, telefon_ip_api, two_flows, phone):
         # The webhook's phone decides nothing: the flow only becomes eligible for one
         # check of OUR stored id, and the provider's check answer (our phone) decides.
         mine, path, _, _ = two_flows
@@ -315,69 +315,69 @@ class TestInvariant2Webhook:
         assert (mine.status, mine.caller) == (FlowStatus.PENDING, "")
         assert logged_in_phone(client) is None
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        assert [c.request.url for c in provider.calls[2:]] == [check_url()]
+        assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
 
-    def test_check_mode_flow_has_no_webhook(self, client, provider, settings):
+    def test_check_mode_flow_has_no_webhook(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
+        telefon_ip_api.get(START_GET, json=start_answer())
         start(client)
         flow = the_flow(client)
         before = snapshot()
         path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": "anything"})
         assert call_webhook(path).status_code == 404
         assert snapshot() == before
-        assert len(provider.calls) == 1
+        assert len(telefon_ip_api.calls) == 1
 
-    def test_replay_after_use(self, client, provider, two_flows):
+    def test_replay_after_use(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
         assert call_webhook(path).status_code == 200
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
         assert client.post(url("complete"), **JSON).status_code == 200
-        calls, before = len(provider.calls), snapshot()
+        calls, before = len(telefon_ip_api.calls), snapshot()
         mine.refresh_from_db()
         assert mine.status == FlowStatus.USED
         for _ in range(2):
             assert call_webhook(path).status_code < 500
         assert snapshot() == before
-        assert len(provider.calls) == calls
+        assert len(telefon_ip_api.calls) == calls
 
-    def test_replay_of_a_verified_webhook_asks_no_more(self, client, provider, two_flows):
+    def test_replay_of_a_verified_webhook_asks_no_more(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         call_webhook(path)
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        calls, before = len(provider.calls), snapshot()
+        calls, before = len(telefon_ip_api.calls), snapshot()
         call_webhook(path)
         call_webhook(path, phone=OTHER_PHONE_FOR_PROVIDER)
         client.get(url("status"), **JSON)
         assert snapshot() == before
-        assert len(provider.calls) == calls
+        assert len(telefon_ip_api.calls) == calls
 
-    def test_after_expiry(self, client, provider, two_flows):
+    def test_after_expiry(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
         move_time(mine, 121)
         before = snapshot()
         response = call_webhook(path)
         assert response.status_code < 500
         assert snapshot() == before
-        assert len(provider.calls) == 2
+        assert len(telefon_ip_api.calls) == 2
         # The poll just expires it, without paying for a check.
         assert client.get(url("status"), **JSON).json()["status"] == "expired"
-        assert len(provider.calls) == 2
+        assert len(telefon_ip_api.calls) == 2
         assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
 
-    def test_after_cancel(self, client, provider, two_flows):
+    def test_after_cancel(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
-        provider.post(START_POST, json=start_answer(777001))
+        telefon_ip_api.post(START_POST, json=start_answer(777001))
         assert start(client, "+79005550000").status_code == 201  # a newer flow in the same browser
         mine.refresh_from_db()
         assert (mine.status, mine.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
-        calls, before = len(provider.calls), snapshot()
+        calls, before = len(telefon_ip_api.calls), snapshot()
         assert call_webhook(path).status_code < 500
         assert snapshot() == before
-        assert len(provider.calls) == calls
+        assert len(telefon_ip_api.calls) == calls
         assert the_flow(client).status == FlowStatus.PENDING
 
-    def test_webhook_never_logs_anyone_in(self, client, provider, two_flows, django_user_model):
+    def test_webhook_never_logs_anyone_in(self, client, telefon_ip_api, two_flows, django_user_model):
         _, path, _, _ = two_flows
         sessions = Session.objects.count()
         caller = Client()
@@ -390,7 +390,7 @@ class TestInvariant2Webhook:
         assert not django_user_model.objects.exists()
 
     def test_unverified_webhook_confirms_but_still_logs_nobody_in(
-        self, client, provider, two_flows, settings, django_user_model
+        self, client, telefon_ip_api, two_flows, settings, django_user_model
     ):
         settings.CALLAUTH_WEBHOOK_VERIFY = False
         mine, path, _, _ = two_flows
@@ -401,7 +401,7 @@ class TestInvariant2Webhook:
         assert logged_in_phone(caller) is None
         assert logged_in_phone(client) is None
         assert not django_user_model.objects.exists()
-        assert check_calls(provider) == []
+        assert check_calls(telefon_ip_api) == []
         assert_json_error(caller.post(url("complete"), **JSON), 400, "no_flow")
 
 
@@ -410,10 +410,10 @@ class TestInvariant2Webhook:
 
 class TestInvariant3ExactPhoneInTime:
     @pytest.mark.parametrize("caller", [OTHER_PHONE_FOR_PROVIDER, "79001234568", "+79007654321"])
-    def test_check_answering_another_phone_fails_the_flow(self, client, provider, settings, caller):
+    def test_check_answering_another_phone_fails_the_flow(self, client, telefon_ip_api, settings, caller):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(check_url(), json=check_answer(caller))
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer(caller))
         start(client)
         assert client.get(url("status"), **JSON).json()["status"] == "failed"
         flow = the_flow(client)
@@ -425,25 +425,25 @@ class TestInvariant3ExactPhoneInTime:
         assert PHONE_MISMATCH in response.content.decode()
         assert logged_in_phone(client) is None
 
-    def test_mismatch_is_final(self, client, provider, settings):
+    def test_mismatch_is_final(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
-        provider.get(check_url(), json=check_answer(PHONE_FOR_PROVIDER))
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
+        telefon_ip_api.get(check_url(), json=check_answer(PHONE_FOR_PROVIDER))
         start(client)
         assert client.get(url("status"), **JSON).json()["status"] == "failed"
         move_time(the_flow(client), 10)
         assert client.get(url("status"), **JSON).json()["status"] == "failed"
-        assert len(check_calls(provider)) == 1
+        assert len(check_calls(telefon_ip_api)) == 1
         assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch")
         assert logged_in_phone(client) is None
 
-    def test_webhook_then_check_answering_another_phone(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
+    def test_webhook_then_check_answering_another_phone(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
         start(client)
         # The webhook claims the right phone; the check (the truth) says otherwise.
-        assert call_webhook(webhook_path(provider)).status_code == 200
+        assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
         assert client.get(url("status"), **JSON).json()["status"] == "failed"
         assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch", PHONE_MISMATCH)
         assert logged_in_phone(client) is None
@@ -467,13 +467,13 @@ class TestInvariant3ExactPhoneInTime:
             {"success": "yes", "error": "", "data": {"phone": PHONE_FOR_PROVIDER, "id": PROVIDER_ID}},
         ],
     )
-    def test_missing_or_unclear_phone_never_confirms(self, client, provider, settings, answer):
+    def test_missing_or_unclear_phone_never_confirms(self, client, telefon_ip_api, settings, answer):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(check_url(), json=answer)
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(check_url(), json=answer)
         start(client)
         assert client.get(url("status"), **JSON).json()["status"] == "pending"
-        assert len(check_calls(provider)) == 1
+        assert len(check_calls(telefon_ip_api)) == 1
         assert_json_error(client.post(url("complete"), **JSON), 409, "not_confirmed")
         assert logged_in_phone(client) is None
 
@@ -485,23 +485,23 @@ class TestInvariant3ExactPhoneInTime:
         assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
         assert logged_in_phone(client) is None
 
-    def test_late_call_in_check_mode_is_not_even_asked_about(self, client, provider, settings):
+    def test_late_call_in_check_mode_is_not_even_asked_about(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(check_url(), json=check_answer())
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
         move_time(the_flow(client), 121)
         assert client.get(url("status"), **JSON).json()["status"] == "expired"
         assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
-        assert check_calls(provider) == []
+        assert check_calls(telefon_ip_api) == []
         assert logged_in_phone(client) is None
 
-    def test_call_reported_in_time_and_verified_late_counts(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(check_url(), json=check_answer())
+    def test_call_reported_in_time_and_verified_late_counts(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
         move_time(the_flow(client), 115)
-        assert call_webhook(webhook_path(provider)).status_code == 200
+        assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
         move_time(the_flow(client), 10)  # the poll comes after the deadline
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
         assert client.post(url("complete"), **JSON).status_code == 200
@@ -632,8 +632,8 @@ class TestInvariant6RealLogin:
         stale.cookies["sessionid"] = session_before
         assert logged_in_phone(stale) is None
 
-    def test_no_flow_key_is_left_after_a_failed_start(self, client, provider):
-        provider.post(START_POST, status=500, body="down")
+    def test_no_flow_key_is_left_after_a_failed_start(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, status=500, body="down")
         response = start(client)
         assert_json_error(response, 503, "provider_unavailable")
         assert SESSION_FLOW_KEY not in client.session
@@ -685,8 +685,8 @@ class TestInvariant7NoEnumeration:
             pages.append(_scrub(challenge.content.decode(), the_flow(browser)))
         assert pages[0] == pages[1]
 
-    def test_same_answer_and_same_provider_request_with_telefon_ip(self, known_phone, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_same_answer_and_same_provider_request_with_telefon_ip(self, known_phone, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         answers = []
         for phone in (known_phone, OTHER_PHONE):
             answers.append(self._json_start(phone)[0])
@@ -695,9 +695,9 @@ class TestInvariant7NoEnumeration:
         assert {k: v for k, v in a.items() if k not in {"expires_at", "expires_in"}} == {
             k: v for k, v in b.items() if k not in {"expires_at", "expires_in"}
         }
-        sent = [json.loads(call.request.body) for call in provider.calls]
+        sent = [json.loads(call.request.body) for call in telefon_ip_api.calls]
         assert [set(s) for s in sent] == [{"phone", "webhook"}] * 2
-        assert [c.request.method for c in provider.calls] == ["POST", "POST"]
+        assert [c.request.method for c in telefon_ip_api.calls] == ["POST", "POST"]
 
     def test_pending_status_and_early_finish_are_identical(self, known_phone):
         seen = []
@@ -761,14 +761,14 @@ PROVIDER_FAILURES = {
 
 
 class TestInvariant9SecretsStaySecret:
-    def test_happy_path_never_shows_the_token_or_the_webhook_secret(self, client, provider, caplog, admin_client):
+    def test_happy_path_never_shows_the_token_or_the_webhook_secret(self, client, telefon_ip_api, caplog, admin_client):
         caplog.set_level(logging.DEBUG)
-        provider.post(
+        telefon_ip_api.post(
             START_POST, json=start_answer(url_image=f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/qr/")
         )
-        provider.get(check_url(), json=check_answer())
+        telefon_ip_api.get(check_url(), json=check_answer())
         bodies = [start(client).content, client.get(url("challenge")).content]
-        path = webhook_path(provider)
+        path = webhook_path(telefon_ip_api)
         secret = _secret(path)
         bodies.append(client.get(url("status"), **JSON).content)
         bodies.append(call_webhook(path).content)
@@ -793,8 +793,8 @@ class TestInvariant9SecretsStaySecret:
             assert secret not in str(value)
         assert secret not in caplog.text
 
-    def test_admin_pages_open_and_show_the_flow_without_secrets(self, client, provider, admin_client):
-        provider.post(START_POST, json=start_answer())
+    def test_admin_pages_open_and_show_the_flow_without_secrets(self, client, telefon_ip_api, admin_client):
+        telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
         flow = the_flow(client)
         listing = admin_client.get("/admin/callauth/callauthflow/")
@@ -806,9 +806,9 @@ class TestInvariant9SecretsStaySecret:
 
     @pytest.mark.parametrize("failure", PROVIDER_FAILURES.values(), ids=PROVIDER_FAILURES.keys())
     @pytest.mark.parametrize("accept", ["application/json", "text/html"])
-    def test_provider_errors_at_start(self, client, provider, caplog, failure, accept):
+    def test_provider_errors_at_start(self, client, telefon_ip_api, caplog, failure, accept):
         caplog.set_level(logging.DEBUG)
-        provider.add(responses.POST, START_POST, **failure)
+        telefon_ip_api.add(responses.POST, START_POST, **failure)
         response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept)
         assert response.status_code in (502, 503)
         if accept == "application/json":
@@ -825,14 +825,14 @@ class TestInvariant9SecretsStaySecret:
         flow = CallAuthFlow.objects.get()
         assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.PROVIDER_ERROR)
         assert SESSION_FLOW_KEY not in client.session
-        assert len(provider.calls) == 1  # a start is never retried
+        assert len(telefon_ip_api.calls) == 1  # a start is never retried
 
     @pytest.mark.parametrize("failure", PROVIDER_FAILURES.values(), ids=PROVIDER_FAILURES.keys())
-    def test_provider_errors_at_check(self, client, provider, caplog, failure, settings):
+    def test_provider_errors_at_check(self, client, telefon_ip_api, caplog, failure, settings):
         caplog.set_level(logging.DEBUG)
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.add(responses.GET, check_url(), **failure)
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.add(responses.GET, check_url(), **failure)
         start(client)
         response = client.get(url("status"), **JSON)
         assert response.status_code == 200
@@ -848,8 +848,8 @@ class TestInvariant9SecretsStaySecret:
 
 
 class TestInvariant10NoProviderHtml:
-    def test_url_link_and_url_image_never_reach_the_page(self, client, provider):
-        provider.post(
+    def test_url_link_and_url_image_never_reach_the_page(self, client, telefon_ip_api):
+        telefon_ip_api.post(
             START_POST,
             json=start_answer(
                 url_link="<a href='tel:89644078713' id='evil-link'>Позвони</a><script>alert('xss')</script>",
@@ -886,8 +886,8 @@ class TestInvariant10NoProviderHtml:
         ],
     )
     @pytest.mark.parametrize("accept", ["application/json", "text/html"])
-    def test_invalid_number_to_call_is_a_clean_error(self, client, provider, auth_phone, accept):
-        provider.post(START_POST, json=start_answer(auth_phone=auth_phone))
+    def test_invalid_number_to_call_is_a_clean_error(self, client, telefon_ip_api, auth_phone, accept):
+        telefon_ip_api.post(START_POST, json=start_answer(auth_phone=auth_phone))
         response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept)
         assert response.status_code == 502
         if accept == "application/json":
@@ -904,8 +904,8 @@ class TestInvariant10NoProviderHtml:
         assert not CallAuthFlow.objects.filter(status=FlowStatus.PENDING).exists()
         assert_json_error(client.get(url("challenge"), **JSON), 400, "no_flow")
 
-    def test_provider_error_text_is_not_rendered(self, client, provider):
-        provider.post(
+    def test_provider_error_text_is_not_rendered(self, client, telefon_ip_api):
+        telefon_ip_api.post(
             START_POST, json={"success": False, "error": "<script>alert('x')</script><b>bold</b>", "data": {}}
         )
         response = client.post(url("start"), {"phone": PHONE})
@@ -1068,36 +1068,36 @@ BAD_PHONES = [
 
 class TestBadPhoneInput:
     @pytest.mark.parametrize("phone", BAD_PHONES)
-    def test_refused_before_anything_is_written_or_paid(self, client, provider, phone):
+    def test_refused_before_anything_is_written_or_paid(self, client, telefon_ip_api, phone):
         response = client.post(url("start"), {"phone": phone}, **JSON)
         assert_json_error(response, 400, "invalid_phone")
         assert not CallAuthFlow.objects.exists()
-        assert len(provider.calls) == 0
+        assert len(telefon_ip_api.calls) == 0
         assert SESSION_FLOW_KEY not in client.session
 
     @pytest.mark.parametrize(
         "phone", [[PHONE], [PHONE, PHONE], {"phone": PHONE}, 79001234567, 7.9e10, None, True, [], ""]
     )
-    def test_refused_in_json_bodies(self, client, provider, phone):
+    def test_refused_in_json_bodies(self, client, telefon_ip_api, phone):
         response = client.post(url("start"), json.dumps({"phone": phone}), content_type="application/json", **JSON)
         assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
         assert not CallAuthFlow.objects.exists()
-        assert len(provider.calls) == 0
+        assert len(telefon_ip_api.calls) == 0
 
-    def test_repeated_form_field(self, client, provider):
+    def test_repeated_form_field(self, client, telefon_ip_api):
         response = client.post(url("start"), {"phone": [PHONE, "nope"]}, **JSON)
         assert_json_error(response, 400, "invalid_phone")
-        assert len(provider.calls) == 0
+        assert len(telefon_ip_api.calls) == 0
 
     @pytest.mark.parametrize("phone", BAD_PHONES[:12])
-    def test_refused_in_html_with_the_form_again(self, client, provider, phone):
+    def test_refused_in_html_with_the_form_again(self, client, telefon_ip_api, phone):
         response = client.post(url("start"), {"phone": phone})
         assert response.status_code == 400
         html = response.content.decode()
         assert 'id="callauth-phone-error"' in html
         assert "<script>alert(1)" not in html
         assert not CallAuthFlow.objects.exists()
-        assert len(provider.calls) == 0
+        assert len(telefon_ip_api.calls) == 0
 
     @pytest.mark.parametrize(
         "typed",
@@ -1111,11 +1111,11 @@ class TestBadPhoneInput:
             "+79001234567\n",
         ],
     )
-    def test_every_accepted_form_is_the_one_canonical_number(self, client, provider, typed):
-        provider.post(START_POST, json=start_answer())
+    def test_every_accepted_form_is_the_one_canonical_number(self, client, telefon_ip_api, typed):
+        telefon_ip_api.post(START_POST, json=start_answer())
         assert start(client, typed).status_code == 201
         assert the_flow(client).phone == PHONE
-        assert json.loads(provider.calls[0].request.body)["phone"] == PHONE_FOR_PROVIDER
+        assert json.loads(telefon_ip_api.calls[0].request.body)["phone"] == PHONE_FOR_PROVIDER
 
 
 # == Never a 500 =================================================================================================
@@ -1187,8 +1187,8 @@ def robust_client() -> Client:
 
 class TestNeverA500:
     @pytest.mark.parametrize("value", HOSTILE)
-    def test_start_form_and_json(self, value, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_start_form_and_json(self, value, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         for accept in ("application/json", "text/html"):
             browser = robust_client()
             assert browser.post(url("start"), {"phone": value, "next": value}, HTTP_ACCEPT=accept).status_code < 500
@@ -1297,11 +1297,11 @@ class TestNeverA500:
         assert logged_in_phone(client) is None
 
     @pytest.mark.parametrize("value", HOSTILE)
-    def test_webhook(self, client, provider, value):
-        provider.post(START_POST, json=start_answer())
-        provider.get(check_url(), json={"success": False, "error": "", "data": {}})
+    def test_webhook(self, client, telefon_ip_api, value):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json={"success": False, "error": "", "data": {}})
         start(client)
-        path = webhook_path(provider)
+        path = webhook_path(telefon_ip_api)
         caller = robust_client()
         query = "?" + urlencode({"success": "True", "phone": value, "id": value})
         for method in ("get", "post"):
@@ -1359,8 +1359,8 @@ PROVIDER_ANSWERS = {
 class TestNeverA500FromTheProvider:
     @pytest.mark.parametrize("answer", PROVIDER_ANSWERS.values(), ids=PROVIDER_ANSWERS.keys())
     @pytest.mark.parametrize("accept", ["application/json", "text/html"])
-    def test_start(self, provider, answer, accept):
-        provider.add(responses.POST, START_POST, **answer)
+    def test_start(self, telefon_ip_api, answer, accept):
+        telefon_ip_api.add(responses.POST, START_POST, **answer)
         browser = robust_client()
         response = browser.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept)
         assert response.status_code in (201, 302, 502, 503)
@@ -1371,10 +1371,10 @@ class TestNeverA500FromTheProvider:
             assert SESSION_FLOW_KEY not in browser.session
 
     @pytest.mark.parametrize("answer", PROVIDER_ANSWERS.values(), ids=PROVIDER_ANSWERS.keys())
-    def test_check(self, provider, settings, answer):
+    def test_check(self, telefon_ip_api, settings, answer):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.add(responses.GET, check_url(), **answer)
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.add(responses.GET, check_url(), **answer)
         browser = robust_client()
         start(browser)
         for accept in ("application/json", "text/html"):

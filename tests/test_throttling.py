@@ -316,7 +316,7 @@ def test_invalid_phones_count_nothing(client: Client) -> None:
 
 
 def test_with_the_cache_down_no_provider_request_is_made(
-    client: Client, provider: Any, settings: Any, caplog: pytest.LogCaptureFixture
+    client: Client, telefon_ip_api: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
@@ -329,7 +329,7 @@ def test_with_the_cache_down_no_provider_request_is_made(
         "rate_limiter_unavailable",
         "Login by phone call is temporarily unavailable. Please try again in a few minutes.",
     )
-    assert len(provider.calls) == 0
+    assert len(telefon_ip_api.calls) == 0
     assert billed_starts() == 0
     assert any(r.levelno == logging.ERROR for r in caplog.records)
 
@@ -375,9 +375,9 @@ def test_a_duplicate_arriving_after_the_first_start_is_refused(cookie: str) -> N
     assert billed_starts() == 1
 
 
-def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, provider: Any) -> None:
+def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, telefon_ip_api: Any) -> None:
     client.cookies["csrftoken"] = "c" * 32
-    provider.post(START_POST, status=500)
+    telefon_ip_api.post(START_POST, status=500)
     assert start(client, PHONE).status_code == 503
-    provider.replace("POST", START_POST, json=start_answer())
+    telefon_ip_api.replace("POST", START_POST, json=start_answer())
     assert start(client, PHONE).status_code == 201

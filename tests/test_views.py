@@ -113,8 +113,8 @@ class TestStart:
         flow = the_flow(client)
         assert (flow.phone, flow.call_to, flow.status) == (PHONE, body["call_to"], FlowStatus.PENDING)
 
-    def test_json_answer_without_sandbox_has_no_sandbox_url(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_json_answer_without_sandbox_has_no_sandbox_url(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         response = start(client)
         assert response.status_code == 201
         body = response.json()
@@ -273,8 +273,8 @@ class TestChallenge:
         assert re.search(r'<script src="[^"]*callauth/challenge\.js" defer></script>', html)
         assert "no-store" in response["Cache-Control"]
 
-    def test_no_sandbox_button_with_a_real_provider(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_no_sandbox_button_with_a_real_provider(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         client.post(url("start"), {"phone": PHONE})
         response = client.get(url("challenge"))
         html = response.content.decode()
@@ -521,8 +521,8 @@ class TestSandboxCall:
     def test_without_a_flow(self, client):
         assert_json_error(client.post(url("sandbox_call"), **JSON), 400, "no_flow")
 
-    def test_not_found_without_the_sandbox(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_not_found_without_the_sandbox(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
         flow = the_flow(client)
         assert client.post(url("sandbox_call"), **JSON).status_code == 404
@@ -540,12 +540,12 @@ class TestSandboxCall:
 
 
 class TestTelefonIp:
-    def test_webhook_mode_start_registers_a_webhook_with_the_secret_in_its_path(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_webhook_mode_start_registers_a_webhook_with_the_secret_in_its_path(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         response = start(client)
         assert response.status_code == 201
-        assert len(provider.calls) == 1
-        request = provider.calls[0].request
+        assert len(telefon_ip_api.calls) == 1
+        request = telefon_ip_api.calls[0].request
         assert request.method == "POST"
         assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
         sent = json.loads(request.body)
@@ -559,101 +559,101 @@ class TestTelefonIp:
         assert flow.webhook_secret_hash == hashlib.sha256(match.group(1).encode()).hexdigest()
         assert (flow.provider_id, flow.call_to, flow.provider) == (str(PROVIDER_ID), CALL_TO, "telefon_ip")
 
-    def test_check_mode_start_asks_with_get(self, client, provider, settings):
+    def test_check_mode_start_asks_with_get(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
+        telefon_ip_api.get(START_GET, json=start_answer())
         assert start(client).status_code == 201
-        assert len(provider.calls) == 1
-        request = provider.calls[0].request
+        assert len(telefon_ip_api.calls) == 1
+        request = telefon_ip_api.calls[0].request
         assert request.method == "GET"
         assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_get"
         assert parse_qs(urlsplit(request.url).query) == {"phone": [PHONE_FOR_PROVIDER]}
         assert the_flow(client).webhook_secret_hash == ""
 
-    def test_webhook_answers_at_once_and_asks_nobody(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(CHECK, json=check_answer())
+    def test_webhook_answers_at_once_and_asks_nobody(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
-        response = provider_webhook(webhook_url_sent(provider))
+        response = provider_webhook(webhook_url_sent(telefon_ip_api))
         assert response.status_code == 200
         assert response.json() == {"ok": True}
-        assert len(provider.calls) == 1  # only the start: the webhook did not ask the provider
+        assert len(telefon_ip_api.calls) == 1  # only the start: the webhook did not ask the provider
         flow = the_flow(client)
         assert flow.status == FlowStatus.PENDING
         assert flow.webhook_received_at is not None
 
-    def test_webhook_by_post_is_accepted(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_webhook_by_post_is_accepted(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
-        path = urlsplit(webhook_url_sent(provider)).path
+        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
         response = Client().post(path, {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)})
         assert response.status_code == 200
         assert the_flow(client).webhook_received_at is not None
-        assert len(provider.calls) == 1
+        assert len(telefon_ip_api.calls) == 1
 
-    def test_no_check_is_paid_for_before_the_webhook(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(CHECK, json=check_answer())
+    def test_no_check_is_paid_for_before_the_webhook(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         for _ in range(3):
             assert client.get(url("status"), **JSON).json()["status"] == "pending"
-        assert calls_to(provider, "reverse_auth_phone_check") == []
+        assert calls_to(telefon_ip_api, "reverse_auth_phone_check") == []
 
-    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(CHECK, json=check_answer())
+    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         # The webhook names no id: the check must still be about the id we stored.
-        path = urlsplit(webhook_url_sent(provider)).path
+        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
         assert Client().get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}").status_code == 200
-        assert calls_to(provider, "reverse_auth_phone_check") == []
+        assert calls_to(telefon_ip_api, "reverse_auth_phone_check") == []
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        (check,) = calls_to(provider, "reverse_auth_phone_check")
+        (check,) = calls_to(telefon_ip_api, "reverse_auth_phone_check")
         assert check.request.method == "GET"
         assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
         response = client.post(url("complete"), **JSON)
         assert response.json() == {"redirect": "/"}
         assert logged_in_phone(client) == PHONE
 
-    def test_webhook_with_the_provider_id_as_text(self, client, provider):
-        provider.post(START_POST, json=start_answer(id=str(PROVIDER_ID)))
-        provider.get(CHECK, json=check_answer(provider_id=str(PROVIDER_ID)))
+    def test_webhook_with_the_provider_id_as_text(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer(id=str(PROVIDER_ID)))
+        telefon_ip_api.get(CHECK, json=check_answer(provider_id=str(PROVIDER_ID)))
         start(client)
-        provider_webhook(webhook_url_sent(provider))
+        provider_webhook(webhook_url_sent(telefon_ip_api))
         assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
 
-    def test_check_that_is_still_pending_keeps_the_flow_pending(self, client, provider):
-        provider.post(START_POST, json=start_answer())
-        provider.get(CHECK, json=check_answer(None))
+    def test_check_that_is_still_pending_keeps_the_flow_pending(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer(None))
         start(client)
-        provider_webhook(webhook_url_sent(provider))
+        provider_webhook(webhook_url_sent(telefon_ip_api))
         assert client.get(url("status"), **JSON).json()["status"] == "pending"
-        assert len(calls_to(provider, "reverse_auth_phone_check")) == 1
+        assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
 
-    def test_check_mode_polls_at_most_once_per_interval(self, client, provider, settings):
+    def test_check_mode_polls_at_most_once_per_interval(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(CHECK, json=check_answer(None))
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer(None))
         start(client)
         for _ in range(3):
             assert client.get(url("status"), **JSON).json()["status"] == "pending"
-        assert len(calls_to(provider, "reverse_auth_phone_check")) == 1
+        assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
         move_time(the_flow(client), 3)
         client.get(url("status"), **JSON)
-        assert len(calls_to(provider, "reverse_auth_phone_check")) == 2
+        assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 2
 
-    def test_check_mode_complete_without_polling(self, client, provider, settings):
+    def test_check_mode_complete_without_polling(self, client, telefon_ip_api, settings):
         """The no-JS button: the finish itself asks the provider."""
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        provider.get(START_GET, json=start_answer())
-        provider.get(CHECK, json=check_answer("79001234567"))
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer("79001234567"))
         client.post(url("start"), {"phone": PHONE})
         response = client.post(url("complete"))
         assert response.status_code == 302
         assert response["Location"] == "/"
         assert logged_in_phone(client) == PHONE
 
-    def test_webhook_for_an_unknown_flow(self, provider):
+    def test_webhook_for_an_unknown_flow(self, telefon_ip_api):
         response = Client().get(
             reverse("callauth:webhook", kwargs={"flow_id": "6f1c7a4e-5d0b-4b8e-9d3c-2a1b0c9d8e7f", "secret": "x" * 43})
             + "?success=True"
@@ -661,10 +661,10 @@ class TestTelefonIp:
         assert response.status_code == 404
         assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
 
-    def test_webhook_method_not_allowed(self, client, provider):
-        provider.post(START_POST, json=start_answer())
+    def test_webhook_method_not_allowed(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
-        path = urlsplit(webhook_url_sent(provider)).path
+        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
         assert Client().put(path).status_code == 405
         assert Client().delete(path).status_code == 405
         assert the_flow(client).webhook_received_at is None
