@@ -28,11 +28,22 @@ import pytest
 import responses
 from django.conf import settings
 from django.core.cache import caches
+from django.utils import timezone
 
 from benchmarks.stack import stack_missing
+from django_callauth import throttling
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog, example_site_server
+from tests.helpers import (
+    STACK_CACHE_URL,
+    STACK_DATABASE_URL,
+    T0,
+    TOKEN,
+    Clock,
+    FlowFactory,
+    RootLog,
+    example_site_server,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -123,6 +134,21 @@ def telefon_ip_api(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
     """telefon-ip's HTTP API played by ``responses``: every request the app makes is recorded in ``.calls``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def flow_factory() -> FlowFactory:
+    """Makes flow rows: pending, for PHONE, on the sandbox, living two minutes from now, unless told."""
+    return FlowFactory()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Time stands at T0 until the test moves it: ``timezone.now()`` and the rate limiter's clock."""
+    clock = Clock(T0)
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
+    return clock
 
 
 @pytest.fixture(autouse=True)

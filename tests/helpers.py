@@ -1,4 +1,4 @@
-"""What the tests share: telefon-ip constants, in-process and HTTP browser helpers, the example site as a server."""
+"""What the tests share: telefon-ip constants, flows and time, browser helpers, the example site as a server."""
 
 from __future__ import annotations
 
@@ -10,18 +10,20 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from benchmarks.stack import free_port
 from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
-from django_callauth.models import CallAuthFlow
+from django_callauth.models import CallAuthFlow, FlowStatus
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -38,6 +40,55 @@ START_GET = API + "reverse_auth_phone_get"
 PROVIDER_ID = 122760
 AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
+
+SANDBOX_CALL_TO = "+79990001234"  # the number a flow made by ``FlowFactory`` asks to call
+
+# A clock fixed at T0 (the ``clock`` fixture): 20 s into a minute, one ten-second rate-limit bucket past an edge.
+T0 = datetime(2030, 1, 15, 12, 0, 20, tzinfo=timezone.get_fixed_timezone(0))
+
+
+@dataclass
+class Clock:
+    """What ``timezone.now()`` and the rate limiter's clock answer while a test runs; nothing sleeps."""
+
+    now: datetime
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+class FlowFactory:
+    """Makes flow rows as a start would leave them (the ``flow_factory`` fixture).
+
+    A pending flow of PHONE on the sandbox, created now (or ``age`` ago) and living two
+    minutes, unless ``fields`` say otherwise; a confirmed one is confirmed by its own phone
+    at its creation unless told. A module whose flows belong to another provider changes
+    ``defaults``.
+    """
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Any] = {
+            "phone": PHONE,
+            "call_to": SANDBOX_CALL_TO,
+            "provider": "sandbox",
+            "provider_id": "sandbox-1",
+        }
+
+    def __call__(self, *, age: timedelta = timedelta(0), lifetime: int = 120, **fields: Any) -> CallAuthFlow:
+        created = fields.pop("created_at", None) or timezone.now() - age
+        values = {**self.defaults, "created_at": created, "expires_at": created + timedelta(seconds=lifetime)}
+        values.update(fields)
+        if values.get("status") == FlowStatus.CONFIRMED:
+            values.setdefault("caller", values["phone"])
+            values.setdefault("confirmed_at", created)
+        return CallAuthFlow.objects.create(**values)
+
+
+def stored(flow: CallAuthFlow) -> CallAuthFlow:
+    """``flow`` as the database has it now."""
+    return CallAuthFlow.objects.get(pk=flow.pk)
+
 
 # The stack test's own database and Redis database: never the test database, which the
 # suite itself may be running on at the same time.
@@ -93,6 +144,15 @@ def start(client: Client, phone: str = PHONE, **extra: Any) -> Any:
 
 def the_flow(client: Client) -> CallAuthFlow:
     return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
+
+
+def browser_with(flow: CallAuthFlow) -> Client:
+    """A browser whose session holds ``flow``, as if it had started it."""
+    client = Client()
+    session = client.session
+    session[SESSION_FLOW_KEY] = str(flow.pk)
+    session.save()
+    return client
 
 
 def sandbox_confirm(client: Client, phone: str = PHONE, **extra: Any) -> CallAuthFlow:
