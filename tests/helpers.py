@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
+import responses
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -32,12 +35,25 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 PHONE = "+79001234567"
 PHONE_FOR_PROVIDER = "89001234567"
 OTHER_PHONE = "+79007654321"
+OTHER_PHONE_FOR_PROVIDER = "89007654321"
+
+# What each JSON error code says, exactly.
+MESSAGES = {
+    "no_flow": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
+    "not_confirmed": "We have not received your call yet. Call the number shown, then try again.",
+    "expired": "Time to call is up. Enter your phone number to get a new number to call.",
+    "already_used": "This call was already used to log in. Start again to log in once more.",
+    "phone_mismatch": "The call came from a different phone than the number you entered. Call from that phone.",
+    "no_account": "There is no account with this phone number.",
+    "invalid_request": "The request body must be a JSON object.",
+}
 
 TOKEN = "tok-secret"
 API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
 START_POST = API + "reverse_auth_phone_post"
 START_GET = API + "reverse_auth_phone_get"
 PROVIDER_ID = 122760
+OTHER_PROVIDER_ID = 555001
 AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
 
@@ -122,20 +138,58 @@ def check_url(provider_id: int = PROVIDER_ID) -> str:
     return API + f"reverse_auth_phone_check/{provider_id}/"
 
 
+def check_calls(api: responses.RequestsMock) -> list[Any]:
+    """The checks the app asked telefon-ip for, in order."""
+    return [call for call in api.calls if "/reverse_auth_phone_check/" in call.request.url]
+
+
+def webhook_path(api: responses.RequestsMock, index: int = 0) -> str:
+    """The path of the webhook URL the app gave telefon-ip in its ``index``-th start."""
+    starts = [call for call in api.calls if call.request.url.endswith("/reverse_auth_phone_post")]
+    return urlsplit(json.loads(starts[index].request.body)["webhook"]).path
+
+
+def webhook_secret(path: str) -> str:
+    """The per-flow secret in a webhook path."""
+    return path.rstrip("/").split("/")[-1]
+
+
+def call_webhook(path: str, method: str = "get", **params: str | None) -> Any:
+    """telefon-ip calling the webhook at ``path``: a call from PHONE to flow PROVIDER_ID unless ``params`` say
+    otherwise (None leaves a parameter out)."""
+    query = {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID), **params}
+    query = {key: value for key, value in query.items() if value is not None}
+    return getattr(Client(), method)(path + "?" + urlencode(query))
+
+
+def snapshot() -> list[dict[str, Any]]:
+    """Every flow row, every column: "writes nothing" means this does not change."""
+    return list(CallAuthFlow.objects.order_by("pk").values())
+
+
+def robust_client() -> Client:
+    """A browser that gets the 500 page where a test client would raise the exception."""
+    return Client(raise_request_exception=False)
+
+
 def url(name: str, **kwargs: Any) -> str:
     return reverse(f"callauth:{name}", kwargs=kwargs or None)
 
 
 def assert_json_error(response: Any, status: int, code: str, message: str | None = None) -> None:
-    """A JSON error is exactly {"error", "message"}, with the expected code and status."""
+    """A JSON error is exactly {"error", "message"}, with the expected code, status and message.
+
+    The message is checked against ``message``, or else against MESSAGES for the codes there.
+    """
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == {"error", "message"}, body
     assert body["error"] == code
     assert isinstance(body["message"], str) and body["message"].strip()
-    if message is not None:
-        assert body["message"] == message
+    expected = message if message is not None else MESSAGES.get(code)
+    if expected is not None:
+        assert body["message"] == expected
 
 
 def start(client: Client, phone: str = PHONE, **extra: Any) -> Any:

@@ -32,6 +32,7 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
 from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
+from tests.helpers import check_answer, start_answer
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
@@ -43,23 +44,10 @@ REDACTED_START = f"GET {BASE}***/reverse_auth_phone_get"
 PHONE = "+79001234567"
 WEBHOOK = "https://site.example/callauth/webhook/s3cr3t-path/"
 
-# The doc's own samples (its start sample is missing a comma; this is what it means).
-START_OK: dict[str, Any] = {
-    "success": True,
-    "error": "",
-    "data": {
-        "auth_phone": "79644115786",
-        "id": 122760,
-        "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
-        "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
-    },
-}
-CHECK_OK: dict[str, Any] = {"success": True, "error": "", "data": {"phone": "89243555100", "id": 122760}}
+# The doc's own samples (its start sample is missing a comma; start_answer() is what it means).
+START_OK = start_answer()
+CHECK_OK = check_answer("89243555100")
 NOT_FOUND: dict[str, Any] = {"success": False, "error": "id record not found", "data": {}}
-
-
-def start_answer(**data: Any) -> dict[str, Any]:
-    return {**START_OK, "data": {**START_OK["data"], **data}}
 
 
 @pytest.fixture

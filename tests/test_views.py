@@ -21,11 +21,11 @@ from django.utils import timezone
 from django_callauth import formstate
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
-from tests import helpers
 from tests.helpers import (
     API,
     CALL_TO,
     JSON,
+    MESSAGES,
     OTHER_PHONE,
     PHONE,
     PHONE_FOR_PROVIDER,
@@ -33,6 +33,7 @@ from tests.helpers import (
     START_GET,
     START_POST,
     TOKEN,
+    assert_json_error,
     check_answer,
     logged_in_phone,
     move_time,
@@ -49,25 +50,8 @@ E164 = re.compile(r"\+7[0-9]{10}")
 
 CHECK = API + f"reverse_auth_phone_check/{PROVIDER_ID}/"
 
-MESSAGES = {
-    "no_flow": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
-    "not_confirmed": "We have not received your call yet. Call the number shown, then try again.",
-    "expired": "Time to call is up. Enter your phone number to get a new number to call.",
-    "already_used": "This call was already used to log in. Start again to log in once more.",
-    "phone_mismatch": "The call came from a different phone than the number you entered. Call from that phone.",
-    "no_account": "There is no account with this phone number.",
-    "invalid_request": "The request body must be a JSON object.",
-}
 
 START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", "status_url", "complete_url"}
-
-
-# -- helpers ---------------------------------------------------------------------
-
-
-def assert_json_error(response, status: int, code: str, message: str | None = None) -> None:
-    """``helpers.assert_json_error``, checking the exact message of every known code."""
-    helpers.assert_json_error(response, status, code, message if message is not None else MESSAGES.get(code))
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
@@ -747,5 +731,5 @@ def test_sandbox_call_refuses_a_body_it_cannot_read(client: Client, body: str, c
     # Found by Schemathesis: a broken body used to be taken as no body, and played the call.
     start(client)
     response = client.post(url("sandbox_call"), body, content_type="application/json", **JSON)
-    helpers.assert_json_error(response, 400, code)
+    assert_json_error(response, 400, code)
     assert the_flow(client).status == FlowStatus.PENDING
