@@ -169,7 +169,7 @@ def test_a_confirmed_login_flow_cannot_add_a_phone(client: Client, alice: Any) -
     session = client.session
     session[SESSION_KEYS[FlowPurpose.LINK]] = str(flow.pk)  # planted where a link flow would be
     session.save()
-    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow")
+    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
     assert flow.claim_for_link() is False
     assert phones_of(alice) == []
 
