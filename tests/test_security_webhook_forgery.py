@@ -175,7 +175,7 @@ class TestInvariant2Webhook:
         mine.refresh_from_db()
         assert mine.status == FlowStatus.USED
         for _ in range(2):
-            assert call_webhook(path).status_code < 500
+            assert call_webhook(path).status_code == 200  # idempotent: the provider may retry
         assert snapshot() == before
         assert len(telefon_ip_api.calls) == calls
 
