@@ -196,6 +196,16 @@ def start(client: Client, phone: str = PHONE, **extra: Any) -> Any:
     return client.post(url("start"), {"phone": phone, **extra}, **JSON)
 
 
+def poll(client: Client) -> str:
+    """The flow's status, as the challenge page's script asks it."""
+    return str(client.get(url("status"), **JSON).json()["status"])
+
+
+def complete(client: Client) -> Any:
+    """Finish the login as the page's script does (JSON)."""
+    return client.post(url("complete"), **JSON)
+
+
 def the_flow(client: Client) -> CallAuthFlow:
     return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
 

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 import responses
 from django.core.cache.backends.locmem import LocMemCache
-from django.test import Client
 from django.utils import timezone
 
-from tests.helpers import CALL_TO, PROVIDER_ID, FlowFactory, browser_with, check_answer, check_url
+from tests.helpers import CALL_TO, PROVIDER_ID, FlowFactory, browser_with, check_answer, check_url, poll
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +38,6 @@ class DownCache(LocMemCache):
 
     def delete(self, *args: Any, **kwargs: Any) -> bool:
         raise ConnectionError("Connection refused")
-
-
-def poll(browser: Client) -> str:
-    return browser.get("/callauth/status/", HTTP_ACCEPT="application/json").json()["status"]
 
 
 @responses.activate

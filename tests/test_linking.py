@@ -16,7 +16,7 @@ from django_callauth import signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.flows import SESSION_KEYS
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
-from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, sandbox_confirm, url
+from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, complete, sandbox_confirm, url
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +157,7 @@ def test_a_confirmed_link_flow_cannot_log_in(browser: Client) -> None:
     add(browser)
     browser.post(url("link_sandbox_call"), **JSON)
     browser.logout()
-    assert_json_error(browser.post(url("complete"), **JSON), 400, "no_flow")
+    assert_json_error(complete(browser), 400, "no_flow")
     flow = CallAuthFlow.objects.get()
     assert flow.status == FlowStatus.CONFIRMED
     assert flow.claim_for_login() is False

@@ -21,16 +21,16 @@ from django.test import Client
 
 from django_callauth.models import CallAuthFlow
 from tests.helpers import (
-    JSON,
     PHONE,
     START_GET,
     START_POST,
     call_webhook,
     check_answer,
     check_url,
+    complete,
+    poll,
     start,
     start_answer,
-    url,
     webhook_path,
 )
 
@@ -53,14 +53,6 @@ def webhook_mode(telefon_ip_api: responses.RequestsMock) -> responses.RequestsMo
 def started(client: Client) -> CallAuthFlow:
     assert start(client).status_code == 201
     return CallAuthFlow.objects.get()
-
-
-def poll(client: Client) -> str:
-    return client.get(url("status"), **JSON).json()["status"]
-
-
-def complete(client: Client) -> Any:
-    return client.post(url("complete"), **JSON)
 
 
 class TestStart:

@@ -21,6 +21,7 @@ from tests.helpers import (
     PHONE,
     START_POST,
     assert_json_error,
+    complete,
     logged_in_phone,
     sandbox_confirm,
     start,
@@ -57,9 +58,9 @@ def test_a_planted_session_cannot_finish_the_victims_login() -> None:
     assert victim.cookies[settings.SESSION_COOKIE_NAME].value != key
     assert victim.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"  # the victim called
 
-    assert_json_error(attacker.post(url("complete"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
+    assert_json_error(complete(attacker), 400, "no_flow", MESSAGES["no_flow"])
     assert logged_in_phone(attacker) is None
-    assert victim.post(url("complete"), **JSON).status_code == 200
+    assert complete(victim).status_code == 200
     assert logged_in_phone(victim) == PHONE
 
 
@@ -73,8 +74,8 @@ def test_a_planted_session_holding_a_flow_for_the_victims_phone_is_not_reused_by
     assert the_flow(victim) == attackers_flow  # the same live number, reused at no cost
     assert victim.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
 
-    assert_json_error(attacker.post(url("complete"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
-    assert victim.post(url("complete"), **JSON).status_code == 200
+    assert_json_error(complete(attacker), 400, "no_flow", MESSAGES["no_flow"])
+    assert complete(victim).status_code == 200
     assert logged_in_phone(victim) == PHONE
 
 
@@ -110,7 +111,7 @@ class TestInvariant6RealLogin:
         assert SESSION_FLOW_KEY in client.session
         user_logged_in.connect(receiver)
         try:
-            response = client.post(url("complete"), **JSON)
+            response = complete(client)
         finally:
             user_logged_in.disconnect(receiver)
         assert response.status_code == 200

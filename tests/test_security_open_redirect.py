@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import (
     JSON,
     PHONE,
+    complete,
     logged_in_phone,
     start,
     the_flow,
@@ -87,7 +88,7 @@ class TestInvariant11SafeRedirects:
             url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
         )
         client.post(url("sandbox_call"), **JSON)
-        assert client.post(url("complete"), **JSON).json() == {"redirect": "/"}
+        assert complete(client).json() == {"redirect": "/"}
 
     @pytest.mark.parametrize("next_url", [["/ok/"], {"url": "/ok/"}, 1, True])
     def test_next_that_is_not_a_string(self, client, next_url):
@@ -95,7 +96,7 @@ class TestInvariant11SafeRedirects:
             url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
         )
         client.post(url("sandbox_call"), **JSON)
-        assert client.post(url("complete"), **JSON).json() == {"redirect": "/"}
+        assert complete(client).json() == {"redirect": "/"}
 
     @pytest.mark.parametrize("next_url", SAFE_NEXT)
     def test_safe_next_is_kept_as_given(self, client, next_url):
@@ -112,7 +113,7 @@ class TestInvariant11SafeRedirects:
             url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON
         )
         client.post(url("sandbox_call"), **JSON)
-        assert client.post(url("complete"), **JSON).json() == {"redirect": next_url}
+        assert complete(client).json() == {"redirect": next_url}
 
     @pytest.mark.parametrize("next_url", ["/" + "a" * 2000, "/ok/\x00x", "/ok/\x7fx"])
     def test_next_that_cannot_be_stored_or_sent_falls_back(self, client, next_url):
@@ -120,7 +121,7 @@ class TestInvariant11SafeRedirects:
         assert start(client, next=next_url).status_code == 201
         assert the_flow(client).next_url == ""
         client.post(url("sandbox_call"), **JSON)
-        assert client.post(url("complete"), **JSON).json() == {"redirect": "/"}
+        assert complete(client).json() == {"redirect": "/"}
 
     def test_unsafe_next_is_not_put_back_into_the_form(self, client):
         response = client.post(url("start"), {"phone": "nope", "next": "https://example.com/"})

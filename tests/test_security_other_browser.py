@@ -25,7 +25,9 @@ from tests.helpers import (
     check_answer,
     check_calls,
     check_url,
+    complete,
     logged_in_phone,
+    poll,
     sandbox_confirm,
     start,
     start_answer,
@@ -46,14 +48,14 @@ class TestInvariant1OnlyTheStartingBrowser:
         intruder = Client()
         assert_json_error(intruder.get(url("challenge"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
         assert_json_error(intruder.get(url("status"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
-        assert_json_error(intruder.post(url("complete"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
+        assert_json_error(complete(intruder), 400, "no_flow", MESSAGES["no_flow"])
         assert intruder.get(url("challenge")).status_code == 400
         assert flow.call_to not in intruder.get(url("challenge")).content.decode()
         assert logged_in_phone(intruder) is None
         flow.refresh_from_db()
         assert flow.status == FlowStatus.CONFIRMED
         # The owner is unaffected and still finishes.
-        assert client.post(url("complete"), **JSON).status_code == 200
+        assert complete(client).status_code == 200
         assert logged_in_phone(client) == PHONE
 
     def test_second_browser_presenting_the_flow_id(self, client):
@@ -87,7 +89,7 @@ class TestInvariant1OnlyTheStartingBrowser:
         victim_flow = sandbox_confirm(client)
         intruder = Client()
         assert start(intruder, PHONE).status_code == 201
-        assert_json_error(intruder.post(url("complete"), **JSON), 409, "not_confirmed")
+        assert_json_error(complete(intruder), 409, "not_confirmed")
         assert logged_in_phone(intruder) is None
         victim_flow.refresh_from_db()
         assert victim_flow.status == FlowStatus.CONFIRMED
@@ -100,12 +102,12 @@ class TestInvariant1OnlyTheStartingBrowser:
         intruder = Client()
         assert intruder.get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}&id={PROVIDER_ID}").status_code == 200
         assert_json_error(intruder.get(url("status"), **JSON), 400, "no_flow")
-        assert_json_error(intruder.post(url("complete"), **JSON), 400, "no_flow")
+        assert_json_error(complete(intruder), 400, "no_flow")
         assert logged_in_phone(intruder) is None
         assert check_calls(telefon_ip_api) == []
         # Only the owner's own poll verifies, and only the owner finishes.
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        assert client.post(url("complete"), **JSON).status_code == 200
+        assert poll(client) == "confirmed"
+        assert complete(client).status_code == 200
         assert logged_in_phone(client) == PHONE
         assert logged_in_phone(intruder) is None
 
@@ -116,7 +118,7 @@ class TestInvariant1OnlyTheStartingBrowser:
             session = other.session
             session[SESSION_FLOW_KEY] = value
             session.save()
-            assert_json_error(other.post(url("complete"), **JSON), 400, "no_flow")
+            assert_json_error(complete(other), 400, "no_flow")
         flow.refresh_from_db()
         assert flow.status == FlowStatus.CONFIRMED
 
@@ -134,7 +136,7 @@ class TestInvariant1OnlyTheStartingBrowser:
         # A forged cross-site POST: no token, a wrong token, JSON without the header.
         assert browser.post(url("complete")).status_code == 403
         assert browser.post(url("complete"), {"csrfmiddlewaretoken": "x" * 64}).status_code == 403
-        assert browser.post(url("complete"), **JSON).status_code == 403
+        assert complete(browser).status_code == 403
         assert browser.post(url("complete"), HTTP_X_CSRFTOKEN="y" * 32, **JSON).status_code == 403
         flow.refresh_from_db()
         assert flow.status == FlowStatus.CONFIRMED

@@ -13,11 +13,10 @@ from django.test import Client
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import FlowStatus
 from tests.helpers import (
-    JSON,
     assert_json_error,
+    complete,
     logged_in_phone,
     sandbox_confirm,
-    url,
 )
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +43,12 @@ class TestInvariant4OneLogin:
                 session[SESSION_FLOW_KEY] = str(flow.pk)
                 session.save()
                 racers.append(racer)
-            first = client.post(url("complete"), **JSON)
+            first = complete(client)
             assert first.status_code == 200
             for racer in racers:
-                assert_json_error(racer.post(url("complete"), **JSON), 409, "already_used")
+                assert_json_error(complete(racer), 409, "already_used")
                 assert logged_in_phone(racer) is None
-            assert_json_error(client.post(url("complete"), **JSON), 400, "no_flow")
+            assert_json_error(complete(client), 400, "no_flow")
         finally:
             user_logged_in.disconnect(receiver)
         assert len(logins) == 1
@@ -59,9 +58,9 @@ class TestInvariant4OneLogin:
     def test_failed_finish_cannot_be_retried_into_a_login(self, client, settings):
         settings.CALLAUTH_SIGNUP = False
         flow = sandbox_confirm(client)
-        assert_json_error(client.post(url("complete"), **JSON), 403, "no_account")
+        assert_json_error(complete(client), 403, "no_account")
         settings.CALLAUTH_SIGNUP = True
-        assert_json_error(client.post(url("complete"), **JSON), 403, "no_account")
+        assert_json_error(complete(client), 403, "no_account")
         assert logged_in_phone(client) is None
         flow.refresh_from_db()
         assert flow.status == FlowStatus.FAILED

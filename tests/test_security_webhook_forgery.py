@@ -29,8 +29,10 @@ from tests.helpers import (
     check_answer,
     check_calls,
     check_url,
+    complete,
     logged_in_phone,
     move_time,
+    poll,
     snapshot,
     start,
     start_answer,
@@ -81,7 +83,7 @@ class TestInvariant2Webhook:
         assert snapshot() == before
         assert len(telefon_ip_api.calls) == 2  # the two starts; the webhook asked nobody
         # And the owner's next poll has nothing to verify: no paid check.
-        assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert poll(client) == "pending"
         assert len(telefon_ip_api.calls) == 2
         assert logged_in_phone(client) is None
 
@@ -152,7 +154,7 @@ class TestInvariant2Webhook:
         mine.refresh_from_db()
         assert (mine.status, mine.caller) == (FlowStatus.PENDING, "")
         assert logged_in_phone(client) is None
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        assert poll(client) == "confirmed"
         assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
 
     def test_check_mode_flow_has_no_webhook(self, client, telefon_ip_api, settings):
@@ -169,8 +171,8 @@ class TestInvariant2Webhook:
     def test_replay_after_use(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
         assert call_webhook(path).status_code == 200
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        assert client.post(url("complete"), **JSON).status_code == 200
+        assert poll(client) == "confirmed"
+        assert complete(client).status_code == 200
         calls, before = len(telefon_ip_api.calls), snapshot()
         mine.refresh_from_db()
         assert mine.status == FlowStatus.USED
@@ -182,7 +184,7 @@ class TestInvariant2Webhook:
     def test_replay_of_a_verified_webhook_asks_no_more(self, client, telefon_ip_api, two_flows):
         _, path, _, _ = two_flows
         call_webhook(path)
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        assert poll(client) == "confirmed"
         calls, before = len(telefon_ip_api.calls), snapshot()
         call_webhook(path)
         call_webhook(path, phone=OTHER_PHONE_FOR_PROVIDER)
@@ -199,9 +201,9 @@ class TestInvariant2Webhook:
         assert snapshot() == before
         assert len(telefon_ip_api.calls) == 2
         # The poll just expires it, without paying for a check.
-        assert client.get(url("status"), **JSON).json()["status"] == "expired"
+        assert poll(client) == "expired"
         assert len(telefon_ip_api.calls) == 2
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert_json_error(complete(client), 410, "expired")
 
     def test_after_cancel(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
@@ -240,4 +242,4 @@ class TestInvariant2Webhook:
         assert logged_in_phone(client) is None
         assert not django_user_model.objects.exists()
         assert check_calls(telefon_ip_api) == []
-        assert_json_error(caller.post(url("complete"), **JSON), 400, "no_flow")
+        assert_json_error(complete(caller), 400, "no_flow")

@@ -24,8 +24,10 @@ from tests.helpers import (
     check_answer,
     check_calls,
     check_url,
+    complete,
     logged_in_phone,
     move_time,
+    poll,
     sandbox_confirm,
     start,
     start_answer,
@@ -47,11 +49,11 @@ class TestInvariant3ExactPhoneInTime:
         telefon_ip_api.get(START_GET, json=start_answer())
         telefon_ip_api.get(check_url(), json=check_answer(caller))
         start(client)
-        assert client.get(url("status"), **JSON).json()["status"] == "failed"
+        assert poll(client) == "failed"
         flow = the_flow(client)
         assert flow.failure_reason == FailureReason.PHONE_MISMATCH
         assert flow.caller != PHONE and flow.caller.startswith("+7")
-        assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch", MESSAGES["phone_mismatch"])
+        assert_json_error(complete(client), 403, "phone_mismatch", MESSAGES["phone_mismatch"])
         response = client.post(url("complete"))
         assert response.status_code == 403
         assert MESSAGES["phone_mismatch"] in response.content.decode()
@@ -63,11 +65,11 @@ class TestInvariant3ExactPhoneInTime:
         telefon_ip_api.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
         telefon_ip_api.get(check_url(), json=check_answer(PHONE_FOR_PROVIDER))
         start(client)
-        assert client.get(url("status"), **JSON).json()["status"] == "failed"
+        assert poll(client) == "failed"
         move_time(the_flow(client), 10)
-        assert client.get(url("status"), **JSON).json()["status"] == "failed"
+        assert poll(client) == "failed"
         assert len(check_calls(telefon_ip_api)) == 1
-        assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch")
+        assert_json_error(complete(client), 403, "phone_mismatch")
         assert logged_in_phone(client) is None
 
     def test_webhook_then_check_answering_another_phone(self, client, telefon_ip_api):
@@ -76,8 +78,8 @@ class TestInvariant3ExactPhoneInTime:
         start(client)
         # The webhook claims the right phone; the check (the truth) says otherwise.
         assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
-        assert client.get(url("status"), **JSON).json()["status"] == "failed"
-        assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch", MESSAGES["phone_mismatch"])
+        assert poll(client) == "failed"
+        assert_json_error(complete(client), 403, "phone_mismatch", MESSAGES["phone_mismatch"])
         assert logged_in_phone(client) is None
 
     @pytest.mark.parametrize(
@@ -104,9 +106,9 @@ class TestInvariant3ExactPhoneInTime:
         telefon_ip_api.get(START_GET, json=start_answer())
         telefon_ip_api.get(check_url(), json=answer)
         start(client)
-        assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert poll(client) == "pending"
         assert len(check_calls(telefon_ip_api)) == 1
-        assert_json_error(client.post(url("complete"), **JSON), 409, "not_confirmed")
+        assert_json_error(complete(client), 409, "not_confirmed")
         assert logged_in_phone(client) is None
 
     def test_late_sandbox_call_after_expiry(self, client):
@@ -114,7 +116,7 @@ class TestInvariant3ExactPhoneInTime:
         move_time(the_flow(client), 120)
         assert client.post(url("sandbox_call"), **JSON).json()["status"] == "expired"
         assert the_flow(client).status == FlowStatus.EXPIRED
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
 
     def test_late_call_in_check_mode_is_not_even_asked_about(self, client, telefon_ip_api, settings):
@@ -123,8 +125,8 @@ class TestInvariant3ExactPhoneInTime:
         telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
         move_time(the_flow(client), 121)
-        assert client.get(url("status"), **JSON).json()["status"] == "expired"
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert poll(client) == "expired"
+        assert_json_error(complete(client), 410, "expired")
         assert check_calls(telefon_ip_api) == []
         assert logged_in_phone(client) is None
 
@@ -135,12 +137,12 @@ class TestInvariant3ExactPhoneInTime:
         move_time(the_flow(client), 115)
         assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
         move_time(the_flow(client), 10)  # the poll comes after the deadline
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
-        assert client.post(url("complete"), **JSON).status_code == 200
+        assert poll(client) == "confirmed"
+        assert complete(client).status_code == 200
         assert logged_in_phone(client) == PHONE
 
     def test_confirmed_flow_must_be_finished_within_the_window(self, client):
         flow = sandbox_confirm(client)
         move_time(flow, 301)
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None

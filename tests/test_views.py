@@ -34,8 +34,10 @@ from tests.helpers import (
     TOKEN,
     assert_json_error,
     check_answer,
+    complete,
     logged_in_phone,
     move_time,
+    poll,
     sandbox_confirm,
     start,
     start_answer,
@@ -302,7 +304,7 @@ class TestStatus:
 
     def test_confirmed_after_the_sandbox_call(self, client):
         sandbox_confirm(client)
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        assert poll(client) == "confirmed"
 
     def test_expired(self, client):
         start(client)
@@ -313,7 +315,7 @@ class TestStatus:
     def test_failed_on_another_phone(self, client):
         start(client)
         client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON)
-        assert client.get(url("status"), **JSON).json()["status"] == "failed"
+        assert poll(client) == "failed"
 
     def test_html_goes_to_the_challenge_page(self, client):
         start(client)
@@ -337,7 +339,7 @@ class TestComplete:
     def test_json_logs_in_and_names_the_redirect(self, client):
         sandbox_confirm(client)
         assert logged_in_phone(client) is None
-        response = client.post(url("complete"), **JSON)
+        response = complete(client)
         assert response.status_code == 200
         assert response.json() == {"redirect": "/"}
         assert logged_in_phone(client) == PHONE
@@ -360,13 +362,13 @@ class TestComplete:
         user = django_user_model.objects.create_user(username="alice")
         CallAuthPhone.objects.create(user=user, phone=PHONE)
         sandbox_confirm(client)
-        client.post(url("complete"), **JSON)
+        complete(client)
         assert client.session["_auth_user_id"] == str(user.pk)
         assert django_user_model.objects.count() == 1
 
     def test_before_confirmation(self, client):
         start(client)
-        assert_json_error(client.post(url("complete"), **JSON), 409, "not_confirmed")
+        assert_json_error(complete(client), 409, "not_confirmed")
         response = client.post(url("complete"))
         assert response.status_code == 409
         assert MESSAGES["not_confirmed"] in response.content.decode()
@@ -377,7 +379,7 @@ class TestComplete:
     def test_expired_before_the_call(self, client):
         start(client)
         move_time(the_flow(client), 121)
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert_json_error(complete(client), 410, "expired")
         response = client.post(url("complete"))
         assert response.status_code == 410
         assert '<h1 class="callauth-title">Time is up</h1>' in response.content.decode()
@@ -386,13 +388,13 @@ class TestComplete:
     def test_confirmed_but_not_finished_in_time(self, client):
         flow = sandbox_confirm(client)
         move_time(flow, 301)
-        assert_json_error(client.post(url("complete"), **JSON), 410, "expired")
+        assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
 
     def test_phone_mismatch(self, client):
         start(client)
         assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
-        assert_json_error(client.post(url("complete"), **JSON), 403, "phone_mismatch")
+        assert_json_error(complete(client), 403, "phone_mismatch")
         response = client.post(url("complete"))
         assert response.status_code == 403
         assert MESSAGES["phone_mismatch"] in response.content.decode()
@@ -401,7 +403,7 @@ class TestComplete:
     def test_no_account_without_signup(self, client, settings, django_user_model):
         settings.CALLAUTH_SIGNUP = False
         sandbox_confirm(client)
-        assert_json_error(client.post(url("complete"), **JSON), 403, "no_account")
+        assert_json_error(complete(client), 403, "no_account")
         assert logged_in_phone(client) is None
         assert not django_user_model.objects.exists()
         flow = CallAuthFlow.objects.get()
@@ -418,32 +420,30 @@ class TestComplete:
         user = django_user_model.objects.create_user(username="boss", is_staff=True)
         CallAuthPhone.objects.create(user=user, phone=PHONE)
         sandbox_confirm(client)
-        assert_json_error(
-            client.post(url("complete"), **JSON), 403, "not_allowed", "This account cannot log in by phone call."
-        )
+        assert_json_error(complete(client), 403, "not_allowed", "This account cannot log in by phone call.")
         assert logged_in_phone(client) is None
 
     def test_already_used(self, client):
         """A second finish that read the session before the first one removed the flow."""
         flow = sandbox_confirm(client)
-        assert client.post(url("complete"), **JSON).status_code == 200
+        assert complete(client).status_code == 200
         other_tab = Client()
         session = other_tab.session
         session[SESSION_FLOW_KEY] = str(flow.pk)
         session.save()
-        assert_json_error(other_tab.post(url("complete"), **JSON), 409, "already_used")
+        assert_json_error(complete(other_tab), 409, "already_used")
         assert logged_in_phone(other_tab) is None
 
     def test_without_a_flow(self, client):
-        assert_json_error(client.post(url("complete"), **JSON), 400, "no_flow")
+        assert_json_error(complete(client), 400, "no_flow")
         response = client.post(url("complete"))
         assert response.status_code == 400
         assert MESSAGES["no_flow"] in response.content.decode()
 
     def test_second_finish_in_the_same_browser_finds_no_flow(self, client):
         sandbox_confirm(client)
-        assert client.post(url("complete"), **JSON).status_code == 200
-        assert_json_error(client.post(url("complete"), **JSON), 400, "no_flow")
+        assert complete(client).status_code == 200
+        assert_json_error(complete(client), 400, "no_flow")
 
     def test_get_is_not_allowed(self, client):
         sandbox_confirm(client)
@@ -569,11 +569,11 @@ class TestTelefonIp:
         path = urlsplit(webhook_url_sent(telefon_ip_api)).path
         assert Client().get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}").status_code == 200
         assert calls_to(telefon_ip_api, "reverse_auth_phone_check") == []
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        assert poll(client) == "confirmed"
         (check,) = calls_to(telefon_ip_api, "reverse_auth_phone_check")
         assert check.request.method == "GET"
         assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
-        response = client.post(url("complete"), **JSON)
+        response = complete(client)
         assert response.json() == {"redirect": "/"}
         assert logged_in_phone(client) == PHONE
 
@@ -582,14 +582,14 @@ class TestTelefonIp:
         telefon_ip_api.get(CHECK, json=check_answer(provider_id=str(PROVIDER_ID)))
         start(client)
         provider_webhook(webhook_url_sent(telefon_ip_api))
-        assert client.get(url("status"), **JSON).json()["status"] == "confirmed"
+        assert poll(client) == "confirmed"
 
     def test_check_that_is_still_pending_keeps_the_flow_pending(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer(None))
         start(client)
         provider_webhook(webhook_url_sent(telefon_ip_api))
-        assert client.get(url("status"), **JSON).json()["status"] == "pending"
+        assert poll(client) == "pending"
         assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
 
     def test_check_mode_polls_at_most_once_per_interval(self, client, telefon_ip_api, settings):
@@ -598,7 +598,7 @@ class TestTelefonIp:
         telefon_ip_api.get(CHECK, json=check_answer(None))
         start(client)
         for _ in range(3):
-            assert client.get(url("status"), **JSON).json()["status"] == "pending"
+            assert poll(client) == "pending"
         assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
         move_time(the_flow(client), 3)
         client.get(url("status"), **JSON)
