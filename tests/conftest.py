@@ -28,10 +28,11 @@ import pytest
 import responses
 from django.conf import settings
 from django.core.cache import caches
+from django.dispatch import Signal
 from django.utils import timezone
 
 from benchmarks.stack import stack_missing
-from django_callauth import throttling
+from django_callauth import signals, throttling
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
@@ -42,6 +43,8 @@ from tests.helpers import (
     Clock,
     FlowFactory,
     RootLog,
+    Sent,
+    SignalLog,
     example_site_server,
 )
 
@@ -149,6 +152,25 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
     return clock
+
+
+@pytest.fixture
+def sent() -> Iterator[SignalLog]:
+    """Records every signal of django_callauth.signals the test sends."""
+    log = SignalLog()
+    receivers = []
+    for name, signal in vars(signals).items():
+        if isinstance(signal, Signal):
+
+            def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
+                kwargs.pop("signal")
+                log.append(Sent(_name, sender, kwargs))
+
+            signal.connect(receiver)
+            receivers.append((signal, receiver))
+    yield log
+    for signal, receiver in receivers:
+        signal.disconnect(receiver)
 
 
 @pytest.fixture(autouse=True)

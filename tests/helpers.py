@@ -74,6 +74,22 @@ class Clock:
         return self.now
 
 
+@dataclass
+class Sent:
+    """One signal of django_callauth.signals as a receiver got it (without ``signal``)."""
+
+    signal: str
+    sender: Any
+    kwargs: dict[str, Any]
+
+
+class SignalLog(list[Sent]):
+    """Every signal of django_callauth.signals sent while a test runs, in order (the ``sent`` fixture)."""
+
+    def of(self, name: str) -> list[Sent]:
+        return [event for event in self if event.signal == name]
+
+
 class FlowFactory:
     """Makes flow rows as a start would leave them (the ``flow_factory`` fixture).
 

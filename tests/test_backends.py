@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,11 +10,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.test import RequestFactory
 from django.utils import timezone
 
-from django_callauth import signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.backends import CallAuthBackend
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
-from tests.helpers import FlowFactory, stored
+from tests.helpers import FlowFactory, SignalLog, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -27,18 +25,6 @@ User = get_user_model()
 @pytest.fixture
 def request_() -> Any:
     return RequestFactory().post("/callauth/complete/")
-
-
-@pytest.fixture
-def failures() -> Iterator[list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        events.append({"sender": sender, "flow": kwargs["flow"], "reason": kwargs["reason"]})
-
-    signals.flow_failed.connect(receiver)
-    yield events
-    signals.flow_failed.disconnect(receiver)
 
 
 def user_with_phone(username: str = "alice", phone: str = PHONE, **fields: Any) -> Any:
@@ -140,13 +126,15 @@ def test_the_flow_phone_decides_not_the_caller_field(request_: Any, settings: An
 # -- who may log in ---------------------------------------------------------------
 
 
-def test_inactive_user_is_refused(request_: Any, failures: list[dict[str, Any]], flow_factory: FlowFactory) -> None:
+def test_inactive_user_is_refused(request_: Any, sent: SignalLog, flow_factory: FlowFactory) -> None:
     user_with_phone(is_active=False)
     flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
     row = stored(flow)
     assert (row.status, row.failure_reason, row.user) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED, None)
-    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NOT_ALLOWED}]
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_failed", CallAuthFlow, {"flow": flow, "reason": FailureReason.NOT_ALLOWED})
+    ]
     assert CallAuthPhone.objects.get().last_login_at is None
 
 
@@ -181,9 +169,7 @@ def test_allow_staff_does_not_let_inactive_staff_in(request_: Any, settings: Any
 # -- no account -------------------------------------------------------------------
 
 
-def test_no_account_and_signup_off(
-    request_: Any, settings: Any, failures: list[dict[str, Any]], flow_factory: FlowFactory
-) -> None:
+def test_no_account_and_signup_off(request_: Any, settings: Any, sent: SignalLog, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = False
     flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
@@ -191,7 +177,9 @@ def test_no_account_and_signup_off(
     assert (row.status, row.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
     assert not User.objects.exists()
     assert not CallAuthPhone.objects.exists()
-    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NO_ACCOUNT}]
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_failed", CallAuthFlow, {"flow": flow, "reason": FailureReason.NO_ACCOUNT})
+    ]
 
 
 def test_signup_creates_a_user_with_an_unusable_password(

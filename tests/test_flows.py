@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,7 +30,7 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import T0, Clock, FlowFactory, stored
+from tests.helpers import T0, Clock, FlowFactory, Sent, stored
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
@@ -91,30 +90,6 @@ def fake(settings: Any) -> Iterator[type[FakeProvider]]:
     cls.caller = cls.start_error = cls.check_error = cls.on_start = None
     yield cls
     cls.on_start = None
-
-
-@dataclass
-class Sent:
-    signal: str
-    sender: Any
-    kwargs: dict[str, Any]
-
-
-@pytest.fixture
-def sent() -> Iterator[list[Sent]]:
-    events: list[Sent] = []
-    receivers = {}
-    for name in ("flow_started", "flow_confirmed", "flow_failed", "logged_in"):
-
-        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-            kwargs.pop("signal")
-            events.append(Sent(_name, sender, kwargs))
-
-        receivers[name] = receiver
-        getattr(signals, name).connect(receiver)
-    yield events
-    for name, receiver in receivers.items():
-        getattr(signals, name).disconnect(receiver)
 
 
 def browser() -> HttpRequest:

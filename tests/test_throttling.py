@@ -17,10 +17,10 @@ from django.http import HttpRequest
 from django.test import Client, RequestFactory
 from django.utils import translation
 
-from django_callauth import signals, throttling
+from django_callauth import throttling
 from django_callauth.models import CallAuthFlow
 from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
-from tests.helpers import JSON, PHONE, START_POST, T0, Clock, assert_json_error, start, start_answer, url
+from tests.helpers import JSON, PHONE, START_POST, T0, Clock, SignalLog, assert_json_error, start, start_answer, url
 
 pytestmark = pytest.mark.django_db
 
@@ -181,19 +181,10 @@ def test_forwarded_for_is_not_trusted_unless_configured(limiter_cache: str, cloc
     assert results == [True] * 10 + [False] * 2
 
 
-def test_rate_limited_signal_names_the_scope(clock: Clock) -> None:
-    seen: list[str] = []
-
-    def receiver(sender: Any, scope: str, request: HttpRequest, **kwargs: Any) -> None:
-        seen.append(scope)
-
-    signals.rate_limited.connect(receiver)
-    try:
-        for _ in range(4):
-            allowed(request_from(), PHONE)
-    finally:
-        signals.rate_limited.disconnect(receiver)
-    assert seen == ["phone"]
+def test_rate_limited_signal_names_the_scope(clock: Clock, sent: SignalLog) -> None:
+    for _ in range(4):
+        allowed(request_from(), PHONE)
+    assert [e.kwargs["scope"] for e in sent.of("rate_limited")] == ["phone"]
 
 
 # -- failing closed --------------------------------------------------------------------
