@@ -146,6 +146,12 @@ def flow_factory() -> FlowFactory:
 
 
 @pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    """An account with a password and no phone."""
+    return django_user_model.objects.create_user(username="alice", password="a long password")
+
+
+@pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Time stands at T0 until the test moves it: ``timezone.now()`` and the rate limiter's clock."""
     clock = Clock(T0)

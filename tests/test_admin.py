@@ -36,11 +36,6 @@ def flow() -> CallAuthFlow:
     )
 
 
-@pytest.fixture
-def alice() -> Any:
-    return User.objects.create_user("alice")
-
-
 # -- flows ------------------------------------------------------------------------
 
 

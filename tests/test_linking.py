@@ -25,11 +25,6 @@ NO_LINK_FLOW = "No phone is being added in this browser. Enter the phone number 
 
 
 @pytest.fixture
-def alice(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="alice", password="a long password")
-
-
-@pytest.fixture
 def browser(client: Client, alice: Any) -> Client:
     client.force_login(alice)
     return client
