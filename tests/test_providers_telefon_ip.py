@@ -10,7 +10,7 @@ import gzip
 import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -65,6 +65,18 @@ def sent_kwargs(call: Any) -> dict[str, Any]:
     """What requests handed its adapter: timeout, stream (recorded by ``responses``)."""
     kwargs: dict[str, Any] = call.request.req_kwargs
     return kwargs
+
+
+def failing_slowly(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    """A ``responses`` callback answering 503 after ``seconds`` of the client's deadline clock."""
+    now = [1000.0]
+    monkeypatch.setattr(http, "_clock", lambda: now[0])
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        now[0] += seconds
+        return 503, {}, ""
+
+    return answer
 
 
 def raised(call: Any) -> ProviderError:
@@ -571,14 +583,8 @@ def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, mocked: res
 def test_check_is_not_retried_when_the_deadline_is_spent(
     provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(http, "_clock", lambda: now[0])
-
-    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        now[0] += 9.6  # of a 10 s deadline: 0.4 s left is not enough for another try
-        return 503, {}, ""
-
-    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
+    # Of a 10 s deadline, 0.4 s left is not enough for another try.
+    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(monkeypatch, seconds=9.6))
     assert type(raised(lambda: provider.check("122760"))) is ProviderUnavailable
     assert len(mocked.calls) == 1
 
@@ -586,14 +592,7 @@ def test_check_is_not_retried_when_the_deadline_is_spent(
 def test_the_retry_gets_only_what_is_left_of_the_deadline(
     provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(http, "_clock", lambda: now[0])
-
-    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        now[0] += 8.0
-        return 503, {}, ""
-
-    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
+    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(monkeypatch, seconds=8.0))
     mocked.get(CHECK, json=CHECK_OK)
     assert provider.check("122760").caller == "+79243555100"
     assert [sent_kwargs(c)["timeout"] for c in mocked.calls] == [(3.05, 5.0), (2.0, 2.0)]

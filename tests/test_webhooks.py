@@ -16,7 +16,7 @@ from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_sms_ru import FakeSmsRu
-from tests.helpers import JSON, PHONE, move_time, start, the_flow
+from tests.helpers import PHONE, move_time, poll, start, the_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +39,6 @@ def entry(check_id: str, status: str = "401") -> str:
     return f"callcheck_status\n{check_id}\n{status}\n1700000000"
 
 
-def status(client: Client) -> str:
-    return client.get(reverse("callauth:status"), **JSON).json()["status"]
-
-
 def asked(fake: FakeSmsRu) -> list[str]:
     return [r.action for r in fake.requests]
 
@@ -51,7 +47,7 @@ def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
     client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
     started = start(client).json()
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     assert asked(fake_sms_ru) == ["callcheck/add"]  # waiting for the callback costs nothing
     fake_sms_ru.make_call(started["call_to"], PHONE)
 
@@ -61,7 +57,7 @@ def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
     assert the_flow(client).webhook_received_at is not None
     assert asked(fake_sms_ru) == ["callcheck/add"]
 
-    assert status(client) == "confirmed"
+    assert poll(client) == "confirmed"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
     assert the_flow(client).caller == PHONE  # sms.ru vouched for the phone it was given
 
@@ -81,7 +77,7 @@ def test_a_forged_callback_costs_one_check_and_confirms_nothing(
 ) -> None:
     start(client)
     callback(**{"data[]": entry(the_flow(client).provider_id)})  # no call was made
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
 
 
@@ -114,10 +110,10 @@ def test_without_a_registered_callback_sms_ru_flows_are_polled(
 ) -> None:
     sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
     started = start(client).json()
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     fake_sms_ru.make_call(started["call_to"], PHONE)
     move_time(the_flow(client), 3)
-    assert status(client) == "confirmed"
+    assert poll(client) == "confirmed"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status", "callcheck/status"]
 
 
@@ -144,4 +140,4 @@ def test_a_vouch_about_another_id_confirms_nothing(client: Client, sms_ru: Any, 
     sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
     start(client)
     monkeypatch.setattr(SmsRuProvider, "check", lambda self, provider_id: CallReport(None, "other-1", vouched=True))
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
