@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from django_callauth import flows
 from django_callauth.models import CallAuthFlow
@@ -16,7 +14,7 @@ from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_sms_ru import FakeSmsRu
-from tests.helpers import PHONE, move_time, poll, start, the_flow
+from tests.helpers import PHONE, FlowFactory, move_time, poll, start, the_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -81,14 +79,9 @@ def test_a_forged_callback_costs_one_check_and_confirms_nothing(
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
 
 
-def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any) -> None:
+def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any, flow_factory: FlowFactory) -> None:
     start(client)
-    other = CallAuthFlow.objects.create(
-        phone=PHONE,
-        provider="telefon_ip",
-        provider_id=the_flow(client).provider_id,
-        expires_at=the_flow(client).expires_at,
-    )
+    other = flow_factory(provider="telefon_ip", provider_id=the_flow(client).provider_id)
     callback(**{"data[]": entry(other.provider_id)})
     assert CallAuthFlow.objects.get(pk=other.pk).webhook_received_at is None
     assert the_flow(client).webhook_received_at is not None
@@ -118,16 +111,10 @@ def test_without_a_registered_callback_sms_ru_flows_are_polled(
 
 
 def test_a_vouch_counts_only_from_a_provider_that_vouches(
-    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
 ) -> None:
     # A provider whose reports must name the caller cannot confirm by saying "vouched".
-    flow = CallAuthFlow.objects.create(
-        phone=PHONE,
-        call_to="+79644115786",
-        provider="telefon_ip",
-        provider_id="122760",
-        expires_at=timezone.now() + timedelta(seconds=120),
-    )
+    flow = flow_factory(provider="telefon_ip", provider_id="122760", call_to="+79644115786")
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
     monkeypatch.setattr(
         TelefonIpProvider, "check", lambda self, provider_id: CallReport(None, provider_id, vouched=True)
