@@ -153,7 +153,10 @@ def alice(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Time stands at T0 until the test moves it: ``timezone.now()`` and the rate limiter's clock."""
+    """Time stands at T0 until the test moves it: ``timezone.now()`` and the rate limiter's clock.
+
+    Ask for it before any fixture that starts flows or sessions, so that they are made at T0 too.
+    """
     clock = Clock(T0)
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())

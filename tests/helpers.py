@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from benchmarks.stack import free_port
-from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, FlowStatus
 
@@ -334,19 +333,6 @@ def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def move_time(flow: CallAuthFlow, seconds: int) -> None:
-    """Make ``seconds`` pass for ``flow`` by moving all its timestamps into the past."""
-    delta = timedelta(seconds=seconds)
-    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
-    changes = {
-        name: values[name] - delta
-        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
-        if values[name] is not None
-    }
-    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
-    flowcache.store(CallAuthFlow.objects.get(pk=flow.pk))  # as a transition would: polls read the cache
 
 
 class Browser:

@@ -31,7 +31,6 @@ from tests.helpers import (
     check_url,
     complete,
     logged_in_phone,
-    move_time,
     poll,
     snapshot,
     start,
@@ -192,9 +191,9 @@ class TestInvariant2Webhook:
         assert snapshot() == before
         assert len(telefon_ip_api.calls) == calls
 
-    def test_after_expiry(self, client, telefon_ip_api, two_flows):
+    def test_after_expiry(self, clock, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
-        move_time(mine, 121)
+        clock.advance(121)
         before = snapshot()
         response = call_webhook(path)
         assert response.status_code < 500

@@ -1,7 +1,7 @@
 """A call from another phone, an unclear answer, or a call too late (docs/security.rst, invariant 3).
 
 Confirmed means the provider reported a call from exactly the requested phone, in time.
-Time is moved by editing the flow's timestamps (``move_time``), never by sleeping.
+Time is moved by the ``clock`` fixture, never by sleeping.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from tests.helpers import (
     check_url,
     complete,
     logged_in_phone,
-    move_time,
     poll,
     sandbox_confirm,
     start,
@@ -59,14 +58,14 @@ class TestInvariant3ExactPhoneInTime:
         assert MESSAGES["phone_mismatch"] in response.content.decode()
         assert logged_in_phone(client) is None
 
-    def test_mismatch_is_final(self, client, telefon_ip_api, settings):
+    def test_mismatch_is_final(self, clock, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
         telefon_ip_api.get(START_GET, json=start_answer())
         telefon_ip_api.get(check_url(), json=check_answer(OTHER_PHONE_FOR_PROVIDER))
         telefon_ip_api.get(check_url(), json=check_answer(PHONE_FOR_PROVIDER))
         start(client)
         assert poll(client) == "failed"
-        move_time(the_flow(client), 10)
+        clock.advance(10)
         assert poll(client) == "failed"
         assert len(check_calls(telefon_ip_api)) == 1
         assert_json_error(complete(client), 403, "phone_mismatch")
@@ -111,38 +110,38 @@ class TestInvariant3ExactPhoneInTime:
         assert_json_error(complete(client), 409, "not_confirmed")
         assert logged_in_phone(client) is None
 
-    def test_late_sandbox_call_after_expiry(self, client):
+    def test_late_sandbox_call_after_expiry(self, clock, client):
         start(client)
-        move_time(the_flow(client), 120)
+        clock.advance(120)
         assert client.post(url("sandbox_call"), **JSON).json()["status"] == "expired"
         assert the_flow(client).status == FlowStatus.EXPIRED
         assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
 
-    def test_late_call_in_check_mode_is_not_even_asked_about(self, client, telefon_ip_api, settings):
+    def test_late_call_in_check_mode_is_not_even_asked_about(self, clock, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
         telefon_ip_api.get(START_GET, json=start_answer())
         telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
-        move_time(the_flow(client), 121)
+        clock.advance(121)
         assert poll(client) == "expired"
         assert_json_error(complete(client), 410, "expired")
         assert check_calls(telefon_ip_api) == []
         assert logged_in_phone(client) is None
 
-    def test_call_reported_in_time_and_verified_late_counts(self, client, telefon_ip_api):
+    def test_call_reported_in_time_and_verified_late_counts(self, clock, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(check_url(), json=check_answer())
         start(client)
-        move_time(the_flow(client), 115)
+        clock.advance(115)
         assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
-        move_time(the_flow(client), 10)  # the poll comes after the deadline
+        clock.advance(10)  # the poll comes after the deadline
         assert poll(client) == "confirmed"
         assert complete(client).status_code == 200
         assert logged_in_phone(client) == PHONE
 
-    def test_confirmed_flow_must_be_finished_within_the_window(self, client):
-        flow = sandbox_confirm(client)
-        move_time(flow, 301)
+    def test_confirmed_flow_must_be_finished_within_the_window(self, clock, client):
+        sandbox_confirm(client)
+        clock.advance(301)
         assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None

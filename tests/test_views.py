@@ -1,8 +1,8 @@
 """The views, as a browser (HTML) and as a script (JSON) sees them.
 
 Sandbox provider by default (tests/settings.py); the webhook tests switch to telefon_ip
-and play the provider with ``responses``. Time is moved by editing timestamps in the
-database, never by sleeping.
+and play the provider with ``responses`` (the ``telefon_ip_api`` fixture). Time is moved
+by the ``clock`` fixture, never by sleeping.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from tests.helpers import (
     check_answer,
     complete,
     logged_in_phone,
-    move_time,
     poll,
     sandbox_confirm,
     start,
@@ -273,9 +272,9 @@ class TestChallenge:
         assert MESSAGES["no_flow"] in html
         assert f'action="{url("start")}"' in html  # the phone form to start again
 
-    def test_expired_flow_shows_the_form_to_start_again(self, client):
+    def test_expired_flow_shows_the_form_to_start_again(self, clock, client):
         client.post(url("start"), {"phone": PHONE})
-        move_time(the_flow(client), 121)
+        clock.advance(121)
         response = client.get(url("challenge"))
         html = response.content.decode()
         assert response.status_code == 200
@@ -306,9 +305,9 @@ class TestStatus:
         sandbox_confirm(client)
         assert poll(client) == "confirmed"
 
-    def test_expired(self, client):
+    def test_expired(self, clock, client):
         start(client)
-        move_time(the_flow(client), 120)
+        clock.advance(120)
         assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0}
         assert the_flow(client).status == FlowStatus.EXPIRED
 
@@ -376,18 +375,18 @@ class TestComplete:
         assert the_flow(client).status == FlowStatus.PENDING
         assert logged_in_phone(client) is None
 
-    def test_expired_before_the_call(self, client):
+    def test_expired_before_the_call(self, clock, client):
         start(client)
-        move_time(the_flow(client), 121)
+        clock.advance(121)
         assert_json_error(complete(client), 410, "expired")
         response = client.post(url("complete"))
         assert response.status_code == 410
         assert '<h1 class="callauth-title">Time is up</h1>' in response.content.decode()
         assert logged_in_phone(client) is None
 
-    def test_confirmed_but_not_finished_in_time(self, client):
-        flow = sandbox_confirm(client)
-        move_time(flow, 301)
+    def test_confirmed_but_not_finished_in_time(self, clock, client):
+        sandbox_confirm(client)
+        clock.advance(301)
         assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
 
@@ -592,7 +591,7 @@ class TestTelefonIp:
         assert poll(client) == "pending"
         assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
 
-    def test_check_mode_polls_at_most_once_per_interval(self, client, telefon_ip_api, settings):
+    def test_check_mode_polls_at_most_once_per_interval(self, clock, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
         telefon_ip_api.get(START_GET, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer(None))
@@ -600,7 +599,7 @@ class TestTelefonIp:
         for _ in range(3):
             assert poll(client) == "pending"
         assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
-        move_time(the_flow(client), 3)
+        clock.advance(3)
         client.get(url("status"), **JSON)
         assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 2
 
@@ -681,9 +680,9 @@ class TestChallengePageOfAnEndedFlow:
         assert '<h1 class="callauth-title">You are not logged in</h1>' in page
         assert 'data-state="ended"' in page
 
-    def test_time_up(self, client):
+    def test_time_up(self, clock, client):
         start(client)
-        move_time(the_flow(client), 121)
+        clock.advance(121)
         page = client.get(url("challenge")).content.decode()
         assert '<h1 class="callauth-title">Time is up</h1>' in page
         assert "The number to call works for a short time only. Get a new one and call it right away." in page

@@ -14,7 +14,7 @@ from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_sms_ru import FakeSmsRu
-from tests.helpers import PHONE, FlowFactory, move_time, poll, start, the_flow
+from tests.helpers import PHONE, Clock, FlowFactory, poll, start, the_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -99,13 +99,13 @@ def test_only_providers_with_an_account_callback_have_one(sms_ru: Any, provider:
 
 
 def test_without_a_registered_callback_sms_ru_flows_are_polled(
-    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+    clock: Clock, client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
     sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
     started = start(client).json()
     assert poll(client) == "pending"
     fake_sms_ru.make_call(started["call_to"], PHONE)
-    move_time(the_flow(client), 3)
+    clock.advance(3)
     assert poll(client) == "confirmed"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status", "callcheck/status"]
 
