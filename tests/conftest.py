@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from benchmarks.stack import stack_missing
 from django_callauth import signals, throttling
+from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
@@ -153,13 +154,15 @@ def alice(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Time stands at T0 until the test moves it: ``timezone.now()`` and the rate limiter's clock.
+    """Time stands at T0 until the test moves it: ``timezone.now()``, the rate limiter's clock and the
+    clock provider requests reckon their deadlines on.
 
     Ask for it before any fixture that starts flows or sessions, so that they are made at T0 too.
     """
     clock = Clock(T0)
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
+    monkeypatch.setattr(http, "_clock", lambda: clock.now.timestamp())
     return clock
 
 

@@ -64,7 +64,7 @@ T0 = datetime(2030, 1, 15, 12, 0, 20, tzinfo=timezone.get_fixed_timezone(0))
 
 @dataclass
 class Clock:
-    """What ``timezone.now()`` and the rate limiter's clock answer while a test runs; nothing sleeps."""
+    """What ``timezone.now()`` and the package's other clocks answer while a test runs; nothing sleeps."""
 
     now: datetime
 

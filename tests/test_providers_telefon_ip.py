@@ -19,7 +19,6 @@ import responses
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from django_callauth.providers import http
 from django_callauth.providers.base import (
     CallReport,
     ProviderConfigurationError,
@@ -32,7 +31,7 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
 from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
-from tests.helpers import check_answer, start_answer
+from tests.helpers import Clock, check_answer, start_answer
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
@@ -67,13 +66,11 @@ def sent_kwargs(call: Any) -> dict[str, Any]:
     return kwargs
 
 
-def failing_slowly(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Callable[[Any], tuple[int, dict[str, str], str]]:
-    """A ``responses`` callback answering 503 after ``seconds`` of the client's deadline clock."""
-    now = [1000.0]
-    monkeypatch.setattr(http, "_clock", lambda: now[0])
+def failing_slowly(clock: Clock, seconds: float) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    """A ``responses`` callback answering 503 after ``seconds``."""
 
     def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        now[0] += seconds
+        clock.advance(seconds)
         return 503, {}, ""
 
     return answer
@@ -581,18 +578,18 @@ def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, mocked: res
 
 
 def test_check_is_not_retried_when_the_deadline_is_spent(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+    clock: Clock, provider: TelefonIpProvider, mocked: responses.RequestsMock
 ) -> None:
     # Of a 10 s deadline, 0.4 s left is not enough for another try.
-    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(monkeypatch, seconds=9.6))
+    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=9.6))
     assert type(raised(lambda: provider.check("122760"))) is ProviderUnavailable
     assert len(mocked.calls) == 1
 
 
 def test_the_retry_gets_only_what_is_left_of_the_deadline(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+    clock: Clock, provider: TelefonIpProvider, mocked: responses.RequestsMock
 ) -> None:
-    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(monkeypatch, seconds=8.0))
+    mocked.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=8.0))
     mocked.get(CHECK, json=CHECK_OK)
     assert provider.check("122760").caller == "+79243555100"
     assert [sent_kwargs(c)["timeout"] for c in mocked.calls] == [(3.05, 5.0), (2.0, 2.0)]
