@@ -28,11 +28,26 @@ import pytest
 import responses
 from django.conf import settings
 from django.core.cache import caches
+from django.dispatch import Signal
+from django.utils import timezone
 
 from benchmarks.stack import stack_missing
+from django_callauth import signals, throttling
+from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import STACK_CACHE_URL, STACK_DATABASE_URL, TOKEN, RootLog, example_site_server
+from tests.helpers import (
+    STACK_CACHE_URL,
+    STACK_DATABASE_URL,
+    T0,
+    TOKEN,
+    Clock,
+    FlowFactory,
+    RootLog,
+    Sent,
+    SignalLog,
+    example_site_server,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -119,10 +134,55 @@ def telefon_ip(settings: Any) -> Any:
 
 
 @pytest.fixture
-def provider(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
-    """telefon-ip played by ``responses``: every request the app makes is recorded in ``.calls``."""
+def telefon_ip_api(telefon_ip: Any) -> Iterator[responses.RequestsMock]:
+    """telefon-ip's HTTP API played by ``responses``: every request the app makes is recorded in ``.calls``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def flow_factory() -> FlowFactory:
+    """Makes flow rows: pending, for PHONE, on the sandbox, living two minutes from now, unless told."""
+    return FlowFactory()
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    """An account with a password and no phone."""
+    return django_user_model.objects.create_user(username="alice", password="a long password")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Time stands at T0 until the test moves it: ``timezone.now()``, the rate limiter's clock and the
+    clock provider requests reckon their deadlines on.
+
+    Ask for it before any fixture that starts flows or sessions, so that they are made at T0 too.
+    """
+    clock = Clock(T0)
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
+    monkeypatch.setattr(http, "_clock", lambda: clock.now.timestamp())
+    return clock
+
+
+@pytest.fixture
+def sent() -> Iterator[SignalLog]:
+    """Records every signal of django_callauth.signals the test sends."""
+    log = SignalLog()
+    receivers = []
+    for name, signal in vars(signals).items():
+        if isinstance(signal, Signal):
+
+            def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
+                kwargs.pop("signal")
+                log.append(Sent(_name, sender, kwargs))
+
+            signal.connect(receiver)
+            receivers.append((signal, receiver))
+    yield log
+    for signal, receiver in receivers:
+        signal.disconnect(receiver)
 
 
 @pytest.fixture(autouse=True)

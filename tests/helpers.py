@@ -1,7 +1,8 @@
-"""What the tests share: telefon-ip constants, in-process and HTTP browser helpers, the example site as a server."""
+"""What the tests share: telefon-ip constants, flows and time, browser helpers, the example site as a server."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -10,18 +11,21 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
+import responses
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from benchmarks.stack import free_port
-from django_callauth import flowcache
 from django_callauth.flows import SESSION_FLOW_KEY
-from django_callauth.models import CallAuthFlow
+from django_callauth.models import CallAuthFlow, FlowStatus
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -30,14 +34,92 @@ JSON = {"HTTP_ACCEPT": "application/json"}
 PHONE = "+79001234567"
 PHONE_FOR_PROVIDER = "89001234567"
 OTHER_PHONE = "+79007654321"
+OTHER_PHONE_FOR_PROVIDER = "89007654321"
+
+# What each JSON error code says, exactly.
+MESSAGES = {
+    "no_flow": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
+    "not_confirmed": "We have not received your call yet. Call the number shown, then try again.",
+    "expired": "Time to call is up. Enter your phone number to get a new number to call.",
+    "already_used": "This call was already used to log in. Start again to log in once more.",
+    "phone_mismatch": "The call came from a different phone than the number you entered. Call from that phone.",
+    "no_account": "There is no account with this phone number.",
+    "invalid_request": "The request body must be a JSON object.",
+}
 
 TOKEN = "tok-secret"
 API = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/"
 START_POST = API + "reverse_auth_phone_post"
 START_GET = API + "reverse_auth_phone_get"
 PROVIDER_ID = 122760
+OTHER_PROVIDER_ID = 555001
 AUTH_PHONE = "79644115786"  # the number to call, as the provider sends it
 CALL_TO = "+79644115786"
+
+SANDBOX_CALL_TO = "+79990001234"  # the number a flow made by ``FlowFactory`` asks to call
+
+# A clock fixed at T0 (the ``clock`` fixture): 20 s into a minute, one ten-second rate-limit bucket past an edge.
+T0 = datetime(2030, 1, 15, 12, 0, 20, tzinfo=timezone.get_fixed_timezone(0))
+
+
+@dataclass
+class Clock:
+    """What ``timezone.now()`` and the package's other clocks answer while a test runs; nothing sleeps."""
+
+    now: datetime
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@dataclass
+class Sent:
+    """One signal of django_callauth.signals as a receiver got it (without ``signal``)."""
+
+    signal: str
+    sender: Any
+    kwargs: dict[str, Any]
+
+
+class SignalLog(list[Sent]):
+    """Every signal of django_callauth.signals sent while a test runs, in order (the ``sent`` fixture)."""
+
+    def of(self, name: str) -> list[Sent]:
+        return [event for event in self if event.signal == name]
+
+
+class FlowFactory:
+    """Makes flow rows as a start would leave them (the ``flow_factory`` fixture).
+
+    A pending flow of PHONE on the sandbox, created now (or ``age`` ago) and living two
+    minutes, unless ``fields`` say otherwise; a confirmed one is confirmed by its own phone
+    at its creation unless told. A module whose flows belong to another provider changes
+    ``defaults``.
+    """
+
+    def __init__(self) -> None:
+        self.defaults: dict[str, Any] = {
+            "phone": PHONE,
+            "call_to": SANDBOX_CALL_TO,
+            "provider": "sandbox",
+            "provider_id": "sandbox-1",
+        }
+
+    def __call__(self, *, age: timedelta = timedelta(0), lifetime: int = 120, **fields: Any) -> CallAuthFlow:
+        created = fields.pop("created_at", None) or timezone.now() - age
+        values = {**self.defaults, "created_at": created, "expires_at": created + timedelta(seconds=lifetime)}
+        values.update(fields)
+        if values.get("status") == FlowStatus.CONFIRMED:
+            values.setdefault("caller", values["phone"])
+            values.setdefault("confirmed_at", created)
+        return CallAuthFlow.objects.create(**values)
+
+
+def stored(flow: CallAuthFlow) -> CallAuthFlow:
+    """``flow`` as the database has it now."""
+    return CallAuthFlow.objects.get(pk=flow.pk)
+
 
 # The stack test's own database and Redis database: never the test database, which the
 # suite itself may be running on at the same time.
@@ -71,28 +153,85 @@ def check_url(provider_id: int = PROVIDER_ID) -> str:
     return API + f"reverse_auth_phone_check/{provider_id}/"
 
 
+def check_calls(api: responses.RequestsMock) -> list[Any]:
+    """The checks the app asked telefon-ip for, in order."""
+    return [call for call in api.calls if "/reverse_auth_phone_check/" in call.request.url]
+
+
+def webhook_path(api: responses.RequestsMock, index: int = 0) -> str:
+    """The path of the webhook URL the app gave telefon-ip in its ``index``-th start."""
+    starts = [call for call in api.calls if call.request.url.endswith("/reverse_auth_phone_post")]
+    return urlsplit(json.loads(starts[index].request.body)["webhook"]).path
+
+
+def webhook_secret(path: str) -> str:
+    """The per-flow secret in a webhook path."""
+    return path.rstrip("/").split("/")[-1]
+
+
+def call_webhook(path: str, method: str = "get", **params: str | None) -> Any:
+    """telefon-ip calling the webhook at ``path``: a call from PHONE to flow PROVIDER_ID unless ``params`` say
+    otherwise (None leaves a parameter out)."""
+    query = {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID), **params}
+    query = {key: value for key, value in query.items() if value is not None}
+    return getattr(Client(), method)(path + "?" + urlencode(query))
+
+
+def snapshot() -> list[dict[str, Any]]:
+    """Every flow row, every column: "writes nothing" means this does not change."""
+    return list(CallAuthFlow.objects.order_by("pk").values())
+
+
+def robust_client() -> Client:
+    """A browser that gets the 500 page where a test client would raise the exception."""
+    return Client(raise_request_exception=False)
+
+
 def url(name: str, **kwargs: Any) -> str:
     return reverse(f"callauth:{name}", kwargs=kwargs or None)
 
 
 def assert_json_error(response: Any, status: int, code: str, message: str | None = None) -> None:
-    """A JSON error is exactly {"error", "message"}, with the expected code and status."""
+    """A JSON error is exactly {"error", "message"}, with the expected code, status and message.
+
+    The message is checked against ``message``, or else against MESSAGES for the codes there.
+    """
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == {"error", "message"}, body
     assert body["error"] == code
     assert isinstance(body["message"], str) and body["message"].strip()
-    if message is not None:
-        assert body["message"] == message
+    expected = message if message is not None else MESSAGES.get(code)
+    if expected is not None:
+        assert body["message"] == expected
 
 
 def start(client: Client, phone: str = PHONE, **extra: Any) -> Any:
     return client.post(url("start"), {"phone": phone, **extra}, **JSON)
 
 
+def poll(client: Client) -> str:
+    """The flow's status, as the challenge page's script asks it."""
+    return str(client.get(url("status"), **JSON).json()["status"])
+
+
+def complete(client: Client) -> Any:
+    """Finish the login as the page's script does (JSON)."""
+    return client.post(url("complete"), **JSON)
+
+
 def the_flow(client: Client) -> CallAuthFlow:
     return CallAuthFlow.objects.get(pk=client.session[SESSION_FLOW_KEY])
+
+
+def browser_with(flow: CallAuthFlow) -> Client:
+    """A browser whose session holds ``flow``, as if it had started it."""
+    client = Client()
+    session = client.session
+    session[SESSION_FLOW_KEY] = str(flow.pk)
+    session.save()
+    return client
 
 
 def sandbox_confirm(client: Client, phone: str = PHONE, **extra: Any) -> CallAuthFlow:
@@ -194,19 +333,6 @@ def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def move_time(flow: CallAuthFlow, seconds: int) -> None:
-    """Make ``seconds`` pass for ``flow`` by moving all its timestamps into the past."""
-    delta = timedelta(seconds=seconds)
-    values = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
-    changes = {
-        name: values[name] - delta
-        for name in ("created_at", "expires_at", "webhook_received_at", "last_checked_at", "confirmed_at")
-        if values[name] is not None
-    }
-    CallAuthFlow.objects.filter(pk=flow.pk).update(**changes)
-    flowcache.store(CallAuthFlow.objects.get(pk=flow.pk))  # as a transition would: polls read the cache
 
 
 class Browser:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
 from django.test import RequestFactory
-from django.utils import timezone
 
 from django_callauth.adapter import CallAuthAdapter, get_adapter
-from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from django_callauth.models import CallAuthPhone, FailureReason, FlowStatus
+from tests.helpers import FlowFactory
 
 PHONE = "+79001234567"
 User = get_user_model()
@@ -35,21 +34,6 @@ class ProjectAdapter(CallAuthAdapter):
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         return "/welcome/"
-
-
-def confirmed_flow(phone: str = PHONE) -> CallAuthFlow:
-    now = timezone.now()
-    return CallAuthFlow.objects.create(
-        phone=phone,
-        call_to="+79990001234",
-        provider="sandbox",
-        provider_id="sandbox-1",
-        status=FlowStatus.CONFIRMED,
-        caller=phone,
-        created_at=now,
-        expires_at=now + timedelta(seconds=120),
-        confirmed_at=now,
-    )
 
 
 @pytest.fixture
@@ -86,25 +70,25 @@ def test_missing_adapter_is_an_import_error(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_override_finds_users_its_own_way(project_adapter: None) -> None:
+def test_override_finds_users_its_own_way(project_adapter: None, flow_factory: FlowFactory) -> None:
     alice = User.objects.create_user("alice", last_name=PHONE)
-    user = authenticate(RequestFactory().get("/"), callauth_flow=confirmed_flow())
+    user = authenticate(RequestFactory().get("/"), callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
     assert user == alice
     assert not CallAuthPhone.objects.exists()
 
 
 @pytest.mark.django_db
-def test_override_names_new_users(project_adapter: None) -> None:
-    user = authenticate(RequestFactory().get("/"), callauth_flow=confirmed_flow())
+def test_override_names_new_users(project_adapter: None, flow_factory: FlowFactory) -> None:
+    user = authenticate(RequestFactory().get("/"), callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
     assert user is not None
     assert user.username == "user9001234567"
     assert CallAuthPhone.objects.get().user == user
 
 
 @pytest.mark.django_db
-def test_override_decides_who_may_sign_up(project_adapter: None, settings: Any) -> None:
+def test_override_decides_who_may_sign_up(project_adapter: None, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = True  # the project's adapter ignores it
-    flow = confirmed_flow("+79991234567")
+    flow = flow_factory(status=FlowStatus.CONFIRMED, phone="+79991234567")
     assert authenticate(RequestFactory().get("/"), callauth_flow=flow) is None
     flow.refresh_from_db()
     assert flow.failure_reason == FailureReason.NO_ACCOUNT
@@ -112,9 +96,9 @@ def test_override_decides_who_may_sign_up(project_adapter: None, settings: Any) 
 
 
 @pytest.mark.django_db
-def test_override_decides_who_may_log_in(project_adapter: None) -> None:
+def test_override_decides_who_may_log_in(project_adapter: None, flow_factory: FlowFactory) -> None:
     User.objects.create_user("alice", first_name="blocked", last_name=PHONE)
-    flow = confirmed_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(RequestFactory().get("/"), callauth_flow=flow) is None
     flow.refresh_from_db()
     assert flow.failure_reason == FailureReason.NOT_ALLOWED

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from django.utils import timezone
 
 from django_callauth import tokens
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
+from tests.helpers import FlowFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,23 +21,13 @@ User = get_user_model()
 
 
 @pytest.fixture
-def flow() -> CallAuthFlow:
-    now = timezone.now()
-    return CallAuthFlow.objects.create(
-        phone=PHONE,
-        call_to="+79990001234",
+def flow(flow_factory: FlowFactory) -> CallAuthFlow:
+    return flow_factory(
         provider="telefon_ip",
         provider_id="122760",
         webhook_secret_hash=tokens.hash_secret("the-webhook-secret"),
         next_url='/next/"><script>alert(1)</script>',
-        created_at=now,
-        expires_at=now + timedelta(seconds=120),
     )
-
-
-@pytest.fixture
-def alice() -> Any:
-    return User.objects.create_user("alice")
 
 
 # -- flows ------------------------------------------------------------------------

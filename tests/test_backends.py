@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +10,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.test import RequestFactory
 from django.utils import timezone
 
-from django_callauth import signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.backends import CallAuthBackend
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from tests.helpers import FlowFactory, SignalLog, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -28,52 +27,19 @@ def request_() -> Any:
     return RequestFactory().post("/callauth/complete/")
 
 
-@pytest.fixture
-def failures() -> Iterator[list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        events.append({"sender": sender, "flow": kwargs["flow"], "reason": kwargs["reason"]})
-
-    signals.flow_failed.connect(receiver)
-    yield events
-    signals.flow_failed.disconnect(receiver)
-
-
-def make_flow(status: str = FlowStatus.CONFIRMED, phone: str = PHONE, **fields: Any) -> CallAuthFlow:
-    now = timezone.now()
-    values: dict[str, Any] = {
-        "phone": phone,
-        "call_to": "+79990001234",
-        "provider": "sandbox",
-        "provider_id": "sandbox-1",
-        "status": status,
-        "caller": phone if status == FlowStatus.CONFIRMED else "",
-        "created_at": now - timedelta(seconds=30),
-        "expires_at": now + timedelta(seconds=90),
-        "confirmed_at": now if status == FlowStatus.CONFIRMED else None,
-    }
-    values.update(fields)
-    return CallAuthFlow.objects.create(**values)
-
-
 def user_with_phone(username: str = "alice", phone: str = PHONE, **fields: Any) -> Any:
     user = User.objects.create_user(username, password="pw", **fields)
     CallAuthPhone.objects.create(user=user, phone=phone)
     return user
 
 
-def stored(flow: CallAuthFlow) -> CallAuthFlow:
-    return CallAuthFlow.objects.get(pk=flow.pk)
-
-
 # -- what is a credential -----------------------------------------------------------
 
 
-def test_authenticate_a_confirmed_flow(request_: Any, settings: Any) -> None:
+def test_authenticate_a_confirmed_flow(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = False
     alice = user_with_phone()
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     user = authenticate(request_, callauth_flow=flow)
     assert user == alice
     assert user.backend == BACKEND
@@ -96,10 +62,12 @@ def test_authenticate_a_confirmed_flow(request_: Any, settings: Any) -> None:
     ],
     ids=["nothing", "phone", "username-phone", "username", "callauth_phone", "flow-none", "flow-id", "flow-phone"],
 )
-def test_nothing_but_a_flow_instance_authenticates(request_: Any, credentials: dict[str, Any]) -> None:
+def test_nothing_but_a_flow_instance_authenticates(
+    request_: Any, credentials: dict[str, Any], flow_factory: FlowFactory
+) -> None:
     user_with_phone()
     User.objects.create_user(PHONE)
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     credentials = {k: (str(flow.pk) if v == "flow-id" else v) for k, v in credentials.items()}
     assert CallAuthBackend().authenticate(request_, **credentials) is None
     assert authenticate(request_, **credentials) is None
@@ -115,100 +83,110 @@ def test_a_password_still_works_through_model_backend_only(request_: Any) -> Non
 
 
 @pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
-def test_only_a_confirmed_flow(request_: Any, status: str) -> None:
+def test_only_a_confirmed_flow(request_: Any, status: str, flow_factory: FlowFactory) -> None:
     user_with_phone()
-    flow = make_flow(status=status)
+    flow = flow_factory(status=status)
     assert authenticate(request_, callauth_flow=flow) is None
     assert stored(flow).status == status
 
 
-def test_a_stale_confirmed_instance_does_not_authenticate_twice(request_: Any) -> None:
+def test_a_stale_confirmed_instance_does_not_authenticate_twice(request_: Any, flow_factory: FlowFactory) -> None:
     user_with_phone()
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     copy = stored(flow)
     assert authenticate(request_, callauth_flow=flow) is not None
     assert copy.status == FlowStatus.CONFIRMED  # stale in memory
     assert authenticate(request_, callauth_flow=copy) is None
 
 
-def test_one_login_per_flow(request_: Any) -> None:
+def test_one_login_per_flow(request_: Any, flow_factory: FlowFactory) -> None:
     user_with_phone()
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is not None
     assert authenticate(request_, callauth_flow=flow) is None
     assert stored(flow).status == FlowStatus.USED
 
 
-def test_not_after_the_complete_window(request_: Any, settings: Any) -> None:
+def test_not_after_the_complete_window(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_COMPLETE_WINDOW = 300
     user_with_phone()
-    flow = make_flow(confirmed_at=timezone.now() - timedelta(seconds=301))
+    flow = flow_factory(status=FlowStatus.CONFIRMED, confirmed_at=timezone.now() - timedelta(seconds=301))
     assert authenticate(request_, callauth_flow=flow) is None
     assert stored(flow).status == FlowStatus.CONFIRMED
 
 
-def test_the_flow_phone_decides_not_the_caller_field(request_: Any, settings: Any) -> None:
+def test_the_flow_phone_decides_not_the_caller_field(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = False
     alice = user_with_phone()
     user_with_phone("bob", "+79007654321")
-    flow = make_flow(caller="+79007654321")
+    flow = flow_factory(status=FlowStatus.CONFIRMED, caller="+79007654321")
     assert authenticate(request_, callauth_flow=flow) == alice
 
 
 # -- who may log in ---------------------------------------------------------------
 
 
-def test_inactive_user_is_refused(request_: Any, failures: list[dict[str, Any]]) -> None:
+def test_inactive_user_is_refused(request_: Any, sent: SignalLog, flow_factory: FlowFactory) -> None:
     user_with_phone(is_active=False)
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
     row = stored(flow)
     assert (row.status, row.failure_reason, row.user) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED, None)
-    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NOT_ALLOWED}]
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_failed", CallAuthFlow, {"flow": flow, "reason": FailureReason.NOT_ALLOWED})
+    ]
     assert CallAuthPhone.objects.get().last_login_at is None
 
 
 @pytest.mark.parametrize(
     "flags", [{"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}]
 )
-def test_staff_and_superusers_are_refused_by_default(request_: Any, settings: Any, flags: dict[str, bool]) -> None:
+def test_staff_and_superusers_are_refused_by_default(
+    request_: Any, settings: Any, flags: dict[str, bool], flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_ALLOW_STAFF = False
     user_with_phone(**flags)
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
     assert (stored(flow).status, stored(flow).failure_reason) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED)
 
 
 @pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}])
-def test_staff_allowed_with_the_setting(request_: Any, settings: Any, flags: dict[str, bool]) -> None:
+def test_staff_allowed_with_the_setting(
+    request_: Any, settings: Any, flags: dict[str, bool], flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_ALLOW_STAFF = True
     staff = user_with_phone(**flags)
-    assert authenticate(request_, callauth_flow=make_flow()) == staff
+    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == staff
 
 
-def test_allow_staff_does_not_let_inactive_staff_in(request_: Any, settings: Any) -> None:
+def test_allow_staff_does_not_let_inactive_staff_in(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_ALLOW_STAFF = True
     user_with_phone(is_staff=True, is_active=False)
-    assert authenticate(request_, callauth_flow=make_flow()) is None
+    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) is None
 
 
 # -- no account -------------------------------------------------------------------
 
 
-def test_no_account_and_signup_off(request_: Any, settings: Any, failures: list[dict[str, Any]]) -> None:
+def test_no_account_and_signup_off(request_: Any, settings: Any, sent: SignalLog, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = False
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
     row = stored(flow)
     assert (row.status, row.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
     assert not User.objects.exists()
     assert not CallAuthPhone.objects.exists()
-    assert failures == [{"sender": CallAuthFlow, "flow": flow, "reason": FailureReason.NO_ACCOUNT}]
+    assert [(e.signal, e.sender, e.kwargs) for e in sent] == [
+        ("flow_failed", CallAuthFlow, {"flow": flow, "reason": FailureReason.NO_ACCOUNT})
+    ]
 
 
-def test_signup_creates_a_user_with_an_unusable_password(request_: Any, settings: Any) -> None:
+def test_signup_creates_a_user_with_an_unusable_password(
+    request_: Any, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_SIGNUP = True
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     user = authenticate(request_, callauth_flow=flow)
     assert user is not None
     assert user.username == PHONE
@@ -220,18 +198,20 @@ def test_signup_creates_a_user_with_an_unusable_password(request_: Any, settings
     assert stored(flow).user == user
 
 
-def test_signup_twice_for_one_phone_makes_one_account(request_: Any, settings: Any) -> None:
+def test_signup_twice_for_one_phone_makes_one_account(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = True
-    first = authenticate(request_, callauth_flow=make_flow())
-    second = authenticate(request_, callauth_flow=make_flow())
+    first = authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
+    second = authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
     assert first == second
     assert User.objects.count() == 1
 
 
-def test_an_account_named_like_the_phone_is_not_adopted(request_: Any, settings: Any) -> None:
+def test_an_account_named_like_the_phone_is_not_adopted(
+    request_: Any, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_SIGNUP = True
     squatter = User.objects.create_user(PHONE, password="pw")
-    user = authenticate(request_, callauth_flow=make_flow())
+    user = authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
     assert user is not None
     assert user.pk != squatter.pk
     assert user.username.startswith(PHONE + "-")
@@ -240,17 +220,19 @@ def test_an_account_named_like_the_phone_is_not_adopted(request_: Any, settings:
     assert not squatter.callauth_phones.exists()
 
 
-def test_an_account_named_like_the_phone_without_signup(request_: Any, settings: Any) -> None:
+def test_an_account_named_like_the_phone_without_signup(
+    request_: Any, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_SIGNUP = False
     User.objects.create_user(PHONE, password="pw")
-    flow = make_flow()
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
     assert authenticate(request_, callauth_flow=flow) is None
     assert stored(flow).failure_reason == FailureReason.NO_ACCOUNT
     assert not CallAuthPhone.objects.exists()
 
 
 def test_a_concurrent_signup_for_the_same_phone_wins(
-    request_: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+    request_: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
 ) -> None:
     # The other finisher's account appears between our lookup and our insert.
     settings.CALLAUTH_SIGNUP = True
@@ -263,7 +245,7 @@ def test_a_concurrent_signup_for_the_same_phone_wins(
         return None if len(lookups) == 1 else real_get_user(self, phone)
 
     monkeypatch.setattr(CallAuthAdapter, "get_user", get_user)
-    assert authenticate(request_, callauth_flow=make_flow()) == winner
+    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == winner
     assert lookups == [PHONE, PHONE]
     assert User.objects.count() == 1
     assert CallAuthPhone.objects.get().user == winner

@@ -8,29 +8,15 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
+from tests.helpers import FlowFactory
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
 CALL_TO = "+79990001234"
-
-
-def make_flow(age: timedelta = timedelta(0), **fields: Any) -> CallAuthFlow:
-    created = timezone.now() - age
-    values: dict[str, Any] = {
-        "phone": PHONE,
-        "call_to": CALL_TO,
-        "provider": "sandbox",
-        "provider_id": "sandbox-1",
-        "created_at": created,
-        "expires_at": created + timedelta(seconds=120),
-    }
-    values.update(fields)
-    return CallAuthFlow.objects.create(**values)
 
 
 def run(*args: str) -> str:
@@ -51,15 +37,15 @@ def sandbox(settings: Any) -> None:
 
 
 @pytest.mark.parametrize("number", [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"])
-def test_simulate_call_confirms_the_waiting_flow(number: str) -> None:
-    flow = make_flow()
+def test_simulate_call_confirms_the_waiting_flow(number: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert run("callauth_simulate_call", number) == (f"Call to {CALL_TO} from {PHONE}: the login is now confirmed.\n")
     flow.refresh_from_db()
     assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
 
 
-def test_simulate_call_from_another_phone_fails_the_flow() -> None:
-    flow = make_flow()
+def test_simulate_call_from_another_phone_fails_the_flow(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert run("callauth_simulate_call", CALL_TO, "--caller", "8 900 765-43-21") == (
         f"Call to {CALL_TO} from {OTHER}: the login is now failed.\n"
     )
@@ -67,20 +53,20 @@ def test_simulate_call_from_another_phone_fails_the_flow() -> None:
     assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
 
 
-def test_simulate_call_with_the_right_caller() -> None:
-    make_flow()
+def test_simulate_call_with_the_right_caller(flow_factory: FlowFactory) -> None:
+    flow_factory()
     assert run("callauth_simulate_call", CALL_TO, "--caller", PHONE).endswith("the login is now confirmed.\n")
 
 
-def test_simulate_call_too_late() -> None:
-    flow = make_flow(age=timedelta(seconds=121))
+def test_simulate_call_too_late(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(age=timedelta(seconds=121))
     assert run("callauth_simulate_call", CALL_TO) == f"Call to {CALL_TO} from {PHONE}: the login is now expired.\n"
     flow.refresh_from_db()
     assert flow.status == FlowStatus.EXPIRED
 
 
-def test_simulate_call_to_an_unknown_number() -> None:
-    flow = make_flow()
+def test_simulate_call_to_an_unknown_number(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", "+79990009999")
     assert str(excinfo.value) == "No login is waiting for a call to +79990009999."
@@ -88,8 +74,8 @@ def test_simulate_call_to_an_unknown_number() -> None:
     assert flow.status == FlowStatus.PENDING
 
 
-def test_simulate_call_to_a_used_number() -> None:
-    make_flow(status=FlowStatus.USED)
+def test_simulate_call_to_a_used_number(flow_factory: FlowFactory) -> None:
+    flow_factory(status=FlowStatus.USED)
     with pytest.raises(CommandError, match=r"^No login is waiting for a call to \+79990001234\.$"):
         run("callauth_simulate_call", CALL_TO)
 
@@ -101,8 +87,8 @@ def test_simulate_call_to_something_that_is_not_a_number(number: str) -> None:
     assert str(excinfo.value) == f"{number!r} is not a phone number."
 
 
-def test_simulate_call_with_an_invalid_caller() -> None:
-    flow = make_flow()
+def test_simulate_call_with_an_invalid_caller(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", CALL_TO, "--caller", "+7 800 555 35 35")
     assert str(excinfo.value) == "--caller: Only Russian mobile numbers (+7 9XX …) can log in by phone call."
@@ -111,10 +97,10 @@ def test_simulate_call_with_an_invalid_caller() -> None:
 
 
 @pytest.mark.parametrize("provider", ["telefon_ip", "django_callauth.providers.telefon_ip.TelefonIpProvider"])
-def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str) -> None:
+def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_PROVIDER = provider
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
-    flow = make_flow()
+    flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", CALL_TO)
     assert str(excinfo.value) == "CALLAUTH_PROVIDER is not 'sandbox': real calls cannot be simulated."
@@ -122,8 +108,8 @@ def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str) -> 
     assert flow.status == FlowStatus.PENDING
 
 
-def test_simulate_call_never_reaches_a_real_flow() -> None:
-    flow = make_flow(provider="telefon_ip")
+def test_simulate_call_never_reaches_a_real_flow(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(provider="telefon_ip")
     with pytest.raises(CommandError, match="No login is waiting"):
         run("callauth_simulate_call", CALL_TO)
     flow.refresh_from_db()
@@ -133,39 +119,39 @@ def test_simulate_call_never_reaches_a_real_flow() -> None:
 # -- callauth_cleanup -----------------------------------------------------------------
 
 
-def test_cleanup_deletes_only_old_flows() -> None:
-    old = [make_flow(age=timedelta(days=31)), make_flow(age=timedelta(days=400), status=FlowStatus.USED)]
-    kept = [make_flow(age=timedelta(days=29)), make_flow()]
+def test_cleanup_deletes_only_old_flows(flow_factory: FlowFactory) -> None:
+    old = [flow_factory(age=timedelta(days=31)), flow_factory(age=timedelta(days=400), status=FlowStatus.USED)]
+    kept = [flow_factory(age=timedelta(days=29)), flow_factory()]
     assert run("callauth_cleanup") == "Deleted 2 flow(s) older than 30 day(s).\n"
     assert set(CallAuthFlow.objects.values_list("pk", flat=True)) == {f.pk for f in kept}
     assert not CallAuthFlow.objects.filter(pk__in=[f.pk for f in old]).exists()
 
 
-def test_cleanup_age_from_the_setting(settings: Any) -> None:
+def test_cleanup_age_from_the_setting(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_CLEANUP_AFTER_DAYS = 7
-    make_flow(age=timedelta(days=8))
-    keep = make_flow(age=timedelta(days=6))
+    flow_factory(age=timedelta(days=8))
+    keep = flow_factory(age=timedelta(days=6))
     assert run("callauth_cleanup") == "Deleted 1 flow(s) older than 7 day(s).\n"
     assert list(CallAuthFlow.objects.all()) == [keep]
 
 
-def test_cleanup_days_option_wins_over_the_setting() -> None:
-    make_flow(age=timedelta(days=3))
+def test_cleanup_days_option_wins_over_the_setting(flow_factory: FlowFactory) -> None:
+    flow_factory(age=timedelta(days=3))
     assert run("callauth_cleanup", "--days", "2") == "Deleted 1 flow(s) older than 2 day(s).\n"
     assert not CallAuthFlow.objects.exists()
 
 
-def test_cleanup_never_deletes_a_flow_that_may_still_finish() -> None:
+def test_cleanup_never_deletes_a_flow_that_may_still_finish(flow_factory: FlowFactory) -> None:
     # Confirmed 5 minutes ago: the browser may still finish within COMPLETE_WINDOW.
-    live = make_flow(age=timedelta(seconds=400), status=FlowStatus.CONFIRMED)
-    gone = make_flow(age=timedelta(seconds=421))
+    live = flow_factory(age=timedelta(seconds=400), status=FlowStatus.CONFIRMED)
+    gone = flow_factory(age=timedelta(seconds=421))
     assert run("callauth_cleanup", "--days", "0") == "Deleted 1 flow(s) older than 0 day(s).\n"
     assert list(CallAuthFlow.objects.all()) == [live]
     assert not CallAuthFlow.objects.filter(pk=gone.pk).exists()
 
 
-def test_cleanup_refuses_a_negative_age(settings: Any) -> None:
-    make_flow()
+def test_cleanup_refuses_a_negative_age(settings: Any, flow_factory: FlowFactory) -> None:
+    flow_factory()
     with pytest.raises(CommandError) as excinfo:
         run("callauth_cleanup", "--days", "-1")
     assert str(excinfo.value) == "The age must be 0 days or more, not -1."
@@ -175,10 +161,10 @@ def test_cleanup_refuses_a_negative_age(settings: Any) -> None:
     assert CallAuthFlow.objects.count() == 1
 
 
-def test_cleanup_dry_run_deletes_nothing() -> None:
-    make_flow(age=timedelta(days=31))
-    make_flow(age=timedelta(days=32))
-    make_flow()
+def test_cleanup_dry_run_deletes_nothing(flow_factory: FlowFactory) -> None:
+    flow_factory(age=timedelta(days=31))
+    flow_factory(age=timedelta(days=32))
+    flow_factory()
     assert run("callauth_cleanup", "--dry-run") == "2 flow(s) older than 30 day(s) would be deleted.\n"
     assert CallAuthFlow.objects.count() == 3
 
@@ -187,17 +173,19 @@ def test_cleanup_with_nothing_to_do() -> None:
     assert run("callauth_cleanup") == "Deleted 0 flow(s) older than 30 day(s).\n"
 
 
-def test_cleanup_keeps_the_users(django_user_model: Any) -> None:
+def test_cleanup_keeps_the_users(django_user_model: Any, flow_factory: FlowFactory) -> None:
     user = django_user_model.objects.create_user("alice")
-    make_flow(age=timedelta(days=31), user=user, status=FlowStatus.USED)
+    flow_factory(age=timedelta(days=31), user=user, status=FlowStatus.USED)
     run("callauth_cleanup")
     assert django_user_model.objects.filter(pk=user.pk).exists()
 
 
-def test_cleanup_deletes_in_batches_each_its_own_statement(django_assert_num_queries: Any) -> None:
+def test_cleanup_deletes_in_batches_each_its_own_statement(
+    django_assert_num_queries: Any, flow_factory: FlowFactory
+) -> None:
     for days in range(31, 38):
-        make_flow(age=timedelta(days=days))
-    kept = make_flow()
+        flow_factory(age=timedelta(days=days))
+    kept = flow_factory()
     # Three batches of 3, 3 and 1, each one DELETE with its own subselect; the short one is the last.
     with django_assert_num_queries(3):
         assert run("callauth_cleanup", "--batch-size", "3") == "Deleted 7 flow(s) older than 30 day(s).\n"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,9 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from django_callauth import signals
-from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
+from tests.helpers import FlowFactory, browser_with
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -50,27 +49,6 @@ def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def make_flow(**fields: Any) -> CallAuthFlow:
-    now = timezone.now()
-    defaults: dict[str, Any] = {
-        "phone": PHONE,
-        "call_to": "+79990001111",
-        "provider": "sandbox",
-        "provider_id": "sandbox-1",
-        "expires_at": now + timedelta(seconds=120),
-    }
-    defaults.update(fields)
-    return CallAuthFlow.objects.create(**defaults)
-
-
-def browser_with_flow(flow: CallAuthFlow) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_FLOW_KEY] = str(flow.pk)
-    session.save()
-    return client
-
-
 def clients_sharing_session(source: Client, count: int) -> list[Client]:
     """``count`` clients presenting the same session cookie: one browser, many tabs."""
     clients = []
@@ -81,11 +59,11 @@ def clients_sharing_session(source: Client, count: int) -> list[Client]:
     return clients
 
 
-def test_fifty_concurrent_finishes_log_in_exactly_once() -> None:
+def test_fifty_concurrent_finishes_log_in_exactly_once(flow_factory: FlowFactory) -> None:
     user = get_user_model().objects.create_user(username="alice")
     CallAuthPhone.objects.create(user=user, phone=PHONE)
-    flow = make_flow(status=FlowStatus.CONFIRMED, caller=PHONE, confirmed_at=timezone.now())
-    tabs = clients_sharing_session(browser_with_flow(flow), 50)
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
+    tabs = clients_sharing_session(browser_with(flow), 50)
     logins: list[Any] = []
     signals.logged_in.connect(lambda **kw: logins.append(kw["user"].pk), weak=False, dispatch_uid="race")
     try:
@@ -106,14 +84,14 @@ def test_fifty_concurrent_finishes_log_in_exactly_once() -> None:
     assert flow.status == FlowStatus.USED and flow.user_id == user.pk
 
 
-def test_concurrent_webhooks_confirm_once(settings: Any) -> None:
+def test_concurrent_webhooks_confirm_once(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_PROVIDER = "telefon_ip"
     settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
     settings.CALLAUTH_WEBHOOK_VERIFY = False
     from django_callauth import tokens
 
     secret = tokens.make_secret()
-    flow = make_flow(provider="telefon_ip", provider_id="122760", webhook_secret_hash=tokens.hash_secret(secret))
+    flow = flow_factory(provider="telefon_ip", provider_id="122760", webhook_secret_hash=tokens.hash_secret(secret))
     confirmations: list[Any] = []
     signals.flow_confirmed.connect(lambda **kw: confirmations.append(kw["flow"].pk), weak=False, dispatch_uid="wh")
     url = f"/callauth/webhook/{flow.pk}/{secret}/?success=True&phone=89001234567&id=122760"
@@ -144,12 +122,12 @@ class CountingProvider(CallAuthProvider):
         return CallReport(caller=None, provider_id=provider_id)
 
 
-def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any) -> None:
+def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_PROVIDER = "tests.test_concurrency.CountingProvider"
     settings.CALLAUTH_CHECK_INTERVAL = 60
     CountingProvider.checks = 0
-    flow = make_flow(provider="counting", provider_id="c-1")
-    tabs = clients_sharing_session(browser_with_flow(flow), 30)
+    flow = flow_factory(provider="counting", provider_id="c-1")
+    tabs = clients_sharing_session(browser_with(flow), 30)
 
     responses = run_together(30, lambda i: tabs[i].get("/callauth/status/", HTTP_ACCEPT="application/json"))
 
@@ -158,10 +136,10 @@ def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any) -> N
     assert CountingProvider.checks == 1
 
 
-def test_concurrent_first_logins_of_a_new_phone_make_one_account(settings: Any) -> None:
+def test_concurrent_first_logins_of_a_new_phone_make_one_account(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = True
-    flows = [make_flow(status=FlowStatus.CONFIRMED, caller=PHONE, confirmed_at=timezone.now()) for _ in range(10)]
-    browsers = [browser_with_flow(flow) for flow in flows]
+    flows = [flow_factory(status=FlowStatus.CONFIRMED) for _ in range(10)]
+    browsers = [browser_with(flow) for flow in flows]
 
     responses = run_together(10, lambda i: browsers[i].post("/callauth/complete/", HTTP_ACCEPT="application/json"))
 
@@ -207,20 +185,20 @@ def test_a_concurrent_burst_from_one_address_bills_ten() -> None:
 # -- linking phones ------------------------------------------------------------------------------
 
 
-def confirmed_link_flow(user: Any) -> Client:
+def confirmed_link_flow(user: Any, flow_factory: FlowFactory) -> Client:
     """A browser of ``user`` holding a confirmed flow adding PHONE."""
     client = Client()
     client.force_login(user)
-    flow = make_flow(purpose="link", user=user, status=FlowStatus.CONFIRMED, confirmed_at=timezone.now())
+    flow = flow_factory(purpose="link", user=user, status=FlowStatus.CONFIRMED, confirmed_at=timezone.now())
     session = client.session
     session["_callauth_link_flow_id"] = str(flow.pk)
     session.save()
     return client
 
 
-def test_two_accounts_finishing_links_of_one_phone_at_once_link_it_once() -> None:
+def test_two_accounts_finishing_links_of_one_phone_at_once_link_it_once(flow_factory: FlowFactory) -> None:
     users = [get_user_model().objects.create_user(username=f"user{i}") for i in range(10)]
-    browsers = [confirmed_link_flow(user) for user in users]
+    browsers = [confirmed_link_flow(user, flow_factory) for user in users]
     results = run_together(
         10, lambda i: browsers[i].post("/callauth/phones/verify/complete/", HTTP_ACCEPT="application/json")
     )

@@ -9,7 +9,6 @@ JavaScript would be.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ import requests
 from django_callauth.models import CallAuthFlow
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, Browser, assert_logged_in_as
+from tests.helpers import PHONE, Browser, Clock, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,7 +94,7 @@ def test_sms_ru_a_call_from_another_phone_is_never_confirmed(sms_ru_site: Any, f
     assert browser.home().status_code == 302
 
 
-def test_sms_ru_pages_without_javascript(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
+def test_sms_ru_pages_without_javascript(clock: Clock, sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
     session = requests.Session()
     login_page = session.get(sms_ru_site.url + "/login/?next=/", timeout=10)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
@@ -108,7 +107,7 @@ def test_sms_ru_pages_without_javascript(sms_ru_site: Any, fake_sms_ru: FakeSmsR
     assert "callto:" not in challenge.text  # sms.ru's call_phone_html is never rendered
 
     fake_sms_ru.make_call(number, PHONE)
-    time.sleep(1.1)  # the challenge page asked sms.ru once; the next check is due after the interval
+    clock.advance(1)  # the challenge page asked sms.ru once; the next check is due after the interval
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', challenge.text)
     assert csrf is not None
     home = session.post(sms_ru_site.url + "/callauth/complete/", data={"csrfmiddlewaretoken": csrf[1]})

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +14,6 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.http import HttpRequest
 from django.test import RequestFactory
-from django.utils import timezone
 from django.views.debug import ExceptionReporter
 
 from django_callauth import flows, signals, starting, tokens
@@ -32,10 +30,10 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
+from tests.helpers import T0, Clock, FlowFactory, Sent, stored
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
-T0 = datetime(2030, 1, 15, 12, 0, 0, tzinfo=timezone.get_fixed_timezone(0))
 FAKE_PATH = "tests.test_flows.FakeProvider"
 
 
@@ -75,20 +73,10 @@ class FakeProvider(CallAuthProvider):
         return CallReport(caller=cls.caller, provider_id=provider_id)
 
 
-@dataclass
-class Clock:
-    now: datetime
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock(T0)
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    return clock
+@pytest.fixture(autouse=True)
+def _flows_of_the_fake(flow_factory: FlowFactory) -> None:
+    """The flows ``flow_factory`` makes here were started by the fake provider."""
+    flow_factory.defaults.update(provider="fake", provider_id="id-1", call_to="+79995550001")
 
 
 @pytest.fixture
@@ -104,51 +92,10 @@ def fake(settings: Any) -> Iterator[type[FakeProvider]]:
     cls.on_start = None
 
 
-@dataclass
-class Sent:
-    signal: str
-    sender: Any
-    kwargs: dict[str, Any]
-
-
-@pytest.fixture
-def sent() -> Iterator[list[Sent]]:
-    events: list[Sent] = []
-    receivers = {}
-    for name in ("flow_started", "flow_confirmed", "flow_failed", "logged_in"):
-
-        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-            kwargs.pop("signal")
-            events.append(Sent(_name, sender, kwargs))
-
-        receivers[name] = receiver
-        getattr(signals, name).connect(receiver)
-    yield events
-    for name, receiver in receivers.items():
-        getattr(signals, name).disconnect(receiver)
-
-
 def browser() -> HttpRequest:
     request = RequestFactory().post("/callauth/start/")
     request.session = SessionStore()
     return request
-
-
-def make_flow(**fields: Any) -> CallAuthFlow:
-    values: dict[str, Any] = {
-        "phone": PHONE,
-        "call_to": "+79995550001",
-        "provider": "fake",
-        "provider_id": "id-1",
-        "created_at": T0,
-        "expires_at": T0 + timedelta(seconds=120),
-    }
-    values.update(fields)
-    return CallAuthFlow.objects.create(**values)
-
-
-def stored(flow: CallAuthFlow) -> CallAuthFlow:
-    return CallAuthFlow.objects.get(pk=flow.pk)
 
 
 # -- start_flow -------------------------------------------------------------------
@@ -339,16 +286,16 @@ def test_after_a_provider_error_the_next_start_asks_again(fake: Any, clock: Cloc
 @pytest.mark.parametrize(
     "value", ["not-a-uuid", "00000000-0000-0000-0000-000000000000", 12, None, ["x"], "' OR 1=1 --"]
 )
-def test_flow_from_session_refuses_junk(value: Any) -> None:
-    make_flow()
+def test_flow_from_session_refuses_junk(value: Any, flow_factory: FlowFactory) -> None:
+    flow_factory()
     session = SessionStore()
     session[flows.SESSION_FLOW_KEY] = value
     assert flows.flow_from_session(session) is None
 
 
 @pytest.mark.django_db
-def test_flow_from_session_and_forget_flow() -> None:
-    flow = make_flow()
+def test_flow_from_session_and_forget_flow(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     session = SessionStore()
     assert flows.flow_from_session(session) is None
     session[flows.SESSION_FLOW_KEY] = str(flow.pk)
@@ -360,9 +307,9 @@ def test_flow_from_session_and_forget_flow() -> None:
 
 
 @pytest.mark.django_db
-def test_webhook_url_for(settings: Any) -> None:
+def test_webhook_url_for(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/"
-    flow = make_flow()
+    flow = flow_factory()
     assert starting.webhook_url_for(flow, "s3cr3t") == f"https://site.example/callauth/webhook/{flow.pk}/s3cr3t/"
 
 
@@ -370,8 +317,8 @@ def test_webhook_url_for(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_refresh_asks_check_at_most_once_per_interval(fake: Any, clock: Clock) -> None:
-    flow = make_flow()
+def test_refresh_asks_check_at_most_once_per_interval(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     flows.refresh_flow(flow)
     assert fake.checks == ["id-1"]
     for _ in range(5):
@@ -385,9 +332,9 @@ def test_refresh_asks_check_at_most_once_per_interval(fake: Any, clock: Clock) -
 
 
 @pytest.mark.django_db
-def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock) -> None:
+def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
     # Each poll loads its own instance of the flow; they share the database row.
-    first = make_flow()
+    first = flow_factory()
     polls = [stored(first) for _ in range(10)]
     flows.refresh_flow(first)
     for poll in polls:
@@ -396,9 +343,11 @@ def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock) -> Non
 
 
 @pytest.mark.django_db
-def test_refresh_interval_follows_the_setting(fake: Any, clock: Clock, settings: Any) -> None:
+def test_refresh_interval_follows_the_setting(
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_CHECK_INTERVAL = 10
-    flow = make_flow()
+    flow = flow_factory()
     flows.refresh_flow(flow)
     clock.advance(9)
     flows.refresh_flow(flow)
@@ -409,8 +358,10 @@ def test_refresh_interval_follows_the_setting(fake: Any, clock: Clock, settings:
 
 
 @pytest.mark.django_db
-def test_refresh_confirms_when_check_reports_the_phone(fake: Any, clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_refresh_confirms_when_check_reports_the_phone(
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     fake.caller = PHONE
     clock.advance(30)
     flows.refresh_flow(flow)
@@ -422,8 +373,10 @@ def test_refresh_confirms_when_check_reports_the_phone(fake: Any, clock: Clock, 
 
 
 @pytest.mark.django_db
-def test_refresh_fails_on_a_call_from_another_phone(fake: Any, clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_refresh_fails_on_a_call_from_another_phone(
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     fake.caller = OTHER
     flows.refresh_flow(flow)
     assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
@@ -433,16 +386,20 @@ def test_refresh_fails_on_a_call_from_another_phone(fake: Any, clock: Clock, sen
 
 
 @pytest.mark.django_db
-def test_refresh_keeps_pending_while_no_call(fake: Any, clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_refresh_keeps_pending_while_no_call(
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     flows.refresh_flow(flow)
     assert stored(flow).status == FlowStatus.PENDING
     assert sent == []
 
 
 @pytest.mark.django_db
-def test_refresh_survives_a_check_error_and_asks_again_later(fake: Any, clock: Clock) -> None:
-    flow = make_flow()
+def test_refresh_survives_a_check_error_and_asks_again_later(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     fake.check_error = ProviderUnavailable()
     flows.refresh_flow(flow)
     assert stored(flow).status == FlowStatus.PENDING
@@ -458,8 +415,10 @@ def test_refresh_survives_a_check_error_and_asks_again_later(fake: Any, clock: C
 
 
 @pytest.mark.django_db
-def test_refresh_expires_a_late_flow_without_asking(fake: Any, clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_refresh_expires_a_late_flow_without_asking(
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     fake.caller = PHONE
     clock.advance(120)
     flows.refresh_flow(flow)
@@ -470,8 +429,8 @@ def test_refresh_expires_a_late_flow_without_asking(fake: Any, clock: Clock, sen
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_refresh_leaves_finished_flows_alone(fake: Any, clock: Clock, status: str) -> None:
-    flow = make_flow(status=status)
+def test_refresh_leaves_finished_flows_alone(fake: Any, clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
     clock.advance(10_000)
     flows.refresh_flow(flow)
     assert fake.checks == []
@@ -479,15 +438,15 @@ def test_refresh_leaves_finished_flows_alone(fake: Any, clock: Clock, status: st
 
 
 @pytest.mark.django_db
-def test_refresh_does_not_check_a_flow_without_provider_id(fake: Any, clock: Clock) -> None:
-    flow = make_flow(provider_id="", call_to="")
+def test_refresh_does_not_check_a_flow_without_provider_id(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(provider_id="", call_to="")
     flows.refresh_flow(flow)
     assert fake.checks == []
 
 
 @pytest.mark.django_db
 def test_refresh_asks_the_provider_that_started_the_flow_not_the_configured_one(
-    fake: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    fake: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
 ) -> None:
     asked: list[str] = []
 
@@ -496,34 +455,38 @@ def test_refresh_asks_the_provider_that_started_the_flow_not_the_configured_one(
         return CallReport(caller=None, provider_id=provider_id)
 
     monkeypatch.setattr(TelefonIpProvider, "check", check)
-    flow = make_flow(provider="telefon_ip")
+    flow = flow_factory(provider="telefon_ip")
     flows.refresh_flow(flow)
     assert fake.checks == []
     assert asked == ["id-1"]
 
 
 @pytest.mark.django_db
-def test_refresh_does_not_check_a_flow_whose_provider_is_gone(fake: Any, clock: Clock) -> None:
-    flow = make_flow(provider="no_longer_configured")
+def test_refresh_does_not_check_a_flow_whose_provider_is_gone(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(provider="no_longer_configured")
     flows.refresh_flow(flow)
     assert fake.checks == []
     assert stored(flow).last_checked_at is None
 
 
 @pytest.mark.django_db
-def test_refresh_never_checks_the_sandbox(settings: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_never_checks_the_sandbox(
+    settings: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_PROVIDER = "sandbox"
     asked = []
     monkeypatch.setattr(SandboxProvider, "check", lambda self, provider_id: asked.append(provider_id))
-    flow = make_flow(provider="sandbox")
+    flow = flow_factory(provider="sandbox")
     flows.refresh_flow(flow)
     assert asked == []
     assert stored(flow).status == FlowStatus.PENDING
 
 
 @pytest.mark.django_db
-def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clock) -> None:
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     for _ in range(10):
         flows.refresh_flow(flow)
         clock.advance(5)
@@ -537,8 +500,10 @@ def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clo
 
 
 @pytest.mark.django_db
-def test_webhook_in_time_verified_after_the_deadline_confirms(fake: Any, clock: Clock) -> None:
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+def test_webhook_in_time_verified_after_the_deadline_confirms(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(119)
     flow.note_webhook()
     clock.advance(2)  # the browser's poll comes after the deadline
@@ -550,9 +515,9 @@ def test_webhook_in_time_verified_after_the_deadline_confirms(fake: Any, clock: 
 
 @pytest.mark.django_db
 def test_webhook_in_time_but_check_sees_no_call_expires_after_the_deadline(
-    fake: Any, clock: Clock, sent: list[Sent]
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
 ) -> None:
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(100)
     flow.note_webhook()
     flows.refresh_flow(flow)  # in time, no call seen yet: still pending
@@ -565,8 +530,8 @@ def test_webhook_in_time_but_check_sees_no_call_expires_after_the_deadline(
 
 
 @pytest.mark.django_db
-def test_webhook_after_the_deadline_is_not_checked(fake: Any, clock: Clock) -> None:
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+def test_webhook_after_the_deadline_is_not_checked(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(125)
     flow.note_webhook()
     fake.caller = PHONE
@@ -579,8 +544,8 @@ def test_webhook_after_the_deadline_is_not_checked(fake: Any, clock: Clock) -> N
 
 
 @pytest.mark.django_db
-def test_apply_report_confirms_the_exact_phone(clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_apply_report_confirms_the_exact_phone(clock: Clock, sent: list[Sent], flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     flows.apply_report(flow, PHONE)
     assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
     assert [(e.signal, e.sender, e.kwargs) for e in sent] == [("flow_confirmed", CallAuthFlow, {"flow": flow})]
@@ -588,8 +553,10 @@ def test_apply_report_confirms_the_exact_phone(clock: Clock, sent: list[Sent]) -
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("caller", [OTHER, "89001234567", "79001234567", "+7900123456", "", "+79001234567 "])
-def test_apply_report_any_other_caller_fails_the_flow(clock: Clock, sent: list[Sent], caller: str) -> None:
-    flow = make_flow()
+def test_apply_report_any_other_caller_fails_the_flow(
+    clock: Clock, sent: list[Sent], caller: str, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
     flows.apply_report(flow, caller)
     assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, caller)
     assert [(e.signal, e.kwargs) for e in sent] == [
@@ -598,8 +565,8 @@ def test_apply_report_any_other_caller_fails_the_flow(clock: Clock, sent: list[S
 
 
 @pytest.mark.django_db
-def test_apply_report_late_expires(clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_apply_report_late_expires(clock: Clock, sent: list[Sent], flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(120)
     flows.apply_report(flow, PHONE)
     assert (flow.status, flow.caller) == (FlowStatus.EXPIRED, "")
@@ -607,8 +574,8 @@ def test_apply_report_late_expires(clock: Clock, sent: list[Sent]) -> None:
 
 
 @pytest.mark.django_db
-def test_apply_report_late_but_reported_in_time_confirms(clock: Clock) -> None:
-    flow = make_flow()
+def test_apply_report_late_but_reported_in_time_confirms(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     reported = clock.advance(110)
     clock.advance(20)
     flows.apply_report(flow, PHONE, reported_at=reported)
@@ -616,8 +583,8 @@ def test_apply_report_late_but_reported_in_time_confirms(clock: Clock) -> None:
 
 
 @pytest.mark.django_db
-def test_apply_report_replayed_does_nothing_more(clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow()
+def test_apply_report_replayed_does_nothing_more(clock: Clock, sent: list[Sent], flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     flows.apply_report(flow, PHONE)
     flows.apply_report(flow, PHONE)
     flows.apply_report(flow, OTHER)
@@ -628,8 +595,10 @@ def test_apply_report_replayed_does_nothing_more(clock: Clock, sent: list[Sent])
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_apply_report_on_a_finished_flow_does_nothing(clock: Clock, sent: list[Sent], status: str) -> None:
-    flow = make_flow(status=status)
+def test_apply_report_on_a_finished_flow_does_nothing(
+    clock: Clock, sent: list[Sent], status: str, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(status=status)
     flows.apply_report(flow, PHONE)
     flows.apply_report(flow, OTHER)
     assert stored(flow).status == status
@@ -641,10 +610,10 @@ def test_apply_report_on_a_finished_flow_does_nothing(clock: Clock, sent: list[S
 
 @pytest.mark.django_db
 def test_webhook_with_verify_only_marks_the_flow_for_a_check(
-    fake: Any, clock: Clock, settings: Any, sent: list[Sent]
+    fake: Any, clock: Clock, settings: Any, sent: list[Sent], flow_factory: FlowFactory
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(10)
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
     row = stored(flow)
@@ -654,9 +623,11 @@ def test_webhook_with_verify_only_marks_the_flow_for_a_check(
 
 
 @pytest.mark.django_db
-def test_forged_webhook_with_verify_is_not_believed(fake: Any, clock: Clock, settings: Any) -> None:
+def test_forged_webhook_with_verify_is_not_believed(
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     flows.handle_webhook(flow, CallReport(caller=PHONE))
     fake.caller = None  # the provider never saw a call
     flows.refresh_flow(flow)
@@ -665,9 +636,11 @@ def test_forged_webhook_with_verify_is_not_believed(fake: Any, clock: Clock, set
 
 
 @pytest.mark.django_db
-def test_webhook_with_verify_then_check_reports_another_phone(fake: Any, clock: Clock, settings: Any) -> None:
+def test_webhook_with_verify_then_check_reports_another_phone(
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     flows.handle_webhook(flow, CallReport(caller=PHONE))
     fake.caller = OTHER
     flows.refresh_flow(flow)
@@ -675,9 +648,11 @@ def test_webhook_with_verify_then_check_reports_another_phone(fake: Any, clock: 
 
 
 @pytest.mark.django_db
-def test_webhook_without_verify_confirms_directly(fake: Any, clock: Clock, settings: Any, sent: list[Sent]) -> None:
+def test_webhook_without_verify_confirms_directly(
+    fake: Any, clock: Clock, settings: Any, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = False
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "applied"
     assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
     assert fake.checks == []
@@ -685,18 +660,22 @@ def test_webhook_without_verify_confirms_directly(fake: Any, clock: Clock, setti
 
 
 @pytest.mark.django_db
-def test_webhook_without_verify_from_another_phone_fails(clock: Clock, settings: Any) -> None:
+def test_webhook_without_verify_from_another_phone_fails(
+    clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = False
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=OTHER)) == "applied"
     assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("verify", [True, False])
-def test_webhook_after_the_deadline_is_ignored(clock: Clock, settings: Any, sent: list[Sent], verify: bool) -> None:
+def test_webhook_after_the_deadline_is_ignored(
+    clock: Clock, settings: Any, sent: list[Sent], verify: bool, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(120)
     assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == "ignored: flow is expired"
     row = stored(flow)
@@ -707,10 +686,10 @@ def test_webhook_after_the_deadline_is_ignored(clock: Clock, settings: Any, sent
 
 @pytest.mark.django_db
 def test_webhook_with_verify_reporting_another_phone_is_decided_by_the_check(
-    fake: Any, clock: Clock, settings: Any
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=OTHER, provider_id="id-1")) == "accepted: to be verified"
     row = stored(flow)
     assert (row.status, row.caller) == (FlowStatus.PENDING, "")  # the webhook's word alone decides nothing
@@ -722,9 +701,11 @@ def test_webhook_with_verify_reporting_another_phone_is_decided_by_the_check(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("verify", [True, False])
-def test_webhook_naming_another_provider_id_is_ignored(clock: Clock, settings: Any, verify: bool) -> None:
+def test_webhook_naming_another_provider_id_is_ignored(
+    clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-2")) == "ignored: id mismatch"
     row = stored(flow)
     assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
@@ -732,9 +713,11 @@ def test_webhook_naming_another_provider_id_is_ignored(clock: Clock, settings: A
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("verify", [True, False])
-def test_webhook_without_a_caller_is_ignored(clock: Clock, settings: Any, verify: bool) -> None:
+def test_webhook_without_a_caller_is_ignored(
+    clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=None, provider_id="id-1")) == "ignored: no call reported"
     row = stored(flow)
     assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
@@ -743,18 +726,22 @@ def test_webhook_without_a_caller_is_ignored(clock: Clock, settings: Any, verify
 @pytest.mark.django_db
 @pytest.mark.parametrize("verify", [True, False])
 @pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_webhook_for_a_finished_flow_is_ignored(clock: Clock, settings: Any, verify: bool, status: str) -> None:
+def test_webhook_for_a_finished_flow_is_ignored(
+    clock: Clock, settings: Any, verify: bool, status: str, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"), status=status)
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"), status=status)
     assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == f"ignored: flow is {status}"
     assert stored(flow).status == status
 
 
 @pytest.mark.django_db
-def test_webhook_before_the_start_answer_was_stored(fake: Any, clock: Clock, settings: Any) -> None:
+def test_webhook_before_the_start_answer_was_stored(
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     # The provider may call the webhook before our start request got its answer.
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"), provider_id="", call_to="")
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"), provider_id="", call_to="")
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
     flows.refresh_flow(flow)
     assert fake.checks == []  # nothing to ask about yet
@@ -797,29 +784,33 @@ def test_simulate_call_from_another_phone_fails_the_flow(sandbox: None, clock: C
 
 
 @pytest.mark.django_db
-def test_simulate_call_to_an_unknown_number_writes_nothing(sandbox: None, clock: Clock, sent: list[Sent]) -> None:
-    flow = make_flow(provider="sandbox", call_to="+79990001111")
+def test_simulate_call_to_an_unknown_number_writes_nothing(
+    sandbox: None, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(provider="sandbox", call_to="+79990001111")
     assert flows.simulate_call("+79990002222") is None
     assert stored(flow).status == FlowStatus.PENDING
     assert sent == []
 
 
 @pytest.mark.django_db
-def test_simulate_call_never_reaches_a_real_provider_flow(sandbox: None, clock: Clock) -> None:
-    flow = make_flow(provider="telefon_ip", call_to="+79990001111")
+def test_simulate_call_never_reaches_a_real_provider_flow(
+    sandbox: None, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(provider="telefon_ip", call_to="+79990001111")
     assert flows.simulate_call("+79990001111") is None
     assert stored(flow).status == FlowStatus.PENDING
 
 
 @pytest.mark.django_db
-def test_simulate_call_ignores_finished_flows(sandbox: None, clock: Clock) -> None:
-    make_flow(provider="sandbox", call_to="+79990001111", status=FlowStatus.USED)
+def test_simulate_call_ignores_finished_flows(sandbox: None, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow_factory(provider="sandbox", call_to="+79990001111", status=FlowStatus.USED)
     assert flows.simulate_call("+79990001111") is None
 
 
 @pytest.mark.django_db
-def test_simulate_call_after_the_deadline_expires(sandbox: None, clock: Clock) -> None:
-    flow = make_flow(provider="sandbox", call_to="+79990001111")
+def test_simulate_call_after_the_deadline_expires(sandbox: None, clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(provider="sandbox", call_to="+79990001111")
     clock.advance(121)
     reached = flows.simulate_call("+79990001111")
     assert reached is not None
@@ -828,9 +819,11 @@ def test_simulate_call_after_the_deadline_expires(sandbox: None, clock: Clock) -
 
 
 @pytest.mark.django_db
-def test_simulate_call_reaches_the_newest_flow_with_that_number(sandbox: None, clock: Clock) -> None:
-    older = make_flow(provider="sandbox", call_to="+79990001111", phone=OTHER)
-    newer = make_flow(provider="sandbox", call_to="+79990001111", created_at=T0 + timedelta(seconds=1))
+def test_simulate_call_reaches_the_newest_flow_with_that_number(
+    sandbox: None, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    older = flow_factory(provider="sandbox", call_to="+79990001111", phone=OTHER)
+    newer = flow_factory(provider="sandbox", call_to="+79990001111", created_at=T0 + timedelta(seconds=1))
     assert flows.simulate_call("+79990001111") == newer
     assert stored(newer).status == FlowStatus.CONFIRMED
     assert stored(older).status == FlowStatus.PENDING
@@ -847,10 +840,10 @@ def poll_every(flow: CallAuthFlow, clock: Clock, seconds: float, until: float) -
 
 
 @pytest.mark.django_db
-def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Clock) -> None:
+def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
     # The webhook came in time, and every check fails: polls past the deadline stop asking
     # after the grace, and the flow expires.
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     clock.advance(110)
     flow.note_webhook()
     fake.check_error = ProviderUnavailable()
@@ -861,10 +854,10 @@ def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Cloc
 
 
 @pytest.mark.django_db
-def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock) -> None:
+def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
     # A webhook at the last second and a failing check: at one check per interval through
     # the grace, the cap is what stops it.
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     flow.note_webhook()
     fake.check_error = ProviderUnavailable()
     poll_every(flow, clock, 0.5, until=300)
@@ -874,9 +867,11 @@ def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock) ->
 
 
 @pytest.mark.django_db
-def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(fake: Any, clock: Clock) -> None:
+def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
     # No webhook came (it may be lost): polls ask nothing, the person's press asks once.
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     flows.refresh_flow(flow)
     assert fake.checks == []
     fake.caller = PHONE
@@ -886,8 +881,10 @@ def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(fake: A
 
 
 @pytest.mark.django_db
-def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(fake: Any, clock: Clock) -> None:
-    flow = make_flow(webhook_secret_hash=tokens.hash_secret("s"))
+def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
     for _ in range(10):
         flows.refresh_flow(stored(flow), user_says_called=True)
     assert fake.checks == ["id-1"]
@@ -906,7 +903,9 @@ def test_a_failed_start_keeps_the_browsers_live_flow(fake: Any, clock: Clock, se
 
 
 @pytest.mark.django_db
-def test_a_call_from_another_phone_is_a_failed_login_for_axes_and_the_like(fake: Any, clock: Clock) -> None:
+def test_a_call_from_another_phone_is_a_failed_login_for_axes_and_the_like(
+    fake: Any, clock: Clock, flow_factory: FlowFactory
+) -> None:
     failures: list[dict[str, Any]] = []
 
     def receiver(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
@@ -916,7 +915,7 @@ def test_a_call_from_another_phone_is_a_failed_login_for_axes_and_the_like(fake:
     user_login_failed.connect(receiver)
     try:
         fake.caller = OTHER
-        flows.refresh_flow(make_flow(), request=poll)
+        flows.refresh_flow(flow_factory(), request=poll)
     finally:
         user_login_failed.disconnect(receiver)
     assert failures == [{"credentials": {"callauth_phone": PHONE}, "request": poll}]

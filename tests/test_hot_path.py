@@ -8,48 +8,18 @@ next ones only the session.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import responses
 from django.core.cache.backends.locmem import LocMemCache
-from django.test import Client
 from django.utils import timezone
 
-from django_callauth.flows import SESSION_FLOW_KEY
-from django_callauth.models import CallAuthFlow
+from tests.helpers import CALL_TO, PROVIDER_ID, FlowFactory, browser_with, check_answer, check_url, poll
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "tok-hot-path"
-CHECK_URL = f"https://api.telefon-ip.ru/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/122760/"
-
-
-@pytest.fixture
-def telefon_ip(settings: Any) -> None:
-    settings.CALLAUTH_PROVIDER = "telefon_ip"
-    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
-
-
-def browser_with(flow: CallAuthFlow) -> Client:
-    client = Client()
-    session = client.session
-    session[SESSION_FLOW_KEY] = str(flow.pk)
-    session.save()
-    return client
-
-
-def make_flow(**fields: Any) -> CallAuthFlow:
-    values: dict[str, Any] = {
-        "phone": "+79001234567",
-        "call_to": "+79644115786",
-        "provider": "telefon_ip",
-        "provider_id": "122760",
-        "expires_at": timezone.now() + timedelta(seconds=120),
-    }
-    values.update(fields)
-    return CallAuthFlow.objects.create(**values)
+ON_TELEFON_IP = {"provider": "telefon_ip", "provider_id": str(PROVIDER_ID), "call_to": CALL_TO}
 
 
 class WritesRefusedCache(LocMemCache):
@@ -70,13 +40,11 @@ class DownCache(LocMemCache):
         raise ConnectionError("Connection refused")
 
 
-def poll(browser: Client) -> str:
-    return browser.get("/callauth/status/", HTTP_ACCEPT="application/json").json()["status"]
-
-
 @responses.activate
-def test_a_second_poll_reads_only_the_session(telefon_ip: None, django_assert_num_queries: Any) -> None:
-    browser = browser_with(make_flow(webhook_secret_hash="0" * 64))
+def test_a_second_poll_reads_only_the_session(
+    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
+) -> None:
+    browser = browser_with(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
     poll(browser)
     with django_assert_num_queries(1):  # the session; the flow comes from the cache
         assert poll(browser) == "pending"
@@ -84,19 +52,21 @@ def test_a_second_poll_reads_only_the_session(telefon_ip: None, django_assert_nu
 
 
 @responses.activate
-def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(telefon_ip: None, django_assert_num_queries: Any) -> None:
-    responses.get(CHECK_URL, json={"success": True, "error": "", "data": {"phone": "89001234567", "id": 122760}})
-    flow = make_flow(webhook_secret_hash="0" * 64)
+def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(
+    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
+) -> None:
+    responses.get(check_url(), json=check_answer())
+    flow = flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64)
     browser = browser_with(flow)
     assert poll(browser) == "pending"  # cached from here on
     flow.note_webhook()  # another worker took the provider's webhook
     assert poll(browser) == "confirmed"
-    assert [call.request.url for call in responses.calls] == [CHECK_URL]
+    assert [call.request.url for call in responses.calls] == [check_url()]
 
 
 @pytest.mark.parametrize("backend", [WritesRefusedCache, DownCache], ids=["writes_refused", "down"])
-def test_a_failing_cache_never_hides_a_transition(settings: Any, backend: type) -> None:
-    flow = make_flow(provider="sandbox", provider_id="sandbox-1")
+def test_a_failing_cache_never_hides_a_transition(settings: Any, backend: type, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     browser = browser_with(flow)
     assert poll(browser) == "pending"
     settings.CACHES = {"default": {"BACKEND": f"{__name__}.{backend.__name__}"}}
@@ -106,9 +76,9 @@ def test_a_failing_cache_never_hides_a_transition(settings: Any, backend: type) 
 
 @responses.activate
 def test_poll_of_a_webhook_flow_reads_two_rows_and_asks_nobody(
-    telefon_ip: None, django_assert_num_queries: Any
+    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(make_flow(webhook_secret_hash="0" * 64))
+    browser = browser_with(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
     with django_assert_num_queries(2):  # the session, the flow
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")
     assert response.json()["status"] == "pending"
@@ -117,9 +87,9 @@ def test_poll_of_a_webhook_flow_reads_two_rows_and_asks_nobody(
 
 @responses.activate
 def test_poll_of_a_check_flow_between_checks_reads_two_rows_and_asks_nobody(
-    telefon_ip: None, django_assert_num_queries: Any
+    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(make_flow(last_checked_at=timezone.now()))
+    browser = browser_with(flow_factory(**ON_TELEFON_IP, last_checked_at=timezone.now()))
     with django_assert_num_queries(2):
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")
     assert response.json()["status"] == "pending"
@@ -127,11 +97,13 @@ def test_poll_of_a_check_flow_between_checks_reads_two_rows_and_asks_nobody(
 
 
 @responses.activate
-def test_poll_when_a_check_is_due_asks_the_provider_once(telefon_ip: None, django_assert_num_queries: Any) -> None:
-    responses.get(CHECK_URL, json={"success": False, "error": "not yet", "data": {}})
-    browser = browser_with(make_flow())
+def test_poll_when_a_check_is_due_asks_the_provider_once(
+    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
+) -> None:
+    responses.get(check_url(), json=check_answer(None))
+    browser = browser_with(flow_factory(**ON_TELEFON_IP))
     # session, flow, the conditional update that claims the check, its refresh
     with django_assert_num_queries(4):
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")
     assert response.json()["status"] == "pending"
-    assert [call.request.url for call in responses.calls] == [CHECK_URL]
+    assert [call.request.url for call in responses.calls] == [check_url()]

@@ -16,17 +16,12 @@ from django_callauth import signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.flows import SESSION_KEYS
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
-from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, sandbox_confirm, url
+from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, complete, sandbox_confirm, url
 
 pytestmark = pytest.mark.django_db
 
 TAKEN = "This phone number is already linked to another account."
 NO_LINK_FLOW = "No phone is being added in this browser. Enter the phone number to add."
-
-
-@pytest.fixture
-def alice(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="alice", password="a long password")
 
 
 @pytest.fixture
@@ -157,7 +152,7 @@ def test_a_confirmed_link_flow_cannot_log_in(browser: Client) -> None:
     add(browser)
     browser.post(url("link_sandbox_call"), **JSON)
     browser.logout()
-    assert_json_error(browser.post(url("complete"), **JSON), 400, "no_flow")
+    assert_json_error(complete(browser), 400, "no_flow")
     flow = CallAuthFlow.objects.get()
     assert flow.status == FlowStatus.CONFIRMED
     assert flow.claim_for_login() is False
@@ -169,7 +164,7 @@ def test_a_confirmed_login_flow_cannot_add_a_phone(client: Client, alice: Any) -
     session = client.session
     session[SESSION_KEYS[FlowPurpose.LINK]] = str(flow.pk)  # planted where a link flow would be
     session.save()
-    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow")
+    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
     assert flow.claim_for_link() is False
     assert phones_of(alice) == []
 

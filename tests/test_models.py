@@ -2,66 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from tests.helpers import T0, Clock, FlowFactory, stored
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
-T0 = datetime(2030, 1, 15, 12, 0, 0, tzinfo=timezone.get_fixed_timezone(0))
-
-
-@dataclass
-class Clock:
-    """What ``timezone.now()`` answers while a test runs."""
-
-    now: datetime
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    clock = Clock(T0)
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    yield clock
-
-
-def make_flow(**fields: Any) -> CallAuthFlow:
-    values: dict[str, Any] = {
-        "phone": PHONE,
-        "call_to": "+79990001234",
-        "provider": "sandbox",
-        "provider_id": "sandbox-1",
-        "created_at": T0,
-        "expires_at": T0 + timedelta(seconds=120),
-    }
-    values.update(fields)
-    return CallAuthFlow.objects.create(**values)
-
-
-def stored(flow: CallAuthFlow) -> CallAuthFlow:
-    return CallAuthFlow.objects.get(pk=flow.pk)
 
 
 # -- confirm ----------------------------------------------------------------------
 
 
-def test_confirm_in_time(clock: Clock) -> None:
-    flow = make_flow()
+def test_confirm_in_time(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(30)
     assert flow.confirm(PHONE) is True
     row = stored(flow)
@@ -71,15 +33,15 @@ def test_confirm_in_time(clock: Clock) -> None:
     assert flow.status == FlowStatus.CONFIRMED  # the instance is refreshed
 
 
-def test_confirm_one_second_before_the_deadline(clock: Clock) -> None:
-    flow = make_flow()
+def test_confirm_one_second_before_the_deadline(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(119)
     assert flow.confirm(PHONE) is True
 
 
 @pytest.mark.parametrize("late_by", [0, 1, 3600])
-def test_confirm_late_is_refused(clock: Clock, late_by: int) -> None:
-    flow = make_flow()
+def test_confirm_late_is_refused(clock: Clock, late_by: int, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(120 + late_by)
     assert flow.confirm(PHONE) is False
     row = stored(flow)
@@ -88,8 +50,8 @@ def test_confirm_late_is_refused(clock: Clock, late_by: int) -> None:
     assert row.confirmed_at is None
 
 
-def test_confirm_with_reported_at_in_time_but_verified_late(clock: Clock) -> None:
-    flow = make_flow()
+def test_confirm_with_reported_at_in_time_but_verified_late(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     reported = clock.advance(119)
     clock.advance(5)  # the check that verifies the webhook comes after the deadline
     assert flow.confirm(PHONE, reported_at=reported) is True
@@ -98,15 +60,15 @@ def test_confirm_with_reported_at_in_time_but_verified_late(clock: Clock) -> Non
     assert flow.confirmed_at == T0 + timedelta(seconds=124)
 
 
-def test_confirm_with_reported_at_after_the_deadline_is_refused(clock: Clock) -> None:
-    flow = make_flow()
+def test_confirm_with_reported_at_after_the_deadline_is_refused(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(10)
     assert flow.confirm(PHONE, reported_at=T0 + timedelta(seconds=120)) is False
     assert stored(flow).status == FlowStatus.PENDING
 
 
-def test_confirm_only_once(clock: Clock) -> None:
-    flow = make_flow()
+def test_confirm_only_once(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert flow.confirm(PHONE) is True
     clock.advance(1)
     assert flow.confirm(OTHER) is False
@@ -116,14 +78,14 @@ def test_confirm_only_once(clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("status", [FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
-def test_confirm_refuses_finished_flows(clock: Clock, status: str) -> None:
-    flow = make_flow(status=status)
+def test_confirm_refuses_finished_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
     assert flow.confirm(PHONE) is False
     assert stored(flow).status == status
 
 
-def test_a_stale_instance_loses_and_is_refreshed(clock: Clock) -> None:
-    mine = make_flow()
+def test_a_stale_instance_loses_and_is_refreshed(clock: Clock, flow_factory: FlowFactory) -> None:
+    mine = flow_factory()
     theirs = stored(mine)
     assert theirs.confirm(PHONE) is True
     assert mine.status == FlowStatus.PENDING  # stale in memory
@@ -136,8 +98,8 @@ def test_a_stale_instance_loses_and_is_refreshed(clock: Clock) -> None:
 # -- fail -------------------------------------------------------------------------
 
 
-def test_fail_pending(clock: Clock) -> None:
-    flow = make_flow()
+def test_fail_pending(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(7)
     assert flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER) is True
     row = stored(flow)
@@ -145,23 +107,23 @@ def test_fail_pending(clock: Clock) -> None:
     assert row.finished_at == T0 + timedelta(seconds=7)
 
 
-def test_fail_keeps_the_known_caller_when_none_given(clock: Clock) -> None:
-    flow = make_flow(status=FlowStatus.USED, caller=PHONE)
+def test_fail_keeps_the_known_caller_when_none_given(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=FlowStatus.USED, caller=PHONE)
     assert flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED) is True
     row = stored(flow)
     assert (row.status, row.failure_reason, row.caller) == (FlowStatus.FAILED, "no_account", PHONE)
 
 
-def test_fail_only_from_the_expected_status(clock: Clock) -> None:
-    flow = make_flow(status=FlowStatus.CONFIRMED, caller=PHONE)
+def test_fail_only_from_the_expected_status(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=FlowStatus.CONFIRMED, caller=PHONE)
     assert flow.fail(FailureReason.CANCELLED) is False
     assert flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED) is False
     row = stored(flow)
     assert (row.status, row.failure_reason, row.finished_at) == (FlowStatus.CONFIRMED, "", None)
 
 
-def test_fail_only_once(clock: Clock) -> None:
-    flow = make_flow()
+def test_fail_only_once(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert flow.fail(FailureReason.CANCELLED) is True
     assert flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER) is False
     row = stored(flow)
@@ -171,8 +133,8 @@ def test_fail_only_once(clock: Clock) -> None:
 # -- expire -----------------------------------------------------------------------
 
 
-def test_expire_a_pending_flow_past_its_deadline(clock: Clock) -> None:
-    flow = make_flow()
+def test_expire_a_pending_flow_past_its_deadline(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(120)
     assert flow.expire() is True
     row = stored(flow)
@@ -180,16 +142,16 @@ def test_expire_a_pending_flow_past_its_deadline(clock: Clock) -> None:
     assert row.finished_at == T0 + timedelta(seconds=120)
 
 
-def test_expire_refuses_a_live_flow(clock: Clock) -> None:
-    flow = make_flow()
+def test_expire_refuses_a_live_flow(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(119)
     assert flow.expire() is False
     assert stored(flow).status == FlowStatus.PENDING
 
 
 @pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_expire_only_pending_flows(clock: Clock, status: str) -> None:
-    flow = make_flow(status=status)
+def test_expire_only_pending_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
     clock.advance(1000)
     assert flow.expire() is False
     assert stored(flow).status == status
@@ -198,8 +160,8 @@ def test_expire_only_pending_flows(clock: Clock, status: str) -> None:
 # -- claim_for_login --------------------------------------------------------------
 
 
-def test_claim_for_login_once_only(clock: Clock) -> None:
-    flow = make_flow()
+def test_claim_for_login_once_only(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     flow.confirm(PHONE)
     clock.advance(10)
     assert flow.claim_for_login() is True
@@ -210,35 +172,39 @@ def test_claim_for_login_once_only(clock: Clock) -> None:
     assert stored(flow).status == FlowStatus.USED
 
 
-def test_claim_for_login_just_inside_the_complete_window(clock: Clock, settings: Any) -> None:
+def test_claim_for_login_just_inside_the_complete_window(
+    clock: Clock, settings: Any, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_COMPLETE_WINDOW = 300
-    flow = make_flow()
+    flow = flow_factory()
     flow.confirm(PHONE)
     clock.advance(299)
     assert flow.claim_for_login() is True
 
 
 @pytest.mark.parametrize("after", [300, 301, 86400])
-def test_claim_for_login_not_after_the_complete_window(clock: Clock, settings: Any, after: int) -> None:
+def test_claim_for_login_not_after_the_complete_window(
+    clock: Clock, settings: Any, after: int, flow_factory: FlowFactory
+) -> None:
     settings.CALLAUTH_COMPLETE_WINDOW = 300
-    flow = make_flow()
+    flow = flow_factory()
     flow.confirm(PHONE)
     clock.advance(after)
     assert flow.claim_for_login() is False
     assert stored(flow).status == FlowStatus.CONFIRMED
 
 
-def test_claim_for_login_window_follows_the_setting(clock: Clock, settings: Any) -> None:
+def test_claim_for_login_window_follows_the_setting(clock: Clock, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_COMPLETE_WINDOW = 10
-    flow = make_flow()
+    flow = flow_factory()
     flow.confirm(PHONE)
     clock.advance(11)
     assert flow.claim_for_login() is False
 
 
 @pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_claim_for_login_needs_a_confirmed_flow(clock: Clock, status: str) -> None:
-    flow = make_flow(status=status, confirmed_at=T0)
+def test_claim_for_login_needs_a_confirmed_flow(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status, confirmed_at=T0)
     assert flow.claim_for_login() is False
     assert stored(flow).status == status
 
@@ -246,8 +212,8 @@ def test_claim_for_login_needs_a_confirmed_flow(clock: Clock, status: str) -> No
 # -- claim_check ------------------------------------------------------------------
 
 
-def test_claim_check_at_most_once_per_interval(clock: Clock) -> None:
-    flow = make_flow()
+def test_claim_check_at_most_once_per_interval(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert flow.claim_check(3, 100) is True
     assert flow.last_checked_at == T0
     assert flow.claim_check(3, 100) is False
@@ -258,8 +224,8 @@ def test_claim_check_at_most_once_per_interval(clock: Clock) -> None:
     assert stored(flow).last_checked_at == T0 + timedelta(seconds=3)
 
 
-def test_claim_check_stops_at_the_most_checks_a_flow_may_cost(clock: Clock) -> None:
-    flow = make_flow()
+def test_claim_check_stops_at_the_most_checks_a_flow_may_cost(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     for _ in range(2):
         assert flow.claim_check(3, 2) is True
         clock.advance(3)
@@ -267,9 +233,9 @@ def test_claim_check_stops_at_the_most_checks_a_flow_may_cost(clock: Clock) -> N
     assert stored(flow).checks_made == 2
 
 
-def test_claim_check_is_shared_between_instances(clock: Clock) -> None:
+def test_claim_check_is_shared_between_instances(clock: Clock, flow_factory: FlowFactory) -> None:
     # Two processes polling the same flow hold two instances of it.
-    first = make_flow()
+    first = flow_factory()
     second = stored(first)
     assert first.claim_check(3, 100) is True
     assert second.claim_check(3, 100) is False
@@ -277,8 +243,8 @@ def test_claim_check_is_shared_between_instances(clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_claim_check_only_for_pending_flows(clock: Clock, status: str) -> None:
-    flow = make_flow(status=status)
+def test_claim_check_only_for_pending_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
     assert flow.claim_check(3, 100) is False
     assert stored(flow).last_checked_at is None
 
@@ -286,8 +252,8 @@ def test_claim_check_only_for_pending_flows(clock: Clock, status: str) -> None:
 # -- set_started, note_webhook, set_user -----------------------------------------
 
 
-def test_set_started_records_the_provider_answer_once() -> None:
-    flow = make_flow(call_to="", provider_id="")
+def test_set_started_records_the_provider_answer_once(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(call_to="", provider_id="")
     assert flow.set_started(call_to="+79990001234", provider_id="122760") is True
     assert (flow.call_to, flow.provider_id) == ("+79990001234", "122760")
     assert flow.set_started(call_to="+79990009999", provider_id="999") is False
@@ -295,14 +261,14 @@ def test_set_started_records_the_provider_answer_once() -> None:
     assert (row.call_to, row.provider_id) == ("+79990001234", "122760")
 
 
-def test_set_started_refuses_a_flow_that_is_no_longer_pending() -> None:
-    flow = make_flow(call_to="", provider_id="", status=FlowStatus.FAILED)
+def test_set_started_refuses_a_flow_that_is_no_longer_pending(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(call_to="", provider_id="", status=FlowStatus.FAILED)
     assert flow.set_started(call_to="+79990001234", provider_id="1") is False
     assert stored(flow).call_to == ""
 
 
-def test_note_webhook_once(clock: Clock) -> None:
-    flow = make_flow()
+def test_note_webhook_once(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     clock.advance(5)
     assert flow.note_webhook() is True
     assert flow.webhook_received_at == T0 + timedelta(seconds=5)
@@ -311,15 +277,15 @@ def test_note_webhook_once(clock: Clock) -> None:
     assert stored(flow).webhook_received_at == T0 + timedelta(seconds=5)
 
 
-def test_note_webhook_only_for_pending_flows(clock: Clock) -> None:
-    flow = make_flow(status=FlowStatus.USED)
+def test_note_webhook_only_for_pending_flows(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=FlowStatus.USED)
     assert flow.note_webhook() is False
     assert stored(flow).webhook_received_at is None
 
 
-def test_set_user() -> None:
+def test_set_user(flow_factory: FlowFactory) -> None:
     user = get_user_model().objects.create_user("alice")
-    flow = make_flow()
+    flow = flow_factory()
     flow.set_user(user)
     assert flow.user == user
     assert stored(flow).user == user
@@ -328,8 +294,8 @@ def test_set_user() -> None:
 # -- derived state ----------------------------------------------------------------
 
 
-def test_current_status_of_a_pending_flow(clock: Clock) -> None:
-    flow = make_flow()
+def test_current_status_of_a_pending_flow(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert flow.current_status() == FlowStatus.PENDING
     clock.advance(119)
     assert flow.current_status() == FlowStatus.PENDING
@@ -338,9 +304,9 @@ def test_current_status_of_a_pending_flow(clock: Clock) -> None:
     assert stored(flow).status == FlowStatus.PENDING  # derived only, nothing written
 
 
-def test_current_status_of_a_confirmed_flow(clock: Clock, settings: Any) -> None:
+def test_current_status_of_a_confirmed_flow(clock: Clock, settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_COMPLETE_WINDOW = 300
-    flow = make_flow()
+    flow = flow_factory()
     clock.advance(100)
     flow.confirm(PHONE)
     clock.advance(200)  # past the number's lifetime, inside the finishing window
@@ -351,27 +317,27 @@ def test_current_status_of_a_confirmed_flow(clock: Clock, settings: Any) -> None
     assert flow.current_status() == FlowStatus.EXPIRED
 
 
-def test_current_status_takes_an_explicit_now() -> None:
-    flow = make_flow()
+def test_current_status_takes_an_explicit_now(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(created_at=T0)
     assert flow.current_status(T0 + timedelta(seconds=60)) == FlowStatus.PENDING
     assert flow.current_status(T0 + timedelta(seconds=121)) == FlowStatus.EXPIRED
 
 
 @pytest.mark.parametrize("status", [FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_current_status_of_finished_flows_never_changes(status: str) -> None:
-    flow = make_flow(status=status)
+def test_current_status_of_finished_flows_never_changes(status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
     assert flow.current_status(T0) == status
     assert flow.current_status(T0 + timedelta(days=1)) == status
 
 
-def test_complete_by() -> None:
-    flow = make_flow(confirmed_at=T0 + timedelta(seconds=50))
+def test_complete_by(flow_factory: FlowFactory) -> None:
+    flow = flow_factory(created_at=T0, confirmed_at=T0 + timedelta(seconds=50))
     assert flow.complete_by == T0 + timedelta(seconds=350)
-    assert make_flow().complete_by == T0 + timedelta(seconds=420)
+    assert flow_factory(created_at=T0).complete_by == T0 + timedelta(seconds=420)
 
 
-def test_expires_in(clock: Clock) -> None:
-    flow = make_flow()
+def test_expires_in(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
     assert flow.expires_in() == 120
     clock.advance(30.5)
     assert flow.expires_in() == 89
@@ -382,24 +348,24 @@ def test_expires_in(clock: Clock) -> None:
     assert flow.expires_in(T0 + timedelta(seconds=20)) == 100
 
 
-def test_uses_webhook() -> None:
-    assert make_flow().uses_webhook is False
-    assert make_flow(webhook_secret_hash="a" * 64).uses_webhook is True
+def test_uses_webhook(flow_factory: FlowFactory) -> None:
+    assert flow_factory().uses_webhook is False
+    assert flow_factory(webhook_secret_hash="a" * 64).uses_webhook is True
 
 
-def test_str() -> None:
-    assert str(make_flow()) == "+79001234567 (pending)"
+def test_str(flow_factory: FlowFactory) -> None:
+    assert str(flow_factory()) == "+79001234567 (pending)"
 
 
-def test_new_flows_are_pending_with_a_random_id() -> None:
-    first, second = make_flow(), make_flow()
+def test_new_flows_are_pending_with_a_random_id(flow_factory: FlowFactory) -> None:
+    first, second = flow_factory(), flow_factory()
     assert first.status == FlowStatus.PENDING
     assert first.pk != second.pk
 
 
-def test_newest_flows_first(clock: Clock) -> None:
-    older = make_flow(created_at=T0)
-    newer = make_flow(created_at=T0 + timedelta(seconds=1))
+def test_newest_flows_first(clock: Clock, flow_factory: FlowFactory) -> None:
+    older = flow_factory(created_at=T0)
+    newer = flow_factory(created_at=T0 + timedelta(seconds=1))
     assert list(CallAuthFlow.objects.all()) == [newer, older]
 
 
@@ -436,9 +402,9 @@ def test_phone_links_go_with_their_user() -> None:
     assert not CallAuthPhone.objects.exists()
 
 
-def test_deleting_a_user_keeps_the_flows_as_audit_trail() -> None:
+def test_deleting_a_user_keeps_the_flows_as_audit_trail(flow_factory: FlowFactory) -> None:
     user = get_user_model().objects.create_user("alice")
-    flow = make_flow(user=user, status=FlowStatus.USED)
+    flow = flow_factory(user=user, status=FlowStatus.USED)
     user.delete()
     assert stored(flow).user is None
 

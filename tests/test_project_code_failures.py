@@ -21,7 +21,7 @@ from django.test import Client
 from django_callauth import signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.models import FlowStatus
-from tests.helpers import JSON, PHONE, assert_json_error, logged_in_phone, sandbox_confirm, start, url
+from tests.helpers import JSON, PHONE, assert_json_error, complete, logged_in_phone, sandbox_confirm, start, url
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_an_adapter_failing_before_login_is_a_clear_error_and_the_flow_stays_usa
     flow = sandbox_confirm(client)
     adapter.TEST_ADAPTER_FAILS_IN = method
     assert_json_error(
-        client.post(url("complete"), **JSON),
+        complete(client),
         503,
         "login_failed",
         "Something went wrong while logging you in. Please try again.",
@@ -82,7 +82,7 @@ def test_an_adapter_failing_before_login_is_a_clear_error_and_the_flow_stays_usa
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
 
     adapter.TEST_ADAPTER_FAILS_IN = ""  # the site is fixed, or it was a passing fault
-    assert client.post(url("complete"), **JSON).status_code == 200
+    assert complete(client).status_code == 200
     assert logged_in_phone(client) == PHONE
 
 
@@ -97,7 +97,7 @@ def test_the_html_page_says_so_too(client: Client, adapter: Any) -> None:
 def test_a_failing_login_redirect_still_lands_logged_in(client: Client, adapter: Any) -> None:
     sandbox_confirm(client)
     adapter.TEST_ADAPTER_FAILS_IN = "get_login_redirect_url"
-    response = client.post(url("complete"), **JSON)
+    response = complete(client)
     assert response.json() == {"redirect": "/"}
     assert logged_in_phone(client) == PHONE
 

@@ -15,7 +15,7 @@ from django.test import Client
 
 from django_callauth.models import CallAuthFlow
 from django_callauth.providers.sandbox import SandboxProvider
-from tests.helpers import JSON, PHONE, assert_json_error, start, url
+from tests.helpers import JSON, PHONE, assert_json_error, poll, start, url
 from tests.provider_contract import ProviderContract
 
 NOT_SET_UP = "Login by phone call is not set up on this site yet."
@@ -54,7 +54,7 @@ def test_without_debug_no_call_can_be_simulated(client: Client, production: Any)
     assert start(client, PHONE).status_code == 201
     production.CALLAUTH_SANDBOX_IN_PRODUCTION = False
     assert_json_error(client.post(url("sandbox_call"), **JSON), 503, "sandbox_disabled", NOT_SET_UP)
-    assert client.get(url("status"), **JSON).json()["status"] == "pending"
+    assert poll(client) == "pending"
 
 
 @pytest.mark.django_db

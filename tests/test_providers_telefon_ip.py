@@ -10,7 +10,7 @@ import gzip
 import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +19,6 @@ import responses
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from django_callauth.providers import http
 from django_callauth.providers.base import (
     CallReport,
     ProviderConfigurationError,
@@ -32,6 +31,7 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
 from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
+from tests.helpers import Clock, check_answer, start_answer
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
@@ -43,23 +43,10 @@ REDACTED_START = f"GET {BASE}***/reverse_auth_phone_get"
 PHONE = "+79001234567"
 WEBHOOK = "https://site.example/callauth/webhook/s3cr3t-path/"
 
-# The doc's own samples (its start sample is missing a comma; this is what it means).
-START_OK: dict[str, Any] = {
-    "success": True,
-    "error": "",
-    "data": {
-        "auth_phone": "79644115786",
-        "id": 122760,
-        "url_image": "https://api.telefon-ip.ru/api/v1/authcalls/get_qr_image/2841621/",
-        "url_link": "<a href='tel:89644078713'>Позвони для авторизации</a>",
-    },
-}
-CHECK_OK: dict[str, Any] = {"success": True, "error": "", "data": {"phone": "89243555100", "id": 122760}}
+# The doc's own samples (its start sample is missing a comma; start_answer() is what it means).
+START_OK = start_answer()
+CHECK_OK = check_answer("89243555100")
 NOT_FOUND: dict[str, Any] = {"success": False, "error": "id record not found", "data": {}}
-
-
-def start_answer(**data: Any) -> dict[str, Any]:
-    return {**START_OK, "data": {**START_OK["data"], **data}}
 
 
 @pytest.fixture
@@ -67,16 +54,20 @@ def provider() -> TelefonIpProvider:
     return TelefonIpProvider(token=TOKEN, base_url=BASE, timeout=(3.05, 5.0), deadline=10.0)
 
 
-@pytest.fixture
-def mocked() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
-
-
 def sent_kwargs(call: Any) -> dict[str, Any]:
     """What requests handed its adapter: timeout, stream (recorded by ``responses``)."""
     kwargs: dict[str, Any] = call.request.req_kwargs
     return kwargs
+
+
+def failing_slowly(clock: Clock, seconds: float) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    """A ``responses`` callback answering 503 after ``seconds``."""
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        clock.advance(seconds)
+        return 503, {}, ""
+
+    return answer
 
 
 def raised(call: Any) -> ProviderError:
@@ -93,11 +84,11 @@ def test_to_provider_format() -> None:
 
 
 def test_start_without_webhook_gets_with_the_phone_in_8_form(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
-    mocked.get(START_GET, json=START_OK)
+    telefon_ip_api.get(START_GET, json=START_OK)
     assert provider.start(PHONE, None) == StartedCall(call_to="+79644115786", provider_id="122760")
-    (call,) = mocked.calls
+    (call,) = telefon_ip_api.calls
     assert call.request.method == "GET"
     assert call.request.url == START_GET + "?phone=89001234567"
     assert call.request.body is None
@@ -105,32 +96,32 @@ def test_start_without_webhook_gets_with_the_phone_in_8_form(
     assert sent_kwargs(call)["stream"] is True
 
 
-def test_start_with_webhook_posts_json(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.post(START_POST, json=START_OK)
+def test_start_with_webhook_posts_json(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
+    telefon_ip_api.post(START_POST, json=START_OK)
     assert provider.start(PHONE, WEBHOOK) == StartedCall(call_to="+79644115786", provider_id="122760")
-    (call,) = mocked.calls
+    (call,) = telefon_ip_api.calls
     assert call.request.method == "POST"
     assert call.request.url == START_POST
     assert call.request.headers["Content-Type"] == "application/json"
     assert json.loads(call.request.body or b"") == {"phone": "89001234567", "webhook": WEBHOOK}
 
 
-def test_from_settings_reads_every_setting(settings: Any, mocked: responses.RequestsMock) -> None:
+def test_from_settings_reads_every_setting(settings: Any, telefon_ip_api: responses.RequestsMock) -> None:
     settings.CALLAUTH_TELEFON_IP_TOKEN = "other-token"
     settings.CALLAUTH_TELEFON_IP_URL = "https://proxy.example/authcalls"  # no slash: conf adds it
     settings.CALLAUTH_TELEFON_IP_TIMEOUT = (1, 2)
     settings.CALLAUTH_TELEFON_IP_DEADLINE = 1.5
-    mocked.get("https://proxy.example/authcalls/other-token/reverse_auth_phone_get", json=START_OK)
+    telefon_ip_api.get("https://proxy.example/authcalls/other-token/reverse_auth_phone_get", json=START_OK)
     TelefonIpProvider.from_settings().start(PHONE, None)
-    connect, read = sent_kwargs(mocked.calls[0])["timeout"]
+    connect, read = sent_kwargs(telefon_ip_api.calls[0])["timeout"]
     assert (connect, read) == (1.0, pytest.approx(1.5, abs=0.1))  # read capped by the deadline
 
 
 def test_the_number_to_call_comes_from_auth_phone_never_from_url_link(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
     # The doc's url_link dials 89644078713; only the validated auth_phone counts.
-    mocked.get(START_GET, json=start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"))
+    telefon_ip_api.get(START_GET, json=start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"))
     assert provider.start(PHONE, None).call_to == "+79644115786"
 
 
@@ -139,30 +130,32 @@ def test_the_number_to_call_comes_from_auth_phone_never_from_url_link(
     [(122760, "122760"), ("122760", "122760"), ("ab_C-9", "ab_C-9"), ("x" * 64, "x" * 64), (0, "0")],
 )
 def test_start_accepts_int_and_string_ids(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object, expected: str
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, value: object, expected: str
 ) -> None:
-    mocked.get(START_GET, json=start_answer(id=value))
+    telefon_ip_api.get(START_GET, json=start_answer(id=value))
     assert provider.start(PHONE, None).provider_id == expected
 
 
 @pytest.mark.parametrize("value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}])
-def test_start_refuses_unusable_ids(provider: TelefonIpProvider, mocked: responses.RequestsMock, value: object) -> None:
-    mocked.get(START_GET, json=start_answer(id=value))
+def test_start_refuses_unusable_ids(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, value: object
+) -> None:
+    telefon_ip_api.get(START_GET, json=start_answer(id=value))
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
     assert str(error) == "telefon-ip's start answer has no valid id."
 
 
-def test_start_refuses_a_missing_id(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(START_GET, json={"success": True, "error": "", "data": {"auth_phone": "79644115786"}})
+def test_start_refuses_a_missing_id(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
+    telefon_ip_api.get(START_GET, json={"success": True, "error": "", "data": {"auth_phone": "79644115786"}})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
 @pytest.mark.parametrize("auth_phone", ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"])
 def test_start_accepts_auth_phone_forms(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, auth_phone: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, auth_phone: object
 ) -> None:
-    mocked.get(START_GET, json=start_answer(auth_phone=auth_phone))
+    telefon_ip_api.get(START_GET, json=start_answer(auth_phone=auth_phone))
     assert provider.start(PHONE, None).call_to == "+79644115786"
 
 
@@ -171,57 +164,65 @@ def test_start_accepts_auth_phone_forms(
     ["", None, "12345", "79644115786x", "+12025550100", "77001234567", "7964411578६", True, ["79644115786"]],
 )
 def test_start_refuses_an_auth_phone_that_is_not_a_phone(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, auth_phone: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, auth_phone: object
 ) -> None:
-    mocked.get(START_GET, json=start_answer(auth_phone=auth_phone))
+    telefon_ip_api.get(START_GET, json=start_answer(auth_phone=auth_phone))
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
     assert str(error) == "telefon-ip's start answer has no valid number to call."
 
 
 @pytest.mark.parametrize("success", [True, "True", "true", 1])
-def test_start_success_variants(provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object) -> None:
-    mocked.get(START_GET, json={**START_OK, "success": success})
+def test_start_success_variants(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, success: object
+) -> None:
+    telefon_ip_api.get(START_GET, json={**START_OK, "success": success})
     assert provider.start(PHONE, None).provider_id == "122760"
 
 
 @pytest.mark.parametrize("success", [False, "False", "false", 0, None, "yes", "", 2])
 def test_start_refused_when_success_is_not_true(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, success: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, success: object
 ) -> None:
-    mocked.get(START_GET, json={**START_OK, "success": success})
+    telefon_ip_api.get(START_GET, json={**START_OK, "success": success})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
 
-def test_start_refused_without_success_field(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(START_GET, json={"data": START_OK["data"]})
+def test_start_refused_without_success_field(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(START_GET, json={"data": START_OK["data"]})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
 
 def test_start_rejection_shows_the_providers_error_truncated_on_one_line(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
-    mocked.get(START_GET, json={"success": False, "error": "Недостаточно средств\n" + "x" * 1000, "data": []})
+    telefon_ip_api.get(START_GET, json={"success": False, "error": "Недостаточно средств\n" + "x" * 1000, "data": []})
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderRejected
     assert str(error) == "telefon-ip refused to start a call: Недостаточно средств " + "x" * 79 + "…"
 
 
-def test_start_rejection_without_error_text(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(START_GET, json={"success": False})
+def test_start_rejection_without_error_text(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(START_GET, json={"success": False})
     assert str(raised(lambda: provider.start(PHONE, None))) == "telefon-ip refused to start a call: no reason given"
 
 
 @pytest.mark.parametrize("data", [{}, [], None, "text"])
 def test_start_without_data_is_malformed(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, data: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, data: object
 ) -> None:
-    mocked.get(START_GET, json={"success": True, "error": "", "data": data})
+    telefon_ip_api.get(START_GET, json={"success": True, "error": "", "data": data})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
-def test_start_with_data_missing_is_malformed(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(START_GET, json={"success": True, "error": ""})
+def test_start_with_data_missing_is_malformed(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(START_GET, json={"success": True, "error": ""})
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
@@ -270,7 +271,7 @@ STATUS_CASES = [
 @pytest.mark.parametrize(("status", "exc_type", "message", "log"), STATUS_CASES)
 def test_start_http_errors(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     status: int,
     exc_type: type[ProviderError],
@@ -278,11 +279,13 @@ def test_start_http_errors(
     log: str,
 ) -> None:
     # A redirect target that would answer fine: it must never be requested.
-    mocked.get(START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"})
-    mocked.get("https://evil.example/x", json=START_OK)
+    telefon_ip_api.get(
+        START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"}
+    )
+    telefon_ip_api.get("https://evil.example/x", json=START_OK)
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (exc_type, message)
-    assert len(mocked.calls) == 1  # neither retried nor redirected
+    assert len(telefon_ip_api.calls) == 1  # neither retried nor redirected
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
@@ -295,17 +298,19 @@ def test_start_http_errors(
     ],
 )
 def test_start_other_4xx_is_rejected(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, status: int, body: str
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, body: str
 ) -> None:
-    mocked.get(START_GET, status=status, body=body)
+    telefon_ip_api.get(START_GET, status=status, body=body)
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderRejected
     expected = "phone is invalid" if status == 400 else "no reason given"
     assert str(error) == f"telefon-ip refused to start a call: {expected}"
 
 
-def test_4xx_with_success_true_is_still_rejected(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(START_GET, status=400, json=START_OK)
+def test_4xx_with_success_true_is_still_rejected(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(START_GET, status=400, json=START_OK)
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
 
@@ -336,13 +341,13 @@ def test_4xx_with_success_true_is_still_rejected(provider: TelefonIpProvider, mo
 )
 def test_bodies_that_are_not_a_json_object_are_malformed(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     body: str,
     message: str,
     log: str,
 ) -> None:
-    mocked.get(START_GET, body=body.encode("latin-1"))
+    telefon_ip_api.get(START_GET, body=body.encode("latin-1"))
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (ProviderMalformedAnswer, message)
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
@@ -376,7 +381,7 @@ def test_bodies_that_are_not_a_json_object_are_malformed(
 )
 def test_broken_bodies(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     body: bytes,
     headers: dict[str, str],
@@ -384,15 +389,17 @@ def test_broken_bodies(
     message: str,
     log: str,
 ) -> None:
-    mocked.get(START_GET, body=body, headers=headers)
+    telefon_ip_api.get(START_GET, body=body, headers=headers)
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (exc_type, message)
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
-def test_a_body_of_exactly_the_limit_is_read(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
+def test_a_body_of_exactly_the_limit_is_read(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
     body = json.dumps(START_OK).encode()
-    mocked.get(START_GET, body=body + b" " * (MAX_BODY_BYTES - len(body)))
+    telefon_ip_api.get(START_GET, body=body + b" " * (MAX_BODY_BYTES - len(body)))
     assert provider.start(PHONE, None).provider_id == "122760"
 
 
@@ -423,36 +430,38 @@ def test_a_body_of_exactly_the_limit_is_read(provider: TelefonIpProvider, mocked
 )
 def test_network_failures_are_unavailable_and_start_is_never_retried(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     failure: Exception,
     message: str,
     log: str,
 ) -> None:
-    mocked.get(START_GET, body=failure)
-    mocked.get(START_GET, json=START_OK)
+    telefon_ip_api.get(START_GET, body=failure)
+    telefon_ip_api.get(START_GET, json=START_OK)
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (ProviderUnavailable, message)
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
-def test_a_post_start_is_never_retried_either(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.post(START_POST, status=503)
-    mocked.post(START_POST, json=START_OK)
+def test_a_post_start_is_never_retried_either(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.post(START_POST, status=503)
+    telefon_ip_api.post(START_POST, json=START_OK)
     assert type(raised(lambda: provider.start(PHONE, WEBHOOK))) is ProviderUnavailable
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
 
 
 @pytest.mark.parametrize("token", ["", "has/slash", "has?query", "has space", "has%2f"])
-def test_a_bad_token_fails_before_any_request(mocked: responses.RequestsMock, token: str) -> None:
+def test_a_bad_token_fails_before_any_request(telefon_ip_api: responses.RequestsMock, token: str) -> None:
     provider = TelefonIpProvider(token=token, base_url=BASE, timeout=(1, 1), deadline=1)
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderConfigurationError
     assert type(raised(lambda: provider.check("122760"))) is ProviderConfigurationError
-    assert len(mocked.calls) == 0
+    assert len(telefon_ip_api.calls) == 0
 
 
-def test_a_base_url_that_is_not_a_url_is_a_configuration_error(mocked: responses.RequestsMock) -> None:
+def test_a_base_url_that_is_not_a_url_is_a_configuration_error(telefon_ip_api: responses.RequestsMock) -> None:
     provider = TelefonIpProvider(token=TOKEN, base_url="api.telefon-ip.ru/", timeout=(1, 1), deadline=1)
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (
@@ -464,10 +473,10 @@ def test_a_base_url_that_is_not_a_url_is_a_configuration_error(mocked: responses
 # --- check --------------------------------------------------------------------------------
 
 
-def test_check_confirmed_as_in_the_doc(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(CHECK, json=CHECK_OK)
+def test_check_confirmed_as_in_the_doc(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
+    telefon_ip_api.get(CHECK, json=CHECK_OK)
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
-    (call,) = mocked.calls
+    (call,) = telefon_ip_api.calls
     assert (call.request.method, call.request.url, call.request.body) == ("GET", CHECK, None)
 
 
@@ -483,9 +492,9 @@ def test_check_confirmed_as_in_the_doc(provider: TelefonIpProvider, mocked: resp
 )
 @pytest.mark.parametrize("success", [True, "True", "true", 1])
 def test_check_confirmed_variants(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, data: dict[str, Any], success: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, data: dict[str, Any], success: object
 ) -> None:
-    mocked.get(CHECK, json={"success": success, "error": "", "data": data})
+    telefon_ip_api.get(CHECK, json={"success": success, "error": "", "data": data})
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
 
 
@@ -518,12 +527,12 @@ PENDING = [
 
 @pytest.mark.parametrize(("status", "answer"), PENDING)
 def test_check_pending_shapes(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, status: int, answer: Any
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, answer: Any
 ) -> None:
     body = answer if isinstance(answer, str) else json.dumps(answer)
-    mocked.get(CHECK, status=status, body=body)
+    telefon_ip_api.get(CHECK, status=status, body=body)
     assert provider.check("122760") == CallReport(caller=None, provider_id="122760")
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -531,25 +540,27 @@ def test_check_pending_shapes(
 )
 def test_check_errors_that_are_not_retried(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     status: int,
     exc_type: type[ProviderError],
     message: str,
     log: str,
 ) -> None:
-    mocked.get(CHECK, status=status, headers={"Location": CHECK})
+    telefon_ip_api.get(CHECK, status=status, headers={"Location": CHECK})
     error = raised(lambda: provider.check("122760"))
     assert (type(error), str(error)) == (exc_type, message)
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
     assert f"telefon-ip {REDACTED_CHECK}: {log}" in [r.getMessage() for r in caplog.records]
 
 
 @pytest.mark.parametrize("body", ["not json", "[]"])
-def test_check_malformed_is_not_retried(provider: TelefonIpProvider, mocked: responses.RequestsMock, body: str) -> None:
-    mocked.get(CHECK, body=body)
+def test_check_malformed_is_not_retried(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, body: str
+) -> None:
+    telefon_ip_api.get(CHECK, body=body)
     assert type(raised(lambda: provider.check("122760"))) is ProviderMalformedAnswer
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -562,61 +573,48 @@ def test_check_malformed_is_not_retried(provider: TelefonIpProvider, mocked: res
     ],
 )
 def test_check_is_retried_once_when_unavailable(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, first: dict[str, Any]
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, first: dict[str, Any]
 ) -> None:
-    mocked.get(CHECK, **first)
-    mocked.get(CHECK, json=CHECK_OK)
+    telefon_ip_api.get(CHECK, **first)
+    telefon_ip_api.get(CHECK, json=CHECK_OK)
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
-    assert len(mocked.calls) == 2
+    assert len(telefon_ip_api.calls) == 2
 
 
-def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, mocked: responses.RequestsMock) -> None:
-    mocked.get(CHECK, status=502)
-    mocked.get(CHECK, body=requests.exceptions.ConnectTimeout(CHECK))
-    mocked.get(CHECK, json=CHECK_OK)
+def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
+    telefon_ip_api.get(CHECK, status=502)
+    telefon_ip_api.get(CHECK, body=requests.exceptions.ConnectTimeout(CHECK))
+    telefon_ip_api.get(CHECK, json=CHECK_OK)
     error = raised(lambda: provider.check("122760"))
     assert (type(error), str(error)) == (ProviderUnavailable, "telefon-ip did not answer in time.")
     assert error.__context__ is None  # the second failure does not chain to the first
-    assert len(mocked.calls) == 2
+    assert len(telefon_ip_api.calls) == 2
 
 
 def test_check_is_not_retried_when_the_deadline_is_spent(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+    clock: Clock, provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(http, "_clock", lambda: now[0])
-
-    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        now[0] += 9.6  # of a 10 s deadline: 0.4 s left is not enough for another try
-        return 503, {}, ""
-
-    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
+    # Of a 10 s deadline, 0.4 s left is not enough for another try.
+    telefon_ip_api.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=9.6))
     assert type(raised(lambda: provider.check("122760"))) is ProviderUnavailable
-    assert len(mocked.calls) == 1
+    assert len(telefon_ip_api.calls) == 1
 
 
 def test_the_retry_gets_only_what_is_left_of_the_deadline(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+    clock: Clock, provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(http, "_clock", lambda: now[0])
-
-    def slow_failure(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        now[0] += 8.0
-        return 503, {}, ""
-
-    mocked.add_callback(responses.GET, CHECK, callback=slow_failure)
-    mocked.get(CHECK, json=CHECK_OK)
+    telefon_ip_api.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=8.0))
+    telefon_ip_api.get(CHECK, json=CHECK_OK)
     assert provider.check("122760").caller == "+79243555100"
-    assert [sent_kwargs(c)["timeout"] for c in mocked.calls] == [(3.05, 5.0), (2.0, 2.0)]
+    assert [sent_kwargs(c)["timeout"] for c in telefon_ip_api.calls] == [(3.05, 5.0), (2.0, 2.0)]
 
 
 @pytest.mark.parametrize("provider_id", ["", "../122760", "1 2", "x" * 65, "12\n"])
 def test_check_refuses_an_unusable_id_without_asking(
-    provider: TelefonIpProvider, mocked: responses.RequestsMock, provider_id: str
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, provider_id: str
 ) -> None:
     assert type(raised(lambda: provider.check(provider_id))) is ProviderMalformedAnswer
-    assert len(mocked.calls) == 0
+    assert len(telefon_ip_api.calls) == 0
 
 
 # --- the token never shows ------------------------------------------------------------------
@@ -648,15 +646,15 @@ LEAK_CASES: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("action", "answer"), LEAK_CASES)
 def test_the_token_is_in_no_exception_traceback_or_log(
     provider: TelefonIpProvider,
-    mocked: responses.RequestsMock,
+    telefon_ip_api: responses.RequestsMock,
     caplog: pytest.LogCaptureFixture,
     action: str,
     answer: dict[str, Any],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url = START_GET if action == "start" else CHECK
-    mocked.get(url, **answer)
-    mocked.get(url, **answer)
+    telefon_ip_api.get(url, **answer)
+    telefon_ip_api.get(url, **answer)
     error = raised(lambda: provider.start(PHONE, None) if action == "start" else provider.check("122760"))
     assert (error.__context__, error.__cause__) == (None, None)
     for text in (
@@ -671,13 +669,13 @@ def test_the_token_is_in_no_exception_traceback_or_log(
 
 
 def test_an_unexpected_error_reports_neither_the_token_nor_the_webhook_secret(
-    settings: Any, provider: TelefonIpProvider, mocked: responses.RequestsMock
+    settings: Any, provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
     # An error requests does not wrap is not ours to catch: Django reports it (the admins'
     # email), listing every frame's local variables, and requests' frames hold the full URL.
     settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
-    mocked.post(START_POST, body=RuntimeError("unexpected"))
-    mocked.get(CHECK, body=RuntimeError("unexpected"))
+    telefon_ip_api.post(START_POST, body=RuntimeError("unexpected"))
+    telefon_ip_api.get(CHECK, body=RuntimeError("unexpected"))
     for action in (lambda: provider.start(PHONE, WEBHOOK), lambda: provider.check("122760")):
         with pytest.raises(RuntimeError) as info:
             action()

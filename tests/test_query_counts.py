@@ -13,7 +13,6 @@ test's transaction: the same number either way).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -22,51 +21,38 @@ from django.test import Client
 
 from django_callauth.models import CallAuthFlow
 from tests.helpers import (
-    JSON,
     PHONE,
-    PROVIDER_ID,
     START_GET,
     START_POST,
+    call_webhook,
     check_answer,
     check_url,
+    complete,
+    poll,
     start,
     start_answer,
-    url,
+    webhook_path,
 )
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def check_mode(provider: responses.RequestsMock, settings: Any) -> responses.RequestsMock:
+def check_mode(telefon_ip_api: responses.RequestsMock, settings: Any) -> responses.RequestsMock:
     settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-    provider.get(START_GET, json=start_answer())
-    return provider
+    telefon_ip_api.get(START_GET, json=start_answer())
+    return telefon_ip_api
 
 
 @pytest.fixture
-def webhook_mode(provider: responses.RequestsMock) -> responses.RequestsMock:
-    provider.post(START_POST, json=start_answer())
-    return provider
-
-
-def webhook_path(provider: responses.RequestsMock) -> str:
-    """The webhook URL the app gave the provider, as a path on this site, with the provider's query."""
-    webhook = json.loads(provider.calls[0].request.body)["webhook"]
-    return webhook.removeprefix("https://site.example") + f"?success=True&phone=89001234567&id={PROVIDER_ID}"
+def webhook_mode(telefon_ip_api: responses.RequestsMock) -> responses.RequestsMock:
+    telefon_ip_api.post(START_POST, json=start_answer())
+    return telefon_ip_api
 
 
 def started(client: Client) -> CallAuthFlow:
     assert start(client).status_code == 201
     return CallAuthFlow.objects.get()
-
-
-def poll(client: Client) -> str:
-    return client.get(url("status"), **JSON).json()["status"]
-
-
-def complete(client: Client) -> Any:
-    return client.post(url("complete"), **JSON)
 
 
 class TestStart:
@@ -93,18 +79,18 @@ class TestWebhook:
     def test_a_known_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
         started(Client())
         with django_assert_num_queries(3):
-            assert Client().get(webhook_path(webhook_mode)).status_code == 200
+            assert call_webhook(webhook_path(webhook_mode)).status_code == 200
 
     def test_a_replayed_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
         started(Client())
-        Client().get(webhook_path(webhook_mode))
+        call_webhook(webhook_path(webhook_mode))
         with django_assert_num_queries(3):  # the same: the UPDATE finds nothing to change
-            assert Client().get(webhook_path(webhook_mode)).status_code == 200
+            assert call_webhook(webhook_path(webhook_mode)).status_code == 200
 
     def test_a_forged_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
         started(Client())
         with django_assert_num_queries(1):  # the flow by id; its secret does not match: nothing written
-            assert Client().get(webhook_path(webhook_mode).replace("/?", "x/?")).status_code == 404
+            assert call_webhook(webhook_path(webhook_mode).rstrip("/") + "x/").status_code == 404
 
 
 class TestPollAndComplete:
@@ -114,7 +100,7 @@ class TestPollAndComplete:
         client = Client()
         flow = started(client)
         webhook_mode.get(check_url(), json=check_answer())
-        Client().get(webhook_path(webhook_mode))
+        call_webhook(webhook_path(webhook_mode))
         # The session (the flow comes from the cache, where the webhook's transition put it),
         # the UPDATE claiming the check and its refresh, the UPDATE confirming and its refresh.
         with django_assert_num_queries(5):
@@ -128,7 +114,7 @@ class TestPollAndComplete:
         client = Client()
         started(client)
         webhook_mode.get(check_url(), json=check_answer())
-        Client().get(webhook_path(webhook_mode))
+        call_webhook(webhook_path(webhook_mode))
         assert poll(client) == "confirmed"
         # As an existing account (below), plus: is the username free, INSERT the user, INSERT its phone.
         with django_assert_num_queries(24):
@@ -145,7 +131,7 @@ class TestPollAndComplete:
         client = Client()
         started(client)
         webhook_mode.get(check_url(), json=check_answer())
-        Client().get(webhook_path(webhook_mode))
+        call_webhook(webhook_path(webhook_mode))
         assert poll(client) == "confirmed"
         # The session, the flow (from the database: finishing decides). In one atomic block (+2):
         # the UPDATE claiming the flow and its refresh, the phone with its user, the flow's user,

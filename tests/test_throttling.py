@@ -1,7 +1,7 @@
 """Cost limits (docs/security.rst, invariant 8): counted before any billed start, never exceeded.
 
 The counting runs on the per-process LocMemCache and on a real Redis (the cache production
-sites share between processes). Time is moved through ``throttling._clock``; nothing sleeps.
+sites share between processes). Time is moved by the ``clock`` fixture; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from django.http import HttpRequest
 from django.test import Client, RequestFactory
 from django.utils import translation
 
-from django_callauth import signals, throttling
+from django_callauth import throttling
 from django_callauth.models import CallAuthFlow
 from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
-from tests.helpers import JSON, PHONE, START_POST, assert_json_error, start, start_answer, url
+from tests.helpers import JSON, PHONE, START_POST, T0, Clock, SignalLog, assert_json_error, start, start_answer, url
 
 pytestmark = pytest.mark.django_db
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-T0 = 1_900_000_020.0  # 20 s into a minute, 1 ten-second bucket past a bucket edge
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
@@ -67,19 +66,6 @@ def limiter_cache(request: pytest.FixtureRequest, settings: Any) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
-    class Clock:
-        now = T0
-
-        def advance(self, seconds: float) -> None:
-            self.now += seconds
-
-    fake = Clock()
-    monkeypatch.setattr(throttling, "_clock", lambda: fake.now)
-    return fake
-
-
 def request_from(address: str = "203.0.113.7", **headers: str) -> HttpRequest:
     return RequestFactory().post("/", REMOTE_ADDR=address, **headers)
 
@@ -117,15 +103,15 @@ def test_unreadable_rates_are_refused(text: str) -> None:
 # -- counting -------------------------------------------------------------------------
 
 
-def test_a_burst_from_one_address_is_cut_at_ten_a_minute(limiter_cache: str, clock: Any) -> None:
+def test_a_burst_from_one_address_is_cut_at_ten_a_minute(limiter_cache: str, clock: Clock) -> None:
     request = request_from()
     results = [allowed(request, phone) for phone in phones(25)]
     assert results == [True] * 10 + [False] * 15
 
 
-def test_the_limit_holds_in_every_rolling_minute_not_only_per_clock_minute(limiter_cache: str, clock: Any) -> None:
+def test_the_limit_holds_in_every_rolling_minute_not_only_per_clock_minute(limiter_cache: str, clock: Clock) -> None:
     request = request_from()
-    clock.now = 1_900_000_079.0  # the last second of a clock minute
+    clock.now = T0.replace(second=59)  # the last second of a clock minute
     assert [allowed(request, p) for p in phones(10)] == [True] * 10
     clock.advance(2)  # a new clock minute: a fixed window would allow ten more here
     assert allowed(request, "+79009999999") is False
@@ -135,7 +121,7 @@ def test_the_limit_holds_in_every_rolling_minute_not_only_per_clock_minute(limit
     assert allowed(request, "+79009999999") is True
 
 
-def test_a_refusal_says_how_long_to_wait(limiter_cache: str, clock: Any) -> None:
+def test_a_refusal_says_how_long_to_wait(limiter_cache: str, clock: Clock) -> None:
     request = request_from()
     for phone in phones(10):
         consume_start(request, phone)
@@ -150,7 +136,7 @@ def test_a_refusal_says_how_long_to_wait(limiter_cache: str, clock: Any) -> None
     assert allowed(request, "+79009999999") is True
 
 
-def test_one_phone_from_many_addresses_three_in_ten_minutes(limiter_cache: str, clock: Any) -> None:
+def test_one_phone_from_many_addresses_three_in_ten_minutes(limiter_cache: str, clock: Clock) -> None:
     results = [allowed(request_from(f"198.51.100.{i}"), PHONE) for i in range(10)]
     assert results == [True] * 3 + [False] * 7
     with pytest.raises(RateLimited) as refused:
@@ -158,14 +144,14 @@ def test_one_phone_from_many_addresses_three_in_ten_minutes(limiter_cache: str, 
     assert refused.value.scope == "phone"
 
 
-def test_refused_starts_count_nothing(limiter_cache: str, clock: Any) -> None:
+def test_refused_starts_count_nothing(limiter_cache: str, clock: Clock) -> None:
     # Five refusals for one phone leave the address's budget whole: seven more phones still fit.
     request = request_from()
     assert [allowed(request, PHONE) for _ in range(8)] == [True] * 3 + [False] * 5
     assert [allowed(request, phone) for phone in phones(8)] == [True] * 7 + [False]
 
 
-def test_the_global_budget_caps_the_whole_site(limiter_cache: str, clock: Any, settings: Any) -> None:
+def test_the_global_budget_caps_the_whole_site(limiter_cache: str, clock: Clock, settings: Any) -> None:
     settings.CALLAUTH_RATE_LIMITS = {"global": "5/d"}
     results = [allowed(request_from(f"198.51.100.{i}"), phone) for i, phone in enumerate(phones(8))]
     assert results == [True] * 5 + [False] * 3
@@ -174,20 +160,20 @@ def test_the_global_budget_caps_the_whole_site(limiter_cache: str, clock: Any, s
     assert refused.value.scope == "global"
 
 
-def test_a_scope_set_to_none_is_off(limiter_cache: str, clock: Any, settings: Any) -> None:
+def test_a_scope_set_to_none_is_off(limiter_cache: str, clock: Clock, settings: Any) -> None:
     settings.CALLAUTH_RATE_LIMITS = {"ip": None}
     request = request_from()
     assert all(allowed(request, phone) for phone in phones(30))
 
 
-def test_ipv6_is_counted_per_64_network(limiter_cache: str, clock: Any) -> None:
+def test_ipv6_is_counted_per_64_network(limiter_cache: str, clock: Clock) -> None:
     for i, phone in enumerate(phones(10)):
         consume_start(request_from(f"2001:db8:1:2::{i + 1:x}"), phone)
     assert allowed(request_from("2001:db8:1:2:ffff::1"), "+79009999999") is False  # same /64
     assert allowed(request_from("2001:db8:1:3::1"), "+79009999999") is True  # the next /64
 
 
-def test_forwarded_for_is_not_trusted_unless_configured(limiter_cache: str, clock: Any) -> None:
+def test_forwarded_for_is_not_trusted_unless_configured(limiter_cache: str, clock: Clock) -> None:
     # A script claiming a new address in each request still comes from one socket address.
     results = [
         allowed(request_from(HTTP_X_FORWARDED_FOR=f"198.51.100.{i}"), phone) for i, phone in enumerate(phones(12))
@@ -195,19 +181,10 @@ def test_forwarded_for_is_not_trusted_unless_configured(limiter_cache: str, cloc
     assert results == [True] * 10 + [False] * 2
 
 
-def test_rate_limited_signal_names_the_scope(clock: Any) -> None:
-    seen: list[str] = []
-
-    def receiver(sender: Any, scope: str, request: HttpRequest, **kwargs: Any) -> None:
-        seen.append(scope)
-
-    signals.rate_limited.connect(receiver)
-    try:
-        for _ in range(4):
-            allowed(request_from(), PHONE)
-    finally:
-        signals.rate_limited.disconnect(receiver)
-    assert seen == ["phone"]
+def test_rate_limited_signal_names_the_scope(clock: Clock, sent: SignalLog) -> None:
+    for _ in range(4):
+        allowed(request_from(), PHONE)
+    assert [e.kwargs["scope"] for e in sent.of("rate_limited")] == ["phone"]
 
 
 # -- failing closed --------------------------------------------------------------------
@@ -246,7 +223,7 @@ def billed_starts() -> int:
     return CallAuthFlow.objects.count()
 
 
-def test_the_eleventh_start_a_minute_gets_429_with_retry_after(client: Client, clock: Any) -> None:
+def test_the_eleventh_start_a_minute_gets_429_with_retry_after(client: Client, clock: Clock) -> None:
     for phone in phones(10):
         assert start(Client(), phone).status_code == 201
     response = start(client, "+79009999999")
@@ -257,7 +234,7 @@ def test_the_eleventh_start_a_minute_gets_429_with_retry_after(client: Client, c
     assert billed_starts() == 10
 
 
-def test_the_refusal_speaks_russian(client: Client, clock: Any) -> None:
+def test_the_refusal_speaks_russian(client: Client, clock: Clock) -> None:
     for _ in range(3):
         start(Client(), PHONE)  # three browsers: none reuses another's flow
     response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT_LANGUAGE="ru", **JSON)
@@ -291,7 +268,7 @@ def test_waits_are_said_in_whole_units_rounded_up(seconds: int, english: str, ru
         assert throttling.format_wait(seconds) == russian
 
 
-def test_the_html_form_shows_the_refusal_and_keeps_the_phone(client: Client, clock: Any) -> None:
+def test_the_html_form_shows_the_refusal_and_keeps_the_phone(client: Client, clock: Clock) -> None:
     for _ in range(3):
         start(Client(), PHONE)
     response = client.post(url("start"), {"phone": "8 900 123-45-67"})
@@ -316,7 +293,7 @@ def test_invalid_phones_count_nothing(client: Client) -> None:
 
 
 def test_with_the_cache_down_no_provider_request_is_made(
-    client: Client, provider: Any, settings: Any, caplog: pytest.LogCaptureFixture
+    client: Client, telefon_ip_api: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
@@ -329,7 +306,7 @@ def test_with_the_cache_down_no_provider_request_is_made(
         "rate_limiter_unavailable",
         "Login by phone call is temporarily unavailable. Please try again in a few minutes.",
     )
-    assert len(provider.calls) == 0
+    assert len(telefon_ip_api.calls) == 0
     assert billed_starts() == 0
     assert any(r.levelno == logging.ERROR for r in caplog.records)
 
@@ -375,9 +352,9 @@ def test_a_duplicate_arriving_after_the_first_start_is_refused(cookie: str) -> N
     assert billed_starts() == 1
 
 
-def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, provider: Any) -> None:
+def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, telefon_ip_api: Any) -> None:
     client.cookies["csrftoken"] = "c" * 32
-    provider.post(START_POST, status=500)
+    telefon_ip_api.post(START_POST, status=500)
     assert start(client, PHONE).status_code == 503
-    provider.replace("POST", START_POST, json=start_answer())
+    telefon_ip_api.replace("POST", START_POST, json=start_answer())
     assert start(client, PHONE).status_code == 201

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from django_callauth import flows
 from django_callauth.models import CallAuthFlow
@@ -16,7 +14,7 @@ from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_sms_ru import FakeSmsRu
-from tests.helpers import JSON, PHONE, move_time, start, the_flow
+from tests.helpers import PHONE, Clock, FlowFactory, poll, start, the_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +37,6 @@ def entry(check_id: str, status: str = "401") -> str:
     return f"callcheck_status\n{check_id}\n{status}\n1700000000"
 
 
-def status(client: Client) -> str:
-    return client.get(reverse("callauth:status"), **JSON).json()["status"]
-
-
 def asked(fake: FakeSmsRu) -> list[str]:
     return [r.action for r in fake.requests]
 
@@ -51,7 +45,7 @@ def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
     client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
     started = start(client).json()
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     assert asked(fake_sms_ru) == ["callcheck/add"]  # waiting for the callback costs nothing
     fake_sms_ru.make_call(started["call_to"], PHONE)
 
@@ -61,7 +55,7 @@ def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
     assert the_flow(client).webhook_received_at is not None
     assert asked(fake_sms_ru) == ["callcheck/add"]
 
-    assert status(client) == "confirmed"
+    assert poll(client) == "confirmed"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
     assert the_flow(client).caller == PHONE  # sms.ru vouched for the phone it was given
 
@@ -81,18 +75,13 @@ def test_a_forged_callback_costs_one_check_and_confirms_nothing(
 ) -> None:
     start(client)
     callback(**{"data[]": entry(the_flow(client).provider_id)})  # no call was made
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
 
 
-def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any) -> None:
+def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any, flow_factory: FlowFactory) -> None:
     start(client)
-    other = CallAuthFlow.objects.create(
-        phone=PHONE,
-        provider="telefon_ip",
-        provider_id=the_flow(client).provider_id,
-        expires_at=the_flow(client).expires_at,
-    )
+    other = flow_factory(provider="telefon_ip", provider_id=the_flow(client).provider_id)
     callback(**{"data[]": entry(other.provider_id)})
     assert CallAuthFlow.objects.get(pk=other.pk).webhook_received_at is None
     assert the_flow(client).webhook_received_at is not None
@@ -110,28 +99,22 @@ def test_only_providers_with_an_account_callback_have_one(sms_ru: Any, provider:
 
 
 def test_without_a_registered_callback_sms_ru_flows_are_polled(
-    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+    clock: Clock, client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
     sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
     started = start(client).json()
-    assert status(client) == "pending"
+    assert poll(client) == "pending"
     fake_sms_ru.make_call(started["call_to"], PHONE)
-    move_time(the_flow(client), 3)
-    assert status(client) == "confirmed"
+    clock.advance(3)
+    assert poll(client) == "confirmed"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status", "callcheck/status"]
 
 
 def test_a_vouch_counts_only_from_a_provider_that_vouches(
-    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
 ) -> None:
     # A provider whose reports must name the caller cannot confirm by saying "vouched".
-    flow = CallAuthFlow.objects.create(
-        phone=PHONE,
-        call_to="+79644115786",
-        provider="telefon_ip",
-        provider_id="122760",
-        expires_at=timezone.now() + timedelta(seconds=120),
-    )
+    flow = flow_factory(provider="telefon_ip", provider_id="122760", call_to="+79644115786")
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
     monkeypatch.setattr(
         TelefonIpProvider, "check", lambda self, provider_id: CallReport(None, provider_id, vouched=True)
@@ -144,4 +127,4 @@ def test_a_vouch_about_another_id_confirms_nothing(client: Client, sms_ru: Any, 
     sms_ru.CALLAUTH_SMS_RU_CALLBACK = False
     start(client)
     monkeypatch.setattr(SmsRuProvider, "check", lambda self, provider_id: CallReport(None, "other-1", vouched=True))
-    assert status(client) == "pending"
+    assert poll(client) == "pending"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from django_callauth import signals
 from django_callauth.models import CallAuthFlow
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, assert_json_error, start
+from tests.helpers import PHONE, SignalLog, assert_json_error, start
 
 pytestmark = pytest.mark.django_db
 
@@ -30,21 +28,8 @@ def both(settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu) 
     return settings
 
 
-@pytest.fixture
-def failovers() -> Iterator[list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        kwargs.pop("signal")
-        sent.append(kwargs)
-
-    signals.failed_over.connect(receiver)
-    yield sent
-    signals.failed_over.disconnect(receiver)
-
-
 def test_a_dead_provider_fails_over_to_the_next(
-    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, failovers: list[Any]
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, sent: SignalLog
 ) -> None:
     fake_telefon_ip.stop()  # connection refused: the request never left
     response = start(client)
@@ -53,9 +38,9 @@ def test_a_dead_provider_fails_over_to_the_next(
     flow = CallAuthFlow.objects.get()
     assert (flow.provider, flow.status, flow.call_to) == ("sms_ru", "pending", response.json()["call_to"])
     assert 295 <= response.json()["expires_in"] <= 300  # sms.ru's numbers live 5 minutes
-    [sent] = failovers
-    assert (sent["flow"], sent["failed"], sent["provider"]) == (flow, "telefon_ip", "sms_ru")
-    assert sent["error"].no_call_set_up and sent["request"] is not None
+    [failover] = [e.kwargs for e in sent.of("failed_over")]
+    assert (failover["flow"], failover["failed"], failover["provider"]) == (flow, "telefon_ip", "sms_ru")
+    assert failover["error"].no_call_set_up and failover["request"] is not None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +81,7 @@ def test_a_failure_that_may_have_set_up_a_call_does_not_fail_over(
     both: Any,
     fake_telefon_ip: FakeTelefonIp,
     fake_sms_ru: FakeSmsRu,
-    failovers: list[Any],
+    sent: SignalLog,
     status: int,
     body: str,
     delay: float,
@@ -106,14 +91,14 @@ def test_a_failure_that_may_have_set_up_a_call_does_not_fail_over(
     both.CALLAUTH_TELEFON_IP_TIMEOUT = (1, 0.3)
     fake_telefon_ip.fail_next(status, body, delay)
     assert_json_error(start(client), http_status, code)
-    assert fake_sms_ru.requests == [] and failovers == []
+    assert fake_sms_ru.requests == [] and sent.of("failed_over") == []
     assert list(CallAuthFlow.objects.values_list("provider", "status", "failure_reason")) == [
         ("telefon_ip", "failed", "provider_error")
     ]
 
 
 def test_when_every_provider_fails_the_last_error_is_shown(
-    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, failovers: list[Any]
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, sent: SignalLog
 ) -> None:
     fake_telefon_ip.stop()
     fake_sms_ru.fail_next(200, '{"status": "ERROR", "status_code": 201, "status_text": "no money"}')
@@ -121,7 +106,7 @@ def test_when_every_provider_fails_the_last_error_is_shown(
     assert list(CallAuthFlow.objects.values_list("provider", "status", "failure_reason")) == [
         ("sms_ru", "failed", "provider_error")
     ]
-    assert len(failovers) == 1
+    assert len(sent.of("failed_over")) == 1
 
 
 def test_a_failover_within_one_start_is_counted_once(client: Client, both: Any, fake_telefon_ip: FakeTelefonIp) -> None:

@@ -1,21 +1,35 @@
-"""Session fixation (docs/security.rst, invariant 13): a session key planted before ``start`` finishes nothing.
+"""Session fixation (docs/security.rst, invariants 13 and 6): a session key planted before ``start`` finishes nothing.
 
 The attacker gets a session of his own, plants its cookie in the victim's browser (a
 sibling subdomain, a pre-HSTS network, a shared kiosk), and waits for the victim to call.
+The login itself goes through ``authenticate()`` then ``login()``, which rotates the
+session key and the CSRF token: the key from before the login is worth nothing.
 """
 
 from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import user_logged_in
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from tests.helpers import JSON, PHONE, assert_json_error, logged_in_phone, start, the_flow, url
+from django_callauth.flows import SESSION_FLOW_KEY
+from tests.helpers import (
+    JSON,
+    MESSAGES,
+    PHONE,
+    START_POST,
+    assert_json_error,
+    complete,
+    logged_in_phone,
+    sandbox_confirm,
+    start,
+    the_flow,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
-
-NO_FLOW = "There is no login by phone call in progress in this browser. Enter your phone number to start."
 
 
 def attacker_session(phone: str | None = None) -> tuple[Client, str]:
@@ -44,9 +58,9 @@ def test_a_planted_session_cannot_finish_the_victims_login() -> None:
     assert victim.cookies[settings.SESSION_COOKIE_NAME].value != key
     assert victim.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"  # the victim called
 
-    assert_json_error(attacker.post(url("complete"), **JSON), 400, "no_flow", NO_FLOW)
+    assert_json_error(complete(attacker), 400, "no_flow", MESSAGES["no_flow"])
     assert logged_in_phone(attacker) is None
-    assert victim.post(url("complete"), **JSON).status_code == 200
+    assert complete(victim).status_code == 200
     assert logged_in_phone(victim) == PHONE
 
 
@@ -60,8 +74,8 @@ def test_a_planted_session_holding_a_flow_for_the_victims_phone_is_not_reused_by
     assert the_flow(victim) == attackers_flow  # the same live number, reused at no cost
     assert victim.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
 
-    assert_json_error(attacker.post(url("complete"), **JSON), 400, "no_flow", NO_FLOW)
-    assert victim.post(url("complete"), **JSON).status_code == 200
+    assert_json_error(complete(attacker), 400, "no_flow", MESSAGES["no_flow"])
+    assert complete(victim).status_code == 200
     assert logged_in_phone(victim) == PHONE
 
 
@@ -78,3 +92,42 @@ def test_every_start_issues_a_new_key_even_when_reusing_the_number(client: Clien
         keys.append(client.cookies[settings.SESSION_COOKIE_NAME].value)
     assert len(set(keys)) == 3
     assert len({the_flow(client).pk}) == 1
+
+
+# == Invariant 6: authenticate() then login() ===========================================================
+
+
+class TestInvariant6RealLogin:
+    def test_login_rotates_session_and_csrf_fires_signal_and_forgets_the_flow(self, client):
+        events = []
+
+        def receiver(sender, user, request, **kwargs):
+            events.append(user.pk)
+
+        client.get("/login/")
+        csrf_before = client.cookies["csrftoken"].value
+        sandbox_confirm(client)
+        session_before = client.cookies["sessionid"].value
+        assert SESSION_FLOW_KEY in client.session
+        user_logged_in.connect(receiver)
+        try:
+            response = complete(client)
+        finally:
+            user_logged_in.disconnect(receiver)
+        assert response.status_code == 200
+        assert len(events) == 1
+        assert client.cookies["sessionid"].value != session_before
+        assert client.cookies["csrftoken"].value != csrf_before
+        assert SESSION_FLOW_KEY not in client.session
+        assert client.session["_auth_user_backend"] == "django_callauth.backends.CallAuthBackend"
+        assert logged_in_phone(client) == PHONE
+        # The pre-login session key is dead: a fixated or stolen one is worth nothing.
+        stale = Client()
+        stale.cookies["sessionid"] = session_before
+        assert logged_in_phone(stale) is None
+
+    def test_no_flow_key_is_left_after_a_failed_start(self, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, status=500, body="down")
+        response = start(client)
+        assert_json_error(response, 503, "provider_unavailable")
+        assert SESSION_FLOW_KEY not in client.session

@@ -1,0 +1,329 @@
+"""Hostile input from browsers: bad phones, bodies, headers and sessions.
+
+A phone that is not one canonical Russian mobile number is refused before anything is
+written or paid for; nothing a browser or a caller of the webhook sends gives a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+from django.core.cache import caches
+
+from django_callauth.flows import SESSION_FLOW_KEY
+from django_callauth.models import CallAuthFlow
+from tests.helpers import (
+    JSON,
+    PHONE,
+    PHONE_FOR_PROVIDER,
+    START_POST,
+    assert_json_error,
+    check_url,
+    logged_in_phone,
+    robust_client,
+    sandbox_confirm,
+    start,
+    start_answer,
+    the_flow,
+    url,
+    webhook_path,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+# == Bad phone input ========================================================================================
+
+BAD_PHONES = [
+    "",
+    "   ",
+    "\n",
+    "phone",
+    "+7 900 ABC-45-67",
+    "8900123456a",
+    "+7900123456",  # too short
+    "900123456",
+    "+790012345678",  # too long
+    "890012345678",
+    "+7 900 123-45-67-89",
+    "٨٩٠٠١٢٣٤٥٦٧",  # Arabic-Indic digits
+    "８９００１２３４５６７",  # full-width digits
+    "+7 ９00 123-45-67",
+    "+7900\n1234567",
+    "+7900\x001234567",
+    "89001234567\x00",
+    "\x0889001234567",
+    "+7900\t1234567",
+    "+7900\u200b1234567",
+    "+380501234567",  # Ukraine
+    "+12025550123",
+    "+447911123456",
+    "+77011234567",  # Kazakhstan
+    "+78001234567",  # toll-free
+    "+78091234567",  # premium rate
+    "84951234567",  # Moscow landline
+    "++79001234567",
+    "+7+9001234567",
+    "79001234567; DROP TABLE callauth_callauthflow",
+    "<script>alert(1)</script>",
+    "9" * 33,
+    "8" * 10_240,
+    "+7 900 123 45 67" + " " * 10_000,
+]
+
+
+class TestBadPhoneInput:
+    @pytest.mark.parametrize("phone", BAD_PHONES)
+    def test_refused_before_anything_is_written_or_paid(self, client, telefon_ip_api, phone):
+        response = client.post(url("start"), {"phone": phone}, **JSON)
+        assert_json_error(response, 400, "invalid_phone")
+        assert not CallAuthFlow.objects.exists()
+        assert len(telefon_ip_api.calls) == 0
+        assert SESSION_FLOW_KEY not in client.session
+
+    @pytest.mark.parametrize(
+        "phone", [[PHONE], [PHONE, PHONE], {"phone": PHONE}, 79001234567, 7.9e10, None, True, [], ""]
+    )
+    def test_refused_in_json_bodies(self, client, telefon_ip_api, phone):
+        response = client.post(url("start"), json.dumps({"phone": phone}), content_type="application/json", **JSON)
+        assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
+        assert not CallAuthFlow.objects.exists()
+        assert len(telefon_ip_api.calls) == 0
+
+    def test_repeated_form_field(self, client, telefon_ip_api):
+        response = client.post(url("start"), {"phone": [PHONE, "nope"]}, **JSON)
+        assert_json_error(response, 400, "invalid_phone")
+        assert len(telefon_ip_api.calls) == 0
+
+    @pytest.mark.parametrize("phone", BAD_PHONES[:12])
+    def test_refused_in_html_with_the_form_again(self, client, telefon_ip_api, phone):
+        response = client.post(url("start"), {"phone": phone})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'id="callauth-phone-error"' in html
+        assert "<script>alert(1)" not in html
+        assert not CallAuthFlow.objects.exists()
+        assert len(telefon_ip_api.calls) == 0
+
+    @pytest.mark.parametrize(
+        "typed",
+        [
+            "+7 900 123-45-67",
+            "+79001234567",
+            "79001234567",
+            "89001234567",
+            "9001234567",
+            "8 (900) 123-45-67",
+            "8 (900) 123 45 67",
+            "+79001234567\n",
+        ],
+    )
+    def test_every_accepted_form_is_the_one_canonical_number(self, client, telefon_ip_api, typed):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        assert start(client, typed).status_code == 201
+        assert the_flow(client).phone == PHONE
+        assert json.loads(telefon_ip_api.calls[0].request.body)["phone"] == PHONE_FOR_PROVIDER
+
+
+# == Never a 500 =================================================================================================
+
+HOSTILE = [
+    "",
+    " ",
+    "\x00",
+    "\r\n",
+    "%00",
+    "%ff",
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "{{ settings.SECRET_KEY }}",
+    "{% debug %}",
+    "${jndi:ldap://x/a}",
+    "javascript:alert(1)",
+    "\u202e\u0000",
+    "😀" * 20,
+    "null",
+    "[]",
+    "true",
+    "-1",
+    "1e309",
+    "NaN",
+    "%s%s%s%n",
+    "\\",
+    "//evil.example",
+    "A" * 10_240,
+    "+7" + "9" * 1000,
+    "٩٠٠١٢٣٤٥٦٧",
+    "\ufeff89001234567",
+    str(uuid.uuid4()),
+]
+HOSTILE_JSON_BODIES = [
+    "",
+    "{",
+    "[" * 100_000,
+    '{"phone": ' * 50_000,
+    '{"phone": "\\ud800"}',
+    '{"phone": "+79001234567", "next": "/\\ud800"}',
+    '{"phone": "+79001234567", "next": "/ok/\\u0000"}',
+    '{"caller": "\\udfff"}',
+    '"\\ud800"',
+    "1" * 5000,
+    "1e999999",
+    "NaN",
+    '{"phone": 1e999}',
+    '{"phone": {"$gt": ""}}',
+    '{"__proto__": {"phone": "+79001234567"}}',
+    b"\xff\xfe\x00",
+    b'{"phone": "\xff"}',
+    '{"phone": "+79001234567", "phone": ["x"]}',
+]
+HOSTILE_ACCEPT = [
+    "application/json;q=abc",
+    "*/*;q=",
+    ",,,",
+    "application/json, text/html;q=2",
+    "\x00",
+    "text/html;level=" + "1" * 5000,
+]
+
+
+class TestNeverA500:
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_start_form_and_json(self, value, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        for accept in ("application/json", "text/html"):
+            browser = robust_client()
+            assert browser.post(url("start"), {"phone": value, "next": value}, HTTP_ACCEPT=accept).status_code < 500
+            body = json.dumps({"phone": value, "next": value})
+            assert (
+                browser.post(url("start"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code < 500
+            )
+            assert browser.post(url("start"), {"phone": PHONE, "next": value}, HTTP_ACCEPT=accept).status_code < 500
+
+    @pytest.mark.parametrize("body", HOSTILE_JSON_BODIES)
+    @pytest.mark.parametrize("accept", ["application/json", "text/html"])
+    def test_hostile_json_bodies(self, body, accept):
+        browser = robust_client()
+        for view in ("start", "sandbox_call", "complete"):
+            response = browser.post(url(view), body, content_type="application/json", HTTP_ACCEPT=accept)
+            assert response.status_code < 500, view
+        start(browser)
+        for view in ("sandbox_call", "complete", "start"):
+            response = browser.post(url(view), body, content_type="application/json", HTTP_ACCEPT=accept)
+            assert response.status_code < 500, view
+
+    @pytest.mark.parametrize(
+        "content_type",
+        [
+            "multipart/form-data",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded; charset=nope",
+            "text/plain",
+            "application/json; charset=utf-16",
+        ],
+    )
+    def test_hostile_content_types(self, content_type):
+        browser = robust_client()
+        start(browser)
+        for view in ("start", "sandbox_call", "complete"):
+            response = browser.generic("POST", url(view), b"--x\r\nphone=\xff\xfe", content_type=content_type, **JSON)
+            assert response.status_code < 500, view
+
+    @pytest.mark.parametrize("accept", HOSTILE_ACCEPT)
+    def test_hostile_accept_headers(self, accept):
+        browser = robust_client()
+        assert browser.post(url("start"), {"phone": "x"}, HTTP_ACCEPT=accept).status_code < 500
+        assert browser.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept).status_code < 500
+        for name in ("challenge", "status"):
+            assert browser.get(url(name), HTTP_ACCEPT=accept).status_code < 500
+        assert browser.post(url("sandbox_call"), HTTP_ACCEPT=accept).status_code < 500
+        assert browser.post(url("complete"), HTTP_ACCEPT=accept).status_code < 500
+
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_read_views_and_finish(self, value):
+        browser = robust_client()
+        query = "?" + urlencode({"flow": value, "next": value, "id": value})
+        for accept in ("application/json", "text/html"):
+            assert browser.get(url("challenge") + query, HTTP_ACCEPT=accept).status_code < 500
+            assert browser.get(url("status") + query, HTTP_ACCEPT=accept).status_code < 500
+            assert browser.post(url("complete") + query, {"flow": value}, HTTP_ACCEPT=accept).status_code < 500
+        start(browser)
+        for accept in ("application/json", "text/html"):
+            assert browser.get(url("challenge") + query, HTTP_ACCEPT=accept).status_code < 500
+            assert browser.get(url("status") + query, HTTP_ACCEPT=accept).status_code < 500
+            assert browser.post(url("sandbox_call"), {"caller": value}, HTTP_ACCEPT=accept).status_code < 500
+            body = json.dumps({"caller": value})
+            assert (
+                browser.post(url("sandbox_call"), body, content_type="application/json", HTTP_ACCEPT=accept).status_code
+                < 500
+            )
+            assert browser.post(url("complete") + query, HTTP_ACCEPT=accept).status_code < 500
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            123,
+            1.5,
+            None,
+            [],
+            ["x"],
+            {"a": 1},
+            "",
+            "x" * 5000,
+            str(uuid.uuid4()),
+            "00000000-0000-0000-0000-000000000000",
+            "' OR 1=1 --",
+        ],
+    )
+    def test_tampered_sessions(self, value):
+        browser = robust_client()
+        session = browser.session
+        session[SESSION_FLOW_KEY] = value
+        session.save()
+        for accept in ("application/json", "text/html"):
+            assert browser.get(url("challenge"), HTTP_ACCEPT=accept).status_code < 500
+            assert browser.get(url("status"), HTTP_ACCEPT=accept).status_code < 500
+            assert browser.post(url("complete"), HTTP_ACCEPT=accept).status_code < 500
+            assert browser.post(url("sandbox_call"), HTTP_ACCEPT=accept).status_code < 500
+        assert browser.post(url("start"), {"phone": PHONE}, **JSON).status_code == 201
+
+    def test_flow_deleted_under_the_browser(self, client):
+        client = robust_client()
+        sandbox_confirm(client)
+        CallAuthFlow.objects.all().delete()
+        caches["default"].clear()  # polls may show the last state until its cached copy expires
+        for accept in ("application/json", "text/html"):
+            assert client.get(url("challenge"), HTTP_ACCEPT=accept).status_code == 400
+            assert client.get(url("status"), HTTP_ACCEPT=accept).status_code == 400
+            assert client.post(url("complete"), HTTP_ACCEPT=accept).status_code == 400
+        assert logged_in_phone(client) is None
+
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_webhook(self, client, telefon_ip_api, value):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json={"success": False, "error": "", "data": {}})
+        start(client)
+        path = webhook_path(telefon_ip_api)
+        caller = robust_client()
+        query = "?" + urlencode({"success": "True", "phone": value, "id": value})
+        for method in ("get", "post"):
+            assert getattr(caller, method)(path + query).status_code < 500
+            assert getattr(caller, method)(path + "?" + urlencode({"success": value, "phone": value})).status_code < 500
+        assert caller.post(path, {"success": "True", "phone": value, "id": value}).status_code < 500
+        assert (
+            caller.post(
+                path, value.encode("utf-8", "surrogatepass"), content_type="multipart/form-data; boundary=x"
+            ).status_code
+            < 500
+        )
+        assert caller.post(path, value, content_type="application/json").status_code < 500
+        assert caller.get(path + "?" + "&".join(["success=True"] * 2000)).status_code < 500
+        secret = urlencode({"s": value})[2:] or "x"
+        flow = the_flow(client)
+        assert caller.get(f"/callauth/webhook/{flow.pk}/{secret}/" + query).status_code < 500
+        assert client.get(url("status"), **JSON).status_code < 500
+        assert logged_in_phone(caller) is None

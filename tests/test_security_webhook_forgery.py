@@ -1,0 +1,244 @@
+"""Forged, replayed, late and early webhooks (docs/security.rst, invariant 2).
+
+The webhook never logs anyone in: a wrong secret writes nothing and asks the provider
+nothing, and even a right one only makes the flow eligible for one check of our stored id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.urls import reverse
+
+from django_callauth.models import FailureReason, FlowStatus
+from tests.helpers import (
+    JSON,
+    OTHER_PHONE,
+    OTHER_PHONE_FOR_PROVIDER,
+    OTHER_PROVIDER_ID,
+    PHONE_FOR_PROVIDER,
+    PROVIDER_ID,
+    START_GET,
+    START_POST,
+    assert_json_error,
+    call_webhook,
+    check_answer,
+    check_calls,
+    check_url,
+    complete,
+    logged_in_phone,
+    poll,
+    snapshot,
+    start,
+    start_answer,
+    the_flow,
+    url,
+    webhook_path,
+    webhook_secret,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+# == Invariant 2: the webhook never logs anyone in; forged webhooks change nothing =====================
+
+
+@pytest.fixture
+def two_flows(client, telefon_ip_api):
+    """The victim's webhook-mode flow in ``client``, and someone else's in another browser."""
+    telefon_ip_api.post(START_POST, json=start_answer())
+    telefon_ip_api.post(START_POST, json=start_answer(OTHER_PROVIDER_ID, auth_phone="79644115787"))
+    telefon_ip_api.get(check_url(), json=check_answer())
+    telefon_ip_api.get(check_url(OTHER_PROVIDER_ID), json=check_answer(OTHER_PHONE_FOR_PROVIDER, OTHER_PROVIDER_ID))
+    assert start(client).status_code == 201
+    other = Client()
+    assert start(other, OTHER_PHONE).status_code == 201
+    mine, theirs = the_flow(client), the_flow(other)
+    assert mine.provider_id == str(PROVIDER_ID) and theirs.provider_id == str(OTHER_PROVIDER_ID)
+    return mine, webhook_path(telefon_ip_api, 0), theirs, webhook_path(telefon_ip_api, 1)
+
+
+def _with_secret(path: str, secret: str) -> str:
+    parts = path.rstrip("/").split("/")
+    parts[-1] = secret
+    return "/".join(parts) + "/"
+
+
+def _with_flow_id(path: str, flow_id: str) -> str:
+    parts = path.rstrip("/").split("/")
+    parts[-2] = flow_id
+    return "/".join(parts) + "/"
+
+
+class TestInvariant2Webhook:
+    def assert_nothing_happens(self, client, telefon_ip_api, before, response, status=None) -> None:
+        if status is not None:
+            assert response.status_code == status
+        assert response.status_code < 500
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == 2  # the two starts; the webhook asked nobody
+        # And the owner's next poll has nothing to verify: no paid check.
+        assert poll(client) == "pending"
+        assert len(telefon_ip_api.calls) == 2
+        assert logged_in_phone(client) is None
+
+    def test_random_secret(self, client, telefon_ip_api, two_flows):
+        _, path, _, _ = two_flows
+        before = snapshot()
+        response = call_webhook(_with_secret(path, "A" * 43))
+        assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
+
+    def test_random_flow_id_and_secret(self, client, telefon_ip_api, two_flows):
+        _, path, _, _ = two_flows
+        before = snapshot()
+        response = call_webhook(_with_flow_id(_with_secret(path, "B" * 43), str(uuid.uuid4())))
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
+
+    def test_right_flow_wrong_secret(self, client, telefon_ip_api, two_flows):
+        _, path, _, _ = two_flows
+        secret = webhook_secret(path)
+        tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+        before = snapshot()
+        for bad in (
+            tampered,
+            secret[:-1],
+            secret + "A",
+            secret.upper() if secret.upper() != secret else secret.lower(),
+        ):
+            response = call_webhook(_with_secret(path, bad))
+            assert response.status_code == 404
+        response = call_webhook(_with_secret(path, hashlib.sha256(secret.encode()).hexdigest()))
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
+
+    def test_someone_elses_flow_id_with_my_secret(self, client, telefon_ip_api, two_flows):
+        _, path, theirs, _ = two_flows
+        before = snapshot()
+        response = call_webhook(
+            _with_flow_id(path, str(theirs.pk)), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID)
+        )
+        self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
+
+    def test_someone_elses_provider_id_through_my_webhook(self, client, telefon_ip_api, two_flows):
+        _, path, _, _ = two_flows
+        before = snapshot()
+        response = call_webhook(path, id=str(OTHER_PROVIDER_ID))
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
+
+    @pytest.mark.parametrize("success", ["False", "false", "0", "", None, "no"])
+    def test_success_false(self, client, telefon_ip_api, two_flows, success):
+        _, path, _, _ = two_flows
+        before = snapshot()
+        response = call_webhook(path, success=success)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
+
+    @pytest.mark.parametrize("phone", ["", None, "garbage", "+7900"])
+    def test_missing_or_invalid_phone(self, client, telefon_ip_api, two_flows, phone):
+        _, path, _, _ = two_flows
+        before = snapshot()
+        response = call_webhook(path, phone=phone)
+        self.assert_nothing_happens(client, telefon_ip_api, before, response)
+
+    @pytest.mark.parametrize("phone", [OTHER_PHONE_FOR_PROVIDER, "79007654321", "89001234568", "8900123456"])
+    def test_mismatched_phone_is_never_trusted_only_verified(self, client, telefon_ip_api, two_flows, phone):
+        # The webhook's phone decides nothing: the flow only becomes eligible for one
+        # check of OUR stored id, and the provider's check answer (our phone) decides.
+        mine, path, _, _ = two_flows
+        response = call_webhook(path, phone=phone)
+        assert response.status_code == 200
+        mine.refresh_from_db()
+        assert (mine.status, mine.caller) == (FlowStatus.PENDING, "")
+        assert logged_in_phone(client) is None
+        assert poll(client) == "confirmed"
+        assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
+
+    def test_check_mode_flow_has_no_webhook(self, client, telefon_ip_api, settings):
+        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+        telefon_ip_api.get(START_GET, json=start_answer())
+        start(client)
+        flow = the_flow(client)
+        before = snapshot()
+        path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": "anything"})
+        assert call_webhook(path).status_code == 404
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == 1
+
+    def test_replay_after_use(self, client, telefon_ip_api, two_flows):
+        mine, path, _, _ = two_flows
+        assert call_webhook(path).status_code == 200
+        assert poll(client) == "confirmed"
+        assert complete(client).status_code == 200
+        calls, before = len(telefon_ip_api.calls), snapshot()
+        mine.refresh_from_db()
+        assert mine.status == FlowStatus.USED
+        for _ in range(2):
+            assert call_webhook(path).status_code == 200  # idempotent: the provider may retry
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == calls
+
+    def test_replay_of_a_verified_webhook_asks_no_more(self, client, telefon_ip_api, two_flows):
+        _, path, _, _ = two_flows
+        call_webhook(path)
+        assert poll(client) == "confirmed"
+        calls, before = len(telefon_ip_api.calls), snapshot()
+        call_webhook(path)
+        call_webhook(path, phone=OTHER_PHONE_FOR_PROVIDER)
+        client.get(url("status"), **JSON)
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == calls
+
+    def test_after_expiry(self, clock, client, telefon_ip_api, two_flows):
+        mine, path, _, _ = two_flows
+        clock.advance(121)
+        before = snapshot()
+        response = call_webhook(path)
+        assert response.status_code < 500
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == 2
+        # The poll just expires it, without paying for a check.
+        assert poll(client) == "expired"
+        assert len(telefon_ip_api.calls) == 2
+        assert_json_error(complete(client), 410, "expired")
+
+    def test_after_cancel(self, client, telefon_ip_api, two_flows):
+        mine, path, _, _ = two_flows
+        telefon_ip_api.post(START_POST, json=start_answer(777001))
+        assert start(client, "+79005550000").status_code == 201  # a newer flow in the same browser
+        mine.refresh_from_db()
+        assert (mine.status, mine.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
+        calls, before = len(telefon_ip_api.calls), snapshot()
+        assert call_webhook(path).status_code < 500
+        assert snapshot() == before
+        assert len(telefon_ip_api.calls) == calls
+        assert the_flow(client).status == FlowStatus.PENDING
+
+    def test_webhook_never_logs_anyone_in(self, client, telefon_ip_api, two_flows, django_user_model):
+        _, path, _, _ = two_flows
+        sessions = Session.objects.count()
+        caller = Client()
+        response = caller.get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}&id={PROVIDER_ID}")
+        assert response.status_code == 200
+        assert "sessionid" not in response.cookies
+        assert Session.objects.count() == sessions
+        assert logged_in_phone(caller) is None
+        assert logged_in_phone(client) is None
+        assert not django_user_model.objects.exists()
+
+    def test_unverified_webhook_confirms_but_still_logs_nobody_in(
+        self, client, telefon_ip_api, two_flows, settings, django_user_model
+    ):
+        settings.CALLAUTH_WEBHOOK_VERIFY = False
+        mine, path, _, _ = two_flows
+        caller = Client()
+        assert caller.get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}&id={PROVIDER_ID}").status_code == 200
+        mine.refresh_from_db()
+        assert mine.status == FlowStatus.CONFIRMED and mine.user is None
+        assert logged_in_phone(caller) is None
+        assert logged_in_phone(client) is None
+        assert not django_user_model.objects.exists()
+        assert check_calls(telefon_ip_api) == []
+        assert_json_error(complete(caller), 400, "no_flow")
