@@ -1,4 +1,4 @@
-"""System checks. Ids are stable: documented in README.rst, never reused."""
+"""System checks. Ids are stable: documented in docs/reference/checks.rst, never reused."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         report = provider.check(flow.provider_id)
     except ProviderError as exc:
         # The flow stays pending; the next poll after the interval asks again.
-        logger.warning("Flow %s: check failed (%s)", flow.pk, exc.code)
+        logger.warning("Flow %s: check failed (%s)", flow.pk, exc.error.code)
         return
     caller = confirmed_caller(flow, provider, report)
     if caller is not None:

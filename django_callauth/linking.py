@@ -8,7 +8,7 @@ belongs to another account is said only then (no enumeration), and never whose i
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -58,8 +58,12 @@ def link_phone(request: HttpRequest, flow: CallAuthFlow) -> str:
     return "linked"
 
 
-def remove_phone(request: HttpRequest, link_id: object) -> tuple[str, str]:
-    """Remove one of ``request.user``'s phones: ("removed" | "not_found" | "last_login_method", phone)."""
+#: What ``remove_phone`` did; the view answers each refusal with its own error (errors.py).
+RemoveOutcome = Literal["removed", "not_found", "last_login_method"]
+
+
+def remove_phone(request: HttpRequest, link_id: object) -> tuple[RemoveOutcome, str]:
+    """Remove one of ``request.user``'s phones: (what happened, the phone)."""
     user: Any = request.user
     with transaction.atomic():
         # Locking the user's phones serialises two removals racing for the last one.

@@ -3,7 +3,8 @@
 Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
 affect exactly one row (docs/security.rst, invariant 4): concurrent webhooks, polls and
 finishes race on the database, and at most one of them wins. The methods return
-whether this caller won; the in-memory instance is refreshed either way.
+whether this caller won; the in-memory instance is refreshed either way. The status
+changes a flow may make are listed once, in ``ALLOWED_TRANSITIONS``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,37 @@ class FlowStatus(models.TextChoices):
     EXPIRED = "expired", _("Expired")
     FAILED = "failed", _("Failed")
     USED = "used", _("Used to log in")
+
+
+#: Every change of a flow's stored status, and why it exists. ``CallAuthFlow._transition``
+#: refuses any other; tests/test_transitions.py shows that no method makes any other.
+ALLOWED_TRANSITIONS: frozenset[tuple[FlowStatus, FlowStatus]] = frozenset(
+    {
+        # The provider reported a call from the requested phone before the deadline (``confirm``).
+        (FlowStatus.PENDING, FlowStatus.CONFIRMED),
+        # A call from another phone, a start no provider could make, or a newer flow started
+        # in the same browser (``fail``): the flow can never be confirmed any more.
+        (FlowStatus.PENDING, FlowStatus.FAILED),
+        # The time to call is up with no call confirmed (``expire``): nothing left to wait for.
+        (FlowStatus.PENDING, FlowStatus.EXPIRED),
+        # A finish took the confirmed call, once, for its purpose (``claim_for_login``,
+        # ``claim_for_link``): of concurrent finishes, exactly one wins (invariant 4).
+        (FlowStatus.CONFIRMED, FlowStatus.USED),
+        # The finish that took the call could not use it: no account, the adapter refused, or
+        # the phone is another account's (backends.py, linking.py: ``fail(from_status=USED)``,
+        # in the claim's transaction). Failing it says why, and nothing can finish it again.
+        (FlowStatus.USED, FlowStatus.FAILED),
+    }
+)
+
+#: What ``current_status`` may show instead of the stored status; never stored. A pending flow
+#: past its deadline, and a confirmed one past ``complete_by``, can no longer be finished:
+#: clients see them expired before anything (a poll's ``expire``, the cleanup) touches the row.
+SHOWN_EXPIRED: frozenset[FlowStatus] = frozenset({FlowStatus.PENDING, FlowStatus.CONFIRMED})
+
+
+class TransitionNotAllowed(Exception):
+    """A status change missing from ``ALLOWED_TRANSITIONS`` was asked for: a bug, never a race."""
 
 
 #: The longest ``next`` URL a flow keeps (a longer one is not safe to redirect to anyway).
@@ -102,7 +134,12 @@ class CallAuthFlow(models.Model):
     # -- derived state -------------------------------------------------------
 
     def current_status(self, now: datetime | None = None) -> str:
-        """The status a client sees: a pending flow past its deadline is expired."""
+        """The status a client sees: a flow of ``SHOWN_EXPIRED`` that can no longer be finished is expired.
+
+        Pending past its deadline (``expires_at``), or confirmed but not finished in time
+        (``complete_by``). Only a pending flow is ever stored expired (``expire``): a
+        confirmed one stays confirmed, and ``_claim`` refuses it by the same deadline.
+        """
         now = now or timezone.now()
         if self.status == FlowStatus.PENDING and now >= self.expires_at:
             return FlowStatus.EXPIRED
@@ -130,7 +167,23 @@ class CallAuthFlow(models.Model):
 
     # -- transitions -----------------------------------------------------------
 
-    def _transition(self, condition: Q, **changes: Any) -> bool:
+    def _transition(self, source: str, target: str, condition: Q | None = None, /, **changes: Any) -> bool:
+        """``source`` → ``target`` if the row is still ``source`` (and matches ``condition``).
+
+        Raises ``TransitionNotAllowed``, before touching the database, for a change that
+        ``ALLOWED_TRANSITIONS`` does not list.
+        """
+        if (source, target) not in ALLOWED_TRANSITIONS:
+            raise TransitionNotAllowed(f"a flow may not go from {source!r} to {target!r}")
+        return self._update(Q(status=source) & (condition or Q()), status=target, **changes)
+
+    def _update_while(self, status: str, condition: Q, /, **changes: Any) -> bool:
+        """Change fields other than the status of a flow that is still ``status``."""
+        if "status" in changes:
+            raise TransitionNotAllowed("a status change goes through _transition")
+        return self._update(Q(status=status) & condition, **changes)
+
+    def _update(self, condition: Q, **changes: Any) -> bool:
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
         if won:
@@ -139,12 +192,13 @@ class CallAuthFlow(models.Model):
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
         """Record the provider's number and id on a flow created before asking it."""
-        return self._transition(Q(status=FlowStatus.PENDING, provider_id=""), call_to=call_to, provider_id=provider_id)
+        return self._update_while(FlowStatus.PENDING, Q(provider_id=""), call_to=call_to, provider_id=provider_id)
 
     def hand_to(self, provider: str, *, webhook_secret_hash: str, expires_at: datetime) -> bool:
         """Give a flow that no provider started yet to another provider (failover, starting.py)."""
-        return self._transition(
-            Q(status=FlowStatus.PENDING, provider_id=""),
+        return self._update_while(
+            FlowStatus.PENDING,
+            Q(provider_id=""),
             provider=provider,
             webhook_secret_hash=webhook_secret_hash,
             expires_at=expires_at,
@@ -158,17 +212,13 @@ class CallAuthFlow(models.Model):
         """
         now = timezone.now()
         in_time = Q(expires_at__gt=reported_at or now)
-        return self._transition(
-            Q(status=FlowStatus.PENDING) & in_time,
-            status=FlowStatus.CONFIRMED,
-            caller=caller,
-            confirmed_at=now,
-        )
+        return self._transition(FlowStatus.PENDING, FlowStatus.CONFIRMED, in_time, caller=caller, confirmed_at=now)
 
     def fail(self, reason: str, *, caller: str = "", from_status: str = FlowStatus.PENDING) -> bool:
+        """``from_status`` → failed: pending (never confirmed), or used (claimed, but unusable)."""
         return self._transition(
-            Q(status=from_status),
-            status=FlowStatus.FAILED,
+            from_status,
+            FlowStatus.FAILED,
             failure_reason=reason,
             caller=caller or self.caller,
             finished_at=timezone.now(),
@@ -176,9 +226,7 @@ class CallAuthFlow(models.Model):
 
     def expire(self) -> bool:
         now = timezone.now()
-        return self._transition(
-            Q(status=FlowStatus.PENDING, expires_at__lte=now), status=FlowStatus.EXPIRED, finished_at=now
-        )
+        return self._transition(FlowStatus.PENDING, FlowStatus.EXPIRED, Q(expires_at__lte=now), finished_at=now)
 
     def claim_for_login(self) -> bool:
         """Confirmed → used, for a login flow; exactly one finisher wins (invariant 4)."""
@@ -192,8 +240,9 @@ class CallAuthFlow(models.Model):
         now = timezone.now()
         deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
         return self._transition(
-            Q(status=FlowStatus.CONFIRMED, confirmed_at__gt=deadline, purpose=purpose),
-            status=FlowStatus.USED,
+            FlowStatus.CONFIRMED,
+            FlowStatus.USED,
+            Q(confirmed_at__gt=deadline, purpose=purpose),
             finished_at=now,
         )
 
@@ -204,8 +253,8 @@ class CallAuthFlow(models.Model):
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""
-        return self._transition(
-            Q(status=FlowStatus.PENDING, webhook_received_at__isnull=True), webhook_received_at=timezone.now()
+        return self._update_while(
+            FlowStatus.PENDING, Q(webhook_received_at__isnull=True), webhook_received_at=timezone.now()
         )
 
     def claim_check(self, interval: int, max_checks: int) -> bool:
@@ -216,8 +265,9 @@ class CallAuthFlow(models.Model):
         """
         now = timezone.now()
         due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
-        return self._transition(
-            Q(status=FlowStatus.PENDING, checks_made__lt=max_checks) & due,
+        return self._update_while(
+            FlowStatus.PENDING,
+            Q(checks_made__lt=max_checks) & due,
             last_checked_at=now,
             checks_made=F("checks_made") + 1,
         )

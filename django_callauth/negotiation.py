@@ -21,8 +21,10 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
-from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+
+from . import errors
+from .errors import ApiError
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 
@@ -47,18 +49,25 @@ def request_data(request: HttpRequest) -> dict[str, Any] | None:
 
 def error_response(
     request: HttpRequest,
-    code: str,
-    message: str,
-    status: int,
+    error: ApiError,
     *,
     template: str = "callauth/error.html",
     context: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """``{"error": code, "message": message}`` or the HTML page, with ``status``."""
+    """``{"error": code, "message": message}`` or the HTML page ``template``, with the error's status.
+
+    The page gets ``error_code`` and ``error_message`` besides ``context``. An error that
+    says when to try again gets ``Retry-After`` either way.
+    """
+    response: HttpResponse
     if wants_json(request):
-        return JsonResponse({"error": code, "message": str(message)}, status=status)
-    page = {"error_code": code, "error_message": message, **(context or {})}
-    return render(request, template, page, status=status)
+        response = JsonResponse(error.json(), status=error.status)
+    else:
+        page = {"error_code": error.code.value, "error_message": error.message, **(context or {})}
+        response = render(request, template, page, status=error.status)
+    if error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def allow_methods(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
@@ -69,8 +78,7 @@ def allow_methods(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
                 allowed = ", ".join(methods)
-                message = _("This address only answers %(methods)s requests.") % {"methods": allowed}
-                response = error_response(request, "method_not_allowed", message, 405)
+                response = error_response(request, errors.METHOD_NOT_ALLOWED.format(methods=allowed))
                 response["Allow"] = allowed
                 return response
             return view(request, *args, **kwargs)
@@ -84,8 +92,7 @@ class _CsrfCheck(CsrfViewMiddleware):
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
         response: HttpResponse = super()._reject(request, reason)  # type: ignore[misc]  # private in the stubs; logs, renders Django's page
         if wants_json(request):
-            message = _("The request was refused: send the CSRF token (the X-CSRFToken header) with the cookie.")
-            return error_response(request, "csrf_failed", message, 403)
+            return error_response(request, errors.CSRF_FAILED)
         return response
 
 
@@ -123,11 +130,11 @@ def _unreadable_body_response(request: HttpRequest, exc: Exception) -> HttpRespo
     if isinstance(exc, RequestDataTooBig):
         # 413, not Django's 400: the body itself is the problem, as a proxy's
         # client_max_body_size would say, so a client knows resending it cannot work.
-        response = error_response(request, "request_too_large", _("The request is too large."), 413)
+        response = error_response(request, errors.REQUEST_TOO_LARGE)
     elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
-        response = error_response(request, "too_many_fields", _("The request has too many fields."), 400)
+        response = error_response(request, errors.TOO_MANY_FIELDS)
     else:
-        response = error_response(request, "invalid_request", _("The request body could not be read."), 400)
+        response = error_response(request, errors.BODY_UNREADABLE)
     # The loggers Django would use, so logging set up for them (a silenced
     # django.security.RequestDataTooBig, an alert on django.request) still applies.
     if isinstance(exc, SuspiciousOperation):

@@ -22,7 +22,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from . import flows, linking
+from . import errors, flows, linking
+from .errors import ApiError, ErrorCode
 from .models import CallAuthPhone, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone
@@ -42,9 +43,7 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             if wants_json(request):
-                return error_response(
-                    request, "login_required", _("Log in to manage your phones."), HTTPStatus.UNAUTHORIZED
-                )
+                return error_response(request, errors.LOGIN_REQUIRED)
             return redirect_to_login(request.get_full_path(), str(settings.LOGIN_URL))
         return view(request, *args, **kwargs)
 
@@ -94,25 +93,17 @@ def phones(request: HttpRequest) -> HttpResponse:
 def phone_add(request: HttpRequest) -> HttpResponse:
     data = request_data(request)
     if data is None:
-        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
+        return error_response(request, errors.BODY_NOT_AN_OBJECT)
     raw_phone = data.get("phone")
     form = _page(request, callauth_phone=raw_phone if isinstance(raw_phone, str) else "")
     try:
         phone = normalize_phone(raw_phone)
         flow = flows.start_flow(request, phone, purpose=FlowPurpose.LINK)
     except InvalidPhoneNumber as exc:
-        return error_response(request, "invalid_phone", exc.message, 400, template=PHONES_TEMPLATE, context=form)
-    except StartRefused as refusal:
-        response = error_response(
-            request, refusal.code, refusal.message, refusal.status, template=PHONES_TEMPLATE, context=form
-        )
-        if refusal.retry_after:
-            response["Retry-After"] = str(refusal.retry_after)
-        return response
-    except ProviderError as exc:
-        return error_response(
-            request, exc.code, str(exc.user_message), exc.http_status, template=PHONES_TEMPLATE, context=form
-        )
+        error = ApiError(ErrorCode.INVALID_PHONE, exc.message)
+        return error_response(request, error, template=PHONES_TEMPLATE, context=form)
+    except (StartRefused, ProviderError) as exc:
+        return error_response(request, exc.error, template=PHONES_TEMPLATE, context=form)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
     return redirect(FLOW_URLS[FlowPurpose.LINK]["challenge"])
@@ -138,8 +129,7 @@ def link_complete(request: HttpRequest) -> HttpResponse:
             notice = _("%(phone)s was added to your account.") % {"phone": format_phone(flow.phone)}
             return _done(request, notice, {"phone": flow.phone, "redirect": reverse("callauth:phones")})
         flow.refresh_from_db()
-    code, http_status, message = flow_problem(flow)
-    return challenge_error(request, flow, code, message, http_status)
+    return challenge_error(request, flow, flow_problem(flow))
 
 
 @allow_methods("POST")
@@ -149,11 +139,8 @@ def link_complete(request: HttpRequest) -> HttpResponse:
 def phone_remove(request: HttpRequest, link_id: int) -> HttpResponse:
     outcome, phone = linking.remove_phone(request, link_id)
     if outcome == "not_found":
-        return error_response(request, "not_found", _("You have no such phone."), HTTPStatus.NOT_FOUND)
+        return error_response(request, errors.NO_SUCH_PHONE)
     if outcome == "last_login_method":
-        message = _("This is the only way to log in to your account: add another phone or set a password first.")
-        return error_response(
-            request, outcome, message, HTTPStatus.CONFLICT, template=PHONES_TEMPLATE, context=_page(request)
-        )
+        return error_response(request, errors.LAST_LOGIN_METHOD, template=PHONES_TEMPLATE, context=_page(request))
     notice = _("%(phone)s was removed from your account.") % {"phone": format_phone(phone)}
     return _done(request, notice, {"removed": phone})

@@ -67,7 +67,8 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_for(providers[0])),
     )
-    for index, provider in enumerate(providers):
+    # The last provider always breaks or returns: the loop never runs out (hence no branch).
+    for index, provider in enumerate(providers):  # pragma: no branch
         if index:
             secret = _new_secret(provider)
             expires_at = timezone.now() + timedelta(seconds=ttl_for(provider))
@@ -76,25 +77,29 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         try:
             started = provider.start(phone, webhook_url_for(flow, secret) if secret else None)
         except ProviderError as exc:
-            error = exc
+            failure = exc
         else:
             flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
             mode = "webhook" if secret else "callback" if provider.awaits_callback else "check"
             logger.info("Flow %s started by %s for %s in %s mode", flow.pk, provider.name, mask_phone(phone), mode)
             return flow
         following = providers[index + 1] if index + 1 < len(providers) else None
-        if following is None or not error.no_call_set_up:
+        if following is None or not failure.no_call_set_up:
             break
         logger.warning(
-            "Flow %s: %s set up no call (%s); failing over to %s", flow.pk, provider.name, error.code, following.name
+            "Flow %s: %s set up no call (%s); failing over to %s",
+            flow.pk,
+            provider.name,
+            failure.error.code,
+            following.name,
         )
         signals.send_robust(
-            signals.failed_over, flow=flow, request=request, failed=provider.name, provider=following.name, error=error
+            signals.failed_over, flow=flow, request=request, failed=provider.name, provider=following.name, error=failure
         )
     flow.fail(FailureReason.PROVIDER_ERROR)
-    logger.warning("Flow %s: provider refused to start (%s)", flow.pk, error.code)
+    logger.warning("Flow %s: provider refused to start (%s)", flow.pk, failure.error.code)
     signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
-    raise error
+    raise failure
 
 
 @sensitive_variables("secret")

@@ -23,19 +23,19 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from http import HTTPStatus
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
+from django.utils.functional import lazy
 from django.utils.translation import ngettext
 
-from . import signals
+from . import errors, signals
 from .clientip import client_ip, rate_limit_key
 from .conf import app_settings
+from .errors import ApiError
 from .phones import mask_phone
 
 logger = logging.getLogger("django_callauth")
@@ -84,51 +84,33 @@ def parse_rates(text: str) -> list[Rate]:
 
 
 class StartRefused(Exception):
-    """A start that must not reach the provider: ``code``, ``status`` and a translated message."""
+    """A start that must not reach the provider; ``error`` is the answer, with its ``Retry-After``."""
 
-    code = "start_refused"
-    status = HTTPStatus.TOO_MANY_REQUESTS
-    retry_after: int | None = None
-
-    @property
-    def message(self) -> str:
-        raise NotImplementedError
+    def __init__(self, error: ApiError, detail: str = "") -> None:
+        super().__init__(detail or error.code.value)
+        self.error = error
 
 
 class RateLimited(StartRefused):
-    code = "rate_limited"
-    retry_after: int
-
     def __init__(self, scope: str, retry_after: int) -> None:
-        super().__init__(f"rate limited by scope {scope!r} for {retry_after} s")
+        # The site-wide limit is not this person's doing: its message says so.
+        answer = errors.RATE_LIMITED_SITE if scope == "global" else errors.RATE_LIMITED
+        super().__init__(
+            replace(answer.format(wait=_lazy_wait(retry_after)), retry_after=retry_after),
+            f"rate limited by scope {scope!r} for {retry_after} s",
+        )
         self.scope = scope
         self.retry_after = retry_after
 
-    @property
-    def message(self) -> str:
-        wait = format_wait(self.retry_after)
-        if self.scope == "global":
-            return _("Too many people are logging in by phone call right now. Try again in %(wait)s.") % {"wait": wait}
-        return _("Too many attempts to log in by phone call. Try again in %(wait)s.") % {"wait": wait}
-
 
 class RateLimiterUnavailable(StartRefused):
-    code = "rate_limiter_unavailable"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
-
-    @property
-    def message(self) -> str:
-        return _("Login by phone call is temporarily unavailable. Please try again in a few minutes.")
+    def __init__(self) -> None:
+        super().__init__(errors.RATE_LIMITER_UNAVAILABLE)
 
 
 class StartInProgress(StartRefused):
-    code = "start_in_progress"
-    status = HTTPStatus.CONFLICT
-    retry_after = 1
-
-    @property
-    def message(self) -> str:
-        return _("A login by phone call is already being started in this browser. Wait a moment.")
+    def __init__(self) -> None:
+        super().__init__(errors.START_IN_PROGRESS)
 
 
 def format_wait(seconds: int) -> str:
@@ -140,6 +122,10 @@ def format_wait(seconds: int) -> str:
         return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
     hours = math.ceil(seconds / 3600)
     return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+
+
+# In the language of the answer that shows it, not the one active when the start was refused.
+_lazy_wait = lazy(format_wait, str)
 
 
 def _cache() -> BaseCache:
@@ -180,10 +166,9 @@ def _incr(cache: BaseCache, key: str, timeout: int) -> int:
 def _wait(rate: Rate, counts: list[int], now: float) -> int:
     """Seconds until one more request fits, given each bucket's count, oldest first."""
     current = int(now // rate.bucket)
-    for dropped in range(len(counts)):
-        if sum(counts[dropped + 1 :]) + 1 <= rate.limit:
-            return max(1, math.ceil((current + 1 + dropped) * rate.bucket - now))
-    return max(1, math.ceil((current + len(counts)) * rate.bucket - now))
+    # Once every bucket has rolled out of the period, one request fits (limits are >= 1).
+    dropped = next(n for n in range(len(counts)) if sum(counts[n + 1 :]) + 1 <= rate.limit)
+    return max(1, math.ceil((current + 1 + dropped) * rate.bucket - now))
 
 
 def consume_start(request: HttpRequest, phone: str) -> None:

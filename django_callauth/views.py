@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from http import HTTPStatus
 from typing import Any
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
@@ -18,12 +17,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
-from . import flows, formstate, signals
+from . import errors, flows, formstate, signals
 from .adapter import get_adapter
+from .errors import ApiError, ErrorCode
 from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
@@ -92,15 +90,8 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
 
 def no_flow(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
     if purpose == FlowPurpose.LINK:
-        message = _("No phone is being added in this browser. Enter the phone number to add.")
-        return error_response(request, "no_flow", message, 400)
-    return error_response(
-        request,
-        "no_flow",
-        _("There is no login by phone call in progress in this browser. Enter your phone number to start."),
-        400,
-        template=LOGIN_TEMPLATE,
-    )
+        return error_response(request, errors.NO_LINK_FLOW)
+    return error_response(request, errors.NO_LOGIN_FLOW, template=LOGIN_TEMPLATE)
 
 
 @allow_methods("POST")
@@ -109,7 +100,7 @@ def no_flow(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRespo
 def start(request: HttpRequest) -> HttpResponse:
     data = request_data(request)
     if data is None:
-        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
+        return error_response(request, errors.BODY_NOT_AN_OBJECT)
     next_url = safe_next(request, data.get("next"))
     raw_phone = data.get("phone")
     typed = raw_phone if isinstance(raw_phone, str) else ""
@@ -117,25 +108,21 @@ def start(request: HttpRequest) -> HttpResponse:
     # The project's page the form was sent from (same host only, as next), to show a refusal there.
     from_page = safe_next(request, data.get("from"))
 
-    def refused(code: str, message: str, status: int, retry_after: int | None = None) -> HttpResponse:
+    def refused(error: ApiError) -> HttpResponse:
         if from_page and not wants_json(request):
-            formstate.keep(request.session, formstate.KeptForm(from_page, typed, code, message))
+            kept = formstate.KeptForm(from_page, typed, error.code.value, str(error.message))
+            formstate.keep(request.session, kept)
             return redirect(from_page)
-        response = error_response(request, code, message, status, template=LOGIN_TEMPLATE, context=form_context)
-        if retry_after:
-            response["Retry-After"] = str(retry_after)
-        return response
+        return error_response(request, error, template=LOGIN_TEMPLATE, context=form_context)
 
     try:
         phone = normalize_phone(raw_phone)
     except InvalidPhoneNumber as exc:
-        return refused("invalid_phone", exc.message, 400)
+        return refused(ApiError(ErrorCode.INVALID_PHONE, exc.message))
     try:
         flow = flows.start_flow(request, phone, next_url)
-    except StartRefused as refusal:
-        return refused(refusal.code, refusal.message, refusal.status, refusal.retry_after)
-    except ProviderError as exc:
-        return refused(exc.code, str(exc.user_message), exc.http_status)
+    except (StartRefused, ProviderError) as exc:
+        return refused(exc.error)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
     return redirect("callauth:challenge")
@@ -154,7 +141,8 @@ def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRes
     context = _challenge_context(request, flow)
     if context["ended"]:
         # The page's script reloads it when a flow ends: say exactly why it ended.
-        context["error_code"], _status, context["error_message"] = flow_problem(flow)
+        problem = flow_problem(flow)
+        context["error_code"], context["error_message"] = problem.code.value, problem.message
     return render(request, CHALLENGE_TEMPLATE, context)
 
 
@@ -190,50 +178,28 @@ def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRespon
     return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
 
 
-# Why a flow cannot be finished, by its state: (code, HTTP status, message).
-_NOT_FINISHABLE: dict[str, tuple[str, int, Any]] = {
-    FlowStatus.PENDING: (
-        "not_confirmed",
-        409,
-        gettext_lazy("We have not received your call yet. Call the number shown, then try again."),
-    ),
-    FlowStatus.EXPIRED: (
-        "expired",
-        410,
-        gettext_lazy("Time to call is up. Enter your phone number to get a new number to call."),
-    ),
-    FlowStatus.USED: (
-        "already_used",
-        409,
-        gettext_lazy("This call was already used to log in. Start again to log in once more."),
-    ),
-    FailureReason.PHONE_MISMATCH: (
-        "phone_mismatch",
-        403,
-        gettext_lazy("The call came from a different phone than the number you entered. Call from that phone."),
-    ),
-    FailureReason.NO_ACCOUNT: ("no_account", 403, gettext_lazy("There is no account with this phone number.")),
-    FailureReason.NOT_ALLOWED: ("not_allowed", 403, gettext_lazy("This account cannot log in by phone call.")),
-    FailureReason.CANCELLED: ("cancelled", 409, gettext_lazy("A newer login was started in this browser.")),
-    FailureReason.PHONE_TAKEN: (
-        "phone_taken",
-        409,
-        gettext_lazy("This phone number is already linked to another account."),
-    ),
-    FailureReason.PROVIDER_ERROR: (
-        "provider_error",
-        502,
-        gettext_lazy("The phone call service failed. Please start again."),
-    ),
+# Why a flow cannot be finished: by its status, and for a failed flow by its failure reason.
+_PROBLEM_BY_STATUS: dict[str, ApiError] = {
+    FlowStatus.PENDING: errors.NOT_CONFIRMED,
+    FlowStatus.EXPIRED: errors.EXPIRED,
+    FlowStatus.USED: errors.ALREADY_USED,
+}
+_PROBLEM_BY_REASON: dict[str, ApiError] = {
+    FailureReason.PHONE_MISMATCH: errors.PHONE_MISMATCH,
+    FailureReason.NO_ACCOUNT: errors.NO_ACCOUNT,
+    FailureReason.NOT_ALLOWED: errors.NOT_ALLOWED,
+    FailureReason.CANCELLED: errors.CANCELLED,
+    FailureReason.PHONE_TAKEN: errors.PHONE_TAKEN,
+    FailureReason.PROVIDER_ERROR: errors.START_FAILED,
 }
 
 
-def flow_problem(flow: CallAuthFlow) -> tuple[str, int, str]:
-    """(error code, HTTP status, translated message) for a flow that cannot be finished."""
+def flow_problem(flow: CallAuthFlow) -> ApiError:
+    """Why ``flow`` cannot be finished; any other state (a failure of an unknown reason) reads as expired."""
     state = flow.current_status()
-    key = flow.failure_reason if state == FlowStatus.FAILED else state
-    code, http_status, message = _NOT_FINISHABLE.get(key) or _NOT_FINISHABLE[FlowStatus.EXPIRED]
-    return code, http_status, str(message)
+    if state == FlowStatus.FAILED:
+        return _PROBLEM_BY_REASON.get(flow.failure_reason, errors.EXPIRED)
+    return _PROBLEM_BY_STATUS.get(state, errors.EXPIRED)
 
 
 @allow_methods("POST")
@@ -253,23 +219,14 @@ def complete(request: HttpRequest) -> HttpResponse:
             # Project code (the adapter) failed inside the backend's transaction: the claim was
             # rolled back, so the flow is still confirmed and the person can simply try again.
             logger.exception("Flow %s: logging in failed in project code; the flow can be finished again", flow.pk)
-            return error_response(request, "login_failed", str(_LOGIN_FAILED), HTTPStatus.SERVICE_UNAVAILABLE)
+            return error_response(request, errors.LOGIN_FAILED)
         if user is not None:
             return _logged_in(request, flow, user)
         flow.refresh_from_db()
         if flow.status == FlowStatus.CONFIRMED:
             logger.error("Flow %s is confirmed but no backend authenticated it: is CallAuthBackend installed?", flow.pk)
-            return error_response(
-                request,
-                "misconfigured",
-                _("Login by phone call is not set up correctly on this site."),
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-            )
-    code, http_status, message = flow_problem(flow)
-    return challenge_error(request, flow, code, message, http_status)
-
-
-_LOGIN_FAILED = gettext_lazy("Something went wrong while logging you in. Please try again.")
+            return error_response(request, errors.MISCONFIGURED)
+    return challenge_error(request, flow, flow_problem(flow))
 
 
 def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpResponse:
@@ -286,7 +243,7 @@ def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpRespo
         logger.exception("Flow %s: a receiver of user_logged_in failed", flow.pk)
     if request.session.get(SESSION_KEY) != user._meta.pk.value_to_string(user):
         logger.error("Flow %s: the login could not be stored in the session", flow.pk)
-        return error_response(request, "login_failed", str(_LOGIN_FAILED), HTTPStatus.SERVICE_UNAVAILABLE)
+        return error_response(request, errors.LOGIN_FAILED)
     flows.forget_flow(request.session)
     signals.send_robust(signals.logged_in, flow=flow, request=request, user=user)
     try:
@@ -299,11 +256,10 @@ def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpRespo
     return redirect(target)
 
 
-def challenge_error(
-    request: HttpRequest, flow: CallAuthFlow, code: str, message: str, http_status: int
-) -> HttpResponse:
+def challenge_error(request: HttpRequest, flow: CallAuthFlow, error: ApiError) -> HttpResponse:
+    """``error`` on the challenge page of ``flow`` (the page says how the flow ended)."""
     context = _challenge_context(request, flow)
-    return error_response(request, code, message, http_status, template=CHALLENGE_TEMPLATE, context=context)
+    return error_response(request, error, template=CHALLENGE_TEMPLATE, context=context)
 
 
 @allow_methods("POST")
@@ -314,21 +270,21 @@ def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> Http
     flow = flows.flow_from_session(request.session, purpose)
     provider = provider_named(flow.provider) if flow is not None else get_provider()
     if provider is None or not provider.simulated:
-        return error_response(request, "not_found", _("The sandbox is off: calls cannot be simulated."), 404)
+        return error_response(request, errors.SANDBOX_OFF)
     refusal = sandbox_refusal()
     if refusal is not None:
-        return error_response(request, refusal.code, str(refusal.user_message), refusal.http_status)
+        return error_response(request, refusal.error)
     if flow is None or not flow.call_to:
         return no_flow(request, purpose)
     data = request_data(request)
     if data is None:
-        return error_response(request, "invalid_request", _("The request body must be a JSON object."), 400)
+        return error_response(request, errors.BODY_NOT_AN_OBJECT)
     caller = None
     if data.get("caller") not in (None, ""):  # absent or an empty form field: the flow's own phone
         try:
             caller = normalize_phone(data["caller"])
         except InvalidPhoneNumber as exc:
-            return error_response(request, "invalid_phone", exc.message, 400)
+            return error_response(request, ApiError(ErrorCode.INVALID_PHONE, exc.message))
     flows.simulate_call(flow.call_to, caller)
     flow.refresh_from_db()
     if wants_json(request):

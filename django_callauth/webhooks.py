@@ -14,13 +14,19 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
-from . import flows, tokens
+from . import errors, flows, tokens
+from .errors import ApiError
 from .models import CallAuthFlow
 from .negotiation import allow_methods
 from .providers import provider_named
 from .providers.base import WebhookStyle
 
 logger = logging.getLogger("django_callauth")
+
+
+def _unknown(error: ApiError) -> HttpResponse:
+    # JSON whatever the request accepts: a provider's server reads it, never a browser.
+    return JsonResponse(error.json(), status=error.status)
 
 
 @sensitive_variables("secret", "kwargs")  # outermost: the wrappers' frames hold it in kwargs
@@ -32,10 +38,10 @@ def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
     flow = CallAuthFlow.objects.filter(pk=flow_id).first()
     if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
         logger.warning("Webhook with an unknown flow or a wrong secret")
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+        return _unknown(errors.UNKNOWN_WEBHOOK)
     provider = provider_named(flow.provider)  # the flow's own provider, whatever is configured now
     if provider is None or provider.webhook_style is not WebhookStyle.PER_FLOW:
-        return JsonResponse({"error": "not_found", "message": "Unknown webhook."}, status=404)
+        return _unknown(errors.UNKNOWN_WEBHOOK)
     outcome = flows.handle_webhook(flow, provider.parse_webhook(request), provider)
     logger.info("Webhook for flow %s: %s", flow.pk, outcome)
     return JsonResponse({"ok": True})
@@ -52,7 +58,7 @@ def callback(request: HttpRequest, provider_name: str) -> HttpResponse:
     """
     provider = provider_named(provider_name)
     if provider is None or provider.webhook_style is not WebhookStyle.ACCOUNT:
-        return JsonResponse({"error": "not_found", "message": "Unknown callback."}, status=404)
+        return _unknown(errors.UNKNOWN_CALLBACK)
     for report in provider.parse_callback(request):
         if not report.called or report.provider_id is None:
             continue

@@ -18,7 +18,9 @@ from typing import ClassVar
 
 from django.core.checks import CheckMessage
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext_lazy as _
+
+from .. import errors
+from ..errors import ApiError
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,14 @@ class WebhookStyle(enum.Enum):
 
 
 class ProviderError(Exception):
-    """Base of every provider failure; ``code`` is the JSON error code shown to clients.
+    """Base of every provider failure; ``error`` is what the person starting a flow is answered.
 
     Messages never contain a request URL or any other secret-bearing text: a provider's
     credentials may sit in its URLs. ``no_call_set_up``: the failure proves that the
     provider set up no call (and billed nothing), so a failover list may ask the next one.
     """
 
-    code = "provider_error"
-    http_status = 502
-    user_message = _("The phone call service failed. Please try again in a minute.")
+    error: ClassVar[ApiError] = errors.PROVIDER_FAILED
     no_call_set_up: bool = False
 
     def __init__(self, *args: object, no_call_set_up: bool | None = None) -> None:
@@ -84,18 +84,14 @@ class ProviderError(Exception):
 class ProviderConfigurationError(ProviderError):
     """The provider refused our credentials or the integration is misconfigured."""
 
-    code = "provider_unavailable"
-    http_status = 503
-    user_message = _("Login by phone call is temporarily unavailable.")
+    error = errors.PROVIDER_MISCONFIGURED
     no_call_set_up = True  # refused before anything was set up
 
 
 class ProviderUnavailable(ProviderError):
     """Timeout, refused connection, 5xx or rate limiting: try again later."""
 
-    code = "provider_unavailable"
-    http_status = 503
-    user_message = _("The phone call service is not answering. Please try again in a minute.")
+    error = errors.PROVIDER_NOT_ANSWERING
 
 
 class ProviderRateLimited(ProviderUnavailable):
@@ -107,16 +103,11 @@ class ProviderRateLimited(ProviderUnavailable):
 class ProviderRejected(ProviderError):
     """The provider answered, but said no (``success`` false, 4xx)."""
 
-    code = "provider_rejected"
-    http_status = 502
-    user_message = _("The phone call service could not give a number for this phone. Please try again later.")
+    error = errors.PROVIDER_REJECTED
 
 
 class ProviderMalformedAnswer(ProviderError):
     """The answer could not be understood (not JSON, missing or invalid fields)."""
-
-    code = "provider_error"
-    http_status = 502
 
 
 class CallAuthProvider(ABC):

@@ -14,8 +14,8 @@ import logging
 import secrets
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 
+from .. import errors
 from ..conf import app_settings
 from .base import CallAuthProvider, CallReport, ProviderConfigurationError, StartedCall
 
@@ -25,8 +25,7 @@ logger = logging.getLogger("django_callauth")
 class SandboxDisabled(ProviderConfigurationError):
     """The sandbox was asked to work on a production site (``DEBUG = False``)."""
 
-    code = "sandbox_disabled"
-    user_message = _("Login by phone call is not set up on this site yet.")
+    error = errors.SANDBOX_DISABLED
 
 
 def sandbox_refusal() -> SandboxDisabled | None:

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from .. import formstate
 from ..conf import app_settings
+from ..errors import ErrorCode
 from ..widgets import (
     STYLESHEET,
     call_button_context,
@@ -105,8 +106,8 @@ def callauth_login_form(context: template.Context, next: str = "") -> dict[str, 
         csrf_token=context.get("csrf_token"),
         next_url=next or context.get("next", "") or "",
         phone=phone,
-        error=message if code == "invalid_phone" else "",
-        form_error=message if code and code != "invalid_phone" else "",
+        error=message if code == ErrorCode.INVALID_PHONE else "",
+        form_error=message if code and code != ErrorCode.INVALID_PHONE else "",
         from_url=page,
         stylesheet=stylesheet,
     )
