@@ -423,6 +423,21 @@ class TestComplete:
         )
         assert logged_in_phone(client) is None
 
+    def test_confirmed_but_no_backend_logs_in_is_a_misconfiguration(self, client, settings, caplog):
+        settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # no CallAuthBackend
+        flow = sandbox_confirm(client)
+        assert_json_error(
+            client.post(url("complete"), **JSON),
+            500,
+            "misconfigured",
+            "Login by phone call is not set up correctly on this site.",
+        )
+        assert the_flow(client).status == FlowStatus.CONFIRMED  # usable once the site is fixed
+        assert logged_in_phone(client) is None
+        assert f"Flow {flow.pk} is confirmed but no backend authenticated it: is CallAuthBackend installed?" in [
+            r.getMessage() for r in caplog.records if r.levelname == "ERROR"
+        ]
+
     def test_already_used(self, client):
         """A second finish that read the session before the first one removed the flow."""
         flow = sandbox_confirm(client)
@@ -687,6 +702,20 @@ class TestChallengePageOfAnEndedFlow:
         page = client.get(url("challenge")).content.decode()
         assert '<h1 class="callauth-title">Time is up</h1>' in page
         assert "The number to call works for a short time only. Get a new one and call it right away." in page
+
+    def test_finishing_a_flow_whose_start_failed_shows_no_number(self, client, flow_factory):
+        # The form of a tab left open while the provider failed to hand out a number.
+        flow = flow_factory(call_to="", provider_id="", status=FlowStatus.FAILED, failure_reason="provider_error")
+        session = client.session
+        session[SESSION_FLOW_KEY] = str(flow.pk)
+        session.save()
+        assert_json_error(client.post(url("complete"), **JSON), 502, "provider_error")
+        response = client.post(url("complete"))
+        page = response.content.decode()
+        assert response.status_code == 502
+        assert "The phone call service failed. Please start again." in page
+        assert "callauth-number" not in page and "tel:" not in page
+        assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in page  # start again
 
     def test_pending_flow_shows_no_error(self, client):
         start(client)
