@@ -94,7 +94,12 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
             following.name,
         )
         signals.send_robust(
-            signals.failed_over, flow=flow, request=request, failed=provider.name, provider=following.name, error=failure
+            signals.failed_over,
+            flow=flow,
+            request=request,
+            failed=provider.name,
+            provider=following.name,
+            error=failure,
         )
     flow.fail(FailureReason.PROVIDER_ERROR)
     logger.warning("Flow %s: provider refused to start (%s)", flow.pk, failure.error.code)
