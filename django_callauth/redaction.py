@@ -63,9 +63,15 @@ def current_secrets() -> tuple[str, ...]:
 
     try:
         classes = known_provider_classes()
-        return tuple(secret for cls in classes for secret in cls.secrets() if secret)
     except ImproperlyConfigured:  # a record logged before Django's settings exist
         return ()
+    secrets: list[str] = []
+    for cls in classes:
+        try:
+            secrets.extend(secret for secret in cls.secrets() if secret)
+        except ImproperlyConfigured:  # one provider's unreadable setting leaks no other provider's secret
+            continue
+    return tuple(secrets)
 
 
 @sensitive_variables("secrets")

@@ -224,6 +224,20 @@ def test_start_with_a_different_phone_cancels_the_live_flow(fake: Any, clock: Cl
 
 
 @pytest.mark.django_db
+def test_a_live_flow_confirmed_while_the_next_one_starts_is_not_cancelled(
+    fake: Any, clock: Clock, sent: list[Sent]
+) -> None:
+    request = browser()
+    first = flows.start_flow(request, PHONE)
+    # The call to the first number lands (another worker) while the provider hands out the second.
+    fake.on_start = lambda phone, webhook_url: stored(first).confirm(PHONE) if phone == OTHER else None
+    second = flows.start_flow(request, OTHER)
+    assert (stored(first).status, stored(first).failure_reason) == (FlowStatus.CONFIRMED, "")
+    assert request.session[flows.SESSION_FLOW_KEY] == str(second.pk)
+    assert [(e.signal, e.kwargs["flow"]) for e in sent] == [("flow_started", first), ("flow_started", second)]
+
+
+@pytest.mark.django_db
 def test_a_confirmed_flow_is_neither_reused_nor_cancelled(fake: Any, clock: Clock) -> None:
     request = browser()
     first = flows.start_flow(request, PHONE)
@@ -425,6 +439,19 @@ def test_refresh_expires_a_late_flow_without_asking(
     assert fake.checks == []
     assert (flow.status, flow.finished_at) == (FlowStatus.EXPIRED, T0 + timedelta(seconds=120))
     assert [(e.signal, e.kwargs) for e in sent] == [("flow_failed", {"flow": flow, "reason": "expired"})]
+
+
+@pytest.mark.django_db
+def test_refresh_of_a_stale_copy_past_the_deadline_leaves_a_flow_that_ended_meanwhile(
+    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+) -> None:
+    flow = flow_factory()
+    stored(flow).confirm(PHONE)  # another worker confirmed it; this copy still says pending
+    clock.advance(120)
+    flows.refresh_flow(flow)
+    assert (flow.status, stored(flow).status) == (FlowStatus.CONFIRMED, FlowStatus.CONFIRMED)
+    assert fake.checks == []
+    assert sent == []  # no flow_failed for a flow that did not expire
 
 
 @pytest.mark.django_db
@@ -750,6 +777,27 @@ def test_webhook_before_the_start_answer_was_stored(
     flows.refresh_flow(flow)
     assert fake.checks == ["id-1"]
     assert flow.status == FlowStatus.CONFIRMED
+
+
+# -- handle_callback ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+def test_callback_for_a_finished_flow_is_ignored(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+    flow = flow_factory(status=status)
+    report = CallReport(caller=None, provider_id="id-1", vouched=True)
+    assert flows.handle_callback(flow, report) == f"ignored: flow is {status}"
+    row = stored(flow)
+    assert (row.status, row.webhook_received_at) == (status, None)
+
+
+@pytest.mark.django_db
+def test_callback_reporting_no_call_is_ignored(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    assert flows.handle_callback(flow, CallReport(caller=None, provider_id="id-1")) == "ignored: no call reported"
+    row = stored(flow)
+    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
 
 
 # -- simulate_call ------------------------------------------------------------------

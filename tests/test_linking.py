@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import SESSION_KEY, user_logged_in
-from django.test import Client
+from django.test import Client, RequestFactory
 
-from django_callauth import signals
+from django_callauth import linking, signals
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.flows import SESSION_KEYS
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
-from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, complete, sandbox_confirm, url
+from tests.helpers import JSON, OTHER_PHONE, PHONE, FlowFactory, assert_json_error, complete, sandbox_confirm, url
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +137,42 @@ def test_a_link_finished_by_someone_else_logged_in_later_is_refused(
     session.save()
     assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
     assert phones_of(mallory) == [] and phones_of(alice) == []
+
+
+def test_adding_with_a_json_body_that_is_not_an_object_is_refused(browser: Client) -> None:
+    response = browser.post(url("phone_add"), "[1]", content_type="application/json", **JSON)
+    assert_json_error(response, 400, "invalid_request")
+    assert CallAuthFlow.objects.count() == 0
+
+
+def test_an_invalid_phone_is_refused_on_the_phones_page(browser: Client) -> None:
+    message = "Enter a Russian mobile number, for example +7 900 123-45-67."
+    assert_json_error(add(browser, "12345"), 400, "invalid_phone", message)
+    page = browser.post(url("phone_add"), {"phone": "12345"})
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert f'<p id="callauth-phone-error" class="callauth-field-error" role="alert">{message}</p>' in html
+    assert 'value="12345"' in html  # the phone as typed, to correct it
+    assert CallAuthFlow.objects.count() == 0
+
+
+def test_finishing_before_the_call_says_so_and_adds_nothing(browser: Client, alice: Any) -> None:
+    add(browser)
+    assert_json_error(browser.post(url("link_complete"), **JSON), 409, "not_confirmed")
+    assert CallAuthFlow.objects.get().status == FlowStatus.PENDING
+    assert phones_of(alice) == []
+    assert call_and_finish(browser).status_code == 200  # the call, then the same button, adds it
+
+
+def test_a_link_flow_is_finished_once(alice: Any, flow_factory: FlowFactory) -> None:
+    # Two finishes that both saw the flow confirmed: the second finds it claimed already.
+    flow = flow_factory(purpose=FlowPurpose.LINK, user=alice, status=FlowStatus.CONFIRMED)
+    request = RequestFactory().post(url("link_complete"))
+    request.user = alice
+    assert linking.link_phone(request, flow) == "linked"
+    assert linking.link_phone(request, flow) == ""
+    assert CallAuthFlow.objects.get().status == FlowStatus.USED
+    assert phones_of(alice) == [PHONE]
 
 
 def test_adding_phones_counts_against_the_same_limits(browser: Client) -> None:

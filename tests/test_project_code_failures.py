@@ -122,3 +122,22 @@ def test_a_receiver_of_flow_started_failing_still_hands_out_the_number(client: C
         response = start(client, PHONE)
     assert response.status_code == 201
     assert response.json()["status"] == "pending"
+
+
+def test_a_receiver_that_throws_the_session_away_is_a_clear_error(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    def flush(request: HttpRequest, **kwargs: Any) -> None:
+        request.session.flush()  # project code logging the user out again, or a session that cannot keep it
+
+    flow = sandbox_confirm(client)
+    user_logged_in.connect(flush)
+    try:
+        response = client.post(url("complete"), **JSON)
+    finally:
+        user_logged_in.disconnect(flush)
+    assert_json_error(response, 503, "login_failed", "Something went wrong while logging you in. Please try again.")
+    assert logged_in_phone(client) is None
+    assert f"Flow {flow.pk}: the login could not be stored in the session" in [
+        r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+    ]

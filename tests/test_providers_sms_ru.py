@@ -11,6 +11,7 @@ from django_callauth.providers.base import (
     CallReport,
     ProviderConfigurationError,
     ProviderError,
+    ProviderMalformedAnswer,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -140,6 +141,15 @@ def test_check_is_retried_once_when_unavailable(fake_sms_ru: FakeSmsRu, provider
     assert [r.action for r in fake_sms_ru.requests] == ["callcheck/add"] + ["callcheck/status"] * 2
 
 
+@pytest.mark.parametrize("check_id", ["", "../1", "1 2", "x" * 65])
+def test_check_of_a_malformed_stored_id_asks_nothing(
+    fake_sms_ru: FakeSmsRu, provider: SmsRuProvider, check_id: str
+) -> None:
+    with pytest.raises(ProviderMalformedAnswer, match="The stored sms.ru check_id is not a valid id."):
+        provider.check(check_id)
+    assert fake_sms_ru.requests == []
+
+
 def test_from_settings(settings: Any, fake_sms_ru: FakeSmsRu) -> None:
     settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
     settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url.rstrip("/")  # the slash is added
@@ -186,8 +196,12 @@ def test_callback_junk_has_no_reports(form: dict[str, Any]) -> None:
     assert SmsRuProvider(api_id="x").parse_callback(rf.post("/cb/", form)) == []
 
 
-def test_callback_with_an_unreadable_body_never_raises() -> None:
-    request = rf.post("/cb/", data=b"--x\r\nbroken", content_type="multipart/form-data; boundary=x")
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data; boundary=x", "multipart/form-data"], ids=["truncated", "no_boundary"]
+)
+def test_callback_with_an_unreadable_body_never_raises(content_type: str) -> None:
+    # Without a boundary, Django refuses to parse the body at all (MultiPartParserError).
+    request = rf.post("/cb/", data=b"--x\r\nbroken", content_type=content_type)
     assert SmsRuProvider(api_id="x").parse_callback(request) == []
 
 

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import empty
 
 from django_callauth.conf import get_setting
 from django_callauth.providers.sandbox import SandboxProvider
@@ -118,6 +121,12 @@ def test_filter_redacts_mapping_args(token: str) -> None:
     rec = record("%(url)s %(n)d", ({"url": f"/{token}/", "n": 5},))
     TokenRedactingFilter().filter(rec)
     assert rec.getMessage() == "/***/ 5"
+
+
+def test_filter_redacts_a_record_without_args(token: str) -> None:
+    rec = record(f"url /{token}/ failed", None)  # built by hand, or rebuilt from another process
+    TokenRedactingFilter().filter(rec)
+    assert (rec.getMessage(), rec.args) == ("url /***/ failed", None)
 
 
 def test_filter_redacts_a_logged_traceback(token: str) -> None:
@@ -248,3 +257,27 @@ class ProjectProvider(SandboxProvider):
     @classmethod
     def secrets(cls) -> tuple[str, ...]:
         return (str(get_setting("PROJECT_KEY", "")),)
+
+
+class UnreadableProvider(SandboxProvider):
+    name = "unreadable"
+
+    @classmethod
+    def secrets(cls) -> tuple[str, ...]:
+        raise ImproperlyConfigured("CALLAUTH_PROJECT_KEY must be text")
+
+
+def test_a_provider_whose_secrets_cannot_be_read_costs_no_other_providers_redaction(token: str, settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = ["tests.test_redaction.UnreadableProvider", "telefon_ip"]
+    rec = record("token %s", (TOKEN,))
+    assert TokenRedactingFilter().filter(rec) is True
+    assert rec.getMessage() == "token ***"
+
+
+def test_a_record_logged_before_the_settings_exist_passes_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A library logging while the project imports its settings module: nothing can be read yet.
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE")
+    monkeypatch.setattr(django_settings, "_wrapped", empty)
+    rec = record("url /%s/", ("not-a-secret",))
+    assert TokenRedactingFilter().filter(rec) is True
+    assert rec.getMessage() == "url /not-a-secret/"

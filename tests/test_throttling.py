@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest
 from django.test import Client, RequestFactory
 from django.utils import translation
@@ -164,6 +165,29 @@ def test_a_scope_set_to_none_is_off(limiter_cache: str, clock: Clock, settings: 
     settings.CALLAUTH_RATE_LIMITS = {"ip": None}
     request = request_from()
     assert all(allowed(request, phone) for phone in phones(30))
+
+
+def test_with_every_scope_off_nothing_is_counted(clock: Clock, settings: Any) -> None:
+    settings.CALLAUTH_RATE_LIMITS = {"ip": None, "phone": None, "global": None}
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # counts nothing
+    request = request_from()
+    assert all(allowed(request, PHONE) for _ in range(30))
+
+
+@pytest.mark.parametrize(
+    ("limits", "scope"),
+    [({"ip": "1/h", "phone": "1/m"}, "ip"), ({"ip": "1/m", "phone": "1/h"}, "phone")],
+    ids=["first_waits_longer", "second_waits_longer"],
+)
+def test_when_two_scopes_refuse_the_longer_wait_is_answered(
+    limiter_cache: str, clock: Clock, settings: Any, limits: dict[str, str], scope: str
+) -> None:
+    settings.CALLAUTH_RATE_LIMITS = {**limits, "global": None}
+    request = request_from()
+    consume_start(request, PHONE)
+    with pytest.raises(RateLimited) as refused:
+        consume_start(request, PHONE)
+    assert (refused.value.scope, refused.value.retry_after > 60) == (scope, True)
 
 
 def test_ipv6_is_counted_per_64_network(limiter_cache: str, clock: Clock) -> None:
@@ -358,3 +382,41 @@ def test_a_failed_start_lets_the_browser_try_again_at_once(client: Client, telef
     assert start(client, PHONE).status_code == 503
     telefon_ip_api.replace("POST", START_POST, json=start_answer())
     assert start(client, PHONE).status_code == 201
+
+
+class LocksRefusedCache(LocMemCache):
+    """A cache that cannot take the start lock (``add``): Redis refusing the write."""
+
+    def add(self, key: str, *args: Any, **kwargs: Any) -> bool:
+        if "start-lock" in key:
+            raise ConnectionError("OOM command not allowed when used memory > 'maxmemory'")
+        return super().add(key, *args, **kwargs)
+
+
+def test_a_start_lock_that_cannot_be_taken_refuses_the_start(
+    client: Client, telefon_ip_api: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.LocksRefusedCache"}}
+    client.cookies["csrftoken"] = "c" * 32
+    with caplog.at_level(logging.ERROR, logger="django_callauth"):
+        response = start(client, PHONE)
+    assert_json_error(response, 503, "rate_limiter_unavailable")
+    assert len(telefon_ip_api.calls) == 0
+    assert billed_starts() == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "django_callauth"] == [
+        "Rate limiter unavailable, start refused: ConnectionError: OOM command not allowed when used memory > "
+        "'maxmemory'"
+    ]
+
+
+def test_a_start_lock_that_cannot_be_held_still_starts_and_is_logged(
+    client: Client, telefon_ip_api: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A cache refusing writes (set) after the lock was taken: the lock expires by itself.
+    settings.CACHES = {"default": {"BACKEND": "tests.test_hot_path.WritesRefusedCache"}}
+    telefon_ip_api.post(START_POST, json=start_answer())
+    client.cookies["csrftoken"] = "c" * 32
+    with caplog.at_level(logging.WARNING, logger="django_callauth"):
+        assert start(client, PHONE).status_code == 201
+    assert billed_starts() == 1
+    assert "Could not release the start lock: ConnectionError" in [r.getMessage() for r in caplog.records]

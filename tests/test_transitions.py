@@ -28,11 +28,11 @@ from django_callauth.models import (
     FlowStatus,
     TransitionNotAllowed,
 )
+from tests.helpers import OTHER_PHONE, PHONE, FlowFactory
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+79001234567"
-OTHER = "+79007654321"
+
 P, C, E, F, U = FlowStatus.PENDING, FlowStatus.CONFIRMED, FlowStatus.EXPIRED, FlowStatus.FAILED, FlowStatus.USED
 Edge = tuple[FlowStatus, FlowStatus]
 
@@ -43,17 +43,16 @@ def make_flow(status: FlowStatus, *, late: bool = False, purpose: str = FlowPurp
     Not yet handed a number by a provider (no ``provider_id``), so the updates of a
     starting flow may happen too.
     """
-    now = timezone.now()
     confirmed = status in (C, U, F)
-    confirmed_at = now - timedelta(seconds=app_settings.COMPLETE_WINDOW + 10 if late else 5)
-    return CallAuthFlow.objects.create(
-        phone=PHONE,
-        purpose=purpose,
-        provider="sandbox",
+    confirmed_at = timezone.now() - timedelta(seconds=app_settings.COMPLETE_WINDOW + 10 if late else 5)
+    return FlowFactory()(
+        age=timedelta(seconds=200),
+        lifetime=190 if late else 300,
         status=status,
+        purpose=purpose,
+        call_to="",
+        provider_id="",
         caller=PHONE if confirmed else "",
-        created_at=now - timedelta(seconds=200),
-        expires_at=now + timedelta(seconds=-10 if late else 100),
         confirmed_at=confirmed_at if confirmed else None,
     )
 
@@ -71,7 +70,7 @@ METHODS: dict[str, Callable[[CallAuthFlow], Any]] = {
     "confirm": lambda flow: flow.confirm(PHONE),
     # A webhook that came in time, verified after the deadline.
     "confirm reported in time": lambda flow: flow.confirm(PHONE, reported_at=flow.created_at),
-    "fail": lambda flow: flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER),
+    "fail": lambda flow: flow.fail(FailureReason.PHONE_MISMATCH, caller=OTHER_PHONE),
     "fail from used": lambda flow: flow.fail(FailureReason.NO_ACCOUNT, from_status=U),
     "expire": lambda flow: flow.expire(),
     "claim_for_login": lambda flow: flow.claim_for_login(),

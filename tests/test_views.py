@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 from django_callauth import formstate
+from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from tests.helpers import (
     API,
@@ -409,6 +410,21 @@ class TestComplete:
         assert_json_error(complete(client), 403, "not_allowed", "This account cannot log in by phone call.")
         assert logged_in_phone(client) is None
 
+    def test_confirmed_but_no_backend_logs_in_is_a_misconfiguration(self, client, settings, caplog):
+        settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # no CallAuthBackend
+        flow = sandbox_confirm(client)
+        assert_json_error(
+            client.post(url("complete"), **JSON),
+            500,
+            "misconfigured",
+            "Login by phone call is not set up correctly on this site.",
+        )
+        assert the_flow(client).status == FlowStatus.CONFIRMED  # usable once the site is fixed
+        assert logged_in_phone(client) is None
+        assert f"Flow {flow.pk} is confirmed but no backend authenticated it: is CallAuthBackend installed?" in [
+            r.getMessage() for r in caplog.records if r.levelname == "ERROR"
+        ]
+
     def test_without_a_flow(self, client):
         assert_json_error(complete(client), 400, "no_flow")
         response = client.post(url("complete"))
@@ -602,6 +618,35 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         assert response.json()["error"] == "csrf_failed"
         assert CallAuthFlow.objects.count() == 0
 
+    @pytest.mark.parametrize("origin", [{"HTTP_ORIGIN": "https://evil.example"}, {}], ids=["other_origin", "none"])
+    def test_a_valid_token_from_another_origin_over_https_says_where_it_failed(self, settings, origin):
+        # A mobile or single-page client with the right token, but no Origin of this site.
+        settings.ALLOWED_HOSTS = ["shop.example"]
+        browser = Client(enforce_csrf_checks=True, HTTP_HOST="shop.example")
+        browser.get("/login/", secure=True)
+        token = browser.cookies["csrftoken"].value
+        response = browser.post(
+            url("start"), {"phone": "+79001234567"}, secure=True, HTTP_X_CSRFTOKEN=token, **origin, **JSON
+        )
+        assert_json_error(
+            response,
+            403,
+            "csrf_failed",
+            "The request was refused: it does not come from this site. Over HTTPS, send an Origin "
+            "(or Referer) header of this site, or one listed in CSRF_TRUSTED_ORIGINS.",
+        )
+        assert CallAuthFlow.objects.count() == 0
+        # The same request from the site's own origin passes.
+        response = browser.post(
+            url("start"),
+            {"phone": "+79001234567"},
+            secure=True,
+            HTTP_X_CSRFTOKEN=token,
+            HTTP_ORIGIN="https://shop.example",
+            **JSON,
+        )
+        assert response.status_code == 201
+
     def test_missing_csrf_token_in_html_is_djangos_page(self):
         browser = Client(enforce_csrf_checks=True)
         response = browser.post(url("complete"))
@@ -642,6 +687,20 @@ class TestChallengePageOfAnEndedFlow:
         page = client.get(url("challenge")).content.decode()
         assert '<h1 class="callauth-title">Time is up</h1>' in page
         assert "The number to call works for a short time only. Get a new one and call it right away." in page
+
+    def test_finishing_a_flow_whose_start_failed_shows_no_number(self, client, flow_factory):
+        # The form of a tab left open while the provider failed to hand out a number.
+        flow = flow_factory(call_to="", provider_id="", status=FlowStatus.FAILED, failure_reason="provider_error")
+        session = client.session
+        session[SESSION_FLOW_KEY] = str(flow.pk)
+        session.save()
+        assert_json_error(client.post(url("complete"), **JSON), 502, "provider_error")
+        response = client.post(url("complete"))
+        page = response.content.decode()
+        assert response.status_code == 502
+        assert "The phone call service failed. Please start again." in page
+        assert "callauth-number" not in page and "tel:" not in page
+        assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in page  # start again
 
     def test_pending_flow_shows_no_error(self, client):
         start(client)

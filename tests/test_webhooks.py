@@ -1,4 +1,7 @@
-"""Account-wide callbacks (webhooks.callback) and vouching providers (flows.confirmed_caller), with sms.ru."""
+"""Account-wide callbacks (webhooks.callback) and vouching providers (flows.confirmed_caller), with sms.ru.
+
+Per-flow webhooks (webhooks.webhook) are played by telefon-ip in test_security_webhook_forgery.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from django_callauth import flows
+from django_callauth import flows, tokens
 from django_callauth.models import CallAuthFlow
 from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_sms_ru import FakeSmsRu
-from tests.helpers import PHONE, Clock, FlowFactory, poll, start, the_flow
+from tests.helpers import PHONE, Clock, FlowFactory, assert_json_error, poll, snapshot, start, the_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,15 @@ def test_a_vouch_about_another_id_confirms_nothing(client: Client, sms_ru: Any, 
     start(client)
     monkeypatch.setattr(SmsRuProvider, "check", lambda self, provider_id: CallReport(None, "other-1", vouched=True))
     assert poll(client) == "pending"
+
+
+@pytest.mark.parametrize("provider", ["sms_ru", "sandbox", "gone"], ids=["account_callback", "none", "not_configured"])
+def test_a_per_flow_webhook_of_a_provider_without_them_is_unknown(
+    sms_ru: Any, flow_factory: FlowFactory, provider: str
+) -> None:
+    # Even with the flow's right secret: only a provider with per-flow webhooks reads one.
+    flow = flow_factory(provider=provider, webhook_secret_hash=tokens.hash_secret("s3cr3t"))
+    before = snapshot()
+    response = Client().get(reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": "s3cr3t"}))
+    assert_json_error(response, 404, "not_found", "Unknown webhook.")
+    assert snapshot() == before
