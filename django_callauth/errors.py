@@ -264,6 +264,10 @@ PHONE_MISMATCH = ApiError(
 NO_ACCOUNT = ApiError(ErrorCode.NO_ACCOUNT, _("There is no account with this phone number."))
 NOT_ALLOWED = ApiError(ErrorCode.NOT_ALLOWED, _("This account cannot log in by phone call."))
 CANCELLED = ApiError(ErrorCode.CANCELLED, _("A newer login was started in this browser."))
+# A flow adding a phone to an account ends for the same reasons, told as what they are there.
+ALREADY_USED_LINK = ApiError(ErrorCode.ALREADY_USED, _("This call was already used to add the phone."))
+NOT_ALLOWED_LINK = ApiError(ErrorCode.NOT_ALLOWED, _("This phone number cannot be added to your account."))
+CANCELLED_LINK = ApiError(ErrorCode.CANCELLED, _("A newer phone number is being added in this browser."))
 PHONE_TAKEN = ApiError(ErrorCode.PHONE_TAKEN, _("This phone number is already linked to another account."))
 START_FAILED = ApiError(ErrorCode.PROVIDER_ERROR, _("The phone call service failed. Please start again."))
 LOGIN_FAILED = ApiError(ErrorCode.LOGIN_FAILED, _("Something went wrong while logging you in. Please try again."))

@@ -194,12 +194,24 @@ _PROBLEM_BY_REASON: dict[str, ApiError] = {
 }
 
 
+# A flow adding a phone logs nobody in: where that changes what happened, it is told so.
+_LINK_PROBLEM_BY_STATUS: dict[str, ApiError] = {**_PROBLEM_BY_STATUS, FlowStatus.USED: errors.ALREADY_USED_LINK}
+_LINK_PROBLEM_BY_REASON: dict[str, ApiError] = {
+    **_PROBLEM_BY_REASON,
+    FailureReason.NOT_ALLOWED: errors.NOT_ALLOWED_LINK,
+    FailureReason.CANCELLED: errors.CANCELLED_LINK,
+}
+
+
 def flow_problem(flow: CallAuthFlow) -> ApiError:
     """Why ``flow`` cannot be finished; any other state (a failure of an unknown reason) reads as expired."""
+    link = flow.purpose == FlowPurpose.LINK
     state = flow.current_status()
     if state == FlowStatus.FAILED:
-        return _PROBLEM_BY_REASON.get(flow.failure_reason, errors.EXPIRED)
-    return _PROBLEM_BY_STATUS.get(state, errors.EXPIRED)
+        by_reason = _LINK_PROBLEM_BY_REASON if link else _PROBLEM_BY_REASON
+        return by_reason.get(flow.failure_reason, errors.EXPIRED)
+    by_status = _LINK_PROBLEM_BY_STATUS if link else _PROBLEM_BY_STATUS
+    return by_status.get(state, errors.EXPIRED)
 
 
 @allow_methods("POST")

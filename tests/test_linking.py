@@ -113,7 +113,9 @@ def test_adding_ones_own_phone_again_is_fine(browser: Client, alice: Any) -> Non
 def test_the_adapter_decides_who_may_link(browser: Client, alice: Any, settings: Any) -> None:
     settings.CALLAUTH_ADAPTER = "tests.test_linking.NoLinkingAdapter"
     add(browser)
-    assert_json_error(call_and_finish(browser), 403, "not_allowed")
+    assert_json_error(
+        call_and_finish(browser), 403, "not_allowed", "This phone number cannot be added to your account."
+    )
     assert phones_of(alice) == []
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,7 +20,8 @@ from django.utils import timezone
 
 from django_callauth import formstate
 from django_callauth.flows import SESSION_FLOW_KEY
-from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
+from django_callauth.views import flow_problem
 from tests.helpers import (
     API,
     CALL_TO,
@@ -717,3 +719,29 @@ def test_sandbox_call_refuses_a_body_it_cannot_read(client: Client, body: str, c
     response = client.post(url("sandbox_call"), body, content_type="application/json", **JSON)
     assert_json_error(response, 400, code)
     assert the_flow(client).status == FlowStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "for_login", "for_link"),
+    [
+        (FlowStatus.USED, "", "This call was already used to log in.", "This call was already used to add the phone."),
+        (FlowStatus.FAILED, FailureReason.NOT_ALLOWED, "This account cannot log in", "cannot be added to your account"),
+        (
+            FlowStatus.FAILED,
+            FailureReason.CANCELLED,
+            "A newer login was started",
+            "A newer phone number is being added",
+        ),
+        (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, "from a different phone", "from a different phone"),
+    ],
+    ids=["already_used", "not_allowed", "cancelled", "phone_mismatch"],
+)
+def test_why_a_flow_cannot_be_finished_is_told_for_what_it_was_for(
+    flow_factory: Any, status: str, reason: str, for_login: str, for_link: str
+) -> None:
+    # Adding a phone logs nobody in: its refusals must not speak of logging in.
+    login = flow_problem(flow_factory(status=status, failure_reason=reason))
+    link = flow_problem(flow_factory(status=status, failure_reason=reason, purpose=FlowPurpose.LINK))
+    assert login.code == link.code
+    assert for_login in str(login.message) and for_link in str(link.message)
+    assert "log in" not in str(link.message)
