@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from django_callauth.errors import ErrorCode
+from django_callauth.models import ALLOWED_TRANSITIONS
 from django_callauth.templatetags.callauth import register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,12 @@ def test_the_error_table_gives_each_code_its_status():
     text = (REFERENCE / "json-api.rst").read_text(encoding="utf-8")
     documented = {code: int(status) for code, status in re.findall(r"^``(\w+)``\s+(\d{3})\s", text, re.M)}
     assert documented == {code.value: int(code.status) for code in ErrorCode}
+
+
+def test_the_documented_state_changes_are_the_allowed_transitions():
+    text = (ROOT / "docs" / "how-it-works.rst").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^``(\w+)``\s+``(\w+)``\s", text, re.M))
+    assert documented == {(source.value, target.value) for source, target in ALLOWED_TRANSITIONS}
 
 
 def test_the_collectors_see_what_is_known():
