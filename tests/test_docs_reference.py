@@ -81,6 +81,18 @@ def test_the_documented_state_changes_are_the_allowed_transitions():
     assert documented == {(source.value, target.value) for source, target in ALLOWED_TRANSITIONS}
 
 
+def test_every_test_the_docs_cite_exists():
+    pages = [ROOT / "README.rst", *(ROOT / "docs").rglob("*.rst")]
+    cited = {m for page in pages for m in re.findall(r"tests/test_\w+\.py(?:::\w+)*", page.read_text(encoding="utf-8"))}
+    assert cited, "the docs cite no test"
+    for citation in cited:
+        path, *names = citation.split("::")
+        assert (ROOT / path).is_file(), f"{citation}: no such file"
+        source = (ROOT / path).read_text(encoding="utf-8")
+        for name in names:
+            assert re.search(rf"^\s*(?:class|def) {name}\b", source, re.M), f"{citation}: no {name} in {path}"
+
+
 def test_the_collectors_see_what_is_known():
     assert {"CALLAUTH_PROVIDER", "CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_SMS_RU_CALLBACK"} <= settings_names()
     assert {"callauth.E001", "callauth.E012", "callauth.W004"} <= check_ids()
