@@ -155,7 +155,7 @@ def site_environment(**overrides: str) -> dict[str, str]:
 def fake_provider_environment(fake: FakeTelefonIp, *, webhook_base_url: str = "", **overrides: str) -> dict[str, str]:
     """``site_environment`` for logins through the telefon-ip fake: check mode, or webhook mode
     with ``webhook_base_url``; persistent database connections, as production should have
-    them (README, Running in production); the rate limits high."""
+    them (docs/howto/production.rst); the rate limits high."""
     return site_environment(
         **{
             "DATABASE_URL": DATABASE_URL + "?conn_max_age=60",

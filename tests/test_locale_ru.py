@@ -209,7 +209,7 @@ def test_catalog_is_current_with_the_source(po, tmp_path, monkeypatch):
     """``makemessages`` run on a copy of the source would add or drop no message.
 
     A string added to a template or module and not to the catalog (or one left behind)
-    fails here; regenerate as the README says, translate, and compile.
+    fails here; regenerate as docs/howto/development.rst says, translate, and compile.
     """
     if shutil.which("xgettext") is None:
         pytest.fail("needs GNU gettext (Debian: apt-get install gettext) to run makemessages")
