@@ -347,41 +347,34 @@ def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock, flow_f
 
 
 @pytest.mark.django_db
-def test_refresh_confirms_when_check_reports_the_phone(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("caller", "status", "reason", "signals"),
+    [
+        (PHONE, FlowStatus.CONFIRMED, "", [("flow_confirmed", None)]),
+        (OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, [("flow_failed", FailureReason.PHONE_MISMATCH)]),
+        (None, FlowStatus.PENDING, "", []),
+    ],
+    ids=["the_phone", "another_phone", "no_call_yet"],
+)
+def test_refresh_applies_what_check_reports(
+    fake: Any,
+    clock: Clock,
+    sent: list[Sent],
+    flow_factory: FlowFactory,
+    caller: str | None,
+    status: str,
+    reason: str,
+    signals: list[tuple[str, str | None]],
 ) -> None:
     flow = flow_factory()
-    fake.caller = PHONE
+    fake.caller = caller
     clock.advance(30)
     flows.refresh_flow(flow)
-    assert (flow.status, flow.caller, flow.confirmed_at) == (FlowStatus.CONFIRMED, PHONE, T0 + timedelta(seconds=30))
-    assert [(e.signal, e.kwargs) for e in sent] == [("flow_confirmed", {"flow": flow})]
-    clock.advance(10)
-    flows.refresh_flow(flow)  # confirmed: nothing more to ask
-    assert len(fake.checks) == 1
-
-
-@pytest.mark.django_db
-def test_refresh_fails_on_a_call_from_another_phone(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory()
-    fake.caller = OTHER
-    flows.refresh_flow(flow)
-    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
-    assert [(e.signal, e.kwargs) for e in sent] == [
-        ("flow_failed", {"flow": flow, "reason": FailureReason.PHONE_MISMATCH})
-    ]
-
-
-@pytest.mark.django_db
-def test_refresh_keeps_pending_while_no_call(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory()
-    flows.refresh_flow(flow)
-    assert stored(flow).status == FlowStatus.PENDING
-    assert sent == []
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.caller) == (status, reason, caller or "")
+    assert row.confirmed_at == (T0 + timedelta(seconds=30) if status == FlowStatus.CONFIRMED else None)
+    assert [(e.signal, e.kwargs.get("reason")) for e in sent] == signals
+    assert all(e.kwargs["flow"] == flow for e in sent)
 
 
 @pytest.mark.django_db
