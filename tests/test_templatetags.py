@@ -149,7 +149,9 @@ OTHER_REFUSALS = ["provider_unavailable", "rate_limited", "no_flow"]
     ],
     ids=["invalid_phone", *OTHER_REFUSALS, "empty-code", "no-code", "hostile-escaped", "single-quotes-escaped"],
 )
-def test_a_refusal_in_the_context_is_shown(code: str | None, message: str, phone: str, expected: dict[str, str]) -> None:
+def test_a_refusal_in_the_context_is_shown(
+    code: str | None, message: str, phone: str, expected: dict[str, str]
+) -> None:
     out = render(error_code=code, error_message=message, callauth_phone=phone)
     assert out == form(**{"value": phone, **expected})
 
