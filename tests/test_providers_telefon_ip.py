@@ -113,23 +113,30 @@ def test_from_settings_reads_every_setting(settings: Any, telefon_ip_api: respon
     assert (connect, read) == (1.0, pytest.approx(1.5, abs=0.1))  # read capped by the deadline
 
 
-def test_the_number_to_call_comes_from_auth_phone_never_from_url_link(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
+ACCEPTED_STARTS = [
     # The doc's url_link dials 89644078713; only the validated auth_phone counts.
-    telefon_ip_api.get(START_GET, json=start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"))
-    assert provider.start(PHONE, None).call_to == "+79644115786"
+    pytest.param(start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"), "122760", id="url_link"),
+    *[
+        pytest.param(start_answer(id=value), str(value), id=f"id-{kind}")
+        for kind, value in [("int", 122760), ("text", "122760"), ("letters", "ab_C-9"), ("64", "x" * 64), ("0", 0)]
+    ],
+    *[
+        pytest.param(start_answer(auth_phone=phone), "122760", id=f"auth_phone-{phone!r}")
+        for phone in ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"]
+    ],
+    *[
+        pytest.param({**START_OK, "success": success}, "122760", id=f"success-{success!r}")
+        for success in [True, "True", "true", 1]
+    ],
+]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(122760, "122760"), ("122760", "122760"), ("ab_C-9", "ab_C-9"), ("x" * 64, "x" * 64), (0, "0")],
-)
-def test_start_accepts_int_and_string_ids(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, value: object, expected: str
+@pytest.mark.parametrize(("answer", "provider_id"), ACCEPTED_STARTS)
+def test_start_accepts_every_documented_form(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, answer: dict[str, Any], provider_id: str
 ) -> None:
-    telefon_ip_api.get(START_GET, json=start_answer(id=value))
-    assert provider.start(PHONE, None).provider_id == expected
+    telefon_ip_api.get(START_GET, json=answer)
+    assert provider.start(PHONE, None) == StartedCall(call_to="+79644115786", provider_id=provider_id)
 
 
 @pytest.mark.parametrize("value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}])
@@ -140,14 +147,6 @@ def test_start_refuses_unusable_ids(
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
     assert str(error) == "telefon-ip's start answer has no valid id."
-
-
-@pytest.mark.parametrize("auth_phone", ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"])
-def test_start_accepts_auth_phone_forms(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, auth_phone: object
-) -> None:
-    telefon_ip_api.get(START_GET, json=start_answer(auth_phone=auth_phone))
-    assert provider.start(PHONE, None).call_to == "+79644115786"
 
 
 @pytest.mark.parametrize(
@@ -161,14 +160,6 @@ def test_start_refuses_an_auth_phone_that_is_not_a_phone(
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
     assert str(error) == "telefon-ip's start answer has no valid number to call."
-
-
-@pytest.mark.parametrize("success", [True, "True", "true", 1])
-def test_start_success_variants(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, success: object
-) -> None:
-    telefon_ip_api.get(START_GET, json={**START_OK, "success": success})
-    assert provider.start(PHONE, None).provider_id == "122760"
 
 
 @pytest.mark.parametrize(
