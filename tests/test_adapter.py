@@ -54,10 +54,7 @@ def test_adapter_from_the_setting_read_at_call_time(project_adapter: None) -> No
     assert type(adapter).__module__ == "tests.test_adapter"
     assert type(adapter).__qualname__ == "ProjectAdapter"
     assert adapter.username_for_phone(PHONE) == "user9001234567"
-
-
-def test_a_new_adapter_for_every_call(project_adapter: None) -> None:
-    assert get_adapter() is not get_adapter()
+    assert get_adapter() is not adapter  # a new one for every call
 
 
 def test_missing_adapter_is_an_import_error(settings: Any) -> None:
@@ -112,9 +109,8 @@ def test_override_redirect(project_adapter: None) -> None:
 
 
 @pytest.mark.django_db
-def test_default_get_user_follows_the_phone_link_only() -> None:
+def test_default_get_user_follows_the_phone_link_only(alice: Any) -> None:
     adapter = CallAuthAdapter()
-    alice = User.objects.create_user("alice")
     User.objects.create_user(PHONE)
     assert adapter.get_user(PHONE) is None
     CallAuthPhone.objects.create(user=alice, phone=PHONE)
@@ -122,15 +118,15 @@ def test_default_get_user_follows_the_phone_link_only() -> None:
     assert adapter.get_user("+79007654321") is None
 
 
-@pytest.mark.parametrize("value", [True, False])
-def test_default_signup_follows_the_setting(settings: Any, value: bool) -> None:
-    settings.CALLAUTH_SIGNUP = value
-    assert CallAuthAdapter().is_signup_allowed(None, PHONE) is value
-
-
-def test_signup_is_off_when_the_setting_is_missing(settings: Any) -> None:
-    del settings.CALLAUTH_SIGNUP
-    assert CallAuthAdapter().is_signup_allowed(None, PHONE) is False
+@pytest.mark.parametrize(
+    ("value", "allowed"), [(True, True), (False, False), (None, False)], ids=["on", "off", "unset"]
+)
+def test_default_signup_follows_the_setting_off_when_unset(settings: Any, value: bool | None, allowed: bool) -> None:
+    if value is None:
+        del settings.CALLAUTH_SIGNUP
+    else:
+        settings.CALLAUTH_SIGNUP = value
+    assert CallAuthAdapter().is_signup_allowed(None, PHONE) is allowed
 
 
 @pytest.mark.parametrize(
@@ -158,8 +154,7 @@ def test_default_login_policy_for_a_user_model_without_flags() -> None:
 
 
 @pytest.mark.django_db
-def test_default_record_login() -> None:
-    alice = User.objects.create_user("alice")
+def test_default_record_login(alice: Any) -> None:
     link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
     other = CallAuthPhone.objects.create(user=alice, phone="+79007654321")
     CallAuthAdapter().record_login(alice, PHONE)

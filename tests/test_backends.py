@@ -90,20 +90,14 @@ def test_only_a_confirmed_flow(request_: Any, status: str, flow_factory: FlowFac
     assert stored(flow).status == status
 
 
-def test_a_stale_confirmed_instance_does_not_authenticate_twice(request_: Any, flow_factory: FlowFactory) -> None:
+def test_one_login_per_flow_even_from_a_stale_instance(request_: Any, flow_factory: FlowFactory) -> None:
     user_with_phone()
     flow = flow_factory(status=FlowStatus.CONFIRMED)
     copy = stored(flow)
     assert authenticate(request_, callauth_flow=flow) is not None
+    assert authenticate(request_, callauth_flow=flow) is None
     assert copy.status == FlowStatus.CONFIRMED  # stale in memory
     assert authenticate(request_, callauth_flow=copy) is None
-
-
-def test_one_login_per_flow(request_: Any, flow_factory: FlowFactory) -> None:
-    user_with_phone()
-    flow = flow_factory(status=FlowStatus.CONFIRMED)
-    assert authenticate(request_, callauth_flow=flow) is not None
-    assert authenticate(request_, callauth_flow=flow) is None
     assert stored(flow).status == FlowStatus.USED
 
 
@@ -139,31 +133,26 @@ def test_inactive_user_is_refused(request_: Any, sent: SignalLog, flow_factory: 
 
 
 @pytest.mark.parametrize(
-    "flags", [{"is_staff": True}, {"is_superuser": True}, {"is_staff": True, "is_superuser": True}]
+    ("allow_staff", "fields", "allowed"),
+    [
+        (False, {"is_staff": True}, False),
+        (False, {"is_superuser": True}, False),
+        (False, {"is_staff": True, "is_superuser": True}, False),
+        (True, {"is_staff": True}, True),
+        (True, {"is_superuser": True}, True),
+        (True, {"is_staff": True, "is_active": False}, False),
+    ],
+    ids=["staff", "superuser", "both", "staff-allowed", "superuser-allowed", "inactive-staff-allowed"],
 )
-def test_staff_and_superusers_are_refused_by_default(
-    request_: Any, settings: Any, flags: dict[str, bool], flow_factory: FlowFactory
+def test_staff_and_superusers_only_with_allow_staff(
+    request_: Any, settings: Any, flow_factory: FlowFactory, allow_staff: bool, fields: dict[str, bool], allowed: bool
 ) -> None:
-    settings.CALLAUTH_ALLOW_STAFF = False
-    user_with_phone(**flags)
+    settings.CALLAUTH_ALLOW_STAFF = allow_staff
+    user = user_with_phone(**fields)
     flow = flow_factory(status=FlowStatus.CONFIRMED)
-    assert authenticate(request_, callauth_flow=flow) is None
-    assert (stored(flow).status, stored(flow).failure_reason) == (FlowStatus.FAILED, FailureReason.NOT_ALLOWED)
-
-
-@pytest.mark.parametrize("flags", [{"is_staff": True}, {"is_superuser": True}])
-def test_staff_allowed_with_the_setting(
-    request_: Any, settings: Any, flags: dict[str, bool], flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_ALLOW_STAFF = True
-    staff = user_with_phone(**flags)
-    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == staff
-
-
-def test_allow_staff_does_not_let_inactive_staff_in(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
-    settings.CALLAUTH_ALLOW_STAFF = True
-    user_with_phone(is_staff=True, is_active=False)
-    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) is None
+    assert authenticate(request_, callauth_flow=flow) == (user if allowed else None)
+    refused = (FlowStatus.FAILED, FailureReason.NOT_ALLOWED)
+    assert (stored(flow).status, stored(flow).failure_reason) == ((FlowStatus.USED, "") if allowed else refused)
 
 
 # -- no account -------------------------------------------------------------------
@@ -254,14 +243,10 @@ def test_a_concurrent_signup_for_the_same_phone_wins(
 # -- get_user ---------------------------------------------------------------------
 
 
-def test_get_user() -> None:
-    alice = user_with_phone()
-    assert CallAuthBackend().get_user(alice.pk) == alice
-
-
-def test_get_user_refuses_inactive_users() -> None:
-    alice = user_with_phone(is_active=False)
-    assert CallAuthBackend().get_user(alice.pk) is None
+@pytest.mark.parametrize("active", [True, False])
+def test_get_user_only_an_active_one(active: bool) -> None:
+    alice = user_with_phone(is_active=active)
+    assert CallAuthBackend().get_user(alice.pk) == (alice if active else None)
 
 
 def test_get_user_unknown_id() -> None:

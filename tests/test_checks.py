@@ -72,10 +72,39 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
     assert callauth_ids(run_checks()) == []
 
 
-def test_the_sandbox_in_development_is_silent(settings: Any) -> None:
-    settings.DEBUG = True
-    settings.CALLAUTH_PROVIDER = "sandbox"
-    settings.CALLAUTH_WEBHOOK_BASE_URL = "http://localhost:8000"
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(
+            {"DEBUG": True, "CALLAUTH_PROVIDER": "sandbox", "CALLAUTH_WEBHOOK_BASE_URL": "http://localhost:8000"}
+            | {"CALLAUTH_TELEFON_IP_TOKEN": ""},
+            id="sandbox-in-development",
+        ),
+        pytest.param(
+            {"DEBUG": True, "CALLAUTH_WEBHOOK_BASE_URL": "http://localhost:8000"}, id="http-webhook-in-development"
+        ),
+        *[
+            pytest.param({"CALLAUTH_WEBHOOK_BASE_URL": base}, id=f"webhook-base-{base!r}")
+            for base in ["", "https://site.example/"]
+        ],
+        pytest.param(
+            {"CALLAUTH_PROVIDER": ["telefon_ip", "sms_ru"], "CALLAUTH_SMS_RU_API_ID": "api-id"},
+            id="failover-list-with-its-settings",
+        ),
+        *[pytest.param({"CALLAUTH_TTL": ttl}, id=f"ttl-{ttl!r}") for ttl in [1, 60, 120, "90"]],
+        pytest.param({"AUTHENTICATION_BACKENDS": ["django_callauth.backends.CallAuthBackend"]}, id="backend-alone"),
+        pytest.param({"CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter"}, id="adapter-subclass"),
+        pytest.param(
+            {"CACHES": DUMMY, "CALLAUTH_RATE_LIMITS": {"ip": None, "phone": None, "global": None}},
+            id="dummy-cache-with-every-limit-off",
+        ),
+        pytest.param({"CACHES": LOCMEM, "DEBUG": True}, id="per-process-cache-in-development"),
+        pytest.param({"CALLAUTH_SIGNUP": True}, id="signup-with-djangos-user"),
+    ],
+)
+def test_configurations_that_are_fine_are_silent(production: Any, overrides: dict[str, Any]) -> None:
+    for name, value in overrides.items():
+        setattr(production, name, value)
     assert all_checks() == []
 
 
@@ -95,22 +124,16 @@ def test_e001_sandbox_without_debug(production: Any) -> None:
 
 @pytest.mark.parametrize(
     "provider",
-    ["django_callauth.providers.sandbox.SandboxProvider", "tests.test_checks.SimulatedProvider"],
-    ids=["sandbox-by-path", "project-simulated"],
+    [
+        "django_callauth.providers.sandbox.SandboxProvider",
+        "tests.test_checks.SimulatedProvider",
+        ["telefon_ip", "sandbox"],
+    ],
+    ids=["sandbox-by-path", "project-simulated", "failover-list-ending-in-the-sandbox"],
 )
-def test_e001_any_simulated_provider_without_debug(production: Any, provider: str) -> None:
+def test_e001_any_simulated_provider_without_debug(production: Any, provider: str | list[str]) -> None:
     production.CALLAUTH_PROVIDER = provider
     assert [m.id for m in checks.check_sandbox_in_production()] == ["callauth.E001"]
-
-
-def test_e001_not_with_debug(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "sandbox"
-    production.DEBUG = True
-    assert checks.check_sandbox_in_production() == []
-
-
-def test_e001_not_for_a_real_provider(production: Any) -> None:
-    assert checks.check_sandbox_in_production() == []
 
 
 def test_e001_leaves_a_broken_provider_to_e002(production: Any) -> None:
@@ -119,35 +142,31 @@ def test_e001_leaves_a_broken_provider_to_e002(production: Any) -> None:
     assert [m.id for m in checks.check_provider()] == ["callauth.E002"]
 
 
-def test_e001_is_tagged_security() -> None:
-    assert "security" in checks.check_sandbox_in_production.tags  # type: ignore[attr-defined]
-
-
 # -- E002, E003 ---------------------------------------------------------------------
 
 
-def test_e002_provider_cannot_be_imported(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "no.such.Provider"
+@pytest.mark.parametrize("provider", ["no.such.Provider", "telefonip"], ids=["missing-module", "name-that-is-no-path"])
+def test_e002_provider_cannot_be_imported(production: Any, provider: str) -> None:
+    production.CALLAUTH_PROVIDER = provider
     [message] = checks.check_provider()
-    assert message.id == "callauth.E002"
-    assert isinstance(message, Error)
-    assert message.msg.startswith("CALLAUTH_PROVIDER 'no.such.Provider' cannot be imported: ")
+    assert (type(message), message.id) == (Error, "callauth.E002")
+    assert message.msg.startswith(f"CALLAUTH_PROVIDER {provider!r} cannot be imported: ")
 
 
-def test_e002_a_name_that_is_no_path(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "telefonip"
-    [message] = checks.check_provider()
-    assert message.id == "callauth.E002"
-    assert message.msg.startswith("CALLAUTH_PROVIDER 'telefonip' cannot be imported: ")
-
-
-def test_e002_not_a_provider_class(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "tests.test_checks.NotAProvider"
-    assert checks.check_provider() == [
-        Error(
-            "CALLAUTH_PROVIDER 'tests.test_checks.NotAProvider' is not a CallAuthProvider subclass", id="callauth.E002"
-        )
-    ]
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        (
+            "tests.test_checks.NotAProvider",
+            "CALLAUTH_PROVIDER 'tests.test_checks.NotAProvider' is not a CallAuthProvider subclass",
+        ),
+        ([], "CALLAUTH_PROVIDER is an empty list."),
+    ],
+    ids=["not-a-provider-class", "empty-list"],
+)
+def test_e002_no_provider_to_use(production: Any, provider: str | list[str], message: str) -> None:
+    production.CALLAUTH_PROVIDER = provider
+    assert checks.check_provider() == [Error(message, id="callauth.E002")]
 
 
 @pytest.mark.parametrize("provider", ["sandbox", "django_callauth.providers.telefon_ip.TelefonIpProvider"])
@@ -166,13 +185,6 @@ def test_e003_telefon_ip_without_token(production: Any, token: Any) -> None:
             id="callauth.E003",
         )
     ]
-
-
-def test_e003_not_for_the_sandbox(production: Any) -> None:
-    production.DEBUG = True
-    production.CALLAUTH_PROVIDER = "sandbox"
-    production.CALLAUTH_TELEFON_IP_TOKEN = ""
-    assert checks.check_provider() == []
 
 
 def test_e003_for_the_configured_provider_whatever_it_is(production: Any) -> None:
@@ -198,12 +210,6 @@ def test_e003_for_every_provider_of_a_failover_list(production: Any) -> None:
     ]
 
 
-def test_a_failover_list_with_its_settings_is_silent(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
-    production.CALLAUTH_SMS_RU_API_ID = "api-id"
-    assert all_checks() == []
-
-
 def test_e012_a_provider_listed_twice(production: Any) -> None:
     production.CALLAUTH_PROVIDER = ["telefon_ip", "django_callauth.providers.telefon_ip.TelefonIpProvider"]
     assert checks.check_provider() == [
@@ -213,16 +219,6 @@ def test_e012_a_provider_listed_twice(production: Any) -> None:
             id="callauth.E012",
         )
     ]
-
-
-def test_e002_an_empty_list(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = []
-    assert checks.check_provider() == [Error("CALLAUTH_PROVIDER is an empty list.", id="callauth.E002")]
-
-
-def test_e001_a_failover_list_that_ends_in_the_sandbox(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = ["telefon_ip", "sandbox"]
-    assert [m.id for m in checks.check_sandbox_in_production()] == ["callauth.E001"]
 
 
 # -- W001, E004 ---------------------------------------------------------------------
@@ -237,18 +233,6 @@ def test_w001_webhook_over_plain_http(production: Any) -> None:
             id="callauth.W001",
         )
     ]
-
-
-def test_w001_not_in_development(production: Any) -> None:
-    production.DEBUG = True
-    production.CALLAUTH_WEBHOOK_BASE_URL = "http://localhost:8000"
-    assert checks.check_provider() == []
-
-
-@pytest.mark.parametrize("base", ["", "https://site.example", "https://site.example/"])
-def test_w001_not_for_https_or_check_mode(production: Any, base: str) -> None:
-    production.CALLAUTH_WEBHOOK_BASE_URL = base
-    assert checks.check_provider() == []
 
 
 @pytest.mark.parametrize(
@@ -284,11 +268,6 @@ def test_e005_backend_not_installed(production: Any) -> None:
     ]
 
 
-def test_e005_not_when_installed_alone(production: Any) -> None:
-    production.AUTHENTICATION_BACKENDS = ["django_callauth.backends.CallAuthBackend"]
-    assert checks.check_backend_installed() == []
-
-
 # -- E006, W002 ---------------------------------------------------------------------
 
 
@@ -319,12 +298,6 @@ def test_w002_ttl_longer_than_the_provider_allows(production: Any) -> None:
             id="callauth.W002",
         )
     ]
-
-
-@pytest.mark.parametrize("ttl", [1, 60, 120, "90"])
-def test_w002_not_within_120_seconds(production: Any, ttl: Any) -> None:
-    production.CALLAUTH_TTL = ttl
-    assert checks.check_timings() == []
 
 
 def test_w002_compares_with_each_providers_own_lifetime(production: Any) -> None:
@@ -362,11 +335,6 @@ def test_e007_sessions_missing(production: Any) -> None:
     ]
 
 
-def test_e007_not_with_sessions(production: Any) -> None:
-    assert SESSION_MIDDLEWARE in production.MIDDLEWARE
-    assert checks.check_sessions() == []
-
-
 # -- E008 ---------------------------------------------------------------------------
 
 
@@ -387,36 +355,21 @@ def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
     ]
 
 
-def test_e008_not_with_a_subclass(production: Any) -> None:
-    production.CALLAUTH_ADAPTER = "tests.test_adapter.ProjectAdapter"
-    assert checks.check_adapter() == []
-
-
 # -- E009, W003: where the rate limits are counted; E010: the rates; E011: the client address
 
 
-def test_e009_rate_limits_in_a_dummy_cache(production: Any) -> None:
-    production.CACHES = DUMMY
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("CACHES", DUMMY, "CACHES['default'] is a DummyCache"),
+        ("CALLAUTH_CACHE", "limits", "CACHES['limits'] is missing"),
+    ],
+    ids=["dummy-cache", "cache-missing"],
+)
+def test_e009_rate_limits_without_a_working_cache(production: Any, name: str, value: Any, problem: str) -> None:
+    setattr(production, name, value)
     [error] = all_checks()
-    assert (error.id, error.msg) == (
-        "callauth.E009",
-        "The rate limits need a working cache, and CACHES['default'] is a DummyCache.",
-    )
-
-
-def test_e009_rate_limit_cache_missing(production: Any) -> None:
-    production.CALLAUTH_CACHE = "limits"
-    [error] = all_checks()
-    assert (error.id, error.msg) == (
-        "callauth.E009",
-        "The rate limits need a working cache, and CACHES['limits'] is missing.",
-    )
-
-
-def test_e009_not_when_every_limit_is_off(production: Any) -> None:
-    production.CACHES = DUMMY
-    production.CALLAUTH_RATE_LIMITS = {"ip": None, "phone": None, "global": None}
-    assert all_checks() == []
+    assert (error.id, error.msg) == ("callauth.E009", f"The rate limits need a working cache, and {problem}.")
 
 
 def test_w003_per_process_cache_in_production(production: Any) -> None:
@@ -425,12 +378,6 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
     assert isinstance(warning, Warning)
     assert warning.id == "callauth.W003"
     assert "multiplied by the number of processes" in warning.hint
-
-
-def test_w003_not_in_development(production: Any) -> None:
-    production.CACHES = LOCMEM
-    production.DEBUG = True
-    assert all_checks() == []
 
 
 @pytest.mark.parametrize(
@@ -454,110 +401,53 @@ def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str,
     assert (error.id, error.msg) == ("callauth.E010", message)
 
 
-def test_e011_proxy_count_and_header_together(production: Any) -> None:
-    production.CALLAUTH_TRUSTED_PROXY_COUNT = 1
-    production.CALLAUTH_TRUSTED_CLIENT_IP_HEADER = "X-Real-IP"
-    assert callauth_ids(all_checks()) == ["callauth.E011"]
-
-
-def test_e011_negative_proxy_count(production: Any) -> None:
-    production.CALLAUTH_TRUSTED_PROXY_COUNT = -1
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"},
+        {"CALLAUTH_TRUSTED_PROXY_COUNT": -1},
+    ],
+    ids=["proxy-count-and-header-together", "negative-proxy-count"],
+)
+def test_e011_client_address_settings(production: Any, overrides: dict[str, Any]) -> None:
+    for name, value in overrides.items():
+        setattr(production, name, value)
     assert callauth_ids(all_checks()) == ["callauth.E011"]
 
 
 # -- registration -------------------------------------------------------------------
 
 
-def _broken_adapter(s: Any) -> None:
-    s.CALLAUTH_ADAPTER = "no.such.Adapter"
+# Each check id, and a situation where it is the only one that fires.
+ONE_CHECK_FIRES = [
+    ({"CALLAUTH_PROVIDER": "sandbox"}, "callauth.E001"),
+    ({"CALLAUTH_PROVIDER": "no.such.Provider"}, "callauth.E002"),
+    ({"CALLAUTH_TELEFON_IP_TOKEN": ""}, "callauth.E003"),
+    ({"CALLAUTH_WEBHOOK_BASE_URL": "https://site.example/?x=1"}, "callauth.E004"),
+    ({"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]}, "callauth.E005"),
+    ({"CALLAUTH_TTL": 0}, "callauth.E006"),
+    ({"MIDDLEWARE": []}, "callauth.E007"),
+    ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008"),
+    ({"CACHES": DUMMY}, "callauth.E009"),
+    ({"CALLAUTH_RATE_LIMITS": {"ip": "lots"}}, "callauth.E010"),
+    ({"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"}, "callauth.E011"),
+    ({"CALLAUTH_PROVIDER": ["telefon_ip", "telefon_ip"]}, "callauth.E012"),
+    ({"CACHES": LOCMEM}, "callauth.W003"),
+    ({"CALLAUTH_WEBHOOK_BASE_URL": "http://site.example"}, "callauth.W001"),
+    ({"CALLAUTH_TTL": 300}, "callauth.W002"),
+]
 
 
-def _sandbox_in_production(s: Any) -> None:
-    s.CALLAUTH_PROVIDER = "sandbox"
-
-
-def _broken_provider(s: Any) -> None:
-    s.CALLAUTH_PROVIDER = "no.such.Provider"
-
-
-def _no_token(s: Any) -> None:
-    s.CALLAUTH_TELEFON_IP_TOKEN = ""
-
-
-def _provider_twice(s: Any) -> None:
-    s.CALLAUTH_PROVIDER = ["telefon_ip", "telefon_ip"]
-
-
-def _http_webhook(s: Any) -> None:
-    s.CALLAUTH_WEBHOOK_BASE_URL = "http://site.example"
-
-
-def _webhook_with_query(s: Any) -> None:
-    s.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/?x=1"
-
-
-def _no_backend(s: Any) -> None:
-    s.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
-
-
-def _bad_ttl(s: Any) -> None:
-    s.CALLAUTH_TTL = 0
-
-
-def _long_ttl(s: Any) -> None:
-    s.CALLAUTH_TTL = 300
-
-
-def _dummy_cache(s: Any) -> None:
-    s.CACHES = DUMMY
-
-
-def _locmem_cache(s: Any) -> None:
-    s.CACHES = LOCMEM
-
-
-def _bad_rate(s: Any) -> None:
-    s.CALLAUTH_RATE_LIMITS = {"ip": "lots"}
-
-
-def _two_proxy_settings(s: Any) -> None:
-    s.CALLAUTH_TRUSTED_PROXY_COUNT = 1
-    s.CALLAUTH_TRUSTED_CLIENT_IP_HEADER = "X-Real-IP"
-
-
-def _no_sessions(s: Any) -> None:
-    s.MIDDLEWARE = [m for m in s.MIDDLEWARE if m != SESSION_MIDDLEWARE]
-
-
-@pytest.mark.parametrize(
-    ("situation", "expected"),
-    [
-        (_sandbox_in_production, "callauth.E001"),
-        (_broken_provider, "callauth.E002"),
-        (_no_token, "callauth.E003"),
-        (_webhook_with_query, "callauth.E004"),
-        (_no_backend, "callauth.E005"),
-        (_bad_ttl, "callauth.E006"),
-        (_no_sessions, "callauth.E007"),
-        (_broken_adapter, "callauth.E008"),
-        (_dummy_cache, "callauth.E009"),
-        (_bad_rate, "callauth.E010"),
-        (_two_proxy_settings, "callauth.E011"),
-        (_provider_twice, "callauth.E012"),
-        (_locmem_cache, "callauth.W003"),
-        (_http_webhook, "callauth.W001"),
-        (_long_ttl, "callauth.W002"),
-    ],
-    ids=lambda v: v if isinstance(v, str) else v.__name__.strip("_"),
-)
-def test_checks_are_registered(production: Any, situation: Any, expected: str) -> None:
-    situation(production)
+@pytest.mark.parametrize(("overrides", "expected"), ONE_CHECK_FIRES, ids=[expected for _, expected in ONE_CHECK_FIRES])
+def test_checks_are_registered(production: Any, overrides: dict[str, Any], expected: str) -> None:
+    for name, value in overrides.items():
+        setattr(production, name, value)
     assert callauth_ids(run_checks()) == [expected]
 
 
 def test_sandbox_check_runs_without_deploy_flag(production: Any) -> None:
     # Not a --deploy check: `manage.py check` and `runserver` show it too.
-    _sandbox_in_production(production)
+    production.CALLAUTH_PROVIDER = "sandbox"
     assert callauth_ids(run_checks(include_deployment_checks=False)) == ["callauth.E001"]
     assert callauth_ids(run_checks(tags=["security"])) == ["callauth.E001"]
 
@@ -603,17 +493,14 @@ def test_w004_signup_would_store_a_phone_in_an_email_field(production: Any, emai
     )
 
 
-def test_w004_not_with_an_adapter_that_makes_usernames(production: Any, email_users: None) -> None:
-    production.CALLAUTH_SIGNUP = True
-    production.CALLAUTH_ADAPTER = f"{__name__}.EmailAdapter"
-    assert all_checks() == []
-
-
-def test_w004_not_without_signup(production: Any, email_users: None) -> None:
-    production.CALLAUTH_SIGNUP = False
-    assert all_checks() == []
-
-
-def test_w004_not_for_djangos_user(production: Any) -> None:
-    production.CALLAUTH_SIGNUP = True
+@pytest.mark.parametrize(
+    "overrides",
+    [{"CALLAUTH_SIGNUP": True, "CALLAUTH_ADAPTER": f"{__name__}.EmailAdapter"}, {"CALLAUTH_SIGNUP": False}],
+    ids=["adapter-that-makes-usernames", "no-signup"],
+)
+def test_w004_not_when_no_phone_lands_in_the_email_field(
+    production: Any, email_users: None, overrides: dict[str, Any]
+) -> None:
+    for name, value in overrides.items():
+        setattr(production, name, value)
     assert all_checks() == []

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
-from tests.helpers import FlowFactory
+from tests.helpers import FlowFactory, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -36,48 +36,43 @@ def sandbox(settings: Any) -> None:
 # -- callauth_simulate_call -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("number", [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"])
-def test_simulate_call_confirms_the_waiting_flow(number: str, flow_factory: FlowFactory) -> None:
-    flow = flow_factory()
-    assert run("callauth_simulate_call", number) == (f"Call to {CALL_TO} from {PHONE}: the login is now confirmed.\n")
+@pytest.mark.parametrize(
+    ("args", "fields", "caller", "status", "reason"),
+    [
+        *[
+            ([number], {}, PHONE, FlowStatus.CONFIRMED, "")
+            for number in [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
+        ],
+        ([CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
+        ([CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
+        ([CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
+    ],
+    ids=["e164", "8-prefix", "7-prefix", "typed", "right-caller", "another-caller", "too-late"],
+)
+def test_simulate_call_decides_the_waiting_flow(
+    flow_factory: FlowFactory, args: list[str], fields: dict[str, Any], caller: str, status: str, reason: str
+) -> None:
+    flow = flow_factory(**fields)
+    assert run("callauth_simulate_call", *args) == f"Call to {CALL_TO} from {caller}: the login is now {status}.\n"
     flow.refresh_from_db()
-    assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
+    assert (flow.status, flow.failure_reason) == (status, reason)
+    assert flow.caller == ("" if status == FlowStatus.EXPIRED else caller)
 
 
-def test_simulate_call_from_another_phone_fails_the_flow(flow_factory: FlowFactory) -> None:
-    flow = flow_factory()
-    assert run("callauth_simulate_call", CALL_TO, "--caller", "8 900 765-43-21") == (
-        f"Call to {CALL_TO} from {OTHER}: the login is now failed.\n"
-    )
-    flow.refresh_from_db()
-    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
-
-
-def test_simulate_call_with_the_right_caller(flow_factory: FlowFactory) -> None:
-    flow_factory()
-    assert run("callauth_simulate_call", CALL_TO, "--caller", PHONE).endswith("the login is now confirmed.\n")
-
-
-def test_simulate_call_too_late(flow_factory: FlowFactory) -> None:
-    flow = flow_factory(age=timedelta(seconds=121))
-    assert run("callauth_simulate_call", CALL_TO) == f"Call to {CALL_TO} from {PHONE}: the login is now expired.\n"
-    flow.refresh_from_db()
-    assert flow.status == FlowStatus.EXPIRED
-
-
-def test_simulate_call_to_an_unknown_number(flow_factory: FlowFactory) -> None:
-    flow = flow_factory()
+@pytest.mark.parametrize(
+    ("number", "fields"),
+    [("+79990009999", {}), (CALL_TO, {"status": FlowStatus.USED}), (CALL_TO, {"provider": "telefon_ip"})],
+    ids=["unknown-number", "used-flow", "real-providers-flow"],
+)
+def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(
+    flow_factory: FlowFactory, number: str, fields: dict[str, Any]
+) -> None:
+    flow_factory(**fields)
+    before = snapshot()
     with pytest.raises(CommandError) as excinfo:
-        run("callauth_simulate_call", "+79990009999")
-    assert str(excinfo.value) == "No login is waiting for a call to +79990009999."
-    flow.refresh_from_db()
-    assert flow.status == FlowStatus.PENDING
-
-
-def test_simulate_call_to_a_used_number(flow_factory: FlowFactory) -> None:
-    flow_factory(status=FlowStatus.USED)
-    with pytest.raises(CommandError, match=r"^No login is waiting for a call to \+79990001234\.$"):
-        run("callauth_simulate_call", CALL_TO)
+        run("callauth_simulate_call", number)
+    assert str(excinfo.value) == f"No login is waiting for a call to {number}."
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize("number", ["hello", "123", "+12025550123", "78091234567"])
@@ -104,14 +99,6 @@ def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str, flo
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", CALL_TO)
     assert str(excinfo.value) == "CALLAUTH_PROVIDER is not 'sandbox': real calls cannot be simulated."
-    flow.refresh_from_db()
-    assert flow.status == FlowStatus.PENDING
-
-
-def test_simulate_call_never_reaches_a_real_flow(flow_factory: FlowFactory) -> None:
-    flow = flow_factory(provider="telefon_ip")
-    with pytest.raises(CommandError, match="No login is waiting"):
-        run("callauth_simulate_call", CALL_TO)
     flow.refresh_from_db()
     assert flow.status == FlowStatus.PENDING
 

@@ -111,14 +111,6 @@ class TestCheckMode:
         assert browser.complete().json() == {"redirect": "/"}
         assert_logged_in_as(browser, PHONE)
 
-    def test_caller_in_seven_format_confirms(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
-        fake_telefon_ip.caller_format = "7"
-        fake_telefon_ip.success_as = "True"
-        browser = Browser(site.url)
-        started = browser.start()
-        fake_telefon_ip.make_call(started["call_to"], PHONE)
-        assert browser.wait_for_status("confirmed") == "confirmed"
-
 
 class TestProviderFailures:
     @pytest.mark.parametrize(

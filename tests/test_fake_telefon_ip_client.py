@@ -123,16 +123,6 @@ def test_a_call_from_another_phone_is_reported_as_such(
     assert provider.check(started.provider_id).caller == "+79990000000"  # flows.py decides it is a mismatch
 
 
-def test_after_its_lifetime_the_number_is_not_found_and_calls_are_not_recorded(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
-) -> None:
-    fake_telefon_ip.lifetime = 0.2
-    started = provider.start(PHONE, None)
-    time.sleep(0.3)
-    assert fake_telefon_ip.make_call(started.call_to, PHONE) is None
-    assert provider.check(started.provider_id) == CallReport(caller=None, provider_id=started.provider_id)
-
-
 def test_a_wrong_token_is_a_configuration_error(fake_telefon_ip: FakeTelefonIp) -> None:
     provider = TelefonIpProvider(token="wrong-token", base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4)
     with pytest.raises(ProviderConfigurationError, match=r"^telefon-ip refused the API token \(HTTP 401\)\.$"):
@@ -189,21 +179,6 @@ def test_a_stalled_body_hits_the_read_timeout(fake_telefon_ip: FakeTelefonIp) ->
     with pytest.raises(ProviderUnavailable, match=r"^telefon-ip stopped answering mid-answer\.$"):
         provider.start(PHONE, None)
     assert time.monotonic() - began < 1.5
-
-
-def test_check_retries_once_after_a_server_error(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
-    started = provider.start(PHONE, None)
-    fake_telefon_ip.make_call(started.call_to, PHONE)
-    fake_telefon_ip.fail_next(502, "<html>Bad Gateway</html>")
-    assert provider.check(started.provider_id).caller == PHONE
-    assert [r.action for r in fake_telefon_ip.requests] == ["reverse_auth_phone_get"] + ["reverse_auth_phone_check"] * 2
-
-
-def test_start_is_not_retried_after_a_server_error(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
-    fake_telefon_ip.fail_next(500, "")
-    with pytest.raises(ProviderUnavailable):
-        provider.start(PHONE, None)
-    assert len(fake_telefon_ip.requests) == 1
 
 
 def test_a_closed_port_is_unavailable() -> None:

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from django_callauth import flows, signals, starting, tokens
+from django_callauth import flows, signals, tokens
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers import get_provider_class
 from django_callauth.providers.base import (
@@ -30,7 +30,7 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import T0, Clock, FlowFactory, Sent, stored
+from tests.helpers import T0, Clock, FlowFactory, Sent, snapshot, stored
 
 PHONE = "+79001234567"
 OTHER = "+79007654321"
@@ -117,15 +117,8 @@ def test_start_flow_in_check_mode(fake: Any, clock: Clock, sent: list[Sent]) -> 
 
 
 @pytest.mark.django_db
-def test_start_flow_lifetime_follows_the_ttl_setting(fake: Any, clock: Clock, settings: Any) -> None:
-    settings.CALLAUTH_TTL = 60
-    flow = flows.start_flow(browser(), PHONE)
-    assert flow.expires_at == T0 + timedelta(seconds=60)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(("ttl", "lasts"), [(600, 120), (None, 120)], ids=["capped", "unset"])
-def test_start_flow_never_outlives_the_providers_numbers(
+@pytest.mark.parametrize(("ttl", "lasts"), [(60, 60), (600, 120), (None, 120)], ids=["ttl", "capped", "unset"])
+def test_start_flow_lives_the_ttl_but_never_outlives_the_providers_numbers(
     fake: Any, clock: Clock, settings: Any, ttl: int | None, lasts: int
 ) -> None:
     if ttl is None:
@@ -320,29 +313,26 @@ def test_flow_from_session_and_forget_flow(flow_factory: FlowFactory) -> None:
     flows.forget_flow(session)  # twice is fine
 
 
-@pytest.mark.django_db
-def test_webhook_url_for(settings: Any, flow_factory: FlowFactory) -> None:
-    settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example/"
-    flow = flow_factory()
-    assert starting.webhook_url_for(flow, "s3cr3t") == f"https://site.example/callauth/webhook/{flow.pk}/s3cr3t/"
-
-
 # -- refresh_flow ---------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_refresh_asks_check_at_most_once_per_interval(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
+@pytest.mark.parametrize("interval", [3, 10], ids=["3s", "10s"])
+def test_refresh_asks_check_at_most_once_per_interval(
+    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory, interval: int
+) -> None:
+    settings.CALLAUTH_CHECK_INTERVAL = interval
     flow = flow_factory()
     flows.refresh_flow(flow)
     assert fake.checks == ["id-1"]
-    for _ in range(5):
+    for _ in range(2 * interval - 1):
         clock.advance(0.5)
         flows.refresh_flow(flow)
     assert fake.checks == ["id-1"]
-    clock.advance(0.5)  # 3 seconds since the first check
+    clock.advance(0.5)  # ``interval`` seconds since the first check
     flows.refresh_flow(flow)
     assert fake.checks == ["id-1", "id-1"]
-    assert stored(flow).last_checked_at == T0 + timedelta(seconds=3)
+    assert stored(flow).last_checked_at == T0 + timedelta(seconds=interval)
 
 
 @pytest.mark.django_db
@@ -357,56 +347,34 @@ def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock, flow_f
 
 
 @pytest.mark.django_db
-def test_refresh_interval_follows_the_setting(
-    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("caller", "status", "reason", "signals"),
+    [
+        (PHONE, FlowStatus.CONFIRMED, "", [("flow_confirmed", None)]),
+        (OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, [("flow_failed", FailureReason.PHONE_MISMATCH)]),
+        (None, FlowStatus.PENDING, "", []),
+    ],
+    ids=["the_phone", "another_phone", "no_call_yet"],
+)
+def test_refresh_applies_what_check_reports(
+    fake: Any,
+    clock: Clock,
+    sent: list[Sent],
+    flow_factory: FlowFactory,
+    caller: str | None,
+    status: str,
+    reason: str,
+    signals: list[tuple[str, str | None]],
 ) -> None:
-    settings.CALLAUTH_CHECK_INTERVAL = 10
     flow = flow_factory()
-    flows.refresh_flow(flow)
-    clock.advance(9)
-    flows.refresh_flow(flow)
-    assert len(fake.checks) == 1
-    clock.advance(1)
-    flows.refresh_flow(flow)
-    assert len(fake.checks) == 2
-
-
-@pytest.mark.django_db
-def test_refresh_confirms_when_check_reports_the_phone(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory()
-    fake.caller = PHONE
+    fake.caller = caller
     clock.advance(30)
     flows.refresh_flow(flow)
-    assert (flow.status, flow.caller, flow.confirmed_at) == (FlowStatus.CONFIRMED, PHONE, T0 + timedelta(seconds=30))
-    assert [(e.signal, e.kwargs) for e in sent] == [("flow_confirmed", {"flow": flow})]
-    clock.advance(10)
-    flows.refresh_flow(flow)  # confirmed: nothing more to ask
-    assert len(fake.checks) == 1
-
-
-@pytest.mark.django_db
-def test_refresh_fails_on_a_call_from_another_phone(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory()
-    fake.caller = OTHER
-    flows.refresh_flow(flow)
-    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
-    assert [(e.signal, e.kwargs) for e in sent] == [
-        ("flow_failed", {"flow": flow, "reason": FailureReason.PHONE_MISMATCH})
-    ]
-
-
-@pytest.mark.django_db
-def test_refresh_keeps_pending_while_no_call(
-    fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory()
-    flows.refresh_flow(flow)
-    assert stored(flow).status == FlowStatus.PENDING
-    assert sent == []
+    row = stored(flow)
+    assert (row.status, row.failure_reason, row.caller) == (status, reason, caller or "")
+    assert row.confirmed_at == (T0 + timedelta(seconds=30) if status == FlowStatus.CONFIRMED else None)
+    assert [(e.signal, e.kwargs.get("reason")) for e in sent] == signals
+    assert all(e.kwargs["flow"] == flow for e in sent)
 
 
 @pytest.mark.django_db
@@ -465,10 +433,18 @@ def test_refresh_leaves_finished_flows_alone(fake: Any, clock: Clock, status: st
 
 
 @pytest.mark.django_db
-def test_refresh_does_not_check_a_flow_without_provider_id(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(provider_id="", call_to="")
+@pytest.mark.parametrize(
+    "fields",
+    [{"provider_id": "", "call_to": ""}, {"provider": "no_longer_configured"}],
+    ids=["no_provider_id_yet", "provider_gone"],
+)
+def test_refresh_does_not_check_a_flow_it_cannot_ask_about(
+    fake: Any, clock: Clock, flow_factory: FlowFactory, fields: dict[str, str]
+) -> None:
+    flow = flow_factory(**fields)
     flows.refresh_flow(flow)
     assert fake.checks == []
+    assert stored(flow).last_checked_at is None
 
 
 @pytest.mark.django_db
@@ -486,16 +462,6 @@ def test_refresh_asks_the_provider_that_started_the_flow_not_the_configured_one(
     flows.refresh_flow(flow)
     assert fake.checks == []
     assert asked == ["id-1"]
-
-
-@pytest.mark.django_db
-def test_refresh_does_not_check_a_flow_whose_provider_is_gone(
-    fake: Any, clock: Clock, flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory(provider="no_longer_configured")
-    flows.refresh_flow(flow)
-    assert fake.checks == []
-    assert stored(flow).last_checked_at is None
 
 
 @pytest.mark.django_db
@@ -650,50 +616,61 @@ def test_webhook_with_verify_only_marks_the_flow_for_a_check(
 
 
 @pytest.mark.django_db
-def test_forged_webhook_with_verify_is_not_believed(
-    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("webhook_caller", "check_caller", "status", "reason"),
+    [
+        (PHONE, None, FlowStatus.PENDING, ""),  # forged: the provider never saw a call
+        (PHONE, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
+        (OTHER, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
+    ],
+    ids=["forged", "check_names_another_phone", "both_name_another_phone"],
+)
+def test_webhook_with_verify_is_decided_by_the_check(
+    fake: Any,
+    clock: Clock,
+    settings: Any,
+    flow_factory: FlowFactory,
+    webhook_caller: str,
+    check_caller: str | None,
+    status: str,
+    reason: str,
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
     flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    flows.handle_webhook(flow, CallReport(caller=PHONE))
-    fake.caller = None  # the provider never saw a call
+    assert flows.handle_webhook(flow, CallReport(caller=webhook_caller)) == "accepted: to be verified"
+    assert (stored(flow).status, stored(flow).caller) == (FlowStatus.PENDING, "")  # its word alone decides nothing
+    fake.caller = check_caller
     flows.refresh_flow(flow)
     assert fake.checks == ["id-1"]  # our stored id, not the webhook's
-    assert flow.status == FlowStatus.PENDING
+    assert (flow.status, flow.failure_reason, flow.caller) == (status, reason, check_caller or "")
 
 
 @pytest.mark.django_db
-def test_webhook_with_verify_then_check_reports_another_phone(
-    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    flows.handle_webhook(flow, CallReport(caller=PHONE))
-    fake.caller = OTHER
-    flows.refresh_flow(flow)
-    assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH)
-
-
-@pytest.mark.django_db
-def test_webhook_without_verify_confirms_directly(
-    fake: Any, clock: Clock, settings: Any, sent: list[Sent], flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("caller", "status", "reason", "signal"),
+    [
+        (PHONE, FlowStatus.CONFIRMED, "", "flow_confirmed"),
+        (OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, "flow_failed"),
+    ],
+    ids=["own_phone", "another_phone"],
+)
+def test_webhook_without_verify_is_applied_directly(
+    fake: Any,
+    clock: Clock,
+    settings: Any,
+    sent: list[Sent],
+    flow_factory: FlowFactory,
+    caller: str,
+    status: str,
+    reason: str,
+    signal: str,
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = False
     flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "applied"
-    assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
+    assert flows.handle_webhook(flow, CallReport(caller=caller, provider_id="id-1")) == "applied"
+    assert (flow.status, flow.failure_reason, flow.caller) == (status, reason, caller)
     assert fake.checks == []
-    assert [e.signal for e in sent] == ["flow_confirmed"]
-
-
-@pytest.mark.django_db
-def test_webhook_without_verify_from_another_phone_fails(
-    clock: Clock, settings: Any, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_WEBHOOK_VERIFY = False
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    assert flows.handle_webhook(flow, CallReport(caller=OTHER)) == "applied"
-    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
+    assert [e.signal for e in sent] == [signal]
 
 
 @pytest.mark.django_db
@@ -712,40 +689,21 @@ def test_webhook_after_the_deadline_is_ignored(
 
 
 @pytest.mark.django_db
-def test_webhook_with_verify_reporting_another_phone_is_decided_by_the_check(
-    fake: Any, clock: Clock, settings: Any, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    assert flows.handle_webhook(flow, CallReport(caller=OTHER, provider_id="id-1")) == "accepted: to be verified"
-    row = stored(flow)
-    assert (row.status, row.caller) == (FlowStatus.PENDING, "")  # the webhook's word alone decides nothing
-    fake.caller = OTHER
-    flows.refresh_flow(flow)
-    assert fake.checks == ["id-1"]
-    assert (flow.status, flow.failure_reason, flow.caller) == (FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, OTHER)
-
-
-@pytest.mark.django_db
 @pytest.mark.parametrize("verify", [True, False])
-def test_webhook_naming_another_provider_id_is_ignored(
-    clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("report", "outcome"),
+    [
+        (CallReport(caller=PHONE, provider_id="id-2"), "ignored: id mismatch"),
+        (CallReport(caller=None, provider_id="id-1"), "ignored: no call reported"),
+    ],
+    ids=["another_provider_id", "no_caller"],
+)
+def test_webhook_naming_another_id_or_no_caller_is_ignored(
+    clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory, report: CallReport, outcome: str
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
     flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-2")) == "ignored: id mismatch"
-    row = stored(flow)
-    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("verify", [True, False])
-def test_webhook_without_a_caller_is_ignored(
-    clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
-    assert flows.handle_webhook(flow, CallReport(caller=None, provider_id="id-1")) == "ignored: no call reported"
+    assert flows.handle_webhook(flow, report) == outcome
     row = stored(flow)
     assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
 
@@ -783,21 +741,20 @@ def test_webhook_before_the_start_answer_was_stored(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_callback_for_a_finished_flow_is_ignored(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
+@pytest.mark.parametrize(
+    ("status", "vouched", "outcome"),
+    [
+        *[(status, True, f"ignored: flow is {status}") for status in FlowStatus if status != FlowStatus.PENDING],
+        (FlowStatus.PENDING, False, "ignored: no call reported"),
+    ],
+)
+def test_callback_for_a_finished_flow_or_without_a_call_is_ignored(
+    clock: Clock, flow_factory: FlowFactory, status: str, vouched: bool, outcome: str
+) -> None:
     flow = flow_factory(status=status)
-    report = CallReport(caller=None, provider_id="id-1", vouched=True)
-    assert flows.handle_callback(flow, report) == f"ignored: flow is {status}"
+    assert flows.handle_callback(flow, CallReport(caller=None, provider_id="id-1", vouched=vouched)) == outcome
     row = stored(flow)
     assert (row.status, row.webhook_received_at) == (status, None)
-
-
-@pytest.mark.django_db
-def test_callback_reporting_no_call_is_ignored(clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory()
-    assert flows.handle_callback(flow, CallReport(caller=None, provider_id="id-1")) == "ignored: no call reported"
-    row = stored(flow)
-    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
 
 
 # -- simulate_call ------------------------------------------------------------------
@@ -810,50 +767,43 @@ def sandbox(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_simulate_call_confirms_the_waiting_flow(sandbox: None, clock: Clock, sent: list[Sent]) -> None:
+@pytest.mark.parametrize(
+    ("caller", "status", "reason", "signal"),
+    [
+        (None, FlowStatus.CONFIRMED, "", "flow_confirmed"),  # None: from the flow's own phone
+        (OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH, "flow_failed"),
+    ],
+    ids=["own_phone", "another_phone"],
+)
+def test_simulate_call_decides_the_waiting_flow(
+    sandbox: None, clock: Clock, sent: list[Sent], caller: str | None, status: str, reason: str, signal: str
+) -> None:
     flow = flows.start_flow(browser(), PHONE)
-    reached = flows.simulate_call(flow.call_to)
+    reached = flows.simulate_call(flow.call_to, caller)
     assert reached == flow
     assert reached is not None
-    assert (reached.status, reached.caller) == (FlowStatus.CONFIRMED, PHONE)
-    assert [e.signal for e in sent] == ["flow_started", "flow_confirmed"]
+    assert (reached.status, reached.failure_reason, reached.caller) == (status, reason, caller or PHONE)
+    assert [e.signal for e in sent] == ["flow_started", signal]
 
 
 @pytest.mark.django_db
-def test_simulate_call_from_another_phone_fails_the_flow(sandbox: None, clock: Clock) -> None:
-    flow = flows.start_flow(browser(), PHONE)
-    reached = flows.simulate_call(flow.call_to, OTHER)
-    assert reached is not None
-    assert (reached.status, reached.failure_reason, reached.caller) == (
-        FlowStatus.FAILED,
-        FailureReason.PHONE_MISMATCH,
-        OTHER,
-    )
-
-
-@pytest.mark.django_db
-def test_simulate_call_to_an_unknown_number_writes_nothing(
-    sandbox: None, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("fields", "dialled"),
+    [
+        ({"provider": "sandbox"}, "+79990002222"),
+        ({"provider": "telefon_ip"}, "+79990001111"),
+        ({"provider": "sandbox", "status": FlowStatus.USED}, "+79990001111"),
+    ],
+    ids=["unknown_number", "real_provider_flow", "finished_flow"],
+)
+def test_simulate_call_reaching_no_live_sandbox_flow_writes_nothing(
+    sandbox: None, clock: Clock, sent: list[Sent], flow_factory: FlowFactory, fields: dict[str, str], dialled: str
 ) -> None:
-    flow = flow_factory(provider="sandbox", call_to="+79990001111")
-    assert flows.simulate_call("+79990002222") is None
-    assert stored(flow).status == FlowStatus.PENDING
+    flow_factory(call_to="+79990001111", **fields)
+    before = snapshot()
+    assert flows.simulate_call(dialled) is None
+    assert snapshot() == before
     assert sent == []
-
-
-@pytest.mark.django_db
-def test_simulate_call_never_reaches_a_real_provider_flow(
-    sandbox: None, clock: Clock, flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory(provider="telefon_ip", call_to="+79990001111")
-    assert flows.simulate_call("+79990001111") is None
-    assert stored(flow).status == FlowStatus.PENDING
-
-
-@pytest.mark.django_db
-def test_simulate_call_ignores_finished_flows(sandbox: None, clock: Clock, flow_factory: FlowFactory) -> None:
-    flow_factory(provider="sandbox", call_to="+79990001111", status=FlowStatus.USED)
-    assert flows.simulate_call("+79990001111") is None
 
 
 @pytest.mark.django_db

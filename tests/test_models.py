@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
-from tests.helpers import T0, Clock, FlowFactory, stored
+from tests.helpers import T0, Clock, FlowFactory, snapshot, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -22,21 +22,14 @@ OTHER = "+79007654321"
 # -- confirm ----------------------------------------------------------------------
 
 
-def test_confirm_in_time(clock: Clock, flow_factory: FlowFactory) -> None:
+@pytest.mark.parametrize("after", [30, 119])
+def test_confirm_in_time(clock: Clock, flow_factory: FlowFactory, after: int) -> None:
     flow = flow_factory()
-    clock.advance(30)
+    clock.advance(after)
     assert flow.confirm(PHONE) is True
     row = stored(flow)
-    assert row.status == FlowStatus.CONFIRMED
-    assert row.caller == PHONE
-    assert row.confirmed_at == T0 + timedelta(seconds=30)
+    assert (row.status, row.caller, row.confirmed_at) == (FlowStatus.CONFIRMED, PHONE, T0 + timedelta(seconds=after))
     assert flow.status == FlowStatus.CONFIRMED  # the instance is refreshed
-
-
-def test_confirm_one_second_before_the_deadline(clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory()
-    clock.advance(119)
-    assert flow.confirm(PHONE) is True
 
 
 @pytest.mark.parametrize("late_by", [0, 1, 3600])
@@ -75,13 +68,6 @@ def test_confirm_only_once(clock: Clock, flow_factory: FlowFactory) -> None:
     row = stored(flow)
     assert row.caller == PHONE
     assert row.confirmed_at == T0
-
-
-@pytest.mark.parametrize("status", [FlowStatus.FAILED, FlowStatus.EXPIRED, FlowStatus.USED])
-def test_confirm_refuses_finished_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(status=status)
-    assert flow.confirm(PHONE) is False
-    assert stored(flow).status == status
 
 
 def test_a_stale_instance_loses_and_is_refreshed(clock: Clock, flow_factory: FlowFactory) -> None:
@@ -149,14 +135,6 @@ def test_expire_refuses_a_live_flow(clock: Clock, flow_factory: FlowFactory) -> 
     assert stored(flow).status == FlowStatus.PENDING
 
 
-@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_expire_only_pending_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(status=status)
-    clock.advance(1000)
-    assert flow.expire() is False
-    assert stored(flow).status == status
-
-
 # -- claim_for_login --------------------------------------------------------------
 
 
@@ -172,34 +150,19 @@ def test_claim_for_login_once_only(clock: Clock, flow_factory: FlowFactory) -> N
     assert stored(flow).status == FlowStatus.USED
 
 
-def test_claim_for_login_just_inside_the_complete_window(
-    clock: Clock, settings: Any, flow_factory: FlowFactory
+@pytest.mark.parametrize(
+    ("window", "after", "claimed"),
+    [(300, 299, True), (300, 300, False), (300, 301, False), (300, 86400, False), (10, 9, True), (10, 11, False)],
+)
+def test_claim_for_login_only_inside_the_complete_window(
+    clock: Clock, settings: Any, flow_factory: FlowFactory, window: int, after: int, claimed: bool
 ) -> None:
-    settings.CALLAUTH_COMPLETE_WINDOW = 300
-    flow = flow_factory()
-    flow.confirm(PHONE)
-    clock.advance(299)
-    assert flow.claim_for_login() is True
-
-
-@pytest.mark.parametrize("after", [300, 301, 86400])
-def test_claim_for_login_not_after_the_complete_window(
-    clock: Clock, settings: Any, after: int, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_COMPLETE_WINDOW = 300
+    settings.CALLAUTH_COMPLETE_WINDOW = window
     flow = flow_factory()
     flow.confirm(PHONE)
     clock.advance(after)
-    assert flow.claim_for_login() is False
-    assert stored(flow).status == FlowStatus.CONFIRMED
-
-
-def test_claim_for_login_window_follows_the_setting(clock: Clock, settings: Any, flow_factory: FlowFactory) -> None:
-    settings.CALLAUTH_COMPLETE_WINDOW = 10
-    flow = flow_factory()
-    flow.confirm(PHONE)
-    clock.advance(11)
-    assert flow.claim_for_login() is False
+    assert flow.claim_for_login() is claimed
+    assert stored(flow).status == (FlowStatus.USED if claimed else FlowStatus.CONFIRMED)
 
 
 @pytest.mark.parametrize("status", [FlowStatus.PENDING, FlowStatus.FAILED, FlowStatus.EXPIRED])
@@ -242,13 +205,6 @@ def test_claim_check_is_shared_between_instances(clock: Clock, flow_factory: Flo
     assert second.last_checked_at == T0
 
 
-@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
-def test_claim_check_only_for_pending_flows(clock: Clock, status: str, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(status=status)
-    assert flow.claim_check(3, 100) is False
-    assert stored(flow).last_checked_at is None
-
-
 # -- set_started, note_webhook, set_user -----------------------------------------
 
 
@@ -261,12 +217,6 @@ def test_set_started_records_the_provider_answer_once(flow_factory: FlowFactory)
     assert (row.call_to, row.provider_id) == ("+79990001234", "122760")
 
 
-def test_set_started_refuses_a_flow_that_is_no_longer_pending(flow_factory: FlowFactory) -> None:
-    flow = flow_factory(call_to="", provider_id="", status=FlowStatus.FAILED)
-    assert flow.set_started(call_to="+79990001234", provider_id="1") is False
-    assert stored(flow).call_to == ""
-
-
 def test_note_webhook_once(clock: Clock, flow_factory: FlowFactory) -> None:
     flow = flow_factory()
     clock.advance(5)
@@ -277,18 +227,34 @@ def test_note_webhook_once(clock: Clock, flow_factory: FlowFactory) -> None:
     assert stored(flow).webhook_received_at == T0 + timedelta(seconds=5)
 
 
-def test_note_webhook_only_for_pending_flows(clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(status=FlowStatus.USED)
-    assert flow.note_webhook() is False
-    assert stored(flow).webhook_received_at is None
+# Each transition out of pending, and the clock that would let it through were the flow pending.
+FROM_PENDING: dict[str, tuple[Callable[[CallAuthFlow], bool], int]] = {
+    "confirm": (lambda flow: flow.confirm(PHONE), 0),
+    "expire": (lambda flow: flow.expire(), 1000),
+    "claim_check": (lambda flow: flow.claim_check(3, 100), 0),
+    "set_started": (lambda flow: flow.set_started(call_to="+79990001234", provider_id="1"), 0),
+    "note_webhook": (lambda flow: flow.note_webhook(), 0),
+}
 
 
-def test_set_user(flow_factory: FlowFactory) -> None:
-    user = get_user_model().objects.create_user("alice")
+@pytest.mark.parametrize("status", [FlowStatus.CONFIRMED, FlowStatus.USED, FlowStatus.FAILED, FlowStatus.EXPIRED])
+@pytest.mark.parametrize("transition", FROM_PENDING)
+def test_transitions_from_pending_leave_a_finished_flow_alone(
+    clock: Clock, flow_factory: FlowFactory, transition: str, status: str
+) -> None:
+    flow = flow_factory(status=status, call_to="", provider_id="")
+    call, after = FROM_PENDING[transition]
+    clock.advance(after)
+    before = snapshot()
+    assert call(flow) is False
+    assert snapshot() == before
+
+
+def test_set_user(flow_factory: FlowFactory, alice: Any) -> None:
     flow = flow_factory()
-    flow.set_user(user)
-    assert flow.user == user
-    assert stored(flow).user == user
+    flow.set_user(alice)
+    assert flow.user == alice
+    assert stored(flow).user == alice
 
 
 # -- derived state ----------------------------------------------------------------
@@ -372,52 +338,40 @@ def test_newest_flows_first(clock: Clock, flow_factory: FlowFactory) -> None:
 # -- CallAuthPhone ------------------------------------------------------------------
 
 
-def test_phone_clean_normalises() -> None:
-    user = get_user_model().objects.create_user("alice")
-    link = CallAuthPhone(user=user, phone="8 (900) 123-45-67")
-    link.clean()
+@pytest.mark.parametrize(("method", "phone"), [("clean", "8 (900) 123-45-67"), ("full_clean", "8 900 123 45 67")])
+def test_phone_clean_normalises(alice: Any, method: str, phone: str) -> None:
+    link = CallAuthPhone(user=alice, phone=phone)
+    getattr(link, method)()
     assert link.phone == PHONE
 
 
-def test_phone_clean_refuses_invalid_numbers_with_the_user_message() -> None:
-    user = get_user_model().objects.create_user("alice")
-    link = CallAuthPhone(user=user, phone="+7 800 555 35 35")
+def test_phone_clean_refuses_invalid_numbers_with_the_user_message(alice: Any) -> None:
+    link = CallAuthPhone(user=alice, phone="+7 800 555 35 35")
     with pytest.raises(ValidationError) as excinfo:
         link.clean()
     assert excinfo.value.message_dict == {"phone": ["Only Russian mobile numbers (+7 9XX …) can log in by phone call."]}
 
 
-def test_one_phone_one_user() -> None:
-    users = get_user_model().objects
-    CallAuthPhone.objects.create(user=users.create_user("alice"), phone=PHONE)
+def test_one_phone_one_user(alice: Any, django_user_model: Any) -> None:
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
     with pytest.raises(IntegrityError), transaction.atomic():
-        CallAuthPhone.objects.create(user=users.create_user("bob"), phone=PHONE)
+        CallAuthPhone.objects.create(user=django_user_model.objects.create_user("bob"), phone=PHONE)
 
 
-def test_phone_links_go_with_their_user() -> None:
-    user = get_user_model().objects.create_user("alice")
-    CallAuthPhone.objects.create(user=user, phone=PHONE)
-    assert str(user.callauth_phones.get()) == PHONE
-    user.delete()
+def test_phone_links_go_with_their_user(alice: Any) -> None:
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    assert str(alice.callauth_phones.get()) == PHONE
+    alice.delete()
     assert not CallAuthPhone.objects.exists()
 
 
-def test_deleting_a_user_keeps_the_flows_as_audit_trail(flow_factory: FlowFactory) -> None:
-    user = get_user_model().objects.create_user("alice")
-    flow = flow_factory(user=user, status=FlowStatus.USED)
-    user.delete()
+def test_deleting_a_user_keeps_the_flows_as_audit_trail(flow_factory: FlowFactory, alice: Any) -> None:
+    flow = flow_factory(user=alice, status=FlowStatus.USED)
+    alice.delete()
     assert stored(flow).user is None
 
 
-def test_phone_full_clean_reports_a_blank_phone_once() -> None:
-    user = get_user_model().objects.create_user("alice")
+def test_phone_full_clean_reports_a_blank_phone_once(alice: Any) -> None:
     with pytest.raises(ValidationError) as excinfo:
-        CallAuthPhone(user=user, phone="").full_clean()
+        CallAuthPhone(user=alice, phone="").full_clean()
     assert excinfo.value.message_dict == {"phone": ["This field cannot be blank."]}
-
-
-def test_phone_full_clean_normalises() -> None:
-    user = get_user_model().objects.create_user("alice")
-    link = CallAuthPhone(user=user, phone="8 900 123 45 67")
-    link.full_clean()
-    assert link.phone == PHONE

@@ -30,7 +30,7 @@ from django_callauth.providers.base import (
     StartedCall,
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
-from django_callauth.providers.telefon_ip import TelefonIpProvider, to_provider_format
+from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.helpers import Clock, check_answer, start_answer
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
@@ -79,10 +79,6 @@ def raised(call: Any) -> ProviderError:
 # --- start: what the provider is asked -------------------------------------------------------
 
 
-def test_to_provider_format() -> None:
-    assert to_provider_format("+79001234567") == "89001234567"
-
-
 def test_start_without_webhook_gets_with_the_phone_in_8_form(
     provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
@@ -117,23 +113,30 @@ def test_from_settings_reads_every_setting(settings: Any, telefon_ip_api: respon
     assert (connect, read) == (1.0, pytest.approx(1.5, abs=0.1))  # read capped by the deadline
 
 
-def test_the_number_to_call_comes_from_auth_phone_never_from_url_link(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
+ACCEPTED_STARTS = [
     # The doc's url_link dials 89644078713; only the validated auth_phone counts.
-    telefon_ip_api.get(START_GET, json=start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"))
-    assert provider.start(PHONE, None).call_to == "+79644115786"
+    pytest.param(start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"), "122760", id="url_link"),
+    *[
+        pytest.param(start_answer(id=value), str(value), id=f"id-{kind}")
+        for kind, value in [("int", 122760), ("text", "122760"), ("letters", "ab_C-9"), ("64", "x" * 64), ("0", 0)]
+    ],
+    *[
+        pytest.param(start_answer(auth_phone=phone), "122760", id=f"auth_phone-{phone!r}")
+        for phone in ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"]
+    ],
+    *[
+        pytest.param({**START_OK, "success": success}, "122760", id=f"success-{success!r}")
+        for success in [True, "True", "true", 1]
+    ],
+]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(122760, "122760"), ("122760", "122760"), ("ab_C-9", "ab_C-9"), ("x" * 64, "x" * 64), (0, "0")],
-)
-def test_start_accepts_int_and_string_ids(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, value: object, expected: str
+@pytest.mark.parametrize(("answer", "provider_id"), ACCEPTED_STARTS)
+def test_start_accepts_every_documented_form(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, answer: dict[str, Any], provider_id: str
 ) -> None:
-    telefon_ip_api.get(START_GET, json=start_answer(id=value))
-    assert provider.start(PHONE, None).provider_id == expected
+    telefon_ip_api.get(START_GET, json=answer)
+    assert provider.start(PHONE, None) == StartedCall(call_to="+79644115786", provider_id=provider_id)
 
 
 @pytest.mark.parametrize("value", [True, False, "", "x" * 65, "12/../3", "12 3", "12\n", None, 1.5, [1], {"id": 1}])
@@ -144,19 +147,6 @@ def test_start_refuses_unusable_ids(
     error = raised(lambda: provider.start(PHONE, None))
     assert type(error) is ProviderMalformedAnswer
     assert str(error) == "telefon-ip's start answer has no valid id."
-
-
-def test_start_refuses_a_missing_id(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
-    telefon_ip_api.get(START_GET, json={"success": True, "error": "", "data": {"auth_phone": "79644115786"}})
-    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
-
-
-@pytest.mark.parametrize("auth_phone", ["89644115786", "+79644115786", 79644115786, "7 964 411-57-86"])
-def test_start_accepts_auth_phone_forms(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, auth_phone: object
-) -> None:
-    telefon_ip_api.get(START_GET, json=start_answer(auth_phone=auth_phone))
-    assert provider.start(PHONE, None).call_to == "+79644115786"
 
 
 @pytest.mark.parametrize(
@@ -172,99 +162,83 @@ def test_start_refuses_an_auth_phone_that_is_not_a_phone(
     assert str(error) == "telefon-ip's start answer has no valid number to call."
 
 
-@pytest.mark.parametrize("success", [True, "True", "true", 1])
-def test_start_success_variants(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, success: object
-) -> None:
-    telefon_ip_api.get(START_GET, json={**START_OK, "success": success})
-    assert provider.start(PHONE, None).provider_id == "122760"
-
-
-@pytest.mark.parametrize("success", [False, "False", "false", 0, None, "yes", "", 2])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        *({**START_OK, "success": success} for success in [False, "False", "false", 0, None, "yes", "", 2]),
+        {"data": START_OK["data"]},  # no success field
+    ],
+)
 def test_start_refused_when_success_is_not_true(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, success: object
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, answer: dict[str, Any]
 ) -> None:
-    telefon_ip_api.get(START_GET, json={**START_OK, "success": success})
+    telefon_ip_api.get(START_GET, json=answer)
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
 
 
-def test_start_refused_without_success_field(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+@pytest.mark.parametrize(
+    ("status", "answer", "reason"),
+    [
+        (
+            200,
+            {"success": False, "error": "Недостаточно средств\n" + "x" * 1000, "data": []},
+            "Недостаточно средств " + "x" * 79 + "…",
+        ),
+        (200, {"success": False}, "no reason given"),
+        (400, {"success": False, "error": "phone is invalid", "data": {}}, "phone is invalid"),
+        (400, START_OK, "no reason given"),
+        (404, "<h1>Not Found</h1>", "no reason given"),
+        (422, "", "no reason given"),
+    ],
+    ids=["truncated_on_one_line", "no_error_text", "400", "400_despite_success", "404", "422"],
+)
+def test_start_rejection_shows_the_providers_error(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, answer: Any, reason: str
 ) -> None:
-    telefon_ip_api.get(START_GET, json={"data": START_OK["data"]})
-    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
-
-
-def test_start_rejection_shows_the_providers_error_truncated_on_one_line(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    telefon_ip_api.get(START_GET, json={"success": False, "error": "Недостаточно средств\n" + "x" * 1000, "data": []})
+    body = answer if isinstance(answer, str) else json.dumps(answer)
+    telefon_ip_api.get(START_GET, status=status, body=body)
     error = raised(lambda: provider.start(PHONE, None))
-    assert type(error) is ProviderRejected
-    assert str(error) == "telefon-ip refused to start a call: Недостаточно средств " + "x" * 79 + "…"
+    assert (type(error), str(error)) == (ProviderRejected, f"telefon-ip refused to start a call: {reason}")
 
 
-def test_start_rejection_without_error_text(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+@pytest.mark.parametrize(
+    "answer",
+    [
+        *({"success": True, "error": "", "data": data} for data in [{}, [], None, "text"]),
+        {"success": True, "error": ""},
+        {"success": True, "error": "", "data": {"auth_phone": "79644115786"}},  # no id
+    ],
+)
+def test_start_without_usable_data_is_malformed(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, answer: dict[str, Any]
 ) -> None:
-    telefon_ip_api.get(START_GET, json={"success": False})
-    assert str(raised(lambda: provider.start(PHONE, None))) == "telefon-ip refused to start a call: no reason given"
-
-
-@pytest.mark.parametrize("data", [{}, [], None, "text"])
-def test_start_without_data_is_malformed(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, data: object
-) -> None:
-    telefon_ip_api.get(START_GET, json={"success": True, "error": "", "data": data})
-    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
-
-
-def test_start_with_data_missing_is_malformed(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    telefon_ip_api.get(START_GET, json={"success": True, "error": ""})
+    telefon_ip_api.get(START_GET, json=answer)
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
 # --- every HTTP answer: one classifier ------------------------------------------------------
 
+# (status, error, its message, what the log line says): "{}" stands for the status.
 STATUS_CASES = [
-    (
-        401,
-        ProviderConfigurationError,
-        "telefon-ip refused the API token (HTTP 401).",
-        "HTTP 401, the token was refused",
-    ),
-    (
-        403,
-        ProviderConfigurationError,
-        "telefon-ip refused the API token (HTTP 403).",
-        "HTTP 403, the token was refused",
-    ),
-    (402, ProviderRejected, "telefon-ip asks for payment (HTTP 402).", "HTTP 402, payment required"),
-    (429, ProviderRateLimited, "telefon-ip is rate limiting us (HTTP 429).", "HTTP 429, rate limited"),
-    (500, ProviderUnavailable, "telefon-ip failed (HTTP 500).", "HTTP 500, server error"),
-    (502, ProviderUnavailable, "telefon-ip failed (HTTP 502).", "HTTP 502, server error"),
-    (503, ProviderUnavailable, "telefon-ip failed (HTTP 503).", "HTTP 503, server error"),
-    (504, ProviderUnavailable, "telefon-ip failed (HTTP 504).", "HTTP 504, server error"),
-    (
-        301,
-        ProviderMalformedAnswer,
-        "telefon-ip answered with a redirect (HTTP 301).",
-        "HTTP 301 redirect, not followed",
-    ),
-    (
-        302,
-        ProviderMalformedAnswer,
-        "telefon-ip answered with a redirect (HTTP 302).",
-        "HTTP 302 redirect, not followed",
-    ),
-    (
-        307,
-        ProviderMalformedAnswer,
-        "telefon-ip answered with a redirect (HTTP 307).",
-        "HTTP 307 redirect, not followed",
-    ),
+    (status, error, message.format(status), log.format(status))
+    for statuses, error, message, log in [
+        (
+            (401, 403),
+            ProviderConfigurationError,
+            "telefon-ip refused the API token (HTTP {}).",
+            "HTTP {}, the token was refused",
+        ),
+        ((402,), ProviderRejected, "telefon-ip asks for payment (HTTP {}).", "HTTP {}, payment required"),
+        ((429,), ProviderRateLimited, "telefon-ip is rate limiting us (HTTP {}).", "HTTP {}, rate limited"),
+        ((500, 502, 503, 504), ProviderUnavailable, "telefon-ip failed (HTTP {}).", "HTTP {}, server error"),
+        (
+            (301, 302, 307),
+            ProviderMalformedAnswer,
+            "telefon-ip answered with a redirect (HTTP {}).",
+            "HTTP {} redirect, not followed",
+        ),
+    ]
+    for status in statuses
 ]
 
 
@@ -289,49 +263,20 @@ def test_start_http_errors(
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
-@pytest.mark.parametrize(
-    ("status", "body"),
-    [
-        (400, json.dumps({"success": False, "error": "phone is invalid", "data": {}})),
-        (404, "<h1>Not Found</h1>"),
-        (422, ""),
-    ],
-)
-def test_start_other_4xx_is_rejected(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, body: str
-) -> None:
-    telefon_ip_api.get(START_GET, status=status, body=body)
-    error = raised(lambda: provider.start(PHONE, None))
-    assert type(error) is ProviderRejected
-    expected = "phone is invalid" if status == 400 else "no reason given"
-    assert str(error) == f"telefon-ip refused to start a call: {expected}"
-
-
-def test_4xx_with_success_true_is_still_rejected(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    telefon_ip_api.get(START_GET, status=400, json=START_OK)
-    assert type(raised(lambda: provider.start(PHONE, None))) is ProviderRejected
+NOT_JSON = ("telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON")
+NOT_AN_OBJECT = ("telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object")
 
 
 @pytest.mark.parametrize(
     ("body", "message", "log"),
     [
-        (
-            "<html><body>502 Bad Gateway</body></html>",
-            "telefon-ip's answer is not JSON.",
-            "HTTP 200, body is not JSON",
-        ),
-        ("", "telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON"),
-        (
-            "[" * MAX_BODY_BYTES,
-            "telefon-ip's answer is not JSON.",
-            "HTTP 200, body is not JSON",
-        ),  # too deep to parse
-        ("\xff\xfe junk", "telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON"),
-        ("[1, 2]", "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
-        ("null", "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
-        ('"success"', "telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is not an object"),
+        ("<html><body>502 Bad Gateway</body></html>", *NOT_JSON),
+        ("", *NOT_JSON),
+        ("[" * MAX_BODY_BYTES, *NOT_JSON),  # too deep to parse
+        ("\xff\xfe junk", *NOT_JSON),
+        ("[1, 2]", *NOT_AN_OBJECT),
+        ("null", *NOT_AN_OBJECT),
+        ('"success"', *NOT_AN_OBJECT),
         (
             " " * (MAX_BODY_BYTES + 1),
             "telefon-ip sent an oversized answer.",
@@ -693,11 +638,6 @@ def test_an_unexpected_error_reports_neither_the_token_nor_the_webhook_secret(
 rf = RequestFactory()
 
 
-def test_webhook_as_the_doc_shows(provider: TelefonIpProvider) -> None:
-    request = rf.get("/callauth/webhook/s3cr3t/?success=True&phone=89000000000&id=000000")
-    assert provider.parse_webhook(request) == CallReport(caller="+79000000000", provider_id="000000")
-
-
 @pytest.mark.parametrize(
     ("success", "caller"),
     [("True", "+79243555100"), ("true", "+79243555100"), ("1", None), ("False", None), ("", None)],
@@ -709,17 +649,29 @@ def test_webhook_success_decides_whether_there_is_a_caller(
     assert provider.parse_webhook(request) == CallReport(caller=caller, provider_id="122760")
 
 
-def test_webhook_posted_as_a_form_is_read(provider: TelefonIpProvider) -> None:
-    request = rf.post("/hook/", {"success": "True", "phone": "89243555100", "id": "122760"})
-    assert provider.parse_webhook(request) == CallReport(caller="+79243555100", provider_id="122760")
-
-
-def test_webhook_query_string_wins_over_a_posted_body(provider: TelefonIpProvider) -> None:
-    request = rf.post(
-        "/hook/?success=True&phone=89243555100&id=122760",
-        {"success": "True", "phone": "89000000000", "id": "1"},
-    )
-    assert provider.parse_webhook(request) == CallReport(caller="+79243555100", provider_id="122760")
+@pytest.mark.parametrize(
+    ("method", "path", "form", "report"),
+    [
+        ("get", "/hook/?success=True&phone=89000000000&id=000000", None, CallReport("+79000000000", "000000")),
+        (
+            "post",
+            "/hook/",
+            {"success": "True", "phone": "89243555100", "id": "122760"},
+            CallReport("+79243555100", "122760"),
+        ),
+        (
+            "post",
+            "/hook/?success=True&phone=89243555100&id=122760",
+            {"success": "True", "phone": "89000000000", "id": "1"},
+            CallReport("+79243555100", "122760"),
+        ),
+    ],
+    ids=["as_the_doc_shows", "posted_as_a_form", "query_string_wins_over_a_posted_body"],
+)
+def test_webhook_is_read(
+    provider: TelefonIpProvider, method: str, path: str, form: dict[str, str] | None, report: CallReport
+) -> None:
+    assert provider.parse_webhook(getattr(rf, method)(path, form)) == report
 
 
 @pytest.mark.parametrize(

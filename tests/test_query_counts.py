@@ -59,13 +59,9 @@ class TestStart:
     # The flow: INSERT, then UPDATE with the provider's number and its refresh (3). The session
     # under a new key: does the key exist, INSERT in an atomic block (4); saved at the end of
     # the response: UPDATE in an atomic block (3).
-    def test_in_webhook_mode(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
-        client = Client()
-        with django_assert_num_queries(10):
-            response = start(client)
-        assert response.status_code == 201
-
-    def test_in_check_mode(self, check_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
+    @pytest.mark.parametrize("mode", ["webhook_mode", "check_mode"])
+    def test_in_each_mode(self, request: pytest.FixtureRequest, mode: str, django_assert_num_queries: Any) -> None:
+        request.getfixturevalue(mode)
         client = Client()
         with django_assert_num_queries(10):
             response = start(client)

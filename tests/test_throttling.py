@@ -27,6 +27,10 @@ pytestmark = pytest.mark.django_db
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # counts nothing
+UNREACHABLE = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+}
 
 
 def phones(count: int) -> list[str]:
@@ -169,7 +173,7 @@ def test_a_scope_set_to_none_is_off(limiter_cache: str, clock: Clock, settings: 
 
 def test_with_every_scope_off_nothing_is_counted(clock: Clock, settings: Any) -> None:
     settings.CALLAUTH_RATE_LIMITS = {"ip": None, "phone": None, "global": None}
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # counts nothing
+    settings.CACHES = DUMMY
     request = request_from()
     assert all(allowed(request, PHONE) for _ in range(30))
 
@@ -215,9 +219,7 @@ def test_rate_limited_signal_names_the_scope(clock: Clock, sent: SignalLog) -> N
 
 
 def test_an_unreachable_cache_refuses_and_logs_an_error(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
-    }
+    settings.CACHES = UNREACHABLE
     with caplog.at_level(logging.ERROR, logger="django_callauth"), pytest.raises(RateLimiterUnavailable):
         consume_start(request_from(), PHONE)
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
@@ -227,14 +229,13 @@ def test_an_unreachable_cache_refuses_and_logs_an_error(settings: Any, caplog: p
     assert caplog.records[-1].exc_info is None  # no traceback chained to the backend's error
 
 
-def test_a_dummy_cache_refuses_every_start(settings: Any) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
-    with pytest.raises(RateLimiterUnavailable):
-        consume_start(request_from(), PHONE)
-
-
-def test_an_unreadable_rate_setting_refuses_rather_than_allowing(settings: Any) -> None:
-    settings.CALLAUTH_RATE_LIMITS = {"ip": "lots"}
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CACHES", DUMMY), ("CALLAUTH_RATE_LIMITS", {"ip": "lots"})],
+    ids=["dummy-cache", "unreadable-rate"],
+)
+def test_a_limiter_that_cannot_count_refuses_rather_than_allowing(settings: Any, name: str, value: Any) -> None:
+    setattr(settings, name, value)
     with pytest.raises(RateLimiterUnavailable):
         consume_start(request_from(), PHONE)
 
@@ -319,9 +320,7 @@ def test_invalid_phones_count_nothing(client: Client) -> None:
 def test_with_the_cache_down_no_provider_request_is_made(
     client: Client, telefon_ip_api: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
-    }
+    settings.CACHES = UNREACHABLE
     with caplog.at_level(logging.ERROR, logger="django_callauth"):
         response = start(client, PHONE)
     assert_json_error(
