@@ -35,7 +35,7 @@ def sms_ru_site(live_server: Any, settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
 
 @pytest.fixture
 def callback_site(sms_ru_site: Any, settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
-    """The callback URL registered in the (fake) sms.ru account, as README says."""
+    """The callback URL registered in the (fake) sms.ru account, as docs/providers/sms-ru.rst says."""
     settings.CALLAUTH_SMS_RU_CALLBACK = True
     fake_sms_ru.callback_url = sms_ru_site.url + "/callauth/callback/sms_ru/"
     return sms_ru_site
