@@ -59,11 +59,10 @@ class ExampleCallsProvider(CallAuthProvider):
 
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
         answer = self._request("POST", "calls", self._http.deadline_at(), {"phone": phone})
-        provider_id = answers.provider_id(answer.get("id"))
-        call_to = parse_provider_phone(answer.get("number"))  # never a premium-rate number
-        if provider_id is None or call_to is None:
-            raise ProviderMalformedAnswer("Example Calls' start answer has no valid id or number.")
-        return StartedCall(call_to=call_to, provider_id=provider_id)
+        # The id checked for our URLs, the number parsed (never a premium-rate one), or an error.
+        return answers.started_call(
+            "Example Calls", answer.get("id"), answer.get("number"), ("id", "number"), (self._key,)
+        )
 
     def check(self, provider_id: str) -> CallReport:
         if answers.provider_id(provider_id) != provider_id:

@@ -13,6 +13,7 @@ import re
 
 from django.views.decorators.debug import sensitive_variables
 
+from ..phones import parse_provider_phone
 from ..redaction import redact
 from .base import (
     ProviderConfigurationError,
@@ -20,6 +21,7 @@ from .base import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    StartedCall,
 )
 
 logger = logging.getLogger("django_callauth")
@@ -52,6 +54,30 @@ def short_text(value: object, secrets: tuple[str, ...]) -> str:
         return ""
     text = _CONTROL_CHARS.sub(" ", redact(value, secrets)).strip()
     return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "…"
+
+
+def started_call(
+    vendor: str, raw_id: object, raw_number: object, names: tuple[str, str], secrets: tuple[str, ...]
+) -> StartedCall:
+    """The call a start answer set up: its id and the number to call, both checked.
+
+    ``names`` are the answer's fields for the id and the number, for the log line and the
+    error. When either is unusable, what arrived is logged (shortened, without ``secrets``)
+    and ``ProviderMalformedAnswer`` raised: no number is ever shown that was not parsed as
+    a mobile or toll-free one (``parse_provider_phone`` refuses premium rates).
+    """
+    id_name, number_name = names
+    started_id = provider_id(raw_id)
+    if started_id is None:
+        logger.warning("%s start: %s missing or invalid: %s", vendor, id_name, short_text(repr(raw_id), secrets))
+        raise ProviderMalformedAnswer(f"{vendor}'s start answer has no valid {id_name}.")
+    call_to = parse_provider_phone(raw_number)
+    if call_to is None:
+        shown = short_text(repr(raw_number), secrets)
+        logger.warning("%s start: %s is not a number to call: %s", vendor, number_name, shown)
+        raise ProviderMalformedAnswer(f"{vendor}'s start answer has no valid number to call.")
+    logger.info("%s start: %s %s, call %s", vendor, id_name, started_id, call_to)
+    return StartedCall(call_to=call_to, provider_id=started_id)
 
 
 NOT_JSON = object()

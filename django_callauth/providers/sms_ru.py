@@ -25,7 +25,6 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
 from ..conf import get_setting
-from ..phones import parse_provider_phone
 from . import answers, http
 from .base import (
     CallAuthProvider,
@@ -132,17 +131,10 @@ class SmsRuProvider(CallAuthProvider):
             logger.warning("sms.ru start: error %s: %s", answer.code, answer.text)
             raise ProviderRejected(f"sms.ru refused to start a call: {answer.text or 'no reason given'}")
         # call_phone_html and call_phone_pretty are ignored: third-party HTML and display text.
-        check_id = answers.provider_id(answer.fields.get("check_id"))
-        if check_id is None:
-            logger.warning("sms.ru start: check_id missing or invalid: %s", self._shown(answer.fields.get("check_id")))
-            raise ProviderMalformedAnswer("sms.ru's start answer has no valid check_id.")
-        call_to = parse_provider_phone(answer.fields.get("call_phone"))
-        if call_to is None:
-            shown = self._shown(answer.fields.get("call_phone"))
-            logger.warning("sms.ru start: call_phone is not a number to call: %s", shown)
-            raise ProviderMalformedAnswer("sms.ru's start answer has no valid number to call.")
-        logger.info("sms.ru start: check %s, call %s", check_id, call_to)
-        return StartedCall(call_to=call_to, provider_id=check_id)
+        fields = answer.fields
+        return answers.started_call(
+            "sms.ru", fields.get("check_id"), fields.get("call_phone"), ("check_id", "call_phone"), (self._api_id,)
+        )
 
     def check(self, provider_id: str) -> CallReport:
         if answers.provider_id(provider_id) != provider_id:
@@ -180,9 +172,6 @@ class SmsRuProvider(CallAuthProvider):
     def callback_response(self) -> HttpResponse:
         # sms.ru repeats a callback until it is answered "100".
         return HttpResponse("100", content_type="text/plain")
-
-    def _shown(self, value: object) -> str:
-        return answers.short_text(repr(value), (self._api_id,))
 
     def _call(self, action: str, fields: dict[str, str], deadline_at: float) -> _Answer:
         """POST ``action`` with the api_id; its answer, or the error every request shares."""

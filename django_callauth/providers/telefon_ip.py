@@ -136,17 +136,10 @@ class TelefonIpProvider(CallAuthProvider):
             logger.warning("telefon-ip start: success is false: %s", answer.error)
             raise ProviderRejected(f"telefon-ip refused to start a call: {answer.error or 'no reason given'}")
         # url_link and url_image are deliberately ignored: third-party HTML, possibly another number.
-        provider_id = answers.provider_id(answer.data.get("id"))
-        if provider_id is None:
-            logger.warning("telefon-ip start: id missing or invalid: %s", self._shown(answer.data.get("id")))
-            raise ProviderMalformedAnswer("telefon-ip's start answer has no valid id.")
-        call_to = parse_provider_phone(answer.data.get("auth_phone"))
-        if call_to is None:
-            shown = self._shown(answer.data.get("auth_phone"))
-            logger.warning("telefon-ip start: auth_phone is not a phone: %s", shown)
-            raise ProviderMalformedAnswer("telefon-ip's start answer has no valid number to call.")
-        logger.info("telefon-ip start: id %s, call %s", provider_id, call_to)
-        return StartedCall(call_to=call_to, provider_id=provider_id)
+        data = answer.data
+        return answers.started_call(
+            "telefon-ip", data.get("id"), data.get("auth_phone"), ("id", "auth_phone"), (self._token,)
+        )
 
     def check(self, provider_id: str) -> CallReport:
         if answers.provider_id(provider_id) != provider_id:
