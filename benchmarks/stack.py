@@ -246,10 +246,28 @@ def example_site(
         access_log.write_text("")
         command += ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT,
                     "--error-logfile", str(logs / "error.log")]  # fmt: skip
-    server = subprocess.Popen(command, cwd=EXAMPLE, env=env)
-    base = f"http://127.0.0.1:{port}"
+    with serving(command, env, f"http://127.0.0.1:{port}", startup=30, stop=30) as base:
+        if access_log is not None:
+            access_log.write_text("")  # the start-up probes are not part of the run (gunicorn appends)
+        yield Site(base, access_log)
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], base: str, *, startup: float, stop: float, log: Path | None = None
+) -> Iterator[str]:
+    """``command`` run as a server until the block ends, once ``base``/login/ answers 200; yields ``base``.
+
+    Gives up after ``startup`` seconds, or when the server exits, with its ``log`` if given;
+    stopped with SIGTERM, then killed after ``stop`` seconds.
+    """
+    if log is not None:
+        with open(log, "wb") as output:
+            server = subprocess.Popen(command, cwd=EXAMPLE, env=env, stdout=output, stderr=output)
+    else:
+        server = subprocess.Popen(command, cwd=EXAMPLE, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + startup
         while True:
             try:
                 if requests.get(base + "/login/", timeout=1).status_code == 200:
@@ -257,15 +275,14 @@ def example_site(
             except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the example site did not start")
-            time.sleep(0.2)
-        if access_log is not None:
-            access_log.write_text("")  # the start-up probes are not part of the run (gunicorn appends)
-        yield Site(base, access_log)
+                said = f":\n{log.read_text()}" if log is not None else ""
+                raise RuntimeError(f"the example site did not start{said}")
+            time.sleep(0.1)
+        yield base
     finally:
         server.terminate()
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=stop)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()

@@ -23,7 +23,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from benchmarks.stack import free_port
+from benchmarks.stack import free_port, serving
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, FlowStatus
 
@@ -309,30 +309,9 @@ def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
     manage = [sys.executable, str(EXAMPLE_PROJECT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=environ, check=True, capture_output=True)
     port = free_port()
-    log_path = folder / "server.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=environ, stdout=log, stderr=log
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the example site did not start:\n{log_path.read_text()}")
-            try:
-                if requests.get(base_url + "/login/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    command = [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with serving(command, environ, f"http://127.0.0.1:{port}", startup=20, stop=10, log=folder / "server.log") as base:
+        yield base
 
 
 class Browser:
