@@ -6,7 +6,7 @@ is registered with. ``ErrorCode`` lists every code the app can answer; ``ApiErro
 answer: a code and the message saying what happened this time. Every answer is defined
 here once, those of the providers' errors and of the cost limits too; one that carries a
 value (a wait, the methods allowed) fills it in with ``ApiError.format``. Only an invalid
-phone's message comes from elsewhere: ``phones.InvalidPhoneNumber`` says what is wrong.
+phone's message comes from elsewhere: ``phones.InvalidPhoneNumber.error`` says what is wrong.
 """
 
 from __future__ import annotations

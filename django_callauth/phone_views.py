@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from . import errors, flows, linking
-from .errors import ApiError, ErrorCode
 from .models import CallAuthPhone, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone
@@ -99,10 +98,7 @@ def phone_add(request: HttpRequest) -> HttpResponse:
     try:
         phone = normalize_phone(raw_phone)
         flow = flows.start_flow(request, phone, purpose=FlowPurpose.LINK)
-    except InvalidPhoneNumber as exc:
-        error = ApiError(ErrorCode.INVALID_PHONE, exc.message)
-        return error_response(request, error, template=PHONES_TEMPLATE, context=form)
-    except (StartRefused, ProviderError) as exc:
+    except (InvalidPhoneNumber, StartRefused, ProviderError) as exc:
         return error_response(request, exc.error, template=PHONES_TEMPLATE, context=form)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)

@@ -11,6 +11,8 @@ import re
 
 from django.utils.translation import gettext_lazy as _
 
+from .errors import ApiError, ErrorCode
+
 #: Longer input is refused before any parsing (10 KB strings must cost nothing).
 MAX_INPUT_LENGTH = 32
 
@@ -35,6 +37,11 @@ class InvalidPhoneNumber(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def error(self) -> ApiError:
+        """The answer to a client that sent it, as ``StartRefused.error`` and ``ProviderError.error`` are."""
+        return ApiError(ErrorCode.INVALID_PHONE, self.message)
 
 
 def _national_number(value: str) -> str | None:

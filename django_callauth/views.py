@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 
 from . import errors, flows, formstate, signals
 from .adapter import get_adapter
-from .errors import ApiError, ErrorCode
+from .errors import ApiError
 from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
@@ -116,12 +116,8 @@ def start(request: HttpRequest) -> HttpResponse:
         return error_response(request, error, template=LOGIN_TEMPLATE, context=form_context)
 
     try:
-        phone = normalize_phone(raw_phone)
-    except InvalidPhoneNumber as exc:
-        return refused(ApiError(ErrorCode.INVALID_PHONE, exc.message))
-    try:
-        flow = flows.start_flow(request, phone, next_url)
-    except (StartRefused, ProviderError) as exc:
+        flow = flows.start_flow(request, normalize_phone(raw_phone), next_url)
+    except (InvalidPhoneNumber, StartRefused, ProviderError) as exc:
         return refused(exc.error)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
@@ -296,7 +292,7 @@ def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> Http
         try:
             caller = normalize_phone(data["caller"])
         except InvalidPhoneNumber as exc:
-            return error_response(request, ApiError(ErrorCode.INVALID_PHONE, exc.message))
+            return error_response(request, exc.error)
     flows.simulate_call(flow.call_to, caller)
     flow.refresh_from_db()
     if wants_json(request):
