@@ -31,7 +31,10 @@ logger = logging.getLogger("django_callauth")
 
 
 def _owner(request: HttpRequest) -> Any:
-    """The logged-in user a flow adding a phone belongs to (its views require a login)."""
+    """The logged-in user a flow adding a phone belongs to (its views require a login).
+
+    Typed ``Any``: ``request.user`` may be ``AnonymousUser`` as far as the types know.
+    """
     return request.user
 
 
