@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 
 from . import errors, flows, formstate, signals
 from .adapter import get_adapter
-from .errors import ApiError
+from .errors import ApiError, ErrorCode
 from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
@@ -138,8 +138,16 @@ def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRes
     if context["ended"]:
         # The page's script reloads it when a flow ends: say exactly why it ended.
         problem = flow_problem(flow)
-        context["error_code"], context["error_message"] = problem.code.value, problem.message
+        context.update(error_code=problem.code.value, error_message=problem.message, retry=_retry_helps(problem))
     return render(request, CHALLENGE_TEMPLATE, context)
+
+
+#: Refusals a new number for the same phone would only repeat: an ended flow's page offers none.
+_FINAL_REFUSALS = frozenset({ErrorCode.NO_ACCOUNT, ErrorCode.NOT_ALLOWED, ErrorCode.PHONE_TAKEN})
+
+
+def _retry_helps(problem: ApiError) -> bool:
+    return problem.code not in _FINAL_REFUSALS
 
 
 def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
@@ -266,7 +274,7 @@ def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpRespo
 
 def challenge_error(request: HttpRequest, flow: CallAuthFlow, error: ApiError) -> HttpResponse:
     """``error`` on the challenge page of ``flow`` (the page says how the flow ended)."""
-    context = _challenge_context(request, flow)
+    context = {**_challenge_context(request, flow), "retry": _retry_helps(error)}
     return error_response(request, error, template=CHALLENGE_TEMPLATE, context=context)
 
 

@@ -186,6 +186,7 @@ def test_a_confirmed_phone_without_an_account_says_so(short_lived_site: str, new
     page.click(SIMULATE_THE_CALL)
     expect(page.locator(STATE)).to_have_attribute("data-state", "ended")
     expect(page.locator(".callauth-reason")).to_have_text("There is no account with this phone number.")
+    expect(page.locator("#callauth-restart")).to_have_count(0)  # the same phone would be refused again
 
 
 # -- the countdown pluralises in the page's language ---------------------------------------------------
@@ -388,7 +389,8 @@ def reach_states(page: Page, context: BrowserContext, site: str, short_site: str
     yield "the app's login page, with an error"
     page.goto(site + "/callauth/start/")  # a GET: the error page
     yield "error page"
-    open_challenge(page, site)
+    # An account of its own: the phones added below must not join PHONE's on the shared site.
+    open_challenge(page, site, unused_phone())
     yield "waiting"
     held = hold_the_login(page)
     page.click(SIMULATE_THE_CALL)

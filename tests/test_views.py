@@ -689,6 +689,23 @@ class TestChallengePageOfAnEndedFlow:
         page = client.get(url("challenge")).content.decode()
         assert '<h1 class="callauth-title">Time is up</h1>' in page
         assert "The number to call works for a short time only. Get a new one and call it right away." in page
+        assert 'id="callauth-restart"' in page
+
+    @pytest.mark.parametrize("finish", ["challenge", "complete"])
+    def test_no_new_number_is_offered_where_it_would_be_refused_again(self, client, settings, finish):
+        # Signup off: this phone has no account, and a new number for it would end the same way.
+        settings.CALLAUTH_SIGNUP = False
+        start(client)
+        client.post(url("sandbox_call"))
+        if finish == "challenge":  # the page reloaded after the script's finish was refused
+            assert_json_error(client.post(url("complete"), **JSON), 403, "no_account")
+            response = client.get(url("challenge"))
+        else:  # the form's finish, without JavaScript
+            response = client.post(url("complete"))
+        page = response.content.decode()
+        assert MESSAGES["no_account"] in page
+        assert 'id="callauth-restart"' not in page
+        assert "Use another phone" in page  # the way on: another phone
 
     def test_finishing_a_flow_whose_start_failed_shows_no_number(self, client, flow_factory):
         # The form of a tab left open while the provider failed to hand out a number.

@@ -133,6 +133,19 @@ def phone_added(page: Page, context: BrowserContext, sites: dict[str, str]) -> N
     page.wait_for_url(sites["main"] + "/callauth/phones/")
 
 
+def phone_not_allowed(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    # On the site whose adapter lets nobody add a phone: refused once the call is confirmed.
+    start(page, sites["nolink"])
+    page.click("#callauth-sandbox-call")
+    page.wait_for_url(sites["nolink"] + "/")
+    page.goto(sites["nolink"] + "/callauth/phones/")
+    page.fill("#callauth-phone", "+7 900 765-43-21")
+    page.click("form[action$='/phones/add/'] button[type=submit]")
+    page.wait_for_selector("[data-state=waiting]")
+    page.click("#callauth-sandbox-call")
+    ended(page)
+
+
 State = Callable[[Page, BrowserContext, dict[str, str]], None]
 STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaScript)
     "login": (login, True),
@@ -149,6 +162,7 @@ STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaSc
     "phones": (phones, True),
     "adding-a-phone": (adding_a_phone, True),
     "phone-added": (phone_added, True),
+    "phone-not-allowed": (phone_not_allowed, True),
 }
 
 
@@ -166,11 +180,18 @@ def main(names: list[str]) -> None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (folder / "main").mkdir()
         (folder / "short").mkdir()
+        (folder / "nolink").mkdir()
         sites = {
             "main": stack.enter_context(example_site_server(folder / "main")),
             # Numbers live 4 seconds, and a new phone gets no account.
             "short": stack.enter_context(
                 example_site_server(folder / "short", CALLAUTH_TTL="4", CALLAUTH_SIGNUP="false")
+            ),
+            # The adapter refuses every phone to add (tests/test_linking.py's, importable from the root).
+            "nolink": stack.enter_context(
+                example_site_server(
+                    folder / "nolink", CALLAUTH_ADAPTER="tests.test_linking.NoLinkingAdapter", PYTHONPATH=str(ROOT)
+                )
             ),
         }
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))
