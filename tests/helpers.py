@@ -182,6 +182,14 @@ def snapshot() -> list[dict[str, Any]]:
     return list(CallAuthFlow.objects.order_by("pk").values())
 
 
+def same_browser(source: Client, count: int) -> list[Client]:
+    """``count`` clients sending ``source``'s cookies: one browser's concurrent requests (its tabs)."""
+    clients = [Client() for _ in range(count)]
+    for client in clients:
+        client.cookies.update(source.cookies)
+    return clients
+
+
 def robust_client() -> Client:
     """A browser that gets the 500 page where a test client would raise the exception."""
     return Client(raise_request_exception=False)

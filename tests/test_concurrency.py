@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_callauth import signals
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
-from tests.helpers import FlowFactory, browser_with
+from tests.helpers import FlowFactory, browser_with, same_browser
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -49,21 +49,11 @@ def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def clients_sharing_session(source: Client, count: int) -> list[Client]:
-    """``count`` clients presenting the same session cookie: one browser, many tabs."""
-    clients = []
-    for _ in range(count):
-        client = Client()
-        client.cookies = source.cookies
-        clients.append(client)
-    return clients
-
-
 def test_fifty_concurrent_finishes_log_in_exactly_once(flow_factory: FlowFactory) -> None:
     user = get_user_model().objects.create_user(username="alice")
     CallAuthPhone.objects.create(user=user, phone=PHONE)
     flow = flow_factory(status=FlowStatus.CONFIRMED)
-    tabs = clients_sharing_session(browser_with(flow), 50)
+    tabs = same_browser(browser_with(flow), 50)
     logins: list[Any] = []
     signals.logged_in.connect(lambda **kw: logins.append(kw["user"].pk), weak=False, dispatch_uid="race")
     try:
@@ -127,7 +117,7 @@ def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any, flow
     settings.CALLAUTH_CHECK_INTERVAL = 60
     CountingProvider.checks = 0
     flow = flow_factory(provider="counting", provider_id="c-1")
-    tabs = clients_sharing_session(browser_with(flow), 30)
+    tabs = same_browser(browser_with(flow), 30)
 
     responses = run_together(30, lambda i: tabs[i].get("/callauth/status/", HTTP_ACCEPT="application/json"))
 
@@ -164,7 +154,7 @@ def test_concurrent_starts_of_one_browser_bill_one_start() -> None:
     session["visited"] = True
     session.save()
     browser.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
-    tabs = clients_sharing_session(browser, 20)
+    tabs = same_browser(browser, 20)
     results = run_together(20, lambda i: start_status(tabs[i]))
     assert sorted(results) == [201] + [409] * 19
     assert CallAuthFlow.objects.count() == 1

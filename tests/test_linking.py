@@ -12,11 +12,21 @@ import pytest
 from django.contrib.auth import SESSION_KEY, user_logged_in
 from django.test import Client, RequestFactory
 
-from django_callauth import linking, signals
+from django_callauth import linking
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.flows import SESSION_KEYS
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
-from tests.helpers import JSON, OTHER_PHONE, PHONE, FlowFactory, assert_json_error, complete, sandbox_confirm, url
+from tests.helpers import (
+    JSON,
+    OTHER_PHONE,
+    PHONE,
+    FlowFactory,
+    SignalLog,
+    assert_json_error,
+    complete,
+    sandbox_confirm,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,11 +65,11 @@ def session_user(client: Client) -> str | None:
 # -- adding --------------------------------------------------------------------------------
 
 
-def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(browser: Client, alice: Any) -> None:
+def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(
+    browser: Client, alice: Any, sent: SignalLog
+) -> None:
     logins: list[Any] = []
-    linked: list[dict[str, Any]] = []
     user_logged_in.connect(receiver := lambda **kw: logins.append(kw["user"]))  # noqa: E731
-    signals.phone_linked.connect(on_linked := lambda **kw: linked.append(kw))  # noqa: E731
     try:
         started = add(browser)
         assert started.status_code == 201
@@ -67,13 +77,12 @@ def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(browser: Clie
         response = call_and_finish(browser)
     finally:
         user_logged_in.disconnect(receiver)
-        signals.phone_linked.disconnect(on_linked)
     assert response.status_code == 200
     assert response.json() == {"phone": PHONE, "redirect": url("phones")}
     assert phones_of(alice) == [PHONE]
     assert session_user(browser) == str(alice.pk)
     assert logins == []
-    assert [(kw["user"], kw["phone"]) for kw in linked] == [(alice, PHONE)]
+    assert [(event.kwargs["user"], event.kwargs["phone"]) for event in sent.of("phone_linked")] == [(alice, PHONE)]
     assert browser.get(url("phones"), **JSON).json()["phones"][0]["phone"] == PHONE
 
 
@@ -210,16 +219,12 @@ def test_a_confirmed_login_flow_cannot_add_a_phone(client: Client, alice: Any) -
 # -- removing -----------------------------------------------------------------------------------
 
 
-def test_a_phone_is_removed(browser: Client, alice: Any) -> None:
+def test_a_phone_is_removed(browser: Client, alice: Any, sent: SignalLog) -> None:
     link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
-    removed: list[str] = []
-    signals.phone_removed.connect(receiver := lambda **kw: removed.append(kw["phone"]))  # noqa: E731
-    try:
-        response = browser.post(url("phone_remove", link_id=link.pk), **JSON)
-    finally:
-        signals.phone_removed.disconnect(receiver)
+    response = browser.post(url("phone_remove", link_id=link.pk), **JSON)
     assert response.json() == {"removed": PHONE}
-    assert phones_of(alice) == [] and removed == [PHONE]
+    assert phones_of(alice) == []
+    assert [event.kwargs["phone"] for event in sent.of("phone_removed")] == [PHONE]
 
 
 def test_the_last_way_to_log_in_is_kept(client: Client, django_user_model: Any) -> None:

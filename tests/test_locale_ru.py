@@ -105,6 +105,15 @@ def test_english_stays_the_default(client):
     assert "Log in by phone call" in html
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(("asks", "lang"), [("de-DE,de;q=0.9", "ru"), ("en-US,en;q=0.9", "en"), ("ru", "ru")])
+def test_the_example_follows_the_browser_russian_when_it_asks_for_neither(settings, asks, lang):
+    settings.LANGUAGE_CODE = "ru"  # the example site's default (the tests' own is English)
+    html = Client(HTTP_ACCEPT_LANGUAGE=asks).get("/login/").content.decode()
+    assert f'<html lang="{lang}">' in html
+    assert ("<h1>Вход</h1>" in html) == (lang == "ru")
+
+
 # -- the catalogs --------------------------------------------------------------
 
 

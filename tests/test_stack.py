@@ -19,7 +19,6 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +53,6 @@ class Login:
     logged_in_as: str | None = None
     finishers: tuple[int, ...] = ()  # the HTTP statuses of "complete", one per tab
     sent: list[tuple[str, int, float]] = field(default_factory=list)  # every request its tabs sent
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeTelefonIp]:
-    with FakeTelefonIp() as fake:
-        yield fake
 
 
 def stack_env(fake: FakeTelefonIp, webhook_base_url: str) -> dict[str, str]:
@@ -107,8 +100,9 @@ def log_in(site: Site, fake: FakeTelefonIp, phone: str, i: int, webhook: bool) -
 
 @pytest.mark.parametrize("mode", ["webhook", "check"])
 def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_them(
-    mode: str, fake: FakeTelefonIp, tmp_path: Path
+    mode: str, fake_telefon_ip: FakeTelefonIp, tmp_path: Path
 ) -> None:
+    fake = fake_telefon_ip
     webhook = mode == "webhook"
     port = free_port()
     env = stack_env(fake, f"http://127.0.0.1:{port}" if webhook else "")

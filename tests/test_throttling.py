@@ -21,7 +21,19 @@ from django.utils import translation
 from django_callauth import throttling
 from django_callauth.models import CallAuthFlow
 from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
-from tests.helpers import JSON, PHONE, START_POST, T0, Clock, SignalLog, assert_json_error, start, start_answer, url
+from tests.helpers import (
+    JSON,
+    PHONE,
+    START_POST,
+    T0,
+    Clock,
+    SignalLog,
+    assert_json_error,
+    same_browser,
+    start,
+    start_answer,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -336,14 +348,6 @@ def test_with_the_cache_down_no_provider_request_is_made(
 
 def cookies(client: Client) -> dict[str, str]:
     return {name: morsel.value for name, morsel in client.cookies.items()}
-
-
-def same_browser(source: Client, count: int) -> list[Client]:
-    """``count`` clients sending ``source``'s cookies: one browser's concurrent requests."""
-    clients = [Client() for _ in range(count)]
-    for client in clients:
-        client.cookies.update(source.cookies)
-    return clients
 
 
 def test_one_browser_cannot_start_twice_at_once(client: Client) -> None:

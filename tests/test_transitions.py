@@ -28,7 +28,7 @@ from django_callauth.models import (
     FlowStatus,
     TransitionNotAllowed,
 )
-from tests.helpers import OTHER_PHONE, PHONE, FlowFactory
+from tests.helpers import OTHER_PHONE, PHONE, FlowFactory, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -55,10 +55,6 @@ def make_flow(status: FlowStatus, *, late: bool = False, purpose: str = FlowPurp
         caller=PHONE if confirmed else "",
         confirmed_at=confirmed_at if confirmed else None,
     )
-
-
-def status_of(flow: CallAuthFlow) -> FlowStatus:
-    return FlowStatus(CallAuthFlow.objects.values_list("status", flat=True).get(pk=flow.pk))
 
 
 #: Every public method that updates a flow, called as the app calls it.
@@ -113,7 +109,7 @@ def test_each_allowed_transition_happens_through_its_method(
     source, target = edge
     flow = make_flow(source, **flow_kwargs)
     assert METHODS[method](flow) is True
-    assert status_of(flow) == target
+    assert stored(flow).status == target
     assert flow.status == target  # the instance is refreshed
 
 
@@ -127,7 +123,7 @@ def test_no_method_makes_a_transition_missing_from_the_table() -> None:
     for status, late, purpose, name in itertools.product(FlowStatus, (False, True), FlowPurpose, METHODS):
         flow = make_flow(status, late=late, purpose=purpose)
         METHODS[name](flow)
-        after = status_of(flow)
+        after = stored(flow).status
         if after != status:
             made[name].add((status, after))
             assert (status, after) in ALLOWED_TRANSITIONS, f"{name} on a {status} flow made it {after}"
@@ -145,7 +141,7 @@ def test_transition_refuses_every_other_pair(source: FlowStatus, target: FlowSta
     flow = make_flow(source, late=source == P and target == E)
     with pytest.raises(TransitionNotAllowed):
         flow._transition(source, target)
-    assert status_of(flow) == source
+    assert stored(flow).status == source
 
 
 @pytest.mark.parametrize("status", [status for status in FlowStatus if (status, F) not in ALLOWED_TRANSITIONS])
@@ -153,14 +149,14 @@ def test_fail_refuses_a_source_the_table_does_not_allow(status: FlowStatus) -> N
     flow = make_flow(status)
     with pytest.raises(TransitionNotAllowed):
         flow.fail(FailureReason.CANCELLED, from_status=status)
-    assert status_of(flow) == status
+    assert stored(flow).status == status
 
 
 def test_an_update_within_a_status_cannot_change_it() -> None:
     flow = make_flow(P)
     with pytest.raises(TransitionNotAllowed):
         flow._update_while(P, Q(), status=C)
-    assert status_of(flow) == P
+    assert stored(flow).status == P
 
 
 @pytest.mark.parametrize(("status", "late"), list(itertools.product(FlowStatus, (False, True))))

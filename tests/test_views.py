@@ -35,7 +35,9 @@ from tests.helpers import (
     START_POST,
     TOKEN,
     assert_json_error,
+    call_webhook,
     check_answer,
+    check_calls,
     complete,
     logged_in_phone,
     poll,
@@ -44,6 +46,7 @@ from tests.helpers import (
     start_answer,
     the_flow,
     url,
+    webhook_path,
 )
 
 pytestmark = pytest.mark.django_db
@@ -57,22 +60,6 @@ START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", 
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
-
-
-def calls_to(rsps, action: str) -> list:
-    return [call for call in rsps.calls if f"/{TOKEN}/{action}" in call.request.url]
-
-
-def webhook_url_sent(rsps) -> str:
-    (call,) = calls_to(rsps, "reverse_auth_phone_post")
-    return json.loads(call.request.body)["webhook"]
-
-
-def provider_webhook(webhook_url: str, method: str = "get", **params):
-    """The provider's request to our webhook: its own query string appended to our URL."""
-    query = {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID), **params}
-    path = urlsplit(webhook_url).path
-    return getattr(Client(), method)(path + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
 
 
 # -- start ----------------------------------------------------------------------------
@@ -532,7 +519,7 @@ class TestTelefonIp:
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
-        response = provider_webhook(webhook_url_sent(telefon_ip_api))
+        response = call_webhook(webhook_path(telefon_ip_api))
         assert response.status_code == 200
         assert response.json() == {"ok": True}
         assert len(telefon_ip_api.calls) == 1  # only the start: the webhook did not ask the provider
@@ -543,8 +530,9 @@ class TestTelefonIp:
     def test_webhook_by_post_is_accepted(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
-        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
-        response = Client().post(path, {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)})
+        response = Client().post(
+            webhook_path(telefon_ip_api), {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)}
+        )
         assert response.status_code == 200
         assert the_flow(client).webhook_received_at is not None
         assert len(telefon_ip_api.calls) == 1
@@ -554,11 +542,10 @@ class TestTelefonIp:
         telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         # The webhook names no id: the check must still be about the id we stored.
-        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
-        assert Client().get(path + f"?success=True&phone={PHONE_FOR_PROVIDER}").status_code == 200
-        assert calls_to(telefon_ip_api, "reverse_auth_phone_check") == []
+        assert call_webhook(webhook_path(telefon_ip_api), id=None).status_code == 200
+        assert check_calls(telefon_ip_api) == []
         assert poll(client) == "confirmed"
-        (check,) = calls_to(telefon_ip_api, "reverse_auth_phone_check")
+        (check,) = check_calls(telefon_ip_api)
         assert check.request.method == "GET"
         assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
         response = complete(client)
@@ -572,10 +559,10 @@ class TestTelefonIp:
         start(client)
         for _ in range(3):
             assert poll(client) == "pending"
-        assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 1
+        assert len(check_calls(telefon_ip_api)) == 1
         clock.advance(3)
         client.get(url("status"), **JSON)
-        assert len(calls_to(telefon_ip_api, "reverse_auth_phone_check")) == 2
+        assert len(check_calls(telefon_ip_api)) == 2
 
     def test_check_mode_complete_without_polling(self, client, telefon_ip_api, settings):
         """The no-JS button: the finish itself asks the provider."""
@@ -591,7 +578,7 @@ class TestTelefonIp:
     def test_webhook_method_not_allowed(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
-        path = urlsplit(webhook_url_sent(telefon_ip_api)).path
+        path = webhook_path(telefon_ip_api)
         assert Client().put(path).status_code == 405
         assert Client().delete(path).status_code == 405
         assert the_flow(client).webhook_received_at is None
