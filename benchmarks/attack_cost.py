@@ -23,8 +23,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.stack import example_site, flush_cache, site_environment  # noqa: E402
-from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
+from benchmarks.stack import example_site, flush_cache, site_environment
+from tests.fake_telefon_ip import FakeTelefonIp
 
 THREADS = 16
 

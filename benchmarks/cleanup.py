@@ -31,9 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # appended: PYTHONPATH may name another app
-from benchmarks.clients import LoginClient  # noqa: E402
-from benchmarks.logins import percentile  # noqa: E402
-from benchmarks.stack import (  # noqa: E402
+from benchmarks.clients import LoginClient
+from benchmarks.logins import percentile
+from benchmarks.stack import (
     EXAMPLE,
     Site,
     example_site,
@@ -42,7 +42,7 @@ from benchmarks.stack import (  # noqa: E402
     libpq_url,
     machine,
 )
-from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
+from tests.fake_telefon_ip import FakeTelefonIp
 
 LIVE_ROWS = 10_000
 #: The command's cutoff with the default settings: 30 days, plus the TTL and the finishing window.

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # appended: PYTHONPATH may name another app
-from benchmarks.clients import LoginClient, LoginTimes, run_all  # noqa: E402
-from benchmarks.stack import (  # noqa: E402
+from benchmarks.clients import LoginClient, LoginTimes, run_all
+from benchmarks.stack import (
     Site,
     example_site,
     fake_provider_environment,
@@ -41,8 +41,8 @@ from benchmarks.stack import (  # noqa: E402
     machine,
     provider_requests_by_phone,
 )
-from benchmarks.waiting import WaitingBrowsers  # noqa: E402
-from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
+from benchmarks.waiting import WaitingBrowsers
+from tests.fake_telefon_ip import FakeTelefonIp
 
 CHECK_INTERVAL = 3  # the default
 

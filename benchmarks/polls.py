@@ -39,10 +39,10 @@ from pathlib import Path
 
 # Appended, not prepended: PYTHONPATH may name another django_callauth to measure (docs/benchmarks.rst).
 sys.path.append(str(Path(__file__).resolve().parent.parent))
-from benchmarks.clients import LoginClient, run_all  # noqa: E402
-from benchmarks.inprocess import Rounds, queries_of, setup_django  # noqa: E402
-from benchmarks.stack import example_site, fake_provider_environment, free_port, machine  # noqa: E402
-from tests.fake_telefon_ip import FakeTelefonIp  # noqa: E402
+from benchmarks.clients import LoginClient, run_all
+from benchmarks.inprocess import Rounds, queries_of, setup_django
+from benchmarks.stack import example_site, fake_provider_environment, free_port, machine
+from tests.fake_telefon_ip import FakeTelefonIp
 
 PATHS = {"session": "/bench/session/", "session-row": "/bench/session-row/", "status": "/callauth/status/"}
 CONNECTIONS = 16  # as many as the server has threads (4 workers x 4)
@@ -125,7 +125,7 @@ def in_process(env: dict[str, str], fake: FakeTelefonIp, rounds: int, requests: 
         assert started.status_code == 201, started.content
         clients.append(client)
 
-    def get(path: str):  # noqa: ANN202
+    def get(path: str):
         return lambda i: clients[i % browsers].get(path, HTTP_ACCEPT="application/json")
 
     clear = lambda i: [cache.clear() for cache in caches.all()]  # noqa: E731
@@ -141,7 +141,7 @@ def in_process(env: dict[str, str], fake: FakeTelefonIp, rounds: int, requests: 
     return timed, statements(fake, clear)
 
 
-def statements(fake: FakeTelefonIp, clear) -> dict[str, int]:  # noqa: ANN001
+def statements(fake: FakeTelefonIp, clear) -> dict[str, int]:
     """Statements per request along one login in webhook mode (BEGIN/COMMIT left out)."""
     from django.test import Client
 

@@ -69,7 +69,7 @@ def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(
     browser: Client, alice: Any, sent: SignalLog
 ) -> None:
     logins: list[Any] = []
-    user_logged_in.connect(receiver := lambda **kw: logins.append(kw["user"]))  # noqa: E731
+    user_logged_in.connect(receiver := lambda **kw: logins.append(kw["user"]))
     try:
         started = add(browser)
         assert started.status_code == 201

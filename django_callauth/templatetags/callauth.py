@@ -89,7 +89,7 @@ def url_with_next(url: str, next_url: str) -> str:
 
 
 @register.inclusion_tag("callauth/login_form.html", takes_context=True)
-def callauth_login_form(context: template.Context, next: str = "") -> dict[str, Any]:  # noqa: A002
+def callauth_login_form(context: template.Context, next: str = "") -> dict[str, Any]:
     request = context.get("request")
     page = page_to_return_to(request)
     kept = formstate.take(getattr(request, "session", None), page) if page else None
