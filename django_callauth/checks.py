@@ -26,14 +26,17 @@ def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[
     try:
         # By class, not by name: the sandbox named by its dotted path is just as open, and
         # so is a failover list that ends in it.
-        simulated = any(cls.simulated for cls in get_provider_classes())
+        simulated = [cls.name for cls in get_provider_classes() if cls.simulated]
     except ImproperlyConfigured:
         return []  # callauth.E002 says why
     if simulated:
+        # Named as configured: a project's own simulated provider is not "the sandbox".
         return [
             Error(
-                "CALLAUTH_PROVIDER is 'sandbox' while DEBUG is False.",
-                hint="The sandbox lets anyone log in as any phone. Use 'telefon_ip' in production.",
+                f"CALLAUTH_PROVIDER names a provider that simulates calls while DEBUG is False: "
+                f"{', '.join(repr(name) for name in simulated)}.",
+                hint="A simulated provider lets anyone log in as any phone. "
+                "Use 'telefon_ip' or 'sms_ru' in production.",
                 id="callauth.E001",
             )
         ]

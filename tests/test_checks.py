@@ -115,8 +115,8 @@ def test_e001_sandbox_without_debug(production: Any) -> None:
     production.CALLAUTH_PROVIDER = "sandbox"
     assert checks.check_sandbox_in_production() == [
         Error(
-            "CALLAUTH_PROVIDER is 'sandbox' while DEBUG is False.",
-            hint="The sandbox lets anyone log in as any phone. Use 'telefon_ip' in production.",
+            "CALLAUTH_PROVIDER names a provider that simulates calls while DEBUG is False: 'sandbox'.",
+            hint="A simulated provider lets anyone log in as any phone. Use 'telefon_ip' or 'sms_ru' in production.",
             id="callauth.E001",
         )
     ]
@@ -134,6 +134,13 @@ def test_e001_sandbox_without_debug(production: Any) -> None:
 def test_e001_any_simulated_provider_without_debug(production: Any, provider: str | list[str]) -> None:
     production.CALLAUTH_PROVIDER = provider
     assert [m.id for m in checks.check_sandbox_in_production()] == ["callauth.E001"]
+
+
+def test_e001_names_the_simulated_provider_configured(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = ["telefon_ip", "tests.test_checks.SimulatedProvider"]
+    [message] = checks.check_sandbox_in_production()
+    assert "'dev'" in message.msg
+    assert "sandbox" not in message.msg and "telefon_ip" not in message.msg
 
 
 def test_e001_leaves_a_broken_provider_to_e002(production: Any) -> None:
