@@ -1,6 +1,6 @@
 """How fast the status poll is next to the least a poll could do, and the queries of every request.
 
-Every open challenge page polls ``status`` every 2 seconds, so its cost is measured against
+Every open challenge page polls ``status`` every second, so its cost is measured against
 two bare views of the example site (``EXAMPLE_BENCHMARK_VIEWS=1``, example/bench.py),
 served by the same server in the same run: ``session`` (loads the session, answers a tiny
 JSON) and ``session-row`` (also loads the session's flow by primary key).

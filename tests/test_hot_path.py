@@ -1,4 +1,4 @@
-"""The status poll is the hot path: every open challenge page hits it every 2 seconds.
+"""The status poll is the hot path: every open challenge page hits it every second.
 
 These tests pin how much work one poll does, in database queries and provider requests,
 so a change that adds work there shows up as a failing number, not as a slow site. A
