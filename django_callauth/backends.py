@@ -84,4 +84,10 @@ class CallAuthBackend(BaseBackend):
             return None
         # Django asks this on every request of a session this backend logged in: a user who
         # may no longer log in by call (made staff, deactivated) is logged out at once.
-        return user if get_adapter().is_login_allowed(user) else None
+        try:
+            allowed = get_adapter().is_login_allowed(user)
+        except Exception:
+            # Project code failed: this request is anonymous (the session is kept), never a 500.
+            logger.exception("The adapter failed to say whether user %s may stay logged in by call", user.pk)
+            return None
+        return user if allowed else None

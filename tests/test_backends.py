@@ -270,6 +270,24 @@ def test_get_user_asks_the_adapter(settings: Any) -> None:
     assert CallAuthBackend().get_user(blocked.pk) is None
 
 
+def test_get_user_when_the_adapter_raises_is_anonymous_not_a_500(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = user_with_phone()
+    client.force_login(alice, backend=BACKEND)
+
+    def broken(self: CallAuthAdapter, user: Any) -> bool:
+        raise RuntimeError("profile service down")
+
+    monkeypatch.setattr(CallAuthAdapter, "is_login_allowed", broken)
+    assert client.get("/")["Location"].startswith("/login/")
+    assert [(r.name, r.levelname, r.exc_info is not None) for r in caplog.records] == [
+        ("django_callauth", "ERROR", True)
+    ]
+    monkeypatch.undo()
+    assert client.get("/").status_code == 200  # the session was kept: fixed code, logged in again
+
+
 def test_a_session_made_by_a_call_ends_when_the_user_is_made_staff(client: Client) -> None:
     alice = user_with_phone()
     client.force_login(alice, backend=BACKEND)
