@@ -8,6 +8,7 @@ used to enumerate accounts (docs/security.rst, invariant 7).
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,21 @@ class CallAuthAdapter:
             return False
         privileged = getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
         return app_settings.ALLOW_STAFF or not privileged
+
+    def is_phone_dormant(self, request: HttpRequest | None, link: CallAuthPhone) -> bool:
+        """Whether ``link``'s phone has been silent too long to log in on its own (invariant 19).
+
+        Operators hand a silent number to someone else, who could then call from it: a
+        phone that neither logged in nor was added (or confirmed again) within
+        ``CALLAUTH_PHONE_MAX_IDLE_DAYS`` proves nothing any more. Override to trust it
+        anyway for some accounts, or for a browser your site recognises.
+        """
+        max_idle = app_settings.PHONE_MAX_IDLE_DAYS
+        if max_idle is None:
+            return False
+        # Confirming the phone again (linking.py) moves created_at: the later of the two counts.
+        last_proof = max(link.created_at, link.last_login_at or link.created_at)
+        return timezone.now() - last_proof >= timedelta(days=max_idle)
 
     def record_login(self, user: Any, phone: str) -> None:
         CallAuthPhone.objects.filter(phone=phone).update(last_login_at=timezone.now())

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 
 from . import signals
 from .adapter import get_adapter
-from .models import CallAuthFlow, FailureReason, FlowStatus
+from .models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from .phones import mask_phone
 
 logger = logging.getLogger("django_callauth")
@@ -38,12 +38,18 @@ class CallAuthBackend(BaseBackend):
                 logger.info("Flow %s was not claimable for login (status %s)", flow.pk, flow.status)
                 return None
             user = adapter.get_user(flow.phone)
+            # Asked before anything about the account: a silent number may be someone else's now.
+            dormant = user is not None and self._is_dormant(adapter, request, flow.phone, user)
             if user is None and adapter.is_signup_allowed(request, flow.phone):
                 user = self._sign_up(adapter, request, flow.phone)
             if user is None:
                 flow.fail(FailureReason.NO_ACCOUNT, from_status=FlowStatus.USED)
                 logger.info("Flow %s confirmed, but no account has phone %s", flow.pk, mask_phone(flow.phone))
                 failure = FailureReason.NO_ACCOUNT
+            elif dormant:
+                flow.fail(FailureReason.DORMANT, from_status=FlowStatus.USED)
+                logger.warning("Flow %s: %s has not logged in for too long", flow.pk, mask_phone(flow.phone))
+                failure = FailureReason.DORMANT
             elif not adapter.is_login_allowed(user):
                 flow.fail(FailureReason.NOT_ALLOWED, from_status=FlowStatus.USED)
                 logger.warning("Flow %s: user %s may not log in by call", flow.pk, user.pk)
@@ -56,6 +62,11 @@ class CallAuthBackend(BaseBackend):
             signals.send_robust(signals.flow_failed, flow=flow, reason=failure)
             return None
         return user
+
+    def _is_dormant(self, adapter: Any, request: HttpRequest | None, phone: str, user: Any) -> bool:
+        """Whether the link of ``phone`` to ``user`` is too old to log in (none: the adapter keeps phones itself)."""
+        link = CallAuthPhone.objects.filter(phone=phone, user=user).first()
+        return link is not None and bool(adapter.is_phone_dormant(request, link))
 
     def _sign_up(self, adapter: Any, request: HttpRequest | None, phone: str) -> Any | None:
         try:
@@ -71,4 +82,12 @@ class CallAuthBackend(BaseBackend):
             user = user_model._default_manager.get(pk=user_id)
         except user_model.DoesNotExist:
             return None
-        return user if getattr(user, "is_active", True) else None
+        # Django asks this on every request of a session this backend logged in: a user who
+        # may no longer log in by call (made staff, deactivated) is logged out at once.
+        try:
+            allowed = get_adapter().is_login_allowed(user)
+        except Exception:
+            # Project code failed: this request is anonymous (the session is kept), never a 500.
+            logger.exception("The adapter failed to say whether user %s may stay logged in by call", user.pk)
+            return None
+        return user if allowed else None

@@ -124,5 +124,15 @@ class CallAuthSettings:
         """``callauth_cleanup`` deletes finished flows older than this many days."""
         return int(_get("CLEANUP_AFTER_DAYS", 30))
 
+    @property
+    def PHONE_MAX_IDLE_DAYS(self) -> int | None:
+        """Days a phone may go without logging in (or being added) before it no longer logs in on its own.
+
+        None: a phone's proof never ages. Operators reassign numbers that fell silent
+        (docs/security.rst, invariant 19); the adapter's ``is_phone_dormant`` reads this.
+        """
+        value = _get("PHONE_MAX_IDLE_DAYS", 90)
+        return None if value is None else int(value)
+
 
 app_settings = CallAuthSettings()

@@ -191,6 +191,14 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         "Removing the phone would leave the account no way to log in (the adapter's ``may_remove_phone``).",
     )
 
+    # -- a phone's proof ages ---------------------------------------------------------
+    PHONE_DORMANT = (
+        "phone_dormant",
+        HTTPStatus.FORBIDDEN,
+        "The call was confirmed, but the phone has not logged in for ``CALLAUTH_PHONE_MAX_IDLE_DAYS`` (its "
+        "number may have been given to someone else): log in another way and add the phone again.",
+    )
+
 
 def _interpolate(message: Message, params: Mapping[str, object]) -> str:
     return str(message) % {name: str(value) for name, value in params.items()}
@@ -310,4 +318,13 @@ LOGIN_REQUIRED = ApiError(ErrorCode.LOGIN_REQUIRED, _("Log in to manage your pho
 LAST_LOGIN_METHOD = ApiError(
     ErrorCode.LAST_LOGIN_METHOD,
     _("This is the only way to log in to your account: add another phone or set a password first."),
+)
+
+# Numbers that fell silent are given to someone else: whoever called may not be the owner.
+PHONE_DORMANT = ApiError(
+    ErrorCode.PHONE_DORMANT,
+    _(
+        "This phone number has not been used to log in for a long time, so it cannot log you in on its own. "
+        "Log in another way and add the number to your account again, or contact the site's support."
+    ),
 )

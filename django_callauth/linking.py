@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from . import signals
 from .adapter import get_adapter
@@ -48,6 +49,10 @@ def link_phone(request: HttpRequest, flow: CallAuthFlow) -> str:
                 # writers, and a row inserted from this connection is rolled back with the savepoint.
                 except IntegrityError:  # pragma: no cover  (linked a moment ago, by a concurrent finish: by whom?)
                     owner = CallAuthPhone.objects.filter(phone=flow.phone).values_list("user_id", flat=True).first()
+            elif owner == user.pk:
+                # The owner proved the phone again: it counts as added now, so a dormant phone
+                # logs in again (invariant 19; the adapter's is_phone_dormant).
+                CallAuthPhone.objects.filter(phone=flow.phone, user=user).update(created_at=timezone.now())
             if owner is not None and owner != user.pk:
                 outcome = FailureReason.PHONE_TAKEN
         if outcome:

@@ -81,6 +81,7 @@ class FailureReason(models.TextChoices):
     NOT_ALLOWED = "not_allowed", _("Account may not log in by call")
     CANCELLED = "cancelled", _("Replaced by a newer flow")
     PHONE_TAKEN = "phone_taken", _("Phone already linked to another account")
+    DORMANT = "dormant", _("Phone unused for too long to log in on its own")
 
 
 class CallAuthFlow(models.Model):

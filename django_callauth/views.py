@@ -143,7 +143,9 @@ def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRes
 
 
 #: Refusals a new number for the same phone would only repeat: an ended flow's page offers none.
-_FINAL_REFUSALS = frozenset({ErrorCode.NO_ACCOUNT, ErrorCode.NOT_ALLOWED, ErrorCode.PHONE_TAKEN})
+_FINAL_REFUSALS = frozenset(
+    {ErrorCode.NO_ACCOUNT, ErrorCode.NOT_ALLOWED, ErrorCode.PHONE_TAKEN, ErrorCode.PHONE_DORMANT}
+)
 
 
 def _retry_helps(problem: ApiError) -> bool:
@@ -195,6 +197,7 @@ _PROBLEM_BY_REASON: dict[str, ApiError] = {
     FailureReason.CANCELLED: errors.CANCELLED,
     FailureReason.PHONE_TAKEN: errors.PHONE_TAKEN,
     FailureReason.PROVIDER_ERROR: errors.START_FAILED,
+    FailureReason.DORMANT: errors.PHONE_DORMANT,
 }
 
 

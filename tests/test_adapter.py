@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
 from django.test import RequestFactory
+from django.utils import timezone
 
 from django_callauth.adapter import CallAuthAdapter, get_adapter
 from django_callauth.models import CallAuthPhone, FailureReason, FlowStatus
@@ -162,6 +164,36 @@ def test_default_record_login(alice: Any) -> None:
     other.refresh_from_db()
     assert link.last_login_at is not None
     assert other.last_login_at is None
+
+
+@pytest.mark.parametrize(
+    ("max_idle", "added", "last_login", "dormant"),
+    [
+        ("unset", 89, None, False),
+        ("unset", 90, None, True),
+        ("unset", 400, 89, False),
+        ("unset", 400, 90, True),
+        (30, 40, 29, False),
+        (30, 40, 31, True),
+        # Added again (linking.py) after the last login: the later of the two counts.
+        (30, 10, 200, False),
+        (None, 3650, 3650, False),
+    ],
+)
+def test_default_is_phone_dormant(
+    settings: Any, max_idle: Any, added: int, last_login: int | None, dormant: bool
+) -> None:
+    if max_idle == "unset":
+        del settings.CALLAUTH_PHONE_MAX_IDLE_DAYS
+    else:
+        settings.CALLAUTH_PHONE_MAX_IDLE_DAYS = max_idle
+    now = timezone.now()
+    link = CallAuthPhone(
+        phone=PHONE,
+        created_at=now - timedelta(days=added),
+        last_login_at=None if last_login is None else now - timedelta(days=last_login),
+    )
+    assert CallAuthAdapter().is_phone_dormant(RequestFactory().post("/"), link) is dormant
 
 
 def test_default_redirect_is_login_redirect_url(settings: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from django_callauth.adapter import CallAuthAdapter
@@ -243,11 +243,163 @@ def test_a_concurrent_signup_for_the_same_phone_wins(
 # -- get_user ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("active", [True, False])
-def test_get_user_only_an_active_one(active: bool) -> None:
-    alice = user_with_phone(is_active=active)
-    assert CallAuthBackend().get_user(alice.pk) == (alice if active else None)
+@pytest.mark.parametrize(
+    ("allow_staff", "fields", "kept"),
+    [
+        (False, {}, True),
+        (False, {"is_active": False}, False),
+        (False, {"is_staff": True}, False),
+        (False, {"is_superuser": True}, False),
+        (True, {"is_staff": True}, True),
+        (True, {"is_superuser": True, "is_active": False}, False),
+    ],
+    ids=["user", "inactive", "staff", "superuser", "staff-allowed", "inactive-superuser-allowed"],
+)
+def test_get_user_only_one_who_may_log_in_by_call(
+    settings: Any, allow_staff: bool, fields: dict[str, bool], kept: bool
+) -> None:
+    # Django asks this on every request of a session the backend made: the same rule as a login.
+    settings.CALLAUTH_ALLOW_STAFF = allow_staff
+    alice = user_with_phone(**fields)
+    assert CallAuthBackend().get_user(alice.pk) == (alice if kept else None)
+
+
+def test_get_user_asks_the_adapter(settings: Any) -> None:
+    settings.CALLAUTH_ADAPTER = "tests.test_adapter.ProjectAdapter"  # refuses first_name "blocked"
+    blocked = user_with_phone(first_name="blocked")
+    assert CallAuthBackend().get_user(blocked.pk) is None
+
+
+def test_get_user_when_the_adapter_raises_is_anonymous_not_a_500(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = user_with_phone()
+    client.force_login(alice, backend=BACKEND)
+
+    def broken(self: CallAuthAdapter, user: Any) -> bool:
+        raise RuntimeError("profile service down")
+
+    monkeypatch.setattr(CallAuthAdapter, "is_login_allowed", broken)
+    assert client.get("/")["Location"].startswith("/login/")
+    assert [(r.name, r.levelname, r.exc_info is not None) for r in caplog.records] == [
+        ("django_callauth", "ERROR", True)
+    ]
+    monkeypatch.undo()
+    assert client.get("/").status_code == 200  # the session was kept: fixed code, logged in again
+
+
+def test_a_session_made_by_a_call_ends_when_the_user_is_made_staff(client: Client) -> None:
+    alice = user_with_phone()
+    client.force_login(alice, backend=BACKEND)
+    assert client.get("/").status_code == 200
+    User.objects.filter(pk=alice.pk).update(is_staff=True)
+    assert client.get("/")["Location"].startswith("/login/")
+
+
+def test_a_password_session_of_a_user_made_staff_is_not_ours_to_end(client: Client) -> None:
+    # Sessions remember their backend; ModelBackend's own rules apply to its sessions.
+    alice = user_with_phone()
+    assert client.login(username="alice", password="pw")
+    User.objects.filter(pk=alice.pk).update(is_staff=True)
+    assert client.get("/").status_code == 200
+    assert client.get("/admin/").status_code == 200
 
 
 def test_get_user_unknown_id() -> None:
     assert CallAuthBackend().get_user(987654) is None
+
+
+# -- a phone's proof ages (invariant 19) --------------------------------------------
+
+
+def aged_link(*, added: int, last_login: int | None = None, username: str = "alice", **fields: Any) -> CallAuthPhone:
+    """A link to a new user, added ``added`` days ago, last logged in ``last_login`` days ago (None: never)."""
+    now = timezone.now()
+    user = User.objects.create_user(username, password="pw", **fields)
+    return CallAuthPhone.objects.create(
+        user=user,
+        phone=PHONE,
+        created_at=now - timedelta(days=added),
+        last_login_at=None if last_login is None else now - timedelta(days=last_login),
+    )
+
+
+class TrustingAdapter(CallAuthAdapter):
+    """A site that lets accounts named "trusted" log in by an old phone (it asks something else)."""
+
+    def is_phone_dormant(self, request: Any, link: CallAuthPhone) -> bool:
+        return link.user.get_username() != "trusted" and super().is_phone_dormant(request, link)
+
+
+@pytest.mark.parametrize(
+    ("added", "last_login", "dormant"),
+    [
+        (89, None, False),
+        (90, None, True),
+        (730, 89, False),
+        (730, 90, True),
+        (730, 730, True),
+    ],
+    ids=["added-89-days-ago", "added-90-days-ago", "logged-in-89-days-ago", "logged-in-90-days-ago", "two-years"],
+)
+def test_a_phone_silent_for_90_days_no_longer_logs_in(
+    request_: Any, sent: SignalLog, flow_factory: FlowFactory, added: int, last_login: int | None, dormant: bool
+) -> None:
+    link = aged_link(added=added, last_login=last_login)
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
+    user = authenticate(request_, callauth_flow=flow)
+    row = stored(flow)
+    if not dormant:
+        assert user == link.user
+        assert row.status == FlowStatus.USED
+        return
+    assert user is None
+    assert (row.status, row.failure_reason, row.user) == (FlowStatus.FAILED, FailureReason.DORMANT, None)
+    assert [(e.signal, e.kwargs) for e in sent] == [("flow_failed", {"flow": flow, "reason": FailureReason.DORMANT})]
+    assert CallAuthPhone.objects.get().last_login_at == link.last_login_at  # not refreshed by the refusal
+
+
+def test_a_phone_is_dormant_before_anything_about_its_account(
+    request_: Any, settings: Any, flow_factory: FlowFactory
+) -> None:
+    # Whoever holds the number now learns nothing about the account (staff here) from the refusal.
+    settings.CALLAUTH_ALLOW_STAFF = False
+    aged_link(added=730, is_staff=True)
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).failure_reason == FailureReason.DORMANT
+
+
+def test_max_idle_days_none_lets_any_old_phone_log_in(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
+    settings.CALLAUTH_PHONE_MAX_IDLE_DAYS = None
+    link = aged_link(added=3650, last_login=3650)
+    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == link.user
+
+
+def test_max_idle_days_is_read_at_login(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
+    settings.CALLAUTH_PHONE_MAX_IDLE_DAYS = 7
+    aged_link(added=30, last_login=8)
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
+    assert authenticate(request_, callauth_flow=flow) is None
+    assert stored(flow).failure_reason == FailureReason.DORMANT
+
+
+@pytest.mark.parametrize(("username", "logs_in"), [("trusted", True), ("alice", False)])
+def test_the_adapter_decides_whether_a_phone_is_dormant(
+    request_: Any, settings: Any, flow_factory: FlowFactory, username: str, logs_in: bool
+) -> None:
+    settings.CALLAUTH_ADAPTER = "tests.test_backends.TrustingAdapter"
+    link = aged_link(added=730, username=username)
+    flow = flow_factory(status=FlowStatus.CONFIRMED)
+    assert authenticate(request_, callauth_flow=flow) == (link.user if logs_in else None)
+    assert stored(flow).status == (FlowStatus.USED if logs_in else FlowStatus.FAILED)
+
+
+def test_the_adapter_is_asked_with_the_request_and_the_link(
+    request_: Any, monkeypatch: pytest.MonkeyPatch, flow_factory: FlowFactory
+) -> None:
+    asked: list[tuple[Any, Any]] = []
+    monkeypatch.setattr(CallAuthAdapter, "is_phone_dormant", lambda self, request, link: asked.append((request, link)))
+    link = aged_link(added=0)
+    assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == link.user
+    assert asked == [(request_, link)]

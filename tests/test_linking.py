@@ -6,11 +6,13 @@ reverse), and whose a taken phone is, is never said. The races are in test_concu
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import SESSION_KEY, user_logged_in
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from django_callauth import linking
 from django_callauth.adapter import CallAuthAdapter
@@ -117,6 +119,22 @@ def test_adding_ones_own_phone_again_is_fine(browser: Client, alice: Any) -> Non
     add(browser)
     assert call_and_finish(browser).status_code == 200
     assert phones_of(alice) == [PHONE]
+
+
+def test_adding_ones_own_dormant_phone_again_lets_it_log_in_again(browser: Client, alice: Any) -> None:
+    # Logged in another way, the owner proves the silent phone is still theirs.
+    long_ago = timezone.now() - timedelta(days=730)
+    CallAuthPhone.objects.create(user=alice, phone=PHONE, created_at=long_ago, last_login_at=long_ago)
+    stranger = Client()
+    sandbox_confirm(stranger)
+    assert_json_error(complete(stranger), 403, "phone_dormant")
+    add(browser)
+    assert call_and_finish(browser).status_code == 200
+    assert CallAuthPhone.objects.get().last_login_at == long_ago  # no login by call happened
+    later = Client()
+    sandbox_confirm(later)
+    assert complete(later).status_code == 200
+    assert later.session[SESSION_KEY] == str(alice.pk)
 
 
 def test_the_adapter_decides_who_may_link(browser: Client, alice: Any, settings: Any) -> None:

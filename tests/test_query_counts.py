@@ -112,7 +112,8 @@ class TestPollAndComplete:
         webhook_mode.get(check_url(), json=check_answer())
         call_webhook(webhook_path(webhook_mode))
         assert poll(client) == "confirmed"
-        # As an existing account (below), plus: is the username free, INSERT the user, INSERT its phone.
+        # As an existing account (below), without the phone's age (a phone just added is not dormant),
+        # plus: is the username free, INSERT the user, INSERT its phone.
         with django_assert_num_queries(24):
             assert complete(client).status_code == 200
 
@@ -130,9 +131,9 @@ class TestPollAndComplete:
         call_webhook(webhook_path(webhook_mode))
         assert poll(client) == "confirmed"
         # The session, the flow (from the database: finishing decides). In one atomic block (+2):
-        # the UPDATE claiming the flow and its refresh, the phone with its user, the flow's user,
-        # the phone's last login. Then login(): does the new session key exist, INSERT it in an
-        # atomic block (+2), read and DELETE the old session, the user's last_login; the
-        # session saved at the end of the response in an atomic block (+2).
-        with django_assert_num_queries(19):
+        # the UPDATE claiming the flow and its refresh, the phone with its user, the phone's age
+        # (is it dormant?), the flow's user, the phone's last login. Then login(): does the new
+        # session key exist, INSERT it in an atomic block (+2), read and DELETE the old session,
+        # the user's last_login; the session saved at the end of the response in an atomic block (+2).
+        with django_assert_num_queries(20):
             assert complete(client).status_code == 200
