@@ -124,5 +124,10 @@ class CallAuthSettings:
         """``callauth_cleanup`` deletes finished flows older than this many days."""
         return int(_get("CLEANUP_AFTER_DAYS", 30))
 
+    @property
+    def REAUTHENTICATION_TIMEOUT(self) -> int:
+        """Seconds after a login during which the session may add or remove a phone (invariant 18)."""
+        return int(_get("REAUTHENTICATION_TIMEOUT", 300))
+
 
 app_settings = CallAuthSettings()

@@ -190,6 +190,12 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         HTTPStatus.CONFLICT,
         "Removing the phone would leave the account no way to log in (the adapter's ``may_remove_phone``).",
     )
+    REAUTHENTICATION_REQUIRED = (
+        "reauthentication_required",
+        HTTPStatus.UNAUTHORIZED,
+        "Adding or removing a phone needs a login within ``CALLAUTH_REAUTHENTICATION_TIMEOUT`` seconds: "
+        "log in again, then retry. Nothing was changed.",
+    )
 
 
 def _interpolate(message: Message, params: Mapping[str, object]) -> str:
@@ -310,4 +316,8 @@ LOGIN_REQUIRED = ApiError(ErrorCode.LOGIN_REQUIRED, _("Log in to manage your pho
 LAST_LOGIN_METHOD = ApiError(
     ErrorCode.LAST_LOGIN_METHOD,
     _("This is the only way to log in to your account: add another phone or set a password first."),
+)
+REAUTHENTICATION_REQUIRED = ApiError(
+    ErrorCode.REAUTHENTICATION_REQUIRED,
+    _("For your safety, log in again before you add or remove a phone."),
 )
