@@ -9,8 +9,14 @@ class CallAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .reauthentication import record_login
         from .redaction import install_log_redaction
+
+        # Every login, by any backend or view, marks the session as recently authenticated.
+        user_logged_in.connect(record_login, dispatch_uid="django_callauth.reauthentication.record_login")
 
         # urllib3 logs URLs (at DEBUG, and at WARNING on a bad header), and telefon-ip's token is in the path.
         install_log_redaction()

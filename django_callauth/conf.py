@@ -134,5 +134,10 @@ class CallAuthSettings:
         value = _get("PHONE_MAX_IDLE_DAYS", 90)
         return None if value is None else int(value)
 
+    @property
+    def REAUTHENTICATION_TIMEOUT(self) -> int:
+        """Seconds after a login during which the session may add or remove a phone (invariant 18)."""
+        return int(_get("REAUTHENTICATION_TIMEOUT", 300))
+
 
 app_settings = CallAuthSettings()

@@ -190,6 +190,12 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         HTTPStatus.CONFLICT,
         "Removing the phone would leave the account no way to log in (the adapter's ``may_remove_phone``).",
     )
+    REAUTHENTICATION_REQUIRED = (
+        "reauthentication_required",
+        HTTPStatus.UNAUTHORIZED,
+        "Adding or removing a phone needs a login within ``CALLAUTH_REAUTHENTICATION_TIMEOUT`` seconds: "
+        "log in again, then retry. Nothing was changed.",
+    )
 
     # -- a phone's proof ages ---------------------------------------------------------
     PHONE_DORMANT = (
@@ -327,4 +333,8 @@ PHONE_DORMANT = ApiError(
         "This phone number has not been used to log in for a long time, so it cannot log you in on its own. "
         "Log in another way and add the number to your account again, or contact the site's support."
     ),
+)
+REAUTHENTICATION_REQUIRED = ApiError(
+    ErrorCode.REAUTHENTICATION_REQUIRED,
+    _("For your safety, log in again before you add or remove a phone."),
 )

@@ -4,10 +4,14 @@ Each answers HTML to browsers and JSON to clients that send ``Accept: applicatio
 Adding goes through the same flow as a login, with the purpose "link": the same cost
 limits, the same session binding, the same one-finisher race safety; and a link flow
 can never be finished as a login, nor the reverse.
+
+Adding and removing need a recent login (``reauthentication.py``): a copied session
+cookie alone changes nothing, and starts no billed call.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
@@ -22,13 +26,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from . import errors, flows, linking
+from . import errors, flows, linking, reauthentication
 from .models import CallAuthPhone, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone
 from .providers.base import ProviderError
 from .throttling import StartRefused
 from .views import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
+
+logger = logging.getLogger("django_callauth")
 
 PHONES_TEMPLATE = "callauth/phones.html"
 #: A one-time notice for the phones page ("+7 900 … was added"), kept in the session across the redirect.
@@ -44,6 +50,25 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             if wants_json(request):
                 return error_response(request, errors.LOGIN_REQUIRED)
             return redirect_to_login(request.get_full_path(), str(settings.LOGIN_URL))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def recent_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A login within ``CALLAUTH_REAUTHENTICATION_TIMEOUT``, or ``reauthentication_required`` (401).
+
+    Checked before the body is read: a refusal writes nothing, not even to the session,
+    and asks no provider. The page it shows offers to log in again.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not reauthentication.recently_authenticated(request):
+            logger.info("User %s: phones not changed, no recent login", request.user.pk)
+            return error_response(
+                request, errors.REAUTHENTICATION_REQUIRED, template=PHONES_TEMPLATE, context=_page(request)
+            )
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -65,7 +90,13 @@ def _phone_json(link: CallAuthPhone) -> dict[str, Any]:
 
 def _page(request: HttpRequest, **context: Any) -> dict[str, Any]:
     links = _phones_of(request)
-    return {"links": [(link, format_phone(link.phone)) for link in links], **context}
+    return {
+        "links": [(link, format_phone(link.phone)) for link in links],
+        # Adding and removing are refused now: the page offers to log in again instead.
+        "reauthenticate": not reauthentication.recently_authenticated(request),
+        "phones_url": reverse("callauth:phones"),
+        **context,
+    }
 
 
 def _done(request: HttpRequest, notice: str, payload: dict[str, Any], status: int = HTTPStatus.OK) -> HttpResponse:
@@ -89,6 +120,7 @@ def phones(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @transaction.non_atomic_requests
 @login_required
+@recent_login_required
 def phone_add(request: HttpRequest) -> HttpResponse:
     data = request_data(request)
     if data is None:
@@ -111,7 +143,12 @@ def phone_add(request: HttpRequest) -> HttpResponse:
 @transaction.non_atomic_requests
 @login_required
 def link_complete(request: HttpRequest) -> HttpResponse:
-    """Add the phone once the call is confirmed; never logs anyone in or out."""
+    """Add the phone once the call is confirmed; never logs anyone in or out.
+
+    No recent login is asked for here: ``phone_add`` asked for it when the flow started,
+    and the flow cannot change its phone nor outlive its deadline and finishing window.
+    Asking again would only refuse the owner who called a moment too late.
+    """
     flow = flows.flow_from_session(request.session, FlowPurpose.LINK)
     if flow is None:
         return no_flow(request, FlowPurpose.LINK)
@@ -132,6 +169,7 @@ def link_complete(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @transaction.non_atomic_requests
 @login_required
+@recent_login_required
 def phone_remove(request: HttpRequest, link_id: int) -> HttpResponse:
     outcome, phone = linking.remove_phone(request, link_id)
     if outcome == "not_found":

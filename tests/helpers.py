@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -246,6 +247,41 @@ def sandbox_confirm(client: Client, phone: str = PHONE, **extra: Any) -> CallAut
     assert start(client, phone, **extra).status_code == 201
     assert client.post(url("sandbox_call"), **JSON).json()["status"] == "confirmed"
     return the_flow(client)
+
+
+@dataclass
+class PageForm:
+    """A form of a page as a browser would send it: where to, and its fields' values."""
+
+    action: str
+    fields: dict[str, str]
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[PageForm] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append(PageForm(values.get("action", ""), {}))
+        elif tag == "input" and self.forms and "name" in values:
+            self.forms[-1].fields[values["name"]] = values.get("value", "")
+
+
+def page_forms(html: str) -> list[PageForm]:
+    """The forms of ``html``, in order (the CSRF field left out): what a person can submit there."""
+    parser = _FormParser()
+    parser.feed(html)
+    for form in parser.forms:
+        form.fields.pop("csrfmiddlewaretoken", None)
+    return parser.forms
+
+
+def submit(client: Client, form: PageForm, **extra: Any) -> Any:
+    """Send ``form`` as the browser would, with the fields the page filled in."""
+    return client.post(form.action, form.fields, **extra)
 
 
 def home_phone(html: str) -> str | None:

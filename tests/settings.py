@@ -40,6 +40,7 @@ CALLAUTH_COMPLETE_WINDOW = 300
 CALLAUTH_SIGNUP = True
 CALLAUTH_ALLOW_STAFF = False
 CALLAUTH_ADAPTER = "django_callauth.adapter.CallAuthAdapter"
+CALLAUTH_REAUTHENTICATION_TIMEOUT = 300
 
 # The sandbox refuses DEBUG = False (callauth.E001 and at run time); the tests run
 # production-like settings on it on purpose, and test the refusal by turning this off.

@@ -22,10 +22,12 @@ from tests.helpers import (
     JSON,
     OTHER_PHONE,
     PHONE,
+    Clock,
     FlowFactory,
     SignalLog,
     assert_json_error,
     complete,
+    page_forms,
     sandbox_confirm,
     url,
 )
@@ -33,6 +35,8 @@ from tests.helpers import (
 pytestmark = pytest.mark.django_db
 
 TAKEN = "This phone number is already linked to another account."
+REAUTHENTICATE = "For your safety, log in again before you add or remove a phone."
+WINDOW = 300  # CALLAUTH_REAUTHENTICATION_TIMEOUT, pinned in tests/settings.py
 NO_LINK_FLOW = "No phone is being added in this browser. Enter the phone number to add."
 
 
@@ -265,3 +269,76 @@ def test_someone_elses_phone_cannot_be_removed(browser: Client, django_user_mode
     link = CallAuthPhone.objects.create(user=bob, phone=PHONE)
     assert_json_error(browser.post(url("phone_remove", link_id=link.pk), **JSON), 404, "not_found")
     assert phones_of(bob) == [PHONE]
+
+
+# -- a recent login (invariant 18; the attacks are in test_security_session_theft) ---------------
+
+
+@pytest.fixture
+def stale(clock: Clock, browser: Client) -> Client:
+    """alice's browser, logged in (at T0) longer ago than the re-authentication window."""
+    clock.advance(WINDOW)
+    return browser
+
+
+def test_adding_needs_a_recent_login_before_the_body_is_read(stale: Client) -> None:
+    assert_json_error(add(stale), 401, "reauthentication_required", REAUTHENTICATE)
+    response = stale.post(url("phone_add"), "[1]", content_type="application/json", **JSON)
+    assert_json_error(response, 401, "reauthentication_required")
+    assert CallAuthFlow.objects.count() == 0
+
+
+def test_removing_needs_a_recent_login(stale: Client, alice: Any) -> None:
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    assert_json_error(stale.post(url("phone_remove", link_id=link.pk), **JSON), 401, "reauthentication_required")
+    assert phones_of(alice) == [PHONE]
+
+
+def test_anonymous_visitors_are_asked_to_log_in_not_to_log_in_again(client: Client) -> None:
+    assert_json_error(client.post(url("phone_remove", link_id=1), **JSON), 401, "login_required")
+
+
+def test_a_stale_phones_page_offers_to_log_in_again_instead_of_changes(stale: Client, alice: Any) -> None:
+    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    CallAuthPhone.objects.create(user=alice, phone=OTHER_PHONE)
+    page = stale.get(url("phones"))
+    assert page.status_code == 200
+    forms = [(form.action, form.fields) for form in page_forms(page.content.decode())]
+    assert forms == [
+        (url("start"), {"phone": PHONE, "next": url("phones")}),
+        (url("start"), {"phone": OTHER_PHONE, "next": url("phones")}),
+    ]
+    assert f'href="/login/?next={url("phones")}"' in page.content.decode()
+    assert stale.get(url("phones"), **JSON).json()["phones"][1]["phone"] == OTHER_PHONE  # reading needs no new login
+
+
+def test_a_stale_page_without_phones_offers_the_sites_login(stale: Client, settings: Any) -> None:
+    settings.LOGIN_URL = "/accounts/login/"
+    page = stale.post(url("phone_add"), {"phone": OTHER_PHONE})
+    assert page.status_code == 401
+    assert page_forms(page.content.decode()) == []
+    assert f'href="/accounts/login/?next={url("phones")}"' in page.content.decode()
+
+
+def test_a_recent_phones_page_offers_the_changes(browser: Client, alice: Any) -> None:
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    forms = [(form.action, form.fields) for form in page_forms(browser.get(url("phones")).content.decode())]
+    assert forms == [(url("phone_remove", link_id=link.pk), {}), (url("phone_add"), {"phone": ""})]
+
+
+def test_a_link_started_in_the_window_may_finish_after_it(clock: Clock, browser: Client, alice: Any) -> None:
+    clock.advance(WINDOW - 1)
+    assert add(browser).status_code == 201
+    clock.advance(30)  # the number lives on; the login is now too old to start another change
+    assert call_and_finish(browser).status_code == 200
+    assert phones_of(alice) == [PHONE]
+    assert_json_error(add(browser, OTHER_PHONE), 401, "reauthentication_required")
+
+
+def test_the_pages_name_the_account_the_phone_is_added_to(client: Client, django_user_model: Any) -> None:
+    user = django_user_model.objects.create_user(username="<i>eve</i>")
+    client.force_login(user)
+    escaped = "<strong>&lt;i&gt;eve&lt;/i&gt;</strong>"
+    assert escaped in client.get(url("phones")).content.decode()
+    add(client)
+    assert escaped in client.get(url("link_challenge")).content.decode()

@@ -6,14 +6,15 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.signed_cookies import SessionStore
-from django.template import Context, Template
+from django.template import Context, RequestContext, Template
 from django.test import Client, RequestFactory
 from django.urls import resolve
 from django.utils import translation
 
 from django_callauth import formstate
-from django_callauth.templatetags.callauth import login_form_context, page_to_return_to, url_with_next
+from django_callauth.templatetags.callauth import account_name, login_form_context, page_to_return_to, url_with_next
 from django_callauth.widgets import (
     call_button_context,
     countdown_context,
@@ -337,6 +338,41 @@ def test_countdown_in_russian_carries_every_plural_form() -> None:
 def test_login_url_tag() -> None:
     assert render('{% load callauth %}{% callauth_login_url "/a/" %}') == "/login/?next=/a/"
     assert render("{% load callauth %}{% callauth_login_url %}") == "/login/"
+
+
+def test_account_tag_names_the_logged_in_account_escaped(django_user_model: Any) -> None:
+    request = RequestFactory().get("/")
+    request.user = django_user_model(username="<b>alice</b>")
+    assert render("{% load callauth %}{% callauth_account %}", request=request) == "&lt;b&gt;alice&lt;/b&gt;"
+    source = "{% load callauth %}{% callauth_account as account %}[{{ account }}]"
+    assert render(source, request=request) == "[&lt;b&gt;alice&lt;/b&gt;]"
+
+
+def test_account_tag_is_empty_for_nobody() -> None:
+    request = RequestFactory().get("/")
+    assert render("{% load callauth %}[{% callauth_account %}]", request=request) == "[]"  # no user at all
+    request.user = AnonymousUser()
+    assert render("{% load callauth %}[{% callauth_account %}]", request=request) == "[]"
+
+
+def test_account_tag_finds_the_request_of_a_page_without_the_request_context_processor(
+    django_user_model: Any,
+) -> None:
+    request = RequestFactory().get("/")
+    request.user = django_user_model(username="alice")
+    assert Template("{% load callauth %}{% callauth_account %}").render(RequestContext(request)) == "alice"
+
+
+class NamelessUser:
+    """A user-like object without ``get_username`` (a custom model may not inherit one)."""
+
+    def __str__(self) -> str:
+        return "user 7"
+
+
+def test_account_name_is_the_username_else_str(django_user_model: Any) -> None:
+    assert account_name(django_user_model(username="alice")) == "alice"
+    assert account_name(NamelessUser()) == "user 7"
 
 
 # -- the pure functions under the parts ----------------------------------------------------------

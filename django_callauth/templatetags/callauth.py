@@ -146,3 +146,21 @@ def callauth_countdown(expires_in: int, ttl: int | None = None) -> dict[str, Any
 def callauth_login_url(next_url: str = "") -> str:
     """``LOGIN_URL`` (a path or a URL name), with ``?next=``: where to start with another phone."""
     return url_with_next(resolve_url(settings.LOGIN_URL), next_url)
+
+
+def account_name(user: Any) -> str:
+    """How a page names an account: its ``get_username()``, else ``str(user)``."""
+    get_username = getattr(user, "get_username", None)
+    return str((get_username() if callable(get_username) else "") or user)
+
+
+@register.simple_tag(takes_context=True)
+def callauth_account(context: template.Context) -> str:
+    """The logged-in account's name, so a page says which account a phone is added to ("" for nobody).
+
+    Plain text, escaped like any value (a username may hold ``<``).
+    """
+    # A page rendered by render() has its request even without the "request" context processor.
+    request = getattr(context, "request", None) or context.get("request")
+    user = getattr(request, "user", None)
+    return account_name(user) if user is not None and user.is_authenticated else ""
