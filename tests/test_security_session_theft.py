@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import pytest
+from django.utils import timezone
 import responses
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
@@ -54,7 +55,8 @@ WINDOW = 300  # CALLAUTH_REAUTHENTICATION_TIMEOUT's default, pinned in tests/set
 @pytest.fixture
 def owner(clock: Clock, alice: Any) -> Any:
     """alice, whose own phone is PHONE; she logs in at T0."""
-    CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    # created_at in the clock's time (the field's default is the real clock): a phone just added, not dormant.
+    CallAuthPhone.objects.create(user=alice, phone=PHONE, created_at=timezone.now())
     return alice
 
 
