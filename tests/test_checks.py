@@ -56,6 +56,7 @@ def callauth_ids(messages: list[Any]) -> list[str]:
 
 def all_checks() -> list[Any]:
     return [
+        *checks.check_setting_values(),
         *checks.check_sandbox_in_production(),
         *checks.check_provider(),
         *checks.check_backend_installed(),
@@ -91,7 +92,11 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
             {"CALLAUTH_PROVIDER": ["telefon_ip", "sms_ru"], "CALLAUTH_SMS_RU_API_ID": "api-id"},
             id="failover-list-with-its-settings",
         ),
-        *[pytest.param({"CALLAUTH_TTL": ttl}, id=f"ttl-{ttl!r}") for ttl in [1, 60, 120, "90"]],
+        *[pytest.param({"CALLAUTH_TTL": ttl}, id=f"ttl-{ttl!r}") for ttl in [1, 60, 120, None]],
+        pytest.param({"CALLAUTH_TELEFON_IP_TIMEOUT": 5}, id="one-timeout-for-both"),
+        pytest.param({"CALLAUTH_TELEFON_IP_TIMEOUT": [2, 4.5]}, id="timeout-pair-as-a-list"),
+        pytest.param({"CALLAUTH_TELEFON_IP_TOKEN": "token", "CALLAUTH_SMS_RU_API_ID": None}, id="unused-api-id-none"),
+        pytest.param({"SESSION_ENGINE": "django.contrib.sessions.backends.cache"}, id="cache-sessions"),
         pytest.param({"AUTHENTICATION_BACKENDS": ["django_callauth.backends.CallAuthBackend"]}, id="backend-alone"),
         pytest.param({"CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter"}, id="adapter-subclass"),
         pytest.param(
@@ -272,20 +277,22 @@ def test_e005_backend_not_installed(production: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["TTL", "CHECK_INTERVAL", "COMPLETE_WINDOW"])
-@pytest.mark.parametrize("value", [0, -5, "soon", None])
-def test_e006_timings_must_be_positive(production: Any, name: str, value: Any) -> None:
+@pytest.mark.parametrize("value", [0, -5, "soon", "90", 2.5, True])
+def test_e006_timings_must_be_positive_ints(production: Any, name: str, value: Any) -> None:
     setattr(production, f"CALLAUTH_{name}", value)
-    assert checks.check_timings() == [
-        Error(f"CALLAUTH_{name} must be a positive number of seconds.", id="callauth.E006")
-    ]
+    [error] = all_checks()
+    assert (type(error), error.id) == (Error, "callauth.E006")
+    assert error.msg.startswith(f"CALLAUTH_{name} must be an int of seconds, at least 1")
+    assert error.msg.endswith(f"; it is {value!r}.")
+    assert checks.check_timings() == []  # no W002 about a TTL that is not one
 
 
 def test_e006_one_error_per_bad_setting(production: Any) -> None:
     production.CALLAUTH_TTL = 0
     production.CALLAUTH_COMPLETE_WINDOW = -1
-    assert [m.msg for m in checks.check_timings()] == [
-        "CALLAUTH_TTL must be a positive number of seconds.",
-        "CALLAUTH_COMPLETE_WINDOW must be a positive number of seconds.",
+    assert [m.msg for m in checks.check_setting_values()] == [
+        "CALLAUTH_TTL must be an int of seconds, at least 1, or None; it is 0.",
+        "CALLAUTH_COMPLETE_WINDOW must be an int of seconds, at least 1; it is -1.",
     ]
 
 
@@ -316,9 +323,8 @@ def test_an_unset_ttl_is_each_providers_lifetime_and_no_problem(production: Any)
 
 
 def test_w002_not_with_an_e006(production: Any) -> None:
-    production.CALLAUTH_TTL = 500
-    production.CALLAUTH_CHECK_INTERVAL = 0
-    assert [m.id for m in checks.check_timings()] == ["callauth.E006"]
+    production.CALLAUTH_TTL = "500"
+    assert [m.id for m in all_checks()] == ["callauth.E006"]
 
 
 # -- E007 ---------------------------------------------------------------------------
@@ -391,7 +397,6 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
             {"phone": "0/m"},
             "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
         ),
-        ({"global": 100}, "CALLAUTH_RATE_LIMITS['global'] is not valid: 'int' object has no attribute 'split'"),
         ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
     ],
 )
@@ -426,6 +431,8 @@ ONE_CHECK_FIRES = [
     ({"CALLAUTH_WEBHOOK_BASE_URL": "https://site.example/?x=1"}, "callauth.E004"),
     ({"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]}, "callauth.E005"),
     ({"CALLAUTH_TTL": 0}, "callauth.E006"),
+    ({"CALLAUTH_SIGNUP": "false"}, "callauth.E013"),
+    ({"SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"}, "callauth.E014"),
     ({"MIDDLEWARE": []}, "callauth.E007"),
     ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008"),
     ({"CACHES": DUMMY}, "callauth.E009"),
