@@ -272,7 +272,7 @@ class CallAuthSettings:
         "Let the sandbox start flows with DEBUG = False (anyone could log in as anyone).",
     )
     CLEANUP_AFTER_DAYS = Setting[int](
-        "CLEANUP_AFTER_DAYS", 30, integer(1, unit="days"), "callauth_cleanup deletes finished flows older than this."
+        "CLEANUP_AFTER_DAYS", 30, integer(0, unit="days"), "callauth_cleanup deletes finished flows older than this."
     )
 
 

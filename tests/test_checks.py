@@ -547,7 +547,7 @@ def wrong_values(kind: str) -> list[Any]:
     """``WRONG_VALUES`` for the stated type; for ``int ≥ N``, N - 1 too, and None unless it is allowed."""
     bounded = re.fullmatch(r"int ≥ (\d+)( or None)?", kind)
     if bounded is None:
-        return WRONG_VALUES[kind]
+        return WRONG_VALUES.get(kind, [])  # an unknown type fails test_the_walk_reads_every_setting...
     below = int(bounded[1]) - 1
     return [v for v in WRONG_VALUES["int"] if not (v is None and bounded[2])] + [below]
 
@@ -559,6 +559,8 @@ WALK = [(name, value) for name, (kind, _) in DOCUMENTED.items() for value in wro
 def test_the_walk_reads_every_setting_of_the_reference() -> None:
     named = set(re.findall(r"^``(CALLAUTH_\w+)``$", SETTINGS_PAGE.read_text("utf-8"), re.M))
     assert set(DOCUMENTED) == named
+    unknown = {name: kind for name, (kind, _) in DOCUMENTED.items() if not wrong_values(kind)}
+    assert unknown == {}, "state each type as one of WRONG_VALUES' (or 'int ≥ N', 'int ≥ N or None')"
     assert {"CALLAUTH_SIGNUP", "CALLAUTH_TELEFON_IP_TIMEOUT", "CALLAUTH_RATE_LIMITS"} <= named
 
 
