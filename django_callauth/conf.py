@@ -37,6 +37,7 @@ def get_setting(name: str, default: Any) -> Any:
     return getattr(django_settings, f"CALLAUTH_{name}", default)
 
 
+#: Unchecked; for a property not yet declared as a ``Setting`` (declare it: callauth.E013).
 _get = get_setting
 
 
