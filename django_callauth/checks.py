@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -12,12 +14,50 @@ from django.utils.module_loading import import_string
 if TYPE_CHECKING:
     from .adapter import CallAuthAdapter
 
-from .conf import DEFAULT_RATE_LIMITS, app_settings
+from .conf import DEFAULT_RATE_LIMITS, Setting, SettingError, app_settings, declared_settings
 
 BACKEND_PATH = "django_callauth.backends.CallAuthBackend"
+SIGNED_COOKIES = "django.contrib.sessions.backends.signed_cookies"
+
+Check = Callable[..., list[CheckMessage]]
+
+
+def _after_setting_values(check: Check) -> Check:
+    """``check``, saying nothing while a setting it reads is wrong: ``check_setting_values`` names it."""
+
+    @wraps(check)
+    def wrapper(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+        try:
+            return check(app_configs, **kwargs)
+        except SettingError:
+            return []
+
+    return wrapper
+
+
+@register()
+def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """callauth.E013 (or the older E006, E011) for each setting of the wrong type or out of range."""
+    return [
+        Error(problem, hint=setting.doc, id=setting.check_id)
+        for setting in _every_setting()
+        if (problem := setting.problem()) is not None
+    ]
+
+
+def _every_setting() -> list[Setting[Any]]:
+    """The app's settings, then those of each configured and built-in provider."""
+    from .providers import BUILTIN_PROVIDERS, get_provider_class, known_provider_classes
+
+    try:
+        classes = known_provider_classes()
+    except SettingError:  # CALLAUTH_PROVIDER itself is wrong: still check the built-in ones
+        classes = [get_provider_class(name) for name in BUILTIN_PROVIDERS]
+    return [*declared_settings(), *(setting for cls in classes for setting in cls.settings)]
 
 
 @register(Tags.security, deploy=False)
+@_after_setting_values
 def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .providers import get_provider_classes
 
@@ -44,11 +84,14 @@ def check_sandbox_in_production(app_configs: Any = None, **kwargs: Any) -> list[
 
 
 @register()
+@_after_setting_values
 def check_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .providers import get_provider_classes
 
     try:
         provider_classes = get_provider_classes()
+    except SettingError:
+        raise  # not E002: check_setting_values names it
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="callauth.E002")]
     messages: list[CheckMessage] = []
@@ -106,18 +149,12 @@ def check_backend_installed(app_configs: Any = None, **kwargs: Any) -> list[Chec
 
 
 @register()
+@_after_setting_values
 def check_timings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    for name in ("TTL", "CHECK_INTERVAL", "COMPLETE_WINDOW"):
-        try:
-            value = getattr(app_settings, name)
-        except (TypeError, ValueError):
-            value = 0
-        if value is not None and value <= 0:  # an unset TTL is each provider's lifetime
-            messages.append(Error(f"CALLAUTH_{name} must be a positive number of seconds.", id="callauth.E006"))
-    if not messages and app_settings.TTL is not None:
-        messages.extend(_ttl_warnings(app_settings.TTL))
-    return messages
+    # callauth.E006 (a timing that is no positive int) is check_setting_values' now.
+    if app_settings.TTL is None:  # an unset TTL is each provider's lifetime
+        return []
+    return _ttl_warnings(app_settings.TTL)
 
 
 def _ttl_warnings(ttl: int) -> list[CheckMessage]:
@@ -149,10 +186,20 @@ def check_sessions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="callauth.E007",
             )
         ]
+    if settings.SESSION_ENGINE == SIGNED_COOKIES:
+        return [
+            Error(
+                f"SESSION_ENGINE is {SIGNED_COOKIES!r}.",
+                hint="A flow is bound to a session the server can end: a planted or copied signed cookie "
+                "cannot be revoked. Use a server-side engine such as 'django.contrib.sessions.backends.cached_db'.",
+                id="callauth.E014",
+            )
+        ]
     return []
 
 
 @register()
+@_after_setting_values
 def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .adapter import CallAuthAdapter
 
@@ -202,6 +249,7 @@ def _check_signup_username(adapter_class: type[CallAuthAdapter]) -> list[CheckMe
 
 
 @register()
+@_after_setting_values
 def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from .throttling import parse_rates
 
@@ -256,9 +304,9 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 
 @register()
+@_after_setting_values
 def check_client_address(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    if app_settings.TRUSTED_PROXY_COUNT < 0:
-        return [Error("CALLAUTH_TRUSTED_PROXY_COUNT cannot be negative.", id="callauth.E011")]
+    # A negative count (callauth.E011 too) is check_setting_values'.
     if app_settings.TRUSTED_PROXY_COUNT and app_settings.TRUSTED_CLIENT_IP_HEADER:
         return [
             Error(

@@ -1,14 +1,24 @@
-"""Every ``CALLAUTH_*`` setting, typed, with its default.
+"""Every ``CALLAUTH_*`` setting, typed, with its default and what it must be.
 
 Settings are read at access time, never cached at import, so ``override_settings``
 and the ``settings`` fixture of pytest-django just work.
+
+Each setting is declared once, as a ``Setting``: its name, default, ``Rule`` (what a value
+must be) and doc. The system check callauth.E013 (checks.py) walks every declaration, the
+app's below and each provider's ``settings``; reading a value the rule refuses raises
+``SettingError`` naming it, so a wrong value is never used with another meaning ("false"
+is true to Python). gunicorn never runs the checks, so that read is the last defence.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast, overload
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 #: Limits on provider-billed starts, by scope (throttling.py). ``CALLAUTH_RATE_LIMITS`` is
 #: merged over these; a scope set to ``None`` is off.
@@ -18,21 +28,158 @@ DEFAULT_RATE_LIMITS: dict[str, str | None] = {
     "global": "10000/d",  # every billed start of the site
 }
 
-
-def get_setting(name: str, default: Any) -> Any:
-    """``settings.CALLAUTH_<name>``, or ``default`` when it is not set.
-
-    Providers read their own settings through this (each provider module owns its names,
-    defaults and checks), so this module lists only the ones the whole app shares.
-    """
-    return getattr(django_settings, f"CALLAUTH_{name}", default)
-
-
-_get = get_setting
+T = TypeVar("T")
 _UNSET = object()
 
 
+def get_setting(name: str, default: Any) -> Any:
+    """``settings.CALLAUTH_<name>``, or ``default`` when it is not set (unchecked; prefer a ``Setting``)."""
+    return getattr(django_settings, f"CALLAUTH_{name}", default)
+
+
+#: Unchecked; for a property not yet declared as a ``Setting`` (declare it: callauth.E013).
+_get = get_setting
+
+
+class SettingError(ImproperlyConfigured):
+    """A ``CALLAUTH_*`` setting of the wrong type or out of range, read at run time."""
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a setting's value must be: ``must_be`` says it in words, ``accepts`` decides it.
+
+    ``clean`` turns an accepted value into the one the code uses (``None`` into ``""``,
+    a single timeout into a pair).
+    """
+
+    must_be: str
+    accepts: Callable[[Any], bool]
+    clean: Callable[[Any], Any] = _same
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int  # not bool, which is an int to Python
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(cast(float, value))
+
+
+BOOLEAN = Rule("True or False", lambda value: type(value) is bool)
+
+
+def integer(minimum: int, *, unit: str = "", none: bool = False) -> Rule:
+    """An int (never a bool or a str) of at least ``minimum``; ``none``: or None (off)."""
+    what = f"an int{f' of {unit}' if unit else ''}, at least {minimum}" + (", or None" if none else "")
+    return Rule(what, lambda value: (none and value is None) or (_is_int(value) and value >= minimum))
+
+
+def positive_number(unit: str) -> Rule:
+    """An int or float greater than 0, finite."""
+    return Rule(f"a number of {unit} greater than 0", lambda value: _is_number(value) and value > 0)
+
+
+def _timeout_pair(value: Any) -> tuple[float, float]:
+    connect, read = value if isinstance(value, (tuple, list)) else (value, value)
+    return (float(connect), float(read))
+
+
+def _is_timeout(value: Any) -> bool:
+    parts = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value,)
+    return all(_is_number(part) and part > 0 for part in parts)
+
+
+#: What ``requests`` takes as ``timeout``: one number for both, or a (connect, read) pair.
+#: ``None`` (wait forever) is refused: a hung provider would hold a worker for good.
+TIMEOUT = Rule(
+    "a number of seconds greater than 0, or a (connect, read) pair of them", _is_timeout, clean=_timeout_pair
+)
+
+
+def text(*, none: bool = False) -> Rule:
+    """A str; ``none``: or None, read as ``""`` (``os.environ.get`` of an unset variable)."""
+    if none:
+        return Rule("a str or None", lambda value: value is None or isinstance(value, str), clean=lambda v: v or "")
+    return Rule("a str", lambda value: isinstance(value, str))
+
+
+def _is_names(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and all(isinstance(name, str) and name for name in value)
+    )
+
+
+PROVIDER_NAMES = Rule("a str or a list of str", _is_names)
+
+
+def _is_rates(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(scope, str) and (rates is None or isinstance(rates, str)) for scope, rates in value.items()
+    )
+
+
+RATES = Rule("a dict of scope names (str) to rates (str) or None", _is_rates)
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One ``CALLAUTH_<name>`` setting. As a class attribute of ``CallAuthSettings`` it reads as its value.
+
+    ``check_id``: the system check reporting a wrong value (E006 and E011 predate E013).
+    ``secret``: a wrong value is described by its type alone, never shown.
+    """
+
+    name: str
+    default: T
+    rule: Rule
+    doc: str
+    check_id: str = "callauth.E013"
+    secret: bool = False
+
+    @property
+    def setting(self) -> str:
+        return f"CALLAUTH_{self.name}"
+
+    def problem(self) -> str | None:
+        """What is wrong with the current value, or None when it is fine (or unset)."""
+        value = getattr(django_settings, self.setting, _UNSET)
+        if value is _UNSET or self.rule.accepts(value):
+            return None
+        shown = f"a {type(value).__name__}" if self.secret else _shorten(repr(value))
+        return f"{self.setting} must be {self.rule.must_be}; it is {shown}."
+
+    def value(self) -> T:
+        """The current value, cleaned; raises ``SettingError`` naming it when the rule refuses it."""
+        problem = self.problem()
+        if problem is not None:
+            raise SettingError(problem)
+        return cast(T, self.rule.clean(getattr(django_settings, self.setting, self.default)))
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Setting[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+    def __get__(self, instance: object, owner: type) -> Setting[T] | T:
+        return self if instance is None else self.value()
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class CallAuthSettings:
+    _provider = Setting[Any](
+        "PROVIDER",
+        "telefon_ip",
+        PROVIDER_NAMES,
+        "A built-in provider's name or a provider class's dotted path, or a failover list of them.",
+    )
+
     @property
     def PROVIDERS(self) -> list[str]:
         """``CALLAUTH_PROVIDER`` as a list: one provider, or several to fail over in order.
@@ -40,7 +187,7 @@ class CallAuthSettings:
         Each is a built-in name (``"telefon_ip"``, ``"sms_ru"``, ``"sandbox"``) or a dotted
         path to a provider class. The first starts every flow it can.
         """
-        value = _get("PROVIDER", "telefon_ip")
+        value = self._provider
         if isinstance(value, (list, tuple)):
             return [str(name) for name in value]
         return [str(value)]
@@ -51,93 +198,102 @@ class CallAuthSettings:
         providers = self.PROVIDERS
         return providers[0] if providers else ""
 
+    _webhook_base_url = Setting[str](
+        "WEBHOOK_BASE_URL", "", text(none=True), "The site's public origin; when set, flows start in webhook mode."
+    )
+
     @property
     def WEBHOOK_BASE_URL(self) -> str:
         """The site's public origin; when set, flows start in webhook mode."""
-        return str(_get("WEBHOOK_BASE_URL", "") or "").rstrip("/")
+        return self._webhook_base_url.rstrip("/")
 
-    @property
-    def WEBHOOK_VERIFY(self) -> bool:
-        """Ask the provider's ``check`` before trusting a webhook (docs/security.rst, invariant 2)."""
-        return bool(_get("WEBHOOK_VERIFY", True))
-
-    @property
-    def TTL(self) -> int | None:
-        """Seconds a number to call is shown, or None when unset: each provider's own lifetime.
-
-        A flow never lasts longer than its provider's numbers live (``starting.ttl_for``).
-        """
-        value = _get("TTL", _UNSET)
-        return None if value is _UNSET else int(value)
-
-    @property
-    def COMPLETE_WINDOW(self) -> int:
-        """Seconds after confirmation during which the browser may finish the login."""
-        return int(_get("COMPLETE_WINDOW", 300))
-
-    @property
-    def CHECK_INTERVAL(self) -> int:
-        """At most one provider ``check`` per flow per this many seconds."""
-        return int(_get("CHECK_INTERVAL", 3))
-
-    @property
-    def SIGNUP(self) -> bool:
-        """Create an account for a phone that has none."""
-        return bool(_get("SIGNUP", False))
-
-    @property
-    def ALLOW_STAFF(self) -> bool:
-        """Let staff and superusers log in by call (off: caller ID can be spoofed)."""
-        return bool(_get("ALLOW_STAFF", False))
-
-    @property
-    def ADAPTER(self) -> str:
-        return str(_get("ADAPTER", "django_callauth.adapter.CallAuthAdapter"))
+    WEBHOOK_VERIFY = Setting[bool](
+        "WEBHOOK_VERIFY", True, BOOLEAN, "Ask the provider's check before trusting a webhook (invariant 2)."
+    )
+    TTL = Setting[int | None](
+        "TTL",
+        None,
+        integer(1, unit="seconds", none=True),
+        "Seconds a number to call is shown; None: each provider's own lifetime (starting.ttl_for).",
+        check_id="callauth.E006",
+    )
+    COMPLETE_WINDOW = Setting[int](
+        "COMPLETE_WINDOW",
+        300,
+        integer(1, unit="seconds"),
+        "Seconds after confirmation during which the browser may finish the login.",
+        check_id="callauth.E006",
+    )
+    CHECK_INTERVAL = Setting[int](
+        "CHECK_INTERVAL",
+        3,
+        integer(1, unit="seconds"),
+        "At most one provider check per flow per this many seconds.",
+        check_id="callauth.E006",
+    )
+    SIGNUP = Setting[bool]("SIGNUP", False, BOOLEAN, "Create an account for a phone that has none.")
+    ALLOW_STAFF = Setting[bool](
+        "ALLOW_STAFF", False, BOOLEAN, "Let staff and superusers log in by call (off: caller ID can be spoofed)."
+    )
+    ADAPTER = Setting[str](
+        "ADAPTER",
+        "django_callauth.adapter.CallAuthAdapter",
+        text(),
+        "The dotted path of the CallAuthAdapter subclass that finds and makes users.",
+    )
+    _rate_limits = Setting[dict[str, str | None]](
+        "RATE_LIMITS", {}, RATES, "Rate strings ('10/m,100/h') by scope, merged over the defaults."
+    )
 
     @property
     def RATE_LIMITS(self) -> dict[str, str | None]:
         """Rate strings (``"10/m,100/h"``) by scope, the defaults merged with the setting."""
-        return {**DEFAULT_RATE_LIMITS, **dict(_get("RATE_LIMITS", {}) or {})}
+        return {**DEFAULT_RATE_LIMITS, **self._rate_limits}
 
-    @property
-    def CACHE(self) -> str:
-        """The ``CACHES`` alias shared by every process: rate limits, start locks, flows' state."""
-        return str(_get("CACHE", "default"))
+    CACHE = Setting[str](
+        "CACHE", "default", text(), "The CACHES alias shared by every process: rate limits, start locks, flows' state."
+    )
+    TRUSTED_PROXY_COUNT = Setting[int](
+        "TRUSTED_PROXY_COUNT",
+        0,
+        integer(0),
+        "How many rightmost X-Forwarded-For entries the site's own proxies added (0: none).",
+        check_id="callauth.E011",
+    )
+    TRUSTED_CLIENT_IP_HEADER = Setting[str](
+        "TRUSTED_CLIENT_IP_HEADER",
+        "",
+        text(none=True),
+        "A header the site's proxy sets to the client's address, e.g. 'X-Real-IP' ('': none).",
+    )
+    SANDBOX_IN_PRODUCTION = Setting[bool](
+        "SANDBOX_IN_PRODUCTION",
+        False,
+        BOOLEAN,
+        "Let the sandbox start flows with DEBUG = False (anyone could log in as anyone).",
+    )
+    CLEANUP_AFTER_DAYS = Setting[int](
+        "CLEANUP_AFTER_DAYS", 30, integer(0, unit="days"), "callauth_cleanup deletes finished flows older than this."
+    )
 
-    @property
-    def TRUSTED_PROXY_COUNT(self) -> int:
-        """How many rightmost ``X-Forwarded-For`` entries the site's own proxies added (0: none)."""
-        return int(_get("TRUSTED_PROXY_COUNT", 0))
+    PHONE_MAX_IDLE_DAYS = Setting[int | None](
+        "PHONE_MAX_IDLE_DAYS",
+        90,
+        integer(1, unit="days", none=True),
+        "Days a phone may go without logging in (or being added) before it no longer logs in on its own "
+        "(None: never; invariant 19). The adapter's is_phone_dormant reads it.",
+    )
+    REAUTHENTICATION_TIMEOUT = Setting[int](
+        "REAUTHENTICATION_TIMEOUT",
+        300,
+        integer(1, unit="seconds"),
+        "Seconds after a login during which the session may add or remove a phone (invariant 18).",
+    )
 
-    @property
-    def TRUSTED_CLIENT_IP_HEADER(self) -> str:
-        """A header the site's proxy sets to the client's address, e.g. ``"X-Real-IP"`` ("" : none)."""
-        return str(_get("TRUSTED_CLIENT_IP_HEADER", "") or "")
 
-    @property
-    def SANDBOX_IN_PRODUCTION(self) -> bool:
-        """Let the sandbox start flows with ``DEBUG = False`` (anyone could log in as anyone)."""
-        return bool(_get("SANDBOX_IN_PRODUCTION", False))
-
-    @property
-    def CLEANUP_AFTER_DAYS(self) -> int:
-        """``callauth_cleanup`` deletes finished flows older than this many days."""
-        return int(_get("CLEANUP_AFTER_DAYS", 30))
-
-    @property
-    def PHONE_MAX_IDLE_DAYS(self) -> int | None:
-        """Days a phone may go without logging in (or being added) before it no longer logs in on its own.
-
-        None: a phone's proof never ages. Operators reassign numbers that fell silent
-        (docs/security.rst, invariant 19); the adapter's ``is_phone_dormant`` reads this.
-        """
-        value = _get("PHONE_MAX_IDLE_DAYS", 90)
-        return None if value is None else int(value)
-
-    @property
-    def REAUTHENTICATION_TIMEOUT(self) -> int:
-        """Seconds after a login during which the session may add or remove a phone (invariant 18)."""
-        return int(_get("REAUTHENTICATION_TIMEOUT", 300))
+def declared_settings() -> list[Setting[Any]]:
+    """Every setting ``CallAuthSettings`` declares (providers declare theirs in ``settings``)."""
+    return [value for value in vars(CallAuthSettings).values() if isinstance(value, Setting)]
 
 
 app_settings = CallAuthSettings()

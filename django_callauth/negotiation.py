@@ -24,9 +24,12 @@ from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 
 from . import errors
+from .conf import SettingError
 from .errors import ApiError
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+
+logger = logging.getLogger("django_callauth")
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -81,7 +84,12 @@ def allow_methods(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
                 response = error_response(request, errors.METHOD_NOT_ALLOWED.format(methods=allowed))
                 response["Allow"] = allowed
                 return response
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except SettingError as exc:
+                # gunicorn never ran callauth.E013: a wrong setting is this defined answer, not a crash.
+                logger.error("A setting is wrong (manage.py check names it): %s", exc)
+                return error_response(request, errors.MISCONFIGURED)
 
         return wrapper  # type: ignore[return-value]
 

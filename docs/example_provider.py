@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from django_callauth.conf import get_setting
+from django_callauth.conf import Setting, text
 from django_callauth.phones import parse_provider_phone
 from django_callauth.providers import answers, http
 from django_callauth.providers.base import (
@@ -24,11 +24,16 @@ from django_callauth.providers.base import (
     StartedCall,
 )
 
+# Each setting declared once: manage.py check (callauth.E013) refuses a value of the wrong type.
+KEY = Setting[str]("EXAMPLE_KEY", "", text(none=True), "Your example.com key.", secret=True)
+URL = Setting[str]("EXAMPLE_URL", "https://example.com/api/", text(), "The example.com API base.")
+
 
 class ExampleCallsProvider(CallAuthProvider):
     name = "example_calls"  # stored on each flow: unique, and never changed once in use
     lifetime = 180  # seconds its numbers can be called
     required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_EXAMPLE_KEY": "Set the key from example.com"}
+    settings = (KEY, URL)
 
     def __init__(
         self,
@@ -51,11 +56,11 @@ class ExampleCallsProvider(CallAuthProvider):
 
     @classmethod
     def from_settings(cls) -> ExampleCallsProvider:
-        return cls(key=cls.secrets()[0], base_url=get_setting("EXAMPLE_URL", "https://example.com/api/"))
+        return cls(key=cls.secrets()[0], base_url=URL.value())
 
     @classmethod
     def secrets(cls) -> Sequence[str]:
-        return (str(get_setting("EXAMPLE_KEY", "")),)  # redacted from every log record
+        return (KEY.value(),)  # redacted from every log record
 
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
         answer = self._request("POST", "calls", self._http.deadline_at(), {"phone": phone})

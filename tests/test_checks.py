@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.checks import Error, Warning, run_checks
+from django.core.checks import ERROR, Error, Warning, run_checks
 from django.db import models
 
 from django_callauth import checks
@@ -56,6 +60,7 @@ def callauth_ids(messages: list[Any]) -> list[str]:
 
 def all_checks() -> list[Any]:
     return [
+        *checks.check_setting_values(),
         *checks.check_sandbox_in_production(),
         *checks.check_provider(),
         *checks.check_backend_installed(),
@@ -91,7 +96,11 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
             {"CALLAUTH_PROVIDER": ["telefon_ip", "sms_ru"], "CALLAUTH_SMS_RU_API_ID": "api-id"},
             id="failover-list-with-its-settings",
         ),
-        *[pytest.param({"CALLAUTH_TTL": ttl}, id=f"ttl-{ttl!r}") for ttl in [1, 60, 120, "90"]],
+        *[pytest.param({"CALLAUTH_TTL": ttl}, id=f"ttl-{ttl!r}") for ttl in [1, 60, 120, None]],
+        pytest.param({"CALLAUTH_TELEFON_IP_TIMEOUT": 5}, id="one-timeout-for-both"),
+        pytest.param({"CALLAUTH_TELEFON_IP_TIMEOUT": [2, 4.5]}, id="timeout-pair-as-a-list"),
+        pytest.param({"CALLAUTH_TELEFON_IP_TOKEN": "token", "CALLAUTH_SMS_RU_API_ID": None}, id="unused-api-id-none"),
+        pytest.param({"SESSION_ENGINE": "django.contrib.sessions.backends.cache"}, id="cache-sessions"),
         pytest.param({"AUTHENTICATION_BACKENDS": ["django_callauth.backends.CallAuthBackend"]}, id="backend-alone"),
         pytest.param({"CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter"}, id="adapter-subclass"),
         pytest.param(
@@ -279,20 +288,22 @@ def test_e005_backend_not_installed(production: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["TTL", "CHECK_INTERVAL", "COMPLETE_WINDOW"])
-@pytest.mark.parametrize("value", [0, -5, "soon", None])
-def test_e006_timings_must_be_positive(production: Any, name: str, value: Any) -> None:
+@pytest.mark.parametrize("value", [0, -5, "soon", "90", 2.5, True])
+def test_e006_timings_must_be_positive_ints(production: Any, name: str, value: Any) -> None:
     setattr(production, f"CALLAUTH_{name}", value)
-    assert checks.check_timings() == [
-        Error(f"CALLAUTH_{name} must be a positive number of seconds.", id="callauth.E006")
-    ]
+    [error] = all_checks()
+    assert (type(error), error.id) == (Error, "callauth.E006")
+    assert error.msg.startswith(f"CALLAUTH_{name} must be an int of seconds, at least 1")
+    assert error.msg.endswith(f"; it is {value!r}.")
+    assert checks.check_timings() == []  # no W002 about a TTL that is not one
 
 
 def test_e006_one_error_per_bad_setting(production: Any) -> None:
     production.CALLAUTH_TTL = 0
     production.CALLAUTH_COMPLETE_WINDOW = -1
-    assert [m.msg for m in checks.check_timings()] == [
-        "CALLAUTH_TTL must be a positive number of seconds.",
-        "CALLAUTH_COMPLETE_WINDOW must be a positive number of seconds.",
+    assert [m.msg for m in checks.check_setting_values()] == [
+        "CALLAUTH_TTL must be an int of seconds, at least 1, or None; it is 0.",
+        "CALLAUTH_COMPLETE_WINDOW must be an int of seconds, at least 1; it is -1.",
     ]
 
 
@@ -323,9 +334,8 @@ def test_an_unset_ttl_is_each_providers_lifetime_and_no_problem(production: Any)
 
 
 def test_w002_not_with_an_e006(production: Any) -> None:
-    production.CALLAUTH_TTL = 500
-    production.CALLAUTH_CHECK_INTERVAL = 0
-    assert [m.id for m in checks.check_timings()] == ["callauth.E006"]
+    production.CALLAUTH_TTL = "500"
+    assert [m.id for m in all_checks()] == ["callauth.E006"]
 
 
 # -- E007 ---------------------------------------------------------------------------
@@ -398,7 +408,6 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
             {"phone": "0/m"},
             "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
         ),
-        ({"global": 100}, "CALLAUTH_RATE_LIMITS['global'] is not valid: 'int' object has no attribute 'split'"),
         ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
     ],
 )
@@ -433,6 +442,8 @@ ONE_CHECK_FIRES = [
     ({"CALLAUTH_WEBHOOK_BASE_URL": "https://site.example/?x=1"}, "callauth.E004"),
     ({"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]}, "callauth.E005"),
     ({"CALLAUTH_TTL": 0}, "callauth.E006"),
+    ({"CALLAUTH_SIGNUP": "false"}, "callauth.E013"),
+    ({"SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"}, "callauth.E014"),
     ({"MIDDLEWARE": []}, "callauth.E007"),
     ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008"),
     ({"CACHES": DUMMY}, "callauth.E009"),
@@ -511,3 +522,102 @@ def test_w004_not_when_no_phone_lands_in_the_email_field(
     for name, value in overrides.items():
         setattr(production, name, value)
     assert all_checks() == []
+
+
+# -- E013 (and E006, E011): every documented setting refuses values of the wrong type ------------
+
+SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.rst"
+
+#: Wrong values for each type the reference states (``*bool*``, ``*int ≥ 1*``, ...), chosen
+#: from how settings go wrong: text from the environment, a bool where an int is wanted, 0.
+WRONG_VALUES: dict[str, list[Any]] = {
+    "bool": ["false", "no", "True", "", 0, 1, None],
+    "int": ["5", True, False, 2.5, None, -1],
+    "number > 0": ["5", True, 0, -1, math.nan, math.inf, None],
+    "number > 0 or (connect, read) pair": ["5", None, True, 0, -1, (3,), (3, 5, 7), (0, 5), ("3", 5), (3, None)],
+    "str": [5, None, True, b"text", ["text"]],
+    "str or None": [5, True, b"text", ["text"]],
+    "str or list of str": [5, None, True, b"telefon_ip", [5], ["sandbox", None], {"sandbox": 1}],
+    "dict": ["ip", None, ["ip"], {"ip": 10}, {5: "10/m"}],
+}
+
+
+def documented_settings() -> dict[str, tuple[str, str]]:
+    """Each ``CALLAUTH_*`` entry of the reference: its stated type and its default's literal."""
+    entries = re.findall(
+        r"^``(CALLAUTH_\w+)``\n    \*([^*]+)\*[^\n]*?, default ``([^`]+)``", SETTINGS_PAGE.read_text("utf-8"), re.M
+    )
+    return {name: (kind, default) for name, kind, default in entries}
+
+
+def wrong_values(kind: str) -> list[Any]:
+    """``WRONG_VALUES`` for the stated type; for ``int ≥ N``, N - 1 too, and None unless it is allowed."""
+    bounded = re.fullmatch(r"int ≥ (\d+)( or None)?", kind)
+    if bounded is None:
+        return WRONG_VALUES.get(kind, [])  # an unknown type fails test_the_walk_reads_every_setting...
+    below = int(bounded[1]) - 1
+    return [v for v in WRONG_VALUES["int"] if not (v is None and bounded[2])] + [below]
+
+
+DOCUMENTED = documented_settings()
+WALK = [(name, value) for name, (kind, _) in DOCUMENTED.items() for value in wrong_values(kind)]
+
+
+def test_the_walk_reads_every_setting_of_the_reference() -> None:
+    named = set(re.findall(r"^``(CALLAUTH_\w+)``$", SETTINGS_PAGE.read_text("utf-8"), re.M))
+    assert set(DOCUMENTED) == named
+    unknown = {name: kind for name, (kind, _) in DOCUMENTED.items() if not wrong_values(kind)}
+    assert unknown == {}, "state each type as one of WRONG_VALUES' (or 'int ≥ N', 'int ≥ N or None')"
+    assert {"CALLAUTH_SIGNUP", "CALLAUTH_TELEFON_IP_TIMEOUT", "CALLAUTH_RATE_LIMITS"} <= named
+
+
+@pytest.mark.parametrize(("name", "value"), WALK, ids=[f"{name}={value!r}" for name, value in WALK])
+def test_every_documented_setting_refuses_a_wrong_value(production: Any, name: str, value: Any) -> None:
+    setattr(production, name, value)
+    errors = [m for m in run_checks() if m.level >= ERROR and m.msg.startswith(f"{name} must be ")]
+    assert len(errors) == 1, f"manage.py check accepts {name} = {value!r}"
+    assert errors[0].id in {"callauth.E013", "callauth.E006", "callauth.E011"}
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_every_documented_default_passes(production: Any, name: str) -> None:
+    setattr(production, name, ast.literal_eval(DOCUMENTED[name][1]))
+    assert [m.msg for m in run_checks() if name in m.msg and m.id != "callauth.E003"] == []
+
+
+def test_a_wrong_secret_is_named_but_not_shown(production: Any) -> None:
+    production.CALLAUTH_TELEFON_IP_TOKEN = b"s3cret-token"
+    [error] = checks.check_setting_values()
+    assert error.msg == "CALLAUTH_TELEFON_IP_TOKEN must be a str or None; it is a bytes."
+
+
+def test_a_long_wrong_value_is_shortened(production: Any) -> None:
+    production.CALLAUTH_CACHE = ["x" * 200]
+    [error] = checks.check_setting_values()
+    assert error.msg.startswith("CALLAUTH_CACHE must be a str; it is ['xxx")
+    assert len(error.msg) < 140
+
+
+def test_a_wrong_provider_setting_is_checked_whatever_the_provider(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = "telefon_ip"
+    production.CALLAUTH_SMS_RU_CALLBACK = "yes"
+    assert callauth_ids(run_checks()) == ["callauth.E013"]
+
+
+def test_a_wrong_provider_setting_leaves_the_builtin_providers_checked(production: Any) -> None:
+    production.CALLAUTH_PROVIDER = 5
+    production.CALLAUTH_TELEFON_IP_TIMEOUT = "5"
+    assert sorted(m.msg.split()[0] for m in run_checks() if m.id.startswith("callauth.")) == [
+        "CALLAUTH_PROVIDER",
+        "CALLAUTH_TELEFON_IP_TIMEOUT",
+    ]
+
+
+# -- E014 ---------------------------------------------------------------------------------------
+
+
+def test_e014_signed_cookie_sessions(production: Any) -> None:
+    production.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    [error] = checks.check_sessions()
+    assert (type(error), error.id) == (Error, "callauth.E014")
+    assert error.msg == "SESSION_ENGINE is 'django.contrib.sessions.backends.signed_cookies'."

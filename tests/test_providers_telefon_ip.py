@@ -112,6 +112,16 @@ def test_from_settings_reads_every_setting(settings: Any, telefon_ip_api: respon
     assert (connect, read) == (1.0, pytest.approx(1.5, abs=0.1))  # read capped by the deadline
 
 
+def test_one_timeout_is_both_the_connect_and_the_read_timeout(
+    settings: Any, telefon_ip_api: responses.RequestsMock
+) -> None:
+    settings.CALLAUTH_TELEFON_IP_TIMEOUT = 4  # as requests takes it; this once started no login at all
+    settings.CALLAUTH_TELEFON_IP_TOKEN = TOKEN
+    telefon_ip_api.get(START_GET, json=START_OK)
+    assert TelefonIpProvider.from_settings().start(PHONE, None).provider_id == "122760"
+    assert sent_kwargs(telefon_ip_api.calls[0])["timeout"] == (4.0, 4.0)
+
+
 ACCEPTED_STARTS = [
     # The doc's url_link dials 89644078713; only the validated auth_phone counts.
     pytest.param(start_answer(url_link="<script>alert(1)</script>", url_image="javascript:x"), "122760", id="url_link"),

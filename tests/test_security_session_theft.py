@@ -14,12 +14,12 @@ import math
 from typing import Any
 
 import pytest
-from django.utils import timezone
 import responses
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone
 from django_callauth.phones import mask_phone

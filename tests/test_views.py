@@ -399,6 +399,16 @@ class TestComplete:
         assert_json_error(complete(client), 403, "not_allowed", "This account cannot log in by phone call.")
         assert logged_in_phone(client) is None
 
+    @pytest.mark.parametrize("allow_staff", ["no", "false", 0])
+    def test_staff_may_not_log_in_when_allow_staff_is_no_bool(self, client, settings, django_user_model, allow_staff):
+        # "no" is true to Python: read as a bool, it once let staff log in by call.
+        settings.CALLAUTH_ALLOW_STAFF = allow_staff
+        user = django_user_model.objects.create_user(username="boss", is_staff=True)
+        CallAuthPhone.objects.create(user=user, phone=PHONE)
+        sandbox_confirm(client)
+        assert_json_error(complete(client), 503, "login_failed")
+        assert logged_in_phone(client) is None
+
     def test_confirmed_but_no_backend_logs_in_is_a_misconfiguration(self, client, settings, caplog):
         settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # no CallAuthBackend
         flow = sandbox_confirm(client)
@@ -749,3 +759,19 @@ def test_why_a_flow_cannot_be_finished_is_told_for_what_it_was_for(
     assert login.code == link.code
     assert for_login in str(login.message) and for_link in str(link.message)
     assert "log in" not in str(link.message)
+
+
+# -- a wrong setting read at run time (gunicorn never runs manage.py check) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CALLAUTH_TELEFON_IP_TIMEOUT", "5"), ("CALLAUTH_TTL", "90"), ("CALLAUTH_WEBHOOK_BASE_URL", 5)],
+)
+def test_a_wrong_setting_is_a_clear_answer_and_asks_no_provider(client, telefon_ip_api, settings, caplog, name, value):
+    setattr(settings, name, value)
+    assert_json_error(start(client), 500, "misconfigured")
+    assert not CallAuthFlow.objects.exists()
+    assert len(telefon_ip_api.calls) == 0
+    [record] = [r for r in caplog.records if r.name == "django_callauth" and r.levelname == "ERROR"]
+    assert f"{name} must be " in record.getMessage()

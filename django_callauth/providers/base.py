@@ -14,12 +14,13 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.core.checks import CheckMessage
 from django.http import HttpRequest, HttpResponse
 
 from .. import errors
+from ..conf import Setting
 from ..errors import ApiError
 
 
@@ -131,6 +132,10 @@ class CallAuthProvider(ABC):
     #: Settings without which it cannot work (system check callauth.E003), with a hint
     #: saying where to get each: ``{"CALLAUTH_X_TOKEN": "Set the token from x.example"}``.
     required_settings: ClassVar[dict[str, str]] = {}
+    #: Its own ``CALLAUTH_*`` settings, each declared once with its type and range: system
+    #: check callauth.E013 walks them for every configured and built-in provider, and
+    #: ``Setting.value()`` refuses a wrong value at run time.
+    settings: ClassVar[tuple[Setting[Any], ...]] = ()
 
     @classmethod
     def from_settings(cls) -> CallAuthProvider:
@@ -144,7 +149,7 @@ class CallAuthProvider(ABC):
 
     @classmethod
     def check_settings(cls) -> list[CheckMessage]:
-        """System check messages about its own settings beyond ``required_settings``."""
+        """System check messages about its own settings beyond ``required_settings`` and their types."""
         return []
 
     @abstractmethod

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import get_setting
+from ..conf import BOOLEAN, Setting, text
 from . import answers, http
 from .base import (
     CallAuthProvider,
@@ -40,6 +40,11 @@ from .base import (
 logger = logging.getLogger("django_callauth")
 
 DEFAULT_URL = "https://sms.ru/"
+API_ID = Setting[str]("SMS_RU_API_ID", "", text(none=True), "Your sms.ru api_id.", secret=True)
+URL = Setting[str]("SMS_RU_URL", DEFAULT_URL, text(), "The sms.ru API base.")
+CALLBACK = Setting[bool](
+    "SMS_RU_CALLBACK", False, BOOLEAN, "Your sms.ru account sends its callback to this site: wait for it."
+)
 #: ``status_code`` of a request that worked, and ``check_status`` of a confirmed call.
 OK, CONFIRMED = 100, 401
 #: sms.ru's request-level error codes that say something about us rather than this phone.
@@ -86,6 +91,7 @@ class SmsRuProvider(CallAuthProvider):
     vouches_for_caller = True
     lifetime = 300
     required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_SMS_RU_API_ID": "Set the api_id from your sms.ru account"}
+    settings = (API_ID, URL, CALLBACK)
 
     @sensitive_variables("api_id")
     def __init__(
@@ -113,13 +119,13 @@ class SmsRuProvider(CallAuthProvider):
     def from_settings(cls) -> SmsRuProvider:
         return cls(
             api_id=cls.secrets()[0],
-            base_url=str(get_setting("SMS_RU_URL", DEFAULT_URL)),
-            awaits_callback=bool(get_setting("SMS_RU_CALLBACK", False)),
+            base_url=URL.value(),
+            awaits_callback=CALLBACK.value(),
         )
 
     @classmethod
     def secrets(cls) -> Sequence[str]:
-        return (str(get_setting("SMS_RU_API_ID", "") or ""),)
+        return (API_ID.value(),)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._base_url}>"

@@ -17,7 +17,7 @@ from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
-from ..conf import get_setting
+from ..conf import TIMEOUT, Setting, positive_number, text
 from ..phones import parse_provider_phone
 from ..redaction import REDACTED
 from . import answers, http
@@ -34,6 +34,15 @@ from .base import (
 logger = logging.getLogger("django_callauth")
 
 DEFAULT_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
+
+TOKEN = Setting[str]("TELEFON_IP_TOKEN", "", text(none=True), "Your telefon-ip API token.", secret=True)
+URL = Setting[str]("TELEFON_IP_URL", DEFAULT_URL, text(), "The telefon-ip API base.")
+TIMEOUT_SETTING = Setting[tuple[float, float]](
+    "TELEFON_IP_TIMEOUT", http.DEFAULT_TIMEOUT, TIMEOUT, "Connect and read timeouts of one telefon-ip request."
+)
+DEADLINE = Setting[float](
+    "TELEFON_IP_DEADLINE", http.DEFAULT_DEADLINE, positive_number("seconds"), "Total seconds of one request."
+)
 
 
 def to_provider_format(phone: str) -> str:
@@ -90,6 +99,7 @@ class TelefonIpProvider(CallAuthProvider):
     webhook_style = WebhookStyle.PER_FLOW
     lifetime = 120
     required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_TELEFON_IP_TOKEN": "Set the token from telefon-ip.ru"}
+    settings = (TOKEN, URL, TIMEOUT_SETTING, DEADLINE)
 
     @sensitive_variables("token")
     def __init__(self, *, token: str, base_url: str, timeout: tuple[float, float], deadline: float) -> None:
@@ -106,18 +116,17 @@ class TelefonIpProvider(CallAuthProvider):
 
     @classmethod
     def from_settings(cls) -> TelefonIpProvider:
-        base_url = str(get_setting("TELEFON_IP_URL", DEFAULT_URL))
-        connect, read = get_setting("TELEFON_IP_TIMEOUT", http.DEFAULT_TIMEOUT)
+        base_url = URL.value()
         return cls(
             token=cls.secrets()[0],
             base_url=base_url if base_url.endswith("/") else base_url + "/",
-            timeout=(float(connect), float(read)),
-            deadline=float(get_setting("TELEFON_IP_DEADLINE", http.DEFAULT_DEADLINE)),
+            timeout=TIMEOUT_SETTING.value(),
+            deadline=float(DEADLINE.value()),
         )
 
     @classmethod
     def secrets(cls) -> Sequence[str]:
-        return (str(get_setting("TELEFON_IP_TOKEN", "") or ""),)
+        return (TOKEN.value(),)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._base_url}{REDACTED}/>"

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from ...conf import app_settings
+from ...conf import SettingError, app_settings
 from ...models import CallAuthFlow
 
 BATCH_SIZE = 5000
@@ -32,7 +32,10 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, days: int | None = None, dry_run: bool = False, batch_size: int = BATCH_SIZE, **options: Any
     ) -> None:
-        days = app_settings.CLEANUP_AFTER_DAYS if days is None else days
+        try:
+            days = app_settings.CLEANUP_AFTER_DAYS if days is None else days
+        except SettingError as exc:  # call_command runs no system checks (callauth.E013)
+            raise CommandError(str(exc)) from None
         if days < 0:
             # A negative age would move the cutoff into the future and delete live flows.
             raise CommandError(f"The age must be 0 days or more, not {days}.")
