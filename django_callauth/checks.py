@@ -295,7 +295,7 @@ def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             Warning(
                 f"The rate limits are counted in CACHES[{alias!r}], a per-process LocMemCache.",
                 hint="Each worker process counts alone, so the limits are multiplied by the number of processes, "
-                "and a status poll may show another worker's change up to 10 seconds late. "
+                "and every status poll reads the database (another process's change never reaches this cache). "
                 "Use a cache all processes share (Redis, Memcached, database).",
                 id="callauth.W003",
             )

@@ -58,7 +58,7 @@ def flow_from_session(
     except ValidationError:  # not a UUID: an old or foreign session value
         return None
     if flow is not None and cached:
-        flowcache.store(flow)
+        flowcache.fill(flow)
     return flow
 
 

@@ -188,7 +188,7 @@ class CallAuthFlow(models.Model):
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
         if won:
-            flowcache.store(self)  # polls read the state from the cache: never let it lag
+            flowcache.changed(self)  # polls read the state from the cache: as it commits, never before
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -250,7 +250,7 @@ class CallAuthFlow(models.Model):
     def set_user(self, user: Any) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
-        flowcache.store(self)
+        flowcache.changed(self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

@@ -32,7 +32,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from benchmarks.stack import stack_missing
-from django_callauth import signals, throttling
+from django_callauth import flowcache, signals, throttling
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
@@ -187,10 +187,28 @@ def sent() -> Iterator[SignalLog]:
 
 @pytest.fixture(autouse=True)
 def _empty_caches() -> Iterator[None]:
-    """Rate-limit counters (and locks) live in the cache: every test starts with none."""
+    """Rate-limit counters (and locks) live in the cache: every test starts with none.
+
+    Nor with the status poll's back-off from a cache another test made fail.
+    """
     for cache in caches.all():
         cache.clear()
+    flowcache._failed_at.clear()
     yield
+
+
+@pytest.fixture
+def shared_cache(settings: Any, tmp_path: Any) -> Any:
+    """A cache every process shares, whose copies the status poll trusts (flowcache.shared).
+
+    The configured cache when it is one (Redis, with CALLAUTH_TEST_CACHE_URL), else a
+    FileBasedCache: the tests' default LocMemCache is per process, so polls never read it.
+    """
+    if not flowcache.shared():
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+        }
+    return caches["default"]
 
 
 @pytest.fixture(scope="session")

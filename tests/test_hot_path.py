@@ -2,8 +2,8 @@
 
 These tests pin how much work one poll does, in database queries and provider requests,
 so a change that adds work there shows up as a failing number, not as a slow site. A
-flow's state is served from the cache (flowcache.py): the first poll reads the row, the
-next ones only the session.
+flow's state is served from a shared cache (flowcache.py): the first poll reads the row, the
+next ones only the session. A per-process cache is never trusted: every poll reads the row.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import responses
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
@@ -22,14 +23,14 @@ pytestmark = pytest.mark.django_db
 ON_TELEFON_IP = {"provider": "telefon_ip", "provider_id": str(PROVIDER_ID), "call_to": CALL_TO}
 
 
-class WritesRefusedCache(LocMemCache):
+class RefusesWrites:
     """A cache full to its limit: reads and deletes work, writes fail (Redis under maxmemory)."""
 
     def set(self, *args: Any, **kwargs: Any) -> None:
         raise ConnectionError("OOM command not allowed when used memory > 'maxmemory'")
 
 
-class DownCache(LocMemCache):
+class Down:
     def get(self, *args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("Connection refused")
 
@@ -40,9 +41,22 @@ class DownCache(LocMemCache):
         raise ConnectionError("Connection refused")
 
 
+class WritesRefusedCache(RefusesWrites, LocMemCache):
+    pass
+
+
+# Shared by every process, as a file cache is: the poll trusts its copies (flowcache.shared).
+class SharedWritesRefusedCache(RefusesWrites, FileBasedCache):
+    pass
+
+
+class SharedDownCache(Down, FileBasedCache):
+    pass
+
+
 @responses.activate
 def test_a_second_poll_reads_only_the_session(
-    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
+    telefon_ip: None, shared_cache: Any, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
     browser = browser_with(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
     poll(browser)
@@ -53,7 +67,7 @@ def test_a_second_poll_reads_only_the_session(
 
 @responses.activate
 def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(
-    telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
+    telefon_ip: None, shared_cache: Any, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
     responses.get(check_url(), json=check_answer())
     flow = flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64)
@@ -64,14 +78,26 @@ def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(
     assert [call.request.url for call in responses.calls] == [check_url()]
 
 
-@pytest.mark.parametrize("backend", [WritesRefusedCache, DownCache], ids=["writes_refused", "down"])
-def test_a_failing_cache_never_hides_a_transition(settings: Any, backend: type, flow_factory: FlowFactory) -> None:
+@pytest.mark.parametrize("backend", [SharedWritesRefusedCache, SharedDownCache], ids=["writes_refused", "down"])
+def test_a_failing_cache_never_hides_a_transition(
+    settings: Any,
+    tmp_path: Any,
+    backend: type,
+    flow_factory: FlowFactory,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": tmp_path}
+    }
     flow = flow_factory()
     browser = browser_with(flow)
-    assert poll(browser) == "pending"
-    settings.CACHES = {"default": {"BACKEND": f"{__name__}.{backend.__name__}"}}
-    flow.confirm("+79001234567")  # the copy cannot be replaced: it is deleted, or unreadable
+    assert poll(browser) == "pending"  # a copy, in a shared cache that then fails
+    settings.CACHES = {"default": {"BACKEND": f"{__name__}.{backend.__name__}", "LOCATION": tmp_path}}
+    with django_capture_on_commit_callbacks(execute=True):  # it commits: its copy cannot be stored
+        flow.confirm("+79001234567")  # the old copy is deleted, or unreadable
     assert poll(browser) == "confirmed"
+    assert f"Flow {flow.pk}: its state could" in caplog.text  # not be cached; nor deleted, when down
 
 
 @responses.activate

@@ -91,12 +91,17 @@ class TestWebhook:
 
 class TestPollAndComplete:
     def test_the_poll_that_verifies_a_webhook(
-        self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any
+        self,
+        webhook_mode: responses.RequestsMock,
+        shared_cache: Any,
+        django_capture_on_commit_callbacks: Any,
+        django_assert_num_queries: Any,
     ) -> None:
         client = Client()
         flow = started(client)
         webhook_mode.get(check_url(), json=check_answer())
-        call_webhook(webhook_path(webhook_mode))
+        with django_capture_on_commit_callbacks(execute=True):  # the webhook's request commits
+            call_webhook(webhook_path(webhook_mode))
         # The session (the flow comes from the cache, where the webhook's transition put it),
         # the UPDATE claiming the check and its refresh, the UPDATE confirming and its refresh.
         with django_assert_num_queries(5):
