@@ -78,6 +78,18 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         "No such thing: the sandbox is off, the phone to remove is not the user's, or a provider's "
         "webhook or callback names no flow of ours.",
     )
+    SERVER_ERROR = (
+        "server_error",
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "An unexpected failure (a bug, the database down) in a JSON request; it is logged and reported "
+        "to the admins as Django reports any 500. Browsers get the site's 500 page.",
+    )
+    TEMPORARILY_UNAVAILABLE = (
+        "temporarily_unavailable",
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "A provider's webhook or callback could not be handled now (the database failed); "
+        "the provider may send it again.",
+    )
 
     # -- starting a flow ------------------------------------------------------------
     INVALID_PHONE = (
@@ -319,6 +331,9 @@ NO_SUCH_PHONE = ApiError(ErrorCode.NOT_FOUND, _("You have no such phone."))
 # Read by the provider's servers, not by a person: not translated.
 UNKNOWN_WEBHOOK = ApiError(ErrorCode.NOT_FOUND, "Unknown webhook.")
 UNKNOWN_CALLBACK = ApiError(ErrorCode.NOT_FOUND, "Unknown callback.")
+PROVIDER_REQUEST_FAILED = ApiError(ErrorCode.TEMPORARILY_UNAVAILABLE, "Temporarily unavailable; try again later.")
+
+SERVER_ERROR = ApiError(ErrorCode.SERVER_ERROR, _("Something went wrong on our side. Please try again later."))
 
 LOGIN_REQUIRED = ApiError(ErrorCode.LOGIN_REQUIRED, _("Log in to manage your phones."))
 LAST_LOGIN_METHOD = ApiError(

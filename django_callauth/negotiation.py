@@ -10,12 +10,14 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import (
     BadRequest,
+    PermissionDenied,
     RequestDataTooBig,
     SuspiciousOperation,
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.core.signals import got_request_exception
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
@@ -94,6 +96,39 @@ def allow_methods(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+#: What Django answers with a 4xx of its own: passed on to its handler, never a 500 of ours.
+_DJANGO_ANSWERS = (Http404, PermissionDenied, SuspiciousOperation, BadRequest, MultiPartParserError)
+
+
+def json_server_errors(view: ViewFunc) -> ViewFunc:
+    """An unexpected exception in ``view`` is ``server_error`` (500) to a JSON client, reported as Django does.
+
+    Django would answer its HTML 500 page, which a client of the JSON API cannot read. The
+    failure still reaches whoever watches for it as for any 500: ``got_request_exception``
+    is sent (error trackers listen to it) and ``django.request`` logs "Internal Server Error:
+    <path>" at ERROR with the traceback and the request (the admins' mail, through the
+    project's exception reporter filter). HTML clients get Django's own 500 path unchanged.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _DJANGO_ANSWERS:
+            raise
+        except Exception as exc:
+            if not wants_json(request):
+                raise
+            response = error_response(request, errors.SERVER_ERROR)
+            got_request_exception.send(sender=None, request=request)
+            log_response(
+                "%s: %s", response.reason_phrase, request.path, response=response, request=request, exception=exc
+            )
+            return response
+
+    return wrapper  # type: ignore[return-value]
 
 
 class _CsrfCheck(CsrfViewMiddleware):

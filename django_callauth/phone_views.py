@@ -25,10 +25,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.debug import sensitive_post_parameters
 
 from . import errors, flows, linking, reauthentication
 from .models import CallAuthPhone, FlowPurpose, FlowStatus
-from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
+from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone
 from .providers.base import ProviderError
 from .throttling import StartRefused
@@ -107,6 +109,8 @@ def _done(request: HttpRequest, notice: str, payload: dict[str, Any], status: in
     return redirect("callauth:phones")
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("GET")
 @never_cache
 @login_required
@@ -116,6 +120,9 @@ def phones(request: HttpRequest) -> HttpResponse:
     return render(request, PHONES_TEMPLATE, _page(request, notice=request.session.pop(NOTICE_KEY, "")))
 
 
+@sensitive_post_parameters("phone")
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
@@ -137,6 +144,8 @@ def phone_add(request: HttpRequest) -> HttpResponse:
     return redirect(FLOW_URLS[FlowPurpose.LINK]["challenge"])
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @never_cache
@@ -165,6 +174,8 @@ def link_complete(request: HttpRequest) -> HttpResponse:
     return challenge_error(request, flow, flow_problem(flow))
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests

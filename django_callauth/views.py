@@ -18,13 +18,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_deny
+from django.views.decorators.debug import sensitive_post_parameters
 
 from . import errors, flows, formstate, signals
 from .adapter import get_adapter
 from .errors import ApiError, ErrorCode
 from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
-from .negotiation import allow_methods, csrf_protect, error_response, request_data, wants_json
-from .phones import InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
+from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
+from .phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, format_phone, normalize_phone, tel_uri
 from .providers import get_provider, provider_named
 from .providers.base import ProviderError
 from .providers.sandbox import sandbox_refusal
@@ -94,6 +96,9 @@ def no_flow(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRespo
     return error_response(request, errors.NO_LOGIN_FLOW, template=LOGIN_TEMPLATE)
 
 
+@sensitive_post_parameters("phone")
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
@@ -103,7 +108,9 @@ def start(request: HttpRequest) -> HttpResponse:
         return error_response(request, errors.BODY_NOT_AN_OBJECT)
     next_url = safe_next(request, data.get("next"))
     raw_phone = data.get("phone")
-    typed = raw_phone if isinstance(raw_phone, str) else ""
+    # Kept in the session and shown again as typed, but never more than the field holds: an
+    # anonymous client could otherwise store megabytes per request, before any limit.
+    typed = raw_phone[:MAX_INPUT_LENGTH] if isinstance(raw_phone, str) else ""
     form_context = {"callauth_phone": typed, "next": next_url}
     # The project's page the form was sent from (same host only, as next), to show a refusal there.
     from_page = safe_next(request, data.get("from"))
@@ -124,6 +131,8 @@ def start(request: HttpRequest) -> HttpResponse:
     return redirect("callauth:challenge")
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
@@ -171,6 +180,8 @@ def _challenge_context(request: HttpRequest, flow: CallAuthFlow) -> dict[str, An
     return context
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
@@ -221,6 +232,8 @@ def flow_problem(flow: CallAuthFlow) -> ApiError:
     return by_status.get(state, errors.EXPIRED)
 
 
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @never_cache
@@ -281,6 +294,9 @@ def challenge_error(request: HttpRequest, flow: CallAuthFlow, error: ApiError) -
     return error_response(request, error, template=CHALLENGE_TEMPLATE, context=context)
 
 
+@sensitive_post_parameters("caller")
+@xframe_options_deny
+@json_server_errors
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests

@@ -28,7 +28,7 @@ from django_callauth.throttling import RateLimited, RateLimiterUnavailable, Star
 #: Every answer errors.py defines, by its name there.
 ANSWERS: dict[str, ApiError] = {name: value for name, value in vars(errors).items() if isinstance(value, ApiError)}
 #: The answers read by providers' servers, not people: never translated.
-UNTRANSLATED = {"UNKNOWN_WEBHOOK", "UNKNOWN_CALLBACK"}
+UNTRANSLATED = {"UNKNOWN_WEBHOOK", "UNKNOWN_CALLBACK", "PROVIDER_REQUEST_FAILED"}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 

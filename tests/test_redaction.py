@@ -20,9 +20,11 @@ from django_callauth.redaction import (
     TokenRedactingFilter,
     install_log_redaction,
     is_redacted_logger,
+    mask_phone_numbers,
     redact,
+    scrub_request_text,
 )
-from tests.helpers import RootLog
+from tests.helpers import PHONE_FOR_PROVIDER, START_POST, RootLog, start
 
 TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
 
@@ -277,3 +279,70 @@ def test_a_record_logged_before_the_settings_exist_passes_unchanged(monkeypatch:
     rec = record("url /%s/", ("not-a-secret",))
     assert TokenRedactingFilter().filter(rec) is True
     assert rec.getMessage() == "url /not-a-secret/"
+
+
+# -- phone numbers and webhook secrets -----------------------------------------------------
+
+FLOW_ID = "6bdaed4d-b159-4785-98ee-0cddbd3ac8cd"
+WEBHOOK = f"/callauth/webhook/{FLOW_ID}/Zx9-secret_Q/"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("номер 89001234567 заблокирован", "номер +7 900 ***-**-67 заблокирован"),
+        ("phone=+7 (900) 123-45-67.", "phone=+7 900 ***-**-67."),
+        ("9001234567", "+7 900 ***-**-67"),
+        ("call +44 20 7946 0958", "call **********58"),
+    ],
+)
+def test_phone_numbers_are_masked_as_log_lines_show_phones(text: str, masked: str) -> None:
+    assert mask_phone_numbers(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"flow {FLOW_ID}", "id 122760 at 2026-12-03 13:22:01", "HTTP 500", "sha 3f2a9001234567b", "v12345678901234567890"],
+)
+def test_what_is_no_phone_number_is_left_alone(text: str) -> None:
+    assert mask_phone_numbers(text) == text
+
+
+def test_a_request_is_told_without_its_webhook_secret_or_phones() -> None:
+    line = f"GET {WEBHOOK}?success=True&phone=89001234567&id=5 HTTP/1.1"
+    expected = f"GET /callauth/webhook/{FLOW_ID}/***/?success=True&phone=***&id=5 HTTP/1.1"
+    assert scrub_request_text(line) == expected
+    assert scrub_request_text("phone=%2B79001234567;caller=8+900+123-45-67") == "phone=***;caller=***"
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_djangos_request_records_reach_the_root_without_webhook_secrets(root_log: RootLog) -> None:
+    install_log_redaction()
+    logging.getLogger("django.request").warning("Not Found: %s", WEBHOOK)
+    (logged,) = root_log.records
+    assert logged.getMessage() == f"Not Found: /callauth/webhook/{FLOW_ID}/***/"
+    # runserver's request lines (django.server does not propagate to the root).
+    line = f"GET {WEBHOOK}?phone=89001234567 HTTP/1.1"
+    served = logging.getLogRecordFactory()(
+        "django.server", logging.INFO, __file__, 1, '"%s" %s %s', (line, "200", "11"), None
+    )
+    assert served.getMessage() == f'"GET /callauth/webhook/{FLOW_ID}/***/?phone=*** HTTP/1.1" 200 11'
+
+
+@pytest.mark.usefixtures("bare_logging")
+def test_djangos_request_records_keep_their_non_string_arguments(root_log: RootLog) -> None:
+    # As for other loggers: no str() of what Django passes that is not text.
+    install_log_redaction()
+    carrier = Carrier()
+    logging.getLogger("django.request").error("%s", carrier)
+    (kept,) = root_log.records
+    assert kept.args == (carrier,)
+
+
+@pytest.mark.django_db
+def test_a_provider_error_echoing_the_number_is_logged_masked(client: Any, telefon_ip_api: Any, root_log: Any) -> None:
+    refusal = {"success": False, "error": f"номер {PHONE_FOR_PROVIDER} в чёрном списке", "data": {}}
+    telefon_ip_api.post(START_POST, json=refusal)
+    assert start(client).status_code == 502
+    assert PHONE_FOR_PROVIDER[1:] not in root_log.text
+    assert "номер +7 900 ***-**-67 в чёрном списке" in root_log.text

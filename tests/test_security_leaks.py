@@ -9,17 +9,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import requests
 import responses
 from django.contrib.sessions.models import Session
+from django.core import mail
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db import DatabaseError
+from django.http import Http404
+from django.test import Client
+from django.urls import reverse
+from django.utils.log import AdminEmailHandler
 
+from django_callauth import flows
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from tests.helpers import (
     JSON,
     PHONE,
+    PHONE_FOR_PROVIDER,
+    PROVIDER_ID,
     START_GET,
     START_POST,
     TOKEN,
@@ -160,3 +171,123 @@ class TestInvariant9SecretsStaySecret:
         _assert_no_token(response.content.decode() + finish.content.decode())
         _assert_no_token_stored()
         _assert_no_token_logged(caplog)
+
+
+# == Invariants 9 and 16: what a failure tells the logs and the admins ========================================
+
+#: The caller's number in every form it can take (+7…, 8…, 7…) shares these digits.
+NATIONAL = PHONE[2:]
+
+
+@pytest.fixture
+def admins_mail(settings) -> Iterator[None]:
+    """Admins set and an ``AdminEmailHandler`` (with its HTML report) on the root: every ERROR is mailed."""
+    settings.ADMINS = [("Admin", "admin@site.example")]
+    handler = AdminEmailHandler(include_html=True)
+    handler.setLevel(logging.ERROR)
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def _everything_told(root_log) -> str:
+    """Every log line (tracebacks included) and every mail to the admins, text and HTML."""
+    told = [root_log.text, *(record.getMessage() for record in root_log.records)]
+    for message in mail.outbox:
+        told += [message.subject, message.body, *(content for content, _type in message.alternatives)]
+    return "\n".join(told)
+
+
+class TestFailuresTellNoSecretAndNoPhone:
+    def test_a_webhook_whose_database_fails_answers_503_and_tells_the_flow_only(
+        self, client, telefon_ip_api, root_log, admins_mail, monkeypatch
+    ):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        start(client)
+        flow = the_flow(client)
+        path = webhook_path(telefon_ip_api)
+        secret = webhook_secret(path)
+
+        def database_down(*args, **kwargs):
+            raise DatabaseError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(CallAuthFlow.objects, "filter", database_down)
+        provider = Client(raise_request_exception=False)
+        response = provider.get(path, {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)})
+
+        assert_json_error(response, 503, "temporarily_unavailable")
+        told = _everything_told(root_log)
+        assert secret not in told
+        assert NATIONAL not in told
+        # The admins still learn of it, and of which flow it was.
+        assert mail.outbox
+        assert str(flow.pk) in mail.outbox[0].subject
+        assert "DatabaseError" in mail.outbox[0].body
+
+    def test_a_callback_whose_database_fails_answers_503(self, settings, root_log, monkeypatch):
+        settings.CALLAUTH_PROVIDER = "sms_ru"
+        settings.CALLAUTH_SMS_RU_API_ID = "api-id"
+
+        def database_down(*args, **kwargs):
+            raise DatabaseError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(CallAuthFlow.objects, "filter", database_down)
+        callback = reverse("callauth:callback", kwargs={"provider_name": "sms_ru"})
+        response = Client(raise_request_exception=False).post(
+            callback, {"data[0]": f"callcheck_status\n201737-542\n401\n1700000000\n{PHONE_FOR_PROVIDER}"}
+        )
+        assert_json_error(response, 503, "temporarily_unavailable")
+        assert [r.getMessage() for r in root_log.records if r.name == "django_callauth"] == [
+            "Callback 'sms_ru' failed; answered 503"
+        ]
+
+    def test_a_view_failing_for_a_json_client_answers_json_and_is_reported_without_the_phone(
+        self, root_log, admins_mail, monkeypatch
+    ):
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(flows, "start_flow", broken)
+        browser = Client(raise_request_exception=False)
+        response = browser.post(url("start"), {"phone": "8 900 123-45-67", "next": "/after/"}, **JSON)
+
+        assert_json_error(response, 500, "server_error")
+        # Reported as Django reports any 500: django.request's ERROR with the traceback, mailed.
+        (error,) = [record for record in root_log.records if record.name == "django.request"]
+        assert (error.levelname, error.getMessage(), error.exc_info[0]) == (
+            "ERROR",
+            "Internal Server Error: /callauth/start/",
+            RuntimeError,
+        )
+        assert any("RuntimeError" in message.body and "a bug" in message.body for message in mail.outbox)
+        assert NATIONAL not in _everything_told(root_log).replace(" ", "").replace("-", "")
+
+    def test_error_trackers_hear_of_it_as_of_any_500(self, client, monkeypatch):
+        # The test client re-raises what got_request_exception reports, as Sentry hears of it.
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(flows, "flow_from_session", broken)
+        with pytest.raises(RuntimeError, match="a bug"):
+            client.get(url("status"), **JSON)
+
+    @pytest.mark.parametrize("exception", [Http404, PermissionDenied, SuspiciousOperation])
+    def test_what_django_answers_itself_stays_djangos(self, monkeypatch, exception):
+        def refusing(*args, **kwargs):
+            raise exception("no")
+
+        monkeypatch.setattr(flows, "flow_from_session", refusing)
+        response = Client(raise_request_exception=False).get(url("status"), **JSON)
+        assert response.status_code in (400, 403, 404)
+
+    def test_a_browser_gets_the_sites_500_page(self, root_log, monkeypatch):
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(flows, "flow_from_session", broken)
+        response = Client(raise_request_exception=False).get(url("status"))
+        assert response.status_code == 500
+        assert response["Content-Type"].startswith("text/html")
+        assert [r.getMessage() for r in root_log.records if r.name == "django.request"] == [
+            "Internal Server Error: /callauth/status/"
+        ]

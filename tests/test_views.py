@@ -18,9 +18,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from django_callauth import formstate
+from django_callauth import formstate, phone_views, views
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
+from django_callauth.negotiation import request_data
+from django_callauth.phones import MAX_INPUT_LENGTH
 from django_callauth.views import flow_problem
 from tests.helpers import (
     API,
@@ -775,3 +777,67 @@ def test_a_wrong_setting_is_a_clear_answer_and_asks_no_provider(client, telefon_
     assert len(telefon_ip_api.calls) == 0
     [record] = [r for r in caplog.records if r.name == "django_callauth" and r.levelname == "ERROR"]
     assert f"{name} must be " in record.getMessage()
+# -- what every page of the app does -------------------------------------------------------
+
+#: Every view of the app that a browser may be shown, as (method, URL name, URL kwargs).
+PAGES = [
+    ("post", "start", {}),
+    ("get", "challenge", {}),
+    ("get", "status", {}),
+    ("post", "complete", {}),
+    ("post", "sandbox_call", {}),
+    ("get", "phones", {}),
+    ("post", "phone_add", {}),
+    ("post", "phone_remove", {"link_id": 1}),
+    ("get", "link_challenge", {}),
+    ("get", "link_status", {}),
+    ("post", "link_complete", {}),
+    ("post", "link_sandbox_call", {}),
+]
+
+
+class TestEveryPage:
+    @pytest.mark.parametrize(("method", "name", "kwargs"), PAGES, ids=[name for _method, name, _kwargs in PAGES])
+    def test_denies_being_framed_without_the_projects_middleware(self, client, alice, settings, method, name, kwargs):
+        # A project without XFrameOptionsMiddleware: the login pages still refuse to be framed (clickjacking).
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("XFrameOptionsMiddleware")]
+        client.force_login(alice)
+        response = getattr(client, method)(url(name, **kwargs))
+        assert response["X-Frame-Options"] == "DENY"
+
+    @pytest.mark.parametrize("name", ["start", "phone_add", "sandbox_call"])
+    def test_the_views_that_take_a_phone_mark_it_sensitive(self, client, alice, monkeypatch, name):
+        # Django's error report then hides the field, whatever exception reporter filter the project uses.
+        seen: list[object] = []
+
+        def recording(request: Any) -> Any:
+            seen.append(getattr(request, "sensitive_post_parameters", None))
+            return request_data(request)
+
+        monkeypatch.setattr(views, "request_data", recording)
+        monkeypatch.setattr(phone_views, "request_data", recording)
+        client.force_login(alice)
+        start(client)  # a flow for the sandbox call
+        seen.clear()
+        client.post(url(name), {"phone": PHONE, "caller": PHONE}, **JSON)
+        assert seen == [("caller",) if name == "sandbox_call" else ("phone",)]
+
+
+class TestNothingUnboundedIsKept:
+    """What a refused start keeps and shows is what a phone field holds, before any limit counts it."""
+
+    def test_a_huge_phone_refused_keeps_only_what_the_field_holds(self, client):
+        response = client.post(url("start"), {"phone": "9" * 2_000_000, "from": "/login/"})
+        assert (response.status_code, response["Location"]) == (302, "/login/")
+        kept = client.session[formstate.SESSION_KEY]
+        assert (kept["phone"], kept["code"]) == ("9" * MAX_INPUT_LENGTH, "invalid_phone")
+        assert len(client.session.encode(dict(client.session))) < 2_000
+
+    @pytest.mark.parametrize("name", ["start", "phone_add"])
+    def test_the_error_page_shows_only_what_the_field_holds(self, client, alice, name):
+        client.force_login(alice)
+        response = client.post(url(name), {"phone": "9" * 2_000_000})
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert f'value="{"9" * MAX_INPUT_LENGTH}"' in html
+        assert len(html) < 50_000

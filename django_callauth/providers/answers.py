@@ -14,7 +14,7 @@ import re
 from django.views.decorators.debug import sensitive_variables
 
 from ..phones import parse_provider_phone
-from ..redaction import redact
+from ..redaction import mask_phone_numbers, redact
 from .base import (
     ProviderConfigurationError,
     ProviderMalformedAnswer,
@@ -49,10 +49,13 @@ def provider_id(value: object) -> str | None:
 
 @sensitive_variables("secrets")
 def short_text(value: object, secrets: tuple[str, ...]) -> str:
-    """Untrusted provider text fit for one log line or exception message."""
+    """Untrusted provider text fit for one log line or exception message.
+
+    Phone numbers in it are masked: a provider's error may echo the caller's (invariant 16).
+    """
     if not isinstance(value, str):
         return ""
-    text = _CONTROL_CHARS.sub(" ", redact(value, secrets)).strip()
+    text = _CONTROL_CHARS.sub(" ", mask_phone_numbers(redact(value, secrets))).strip()
     return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "…"
 
 

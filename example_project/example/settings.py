@@ -115,3 +115,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_callauth": {"handlers": ["console"], "level": env.str("CALLAUTH_LOG_LEVEL", default="INFO")}},
 }
+# Django's error reports (the admins' mail) list the request's URL, query string, POST and
+# every frame's variables: these hide webhook secrets and phone numbers from them.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "django_callauth.reporting.CallAuthExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "django_callauth.reporting.CallAuthExceptionReporter"
