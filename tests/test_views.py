@@ -777,6 +777,8 @@ def test_a_wrong_setting_is_a_clear_answer_and_asks_no_provider(client, telefon_
     assert len(telefon_ip_api.calls) == 0
     [record] = [r for r in caplog.records if r.name == "django_callauth" and r.levelname == "ERROR"]
     assert f"{name} must be " in record.getMessage()
+
+
 # -- what every page of the app does -------------------------------------------------------
 
 #: Every view of the app that a browser may be shown, as (method, URL name, URL kwargs).
