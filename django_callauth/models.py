@@ -113,7 +113,7 @@ class CallAuthFlow(models.Model):
     checks_made = models.PositiveIntegerField(_("checks made"), default=0, editable=False)
     # Of those, the checks a press of "I have called" asked for while no report was waiting
     # (webhook and callback modes), which flows.CALLED_CHECKS bounds.
-    called_checks = models.PositiveSmallIntegerField(_("checks on request"), default=0, editable=False)
+    called_checks = models.PositiveSmallIntegerField(_("checks the person asked for"), default=0, editable=False)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='callauthflow',
             name='called_checks',
-            field=models.PositiveSmallIntegerField(default=0, editable=False, verbose_name='checks on request'),
+            field=models.PositiveSmallIntegerField(default=0, editable=False, verbose_name='checks the person asked for'),
         ),
     ]
