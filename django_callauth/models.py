@@ -112,6 +112,9 @@ class CallAuthFlow(models.Model):
     webhook_received_at = models.DateTimeField(_("webhook received"), null=True, blank=True)
     last_checked_at = models.DateTimeField(_("last check"), null=True, blank=True)
     checks_made = models.PositiveIntegerField(_("checks made"), default=0, editable=False)
+    # Of those, the checks a press of "I have called" asked for while no report was waiting
+    # (webhook and callback modes), which flows.CALLED_CHECKS bounds.
+    called_checks = models.PositiveSmallIntegerField(_("checks the person asked for"), default=0, editable=False)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -258,20 +261,37 @@ class CallAuthFlow(models.Model):
             FlowStatus.PENDING, Q(webhook_received_at__isnull=True), webhook_received_at=timezone.now()
         )
 
-    def claim_check(self, interval: int, max_checks: int) -> bool:
+    def note_callback(self) -> bool:
+        """Remember that an account-wide callback said a call came, however often it did.
+
+        Unlike ``note_webhook`` each callback moves the time on: one that arrives while a
+        check is under way is then not forgotten with the report that check contradicts.
+        """
+        return self._update_while(FlowStatus.PENDING, Q(), webhook_received_at=timezone.now())
+
+    def forget_callback(self, received_at: datetime) -> bool:
+        """Go back to waiting after a check contradicted the callback received at ``received_at``.
+
+        A callback that came since (a later time) stays, to be checked in its turn.
+        """
+        return self._update_while(FlowStatus.PENDING, Q(webhook_received_at=received_at), webhook_received_at=None)
+
+    def claim_check(self, interval: int, max_checks: int, *, called_bound: int | None = None) -> bool:
         """Take the right to ask the provider's ``check`` now: at most once per ``interval``,
         and at most ``max_checks`` times in all.
 
-        The conditional update makes both hold across processes, however many browsers poll.
+        ``called_bound``: the check is asked for by "I have called" alone, and such checks
+        may be at most this many (``called_checks``). The conditional update makes every
+        bound hold across processes, however many browsers poll.
         """
         now = timezone.now()
         due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
-        return self._update_while(
-            FlowStatus.PENDING,
-            Q(checks_made__lt=max_checks) & due,
-            last_checked_at=now,
-            checks_made=F("checks_made") + 1,
-        )
+        condition = Q(checks_made__lt=max_checks) & due
+        counts: dict[str, Any] = {"checks_made": F("checks_made") + 1}
+        if called_bound is not None:
+            condition &= Q(called_checks__lt=called_bound)
+            counts["called_checks"] = F("called_checks") + 1
+        return self._update_while(FlowStatus.PENDING, condition, last_checked_at=now, **counts)
 
 
 class CallAuthPhone(models.Model):

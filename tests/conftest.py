@@ -125,6 +125,16 @@ def fake_sms_ru() -> Iterator[FakeSmsRu]:
 
 
 @pytest.fixture
+def sms_ru(settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
+    """sms.ru on its fake, waiting for the account callback (registered by hand)."""
+    settings.CALLAUTH_PROVIDER = "sms_ru"
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    settings.CALLAUTH_SMS_RU_CALLBACK = True
+    return settings
+
+
+@pytest.fixture
 def telefon_ip(settings: Any) -> Any:
     """The telefon-ip provider in webhook mode, with the helpers' token."""
     settings.CALLAUTH_PROVIDER = "telefon_ip"

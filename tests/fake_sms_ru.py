@@ -2,8 +2,8 @@
 
 It answers the shapes docs/providers/sms-ru.rst shows (``status``/``status_code`` on every answer,
 ``check_status`` "400"/"401"/"402"), with switches for the types public clients disagree
-on, and posts the account-wide callback (``data[]`` entries, answered ``100``) to
-``callback_url`` like sms.ru does once a call came from the phone it was given.
+on, and posts the account-wide callback (``data[]`` entries and their ``hash``, answered
+``100``) to ``callback_url`` like sms.ru does once a call came from the phone it was given.
 """
 
 from __future__ import annotations
@@ -58,10 +58,15 @@ class FakeSmsRu(FakeServer):
             check.confirmed = True
         if self.callback_url is None or lose_webhook:
             return None
-        entry = f"callcheck_status\n{check.check_id}\n401\n{int(time.time())}"
-        key = self.callback_key.replace("N", "0")
-        digest = hashlib.sha256((self.api_id + entry).encode()).hexdigest()
-        return call_site(self.callback_url, "POST", [(key, entry), ("hash", digest)])
+        return call_site(self.callback_url, "POST", self.callback_form(check.check_id))
+
+    def callback_form(self, *check_ids: str, status: int = 401) -> list[tuple[str, str]]:
+        """The callback's form for ``check_ids``: one ``data`` entry each, signed with the ``hash``
+        public clients check, sha256 of the api_id followed by every entry in order."""
+        entries = [f"callcheck_status\n{check_id}\n{status}\n{int(time.time())}" for check_id in check_ids]
+        keys = [self.callback_key.replace("N", str(index)) for index in range(len(entries))]
+        digest = hashlib.sha256((self.api_id + "".join(entries)).encode()).hexdigest()
+        return [*zip(keys, entries, strict=True), ("hash", digest)]
 
     def _answer(self, asked: Recorded) -> tuple[int, Any]:
         fields = {**asked.params, **asked.body}  # sms.ru takes GET and POST alike

@@ -88,6 +88,7 @@ def fake(settings: Any) -> Iterator[type[FakeProvider]]:
     cls: Any = get_provider_class()
     cls.starts, cls.checks = [], []
     cls.caller = cls.start_error = cls.check_error = cls.on_start = None
+    cls.awaits_callback = False
     yield cls
     cls.on_start = None
 
@@ -886,6 +887,144 @@ def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(
     for _ in range(10):
         flows.refresh_flow(stored(flow), user_says_called=True)
     assert fake.checks == ["id-1"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["webhook", "callback"])
+def test_presses_of_i_have_called_ask_a_bounded_few_checks(
+    fake: Any, clock: Clock, flow_factory: FlowFactory, mode: str
+) -> None:
+    # A press every second for the flow's whole life, and no report ever comes.
+    fake.awaits_callback = mode == "callback"
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s") if mode == "webhook" else "")
+    asked_at = []
+    while clock.now < T0 + timedelta(seconds=120):
+        before = len(fake.checks)
+        flows.refresh_flow(stored(flow), user_says_called=True)
+        asked_at += [clock.now] * (len(fake.checks) - before)
+        clock.advance(1)
+    assert asked_at == [T0, T0 + timedelta(seconds=3), T0 + timedelta(seconds=6)]
+    assert flows.CALLED_CHECKS == 3
+    assert (stored(flow).checks_made, stored(flow).called_checks) == (3, 3)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["webhook", "callback"])
+def test_a_report_after_the_presses_ran_out_is_still_checked(
+    fake: Any, clock: Clock, flow_factory: FlowFactory, mode: str
+) -> None:
+    fake.awaits_callback = mode == "callback"
+    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s") if mode == "webhook" else "")
+    for _ in range(5):
+        flows.refresh_flow(stored(flow), user_says_called=True)
+        clock.advance(3)
+    assert len(fake.checks) == 3
+    fake.caller = PHONE
+    report = CallReport(caller=None, provider_id="id-1", vouched=True)
+    if mode == "webhook":
+        flows.handle_webhook(stored(flow), CallReport(caller=PHONE, provider_id="id-1"), fake())
+    else:
+        flows.handle_callback(stored(flow), report)
+    flows.refresh_flow(stored(flow), user_says_called=True)
+    assert len(fake.checks) == 4
+    assert stored(flow).status == FlowStatus.CONFIRMED
+
+
+# -- account-wide callbacks: anyone may send one (invariants 2, 3, 8) ---------------------------
+
+CALLBACK = CallReport(caller=None, provider_id="id-1", vouched=True)
+
+
+@pytest.fixture
+def callback_flow(fake: Any, flow_factory: FlowFactory) -> CallAuthFlow:
+    """A flow waiting for the provider's account-wide callback (sms.ru's, registered by hand)."""
+    fake.awaits_callback = True
+    return flow_factory()
+
+
+@pytest.mark.django_db
+def test_a_callback_the_check_contradicts_costs_no_more_checks(
+    fake: Any, clock: Clock, callback_flow: CallAuthFlow
+) -> None:
+    flows.handle_callback(callback_flow, CALLBACK)  # no call was made
+    poll_every(callback_flow, clock, 1, until=60)
+    assert fake.checks == ["id-1"]
+    row = stored(callback_flow)
+    assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)  # waiting again
+    # Only a new callback asks again, once; then the flow waits again.
+    flows.handle_callback(row, CALLBACK)
+    fake.caller = PHONE
+    poll_every(callback_flow, clock, 1, until=70)
+    assert fake.checks == ["id-1", "id-1"]
+    assert stored(callback_flow).status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_callback_during_a_check_is_checked_in_its_turn(
+    fake: Any, clock: Clock, callback_flow: CallAuthFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check under way answers "no call yet" while the real callback arrives: that one stays.
+    def check_as_the_callback_comes(self: Any, provider_id: str) -> CallReport:
+        type(self).checks.append(provider_id)
+        clock.advance(1)
+        flows.handle_callback(stored(callback_flow), CALLBACK)
+        return CallReport(caller=None, provider_id=provider_id)
+
+    flows.handle_callback(callback_flow, CALLBACK)
+    with monkeypatch.context() as patched:
+        patched.setattr(fake, "check", check_as_the_callback_comes)
+        flows.refresh_flow(stored(callback_flow))
+    assert stored(callback_flow).webhook_received_at == T0 + timedelta(seconds=1)
+    fake.caller = PHONE
+    poll_every(callback_flow, clock, 1, until=10)
+    assert fake.checks == ["id-1", "id-1"]
+    assert stored(callback_flow).status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_callback_that_a_check_cannot_answer_is_asked_about_again(
+    fake: Any, clock: Clock, callback_flow: CallAuthFlow
+) -> None:
+    # An unanswered check contradicts nothing: the provider is asked again after the interval.
+    flows.handle_callback(callback_flow, CALLBACK)
+    fake.check_error = ProviderUnavailable()
+    poll_every(callback_flow, clock, 1, until=4)
+    assert stored(callback_flow).webhook_received_at == T0
+    fake.check_error, fake.caller = None, PHONE
+    poll_every(callback_flow, clock, 1, until=7)
+    assert fake.checks == ["id-1"] * 3
+    assert stored(callback_flow).status == FlowStatus.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_callback_never_moves_the_deadline(fake: Any, clock: Clock, callback_flow: CallAuthFlow) -> None:
+    # An early callback, then a call after the deadline: the provider is not asked, nothing confirms.
+    clock.advance(10)
+    flows.handle_callback(callback_flow, CALLBACK)
+    clock.advance(111)  # 1 s past the deadline
+    fake.caller = PHONE
+    flows.refresh_flow(stored(callback_flow), user_says_called=True)
+    assert fake.checks == []
+    assert stored(callback_flow).status == FlowStatus.EXPIRED
+
+
+@pytest.mark.django_db
+def test_a_check_after_a_callback_answered_past_the_deadline_confirms_nothing(
+    fake: Any, clock: Clock, callback_flow: CallAuthFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Asked a second before the deadline, the provider answers two seconds later: too late,
+    # whenever the callback came (only a per-flow webhook's arrival vouches for the time).
+    def slow_check(self: Any, provider_id: str) -> CallReport:
+        type(self).checks.append(provider_id)
+        clock.advance(2)
+        return CallReport(caller=PHONE, provider_id=provider_id)
+
+    flows.handle_callback(callback_flow, CALLBACK)
+    clock.advance(119)
+    monkeypatch.setattr(fake, "check", slow_check)
+    flows.refresh_flow(stored(callback_flow))
+    assert fake.checks == ["id-1"]
+    assert stored(callback_flow).status == FlowStatus.EXPIRED
 
 
 @pytest.mark.django_db

@@ -196,6 +196,16 @@ def test_claim_check_stops_at_the_most_checks_a_flow_may_cost(clock: Clock, flow
     assert stored(flow).checks_made == 2
 
 
+def test_claim_check_asked_for_by_i_have_called_stops_at_its_bound(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    for _ in range(2):
+        assert flow.claim_check(3, 100, called_bound=2) is True
+        clock.advance(3)
+    assert flow.claim_check(3, 100, called_bound=2) is False
+    assert flow.claim_check(3, 100) is True  # a check a report asked for is not bounded so
+    assert (stored(flow).checks_made, stored(flow).called_checks) == (3, 2)
+
+
 def test_claim_check_is_shared_between_instances(clock: Clock, flow_factory: FlowFactory) -> None:
     # Two processes polling the same flow hold two instances of it.
     first = flow_factory()
@@ -227,6 +237,25 @@ def test_note_webhook_once(clock: Clock, flow_factory: FlowFactory) -> None:
     assert stored(flow).webhook_received_at == T0 + timedelta(seconds=5)
 
 
+def test_note_callback_each_time(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    assert flow.note_callback() is True
+    clock.advance(5)
+    assert flow.note_callback() is True
+    assert stored(flow).webhook_received_at == T0 + timedelta(seconds=5)
+
+
+def test_forget_callback_only_the_one_a_check_answered(clock: Clock, flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    flow.note_callback()
+    clock.advance(1)
+    flow.note_callback()  # another came meanwhile
+    assert flow.forget_callback(T0) is False
+    assert stored(flow).webhook_received_at == T0 + timedelta(seconds=1)
+    assert flow.forget_callback(T0 + timedelta(seconds=1)) is True
+    assert stored(flow).webhook_received_at is None
+
+
 # Each transition out of pending, and the clock that would let it through were the flow pending.
 FROM_PENDING: dict[str, tuple[Callable[[CallAuthFlow], bool], int]] = {
     "confirm": (lambda flow: flow.confirm(PHONE), 0),
@@ -234,6 +263,9 @@ FROM_PENDING: dict[str, tuple[Callable[[CallAuthFlow], bool], int]] = {
     "claim_check": (lambda flow: flow.claim_check(3, 100), 0),
     "set_started": (lambda flow: flow.set_started(call_to="+79990001234", provider_id="1"), 0),
     "note_webhook": (lambda flow: flow.note_webhook(), 0),
+    "note_callback": (lambda flow: flow.note_callback(), 0),
+    "forget_callback": (lambda flow: flow.forget_callback(flow.created_at), 0),
+    "claim_check on request": (lambda flow: flow.claim_check(3, 100, called_bound=3), 0),
 }
 
 

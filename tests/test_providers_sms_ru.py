@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from typing import Any, ClassVar
 
 import pytest
@@ -164,6 +166,12 @@ def test_from_settings(settings: Any, fake_sms_ru: FakeSmsRu) -> None:
 
 rf = RequestFactory()
 ENTRY = "callcheck_status\n201737-542\n401\n1700000000"
+SMS_STATUS = "sms_status\n1-1\n103\n1700000000"
+
+
+def signed(*entries: str, api_id: str = "x") -> str:
+    """The ``hash`` public clients of sms.ru check: sha256 of the api_id, then every entry in order."""
+    return hashlib.sha256((api_id + "".join(entries)).encode()).hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -173,7 +181,7 @@ ENTRY = "callcheck_status\n201737-542\n401\n1700000000"
         {"data[0]": ENTRY},
         {"data": ENTRY},
         {"data[]": [ENTRY.replace("\n", "\r\n")]},
-        {"data[]": ["sms_status\n1-1\n103\n1700000000", ENTRY], "hash": "whatever"},
+        {"data[]": [SMS_STATUS, ENTRY], "hash": signed(SMS_STATUS, ENTRY)},
     ],
     ids=["data[]", "data[0]", "data", "crlf", "with-sms-status"],
 )
@@ -208,3 +216,60 @@ def test_callback_with_an_unreadable_body_never_raises(content_type: str) -> Non
 def test_callback_is_answered_100() -> None:
     response = SmsRuProvider(api_id="x").callback_response()
     assert (response.status_code, response.content, response["Content-Type"]) == (200, b"100", "text/plain")
+
+
+# -- the callback's hash: verified where sms.ru sends one -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"data[]": [ENTRY], "hash": signed(ENTRY)},
+        {"data[]": [ENTRY], "hash": signed(ENTRY).upper()},
+        {"data[1]": ENTRY, "data[0]": SMS_STATUS, "hash": signed(SMS_STATUS, ENTRY)},  # in the entries' order
+        {"data[]": [ENTRY]},  # no hash: unverified, read as before
+        {"data[]": [ENTRY], "hash": ""},
+    ],
+    ids=["right", "upper-case", "two-entries", "absent", "empty"],
+)
+def test_a_callback_with_a_right_hash_or_none_is_read(form: dict[str, Any]) -> None:
+    reports = SmsRuProvider(api_id="x").parse_callback(rf.post("/cb/", form))
+    assert reports == [CallReport(caller=None, provider_id="201737-542", vouched=True)]
+
+
+SECRET = "SECRET-API-ID"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"data[]": [ENTRY], "hash": signed(ENTRY, api_id="another account")},
+        {"data[]": [ENTRY], "hash": signed(ENTRY.replace("201737-542", "201737-543"), api_id=SECRET)},
+        {"data[1]": ENTRY, "data[0]": SMS_STATUS, "hash": signed(ENTRY, SMS_STATUS, api_id=SECRET)},
+        {"data[]": [ENTRY], "hash": "ё" * 64},
+    ],
+    ids=["other-api-id", "other-entry", "out-of-order", "not-hex"],
+)
+def test_a_callback_with_a_wrong_hash_is_ignored_and_logged_without_the_api_id(
+    form: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = SmsRuProvider(api_id=SECRET)
+    right = {**form, "hash": signed(*([SMS_STATUS, ENTRY] if "data[0]" in form else [ENTRY]), api_id=SECRET)}
+    assert provider.parse_callback(rf.post("/cb/", right))  # the same callback, signed right, is read
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="django_callauth"):
+        assert provider.parse_callback(rf.post("/cb/", form)) == []
+    [record] = caplog.records
+    assert (record.levelno, "hash is wrong" in record.getMessage()) == (logging.WARNING, True)
+    assert SECRET not in record.getMessage()
+
+
+def test_the_fake_signs_its_callback_as_the_client_checks_it(fake_sms_ru: FakeSmsRu) -> None:
+    started = client_for(fake_sms_ru).start(PHONE, None)
+    form: dict[str, list[str]] = {}
+    for key, value in fake_sms_ru.callback_form(started.provider_id):
+        form.setdefault(key, []).append(value)
+    reports = client_for(fake_sms_ru).parse_callback(rf.post("/cb/", form))
+    assert reports == [CallReport(caller=None, provider_id=started.provider_id, vouched=True)]
+    form["hash"] = [signed(*form["data[]"], api_id="WRONG")]
+    assert client_for(fake_sms_ru).parse_callback(rf.post("/cb/", form)) == []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -15,11 +17,13 @@ from django.test import Client
 from django.urls import reverse
 
 from django_callauth.models import FailureReason, FlowStatus
+from tests.fake_sms_ru import FakeSmsRu
 from tests.helpers import (
     JSON,
     OTHER_PHONE,
     OTHER_PHONE_FOR_PROVIDER,
     OTHER_PROVIDER_ID,
+    PHONE,
     PHONE_FOR_PROVIDER,
     PROVIDER_ID,
     START_GET,
@@ -242,3 +246,84 @@ class TestInvariant2Webhook:
         assert not django_user_model.objects.exists()
         assert check_calls(telefon_ip_api) == []
         assert_json_error(complete(caller), 400, "no_flow")
+
+
+# == Account-wide callbacks (sms.ru): their URL carries no secret, so anyone may send one ==============
+
+
+def sms_ru_callback(form: list[tuple[str, str]]) -> Any:
+    """A POST to sms.ru's account-wide callback, from whoever sends it."""
+    path = url("callback", provider_name="sms_ru")
+    return Client().post(path, urlencode(form), content_type="application/x-www-form-urlencoded")
+
+
+def forged(fake: FakeSmsRu, check_id: str) -> list[tuple[str, str]]:
+    """A callback reporting a call to ``check_id`` that nobody made, without the hash only sms.ru can make."""
+    return [(key, value) for key, value in fake.callback_form(check_id) if key != "hash"]
+
+
+def status_checks(fake: FakeSmsRu) -> int:
+    return len([asked for asked in fake.requests if asked.action == "callcheck/status"])
+
+
+class TestAccountCallbackForgery:
+    @pytest.fixture(autouse=True)
+    def _numbers_live_their_300_seconds(self, sms_ru):
+        del sms_ru.CALLAUTH_TTL  # unset, as by default: a flow lasts as long as sms.ru's number
+
+    def test_a_forged_callback_costs_at_most_one_check_in_a_flows_life(self, clock, client, sms_ru, fake_sms_ru):
+        start(client)
+        assert the_flow(client).lifetime == 300
+        assert sms_ru_callback(forged(fake_sms_ru, the_flow(client).provider_id)).content == b"100"
+        for _ in range(310):  # a poll every second, past the flow's 300 s
+            poll(client)
+            clock.advance(1)
+        assert status_checks(fake_sms_ru) == 1
+        assert the_flow(client).status == FlowStatus.EXPIRED
+
+    def test_a_callback_with_a_wrong_hash_costs_nothing(self, clock, client, sms_ru, fake_sms_ru):
+        start(client)
+        form = [*forged(fake_sms_ru, the_flow(client).provider_id), ("hash", "0" * 64)]
+        assert sms_ru_callback(form).content == b"100"
+        for _ in range(30):
+            poll(client)
+            clock.advance(1)
+        assert status_checks(fake_sms_ru) == 0
+        assert the_flow(client).webhook_received_at is None
+
+    def test_a_forged_early_callback_lets_no_late_call_in(self, clock, client, sms_ru, fake_sms_ru):
+        sms_ru.CALLAUTH_SIGNUP = True  # a confirmed call would log in
+        started = start(client).json()
+        check_id = the_flow(client).provider_id
+        sms_ru_callback(forged(fake_sms_ru, check_id))
+        assert poll(client) == "pending"  # its one check saw no call
+        # Past our deadline, within what was the verify grace; sms.ru (the fake, on real
+        # seconds) still takes the call and sends its signed callback.
+        clock.advance(305)
+        fake_sms_ru.make_call(started["call_to"], PHONE)
+        assert sms_ru_callback(fake_sms_ru.callback_form(check_id)).content == b"100"
+        assert_json_error(complete(client), 410, "expired")
+        assert logged_in_phone(client) is None
+        assert the_flow(client).status == FlowStatus.EXPIRED
+        assert status_checks(fake_sms_ru) == 1
+
+
+# == What "I have called" may cost where the provider reports calls (invariant 8) ==========================
+
+
+class TestIHaveCalledCost:
+    def test_pressing_every_second_for_a_minute_in_webhook_mode(self, clock, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), json=check_answer(None))  # no call came, no webhook either
+        assert start(client).status_code == 201
+        for _ in range(60):
+            assert_json_error(complete(client), 409, "not_confirmed")
+            clock.advance(1)
+        assert len(check_calls(telefon_ip_api)) == 3  # flows.CALLED_CHECKS
+
+    def test_pressing_every_second_for_a_minute_in_callback_mode(self, clock, client, sms_ru, fake_sms_ru):
+        start(client)
+        for _ in range(60):
+            assert_json_error(complete(client), 409, "not_confirmed")
+            clock.advance(1)
+        assert status_checks(fake_sms_ru) == 3  # flows.CALLED_CHECKS

@@ -62,7 +62,10 @@ METHODS: dict[str, Callable[[CallAuthFlow], Any]] = {
     "set_started": lambda flow: flow.set_started(call_to="+79990001234", provider_id="p-1"),
     "hand_to": lambda flow: flow.hand_to("sandbox", webhook_secret_hash="", expires_at=flow.expires_at),
     "note_webhook": lambda flow: flow.note_webhook(),
+    "note_callback": lambda flow: flow.note_callback(),
+    "forget_callback": lambda flow: flow.forget_callback(flow.created_at),
     "claim_check": lambda flow: flow.claim_check(interval=0, max_checks=100),
+    "claim_check on request": lambda flow: flow.claim_check(interval=0, max_checks=100, called_bound=3),
     "confirm": lambda flow: flow.confirm(PHONE),
     # A webhook that came in time, verified after the deadline.
     "confirm reported in time": lambda flow: flow.confirm(PHONE, reported_at=flow.created_at),

@@ -22,16 +22,6 @@ from tests.helpers import PHONE, Clock, FlowFactory, assert_json_error, poll, sn
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sms_ru(settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
-    """sms.ru on its fake, waiting for the account callback (registered by hand)."""
-    settings.CALLAUTH_PROVIDER = "sms_ru"
-    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
-    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
-    settings.CALLAUTH_SMS_RU_CALLBACK = True
-    return settings
-
-
 def callback(provider: str = "sms_ru", **form: Any) -> Any:
     return Client().post(reverse("callauth:callback", kwargs={"provider_name": provider}), form)
 

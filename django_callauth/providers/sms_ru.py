@@ -13,6 +13,8 @@ ours carries it; it is still redacted from every log record like any provider se
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 from collections.abc import Sequence
@@ -163,10 +165,15 @@ class SmsRuProvider(CallAuthProvider):
         """The ``callcheck_status`` entries of a callback: ``data[]`` lines kind, id, status, time.
 
         Entries of other kinds (``sms_status``) and unreadable ones are left out; a body that
-        cannot be read at all has none. Reports of other statuses than 401 are not calls.
+        cannot be read at all has none. Reports of other statuses than 401 are not calls. A
+        callback whose ``hash`` is wrong has none either; one without a hash is read, as
+        unverified as every callback is (flows.handle_callback).
         """
+        entries, given_hash = _callback_form(request)
+        if not self._hash_holds(entries, given_hash):
+            return []
         reports = []
-        for entry in _callback_entries(request)[:MAX_CALLBACK_ENTRIES]:
+        for entry in entries[:MAX_CALLBACK_ENTRIES]:
             lines = [line.strip() for line in entry.splitlines()]
             if len(lines) < 3 or lines[0] != "callcheck_status":
                 continue
@@ -174,6 +181,23 @@ class SmsRuProvider(CallAuthProvider):
             if check_id is not None:
                 reports.append(CallReport(caller=None, provider_id=check_id, vouched=_code(lines[2]) == CONFIRMED))
         return reports
+
+    @sensitive_variables("expected")
+    def _hash_holds(self, entries: list[str], given_hash: str) -> bool:
+        """Whether a callback's ``hash`` is sha256(api_id + its entries joined), or it sent none.
+
+        Public clients of sms.ru check this (docs/providers/sms-ru.rst). Without a hash the
+        callback is as unverified as before; a wrong one was not signed with our ``api_id``.
+        """
+        if not given_hash:
+            logger.debug("sms.ru callback without a hash: unverified")
+            return True
+        expected = hashlib.sha256((self._api_id + "".join(entries)).encode()).hexdigest()
+        if hmac.compare_digest(given_hash.strip().lower().encode(), expected.encode()):
+            logger.debug("sms.ru callback: its hash holds")
+            return True
+        logger.warning("sms.ru callback: its hash is wrong (not signed with our api_id); ignored")
+        return False
 
     def callback_response(self) -> HttpResponse:
         # sms.ru repeats a callback until it is answered "100".
@@ -231,8 +255,11 @@ def _raise_for_account_errors(answer: _Answer, where: str) -> None:
 
 
 @sensitive_variables("request")
-def _callback_entries(request: HttpRequest) -> list[str]:
-    """The callback's ``data`` entries in order: ``data[]``, ``data[0]``, ``data[1]``… or ``data``."""
+def _callback_form(request: HttpRequest) -> tuple[list[str], str]:
+    """The callback's ``data`` entries in order (``data[]``, ``data[0]``, ``data[1]``… or ``data``), and its ``hash``.
+
+    A body that cannot be read has no entries and no hash.
+    """
     try:
         form = request.POST
         numbered: list[tuple[int, str]] = []
@@ -241,6 +268,7 @@ def _callback_entries(request: HttpRequest) -> list[str]:
             if match:
                 index = int(match.group(1)) if match.group(1) else -1
                 numbered.extend((index, value) for value in form.getlist(key))
+        given_hash = form.get("hash", "")
     except (SuspiciousOperation, BadRequest, MultiPartParserError, OSError, ValueError):
-        return []
-    return [value for _index, value in sorted(numbered, key=lambda item: item[0]) if isinstance(value, str)]
+        return [], ""
+    return [value for _index, value in sorted(numbered, key=lambda item: item[0]) if isinstance(value, str)], given_hash
