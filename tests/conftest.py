@@ -35,6 +35,7 @@ from benchmarks.stack import stack_missing
 from django_callauth import flowcache, signals, throttling
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_smsc import FakeSmsc
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
     STACK_CACHE_URL,
@@ -121,6 +122,13 @@ def fake_telefon_ip() -> Iterator[FakeTelefonIp]:
 def fake_sms_ru() -> Iterator[FakeSmsRu]:
     """A fake sms.ru callcheck API on loopback, a real HTTP server."""
     with FakeSmsRu() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_smsc() -> Iterator[FakeSmsc]:
+    """A fake SMSC.ru wait_call API on loopback, a real HTTP server."""
+    with FakeSmsc() as fake:
         yield fake
 
 

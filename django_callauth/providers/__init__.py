@@ -16,6 +16,7 @@ from .base import CallAuthProvider
 BUILTIN_PROVIDERS = {
     "telefon_ip": "django_callauth.providers.telefon_ip.TelefonIpProvider",
     "sms_ru": "django_callauth.providers.sms_ru.SmsRuProvider",
+    "smsc": "django_callauth.providers.smsc.SmscProvider",
     "sandbox": "django_callauth.providers.sandbox.SandboxProvider",
 }
 

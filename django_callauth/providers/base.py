@@ -14,6 +14,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.core.checks import CheckMessage
@@ -51,6 +52,15 @@ class CallReport:
     def called(self) -> bool:
         """Whether the report says a call came at all."""
         return self.caller is not None or self.vouched
+
+
+@dataclass(frozen=True)
+class ProviderBalance:
+    """What a provider's account has left, as the provider reports it."""
+
+    amount: Decimal
+    currency: str
+    price: Decimal | None = None  # what one login costs, where the provider says
 
 
 class WebhookStyle(enum.Enum):
@@ -179,3 +189,7 @@ class CallAuthProvider(ABC):
     def callback_response(self) -> HttpResponse:
         """What the provider expects back from a callback it sent, once handled."""
         return HttpResponse("OK", content_type="text/plain")
+
+    def balance(self) -> ProviderBalance | None:
+        """The account's balance, or None where the provider has no balance method; raises ProviderError when asked and it fails."""
+        return None
