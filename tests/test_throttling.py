@@ -145,8 +145,8 @@ def test_a_refusal_says_how_long_to_wait(limiter_cache: str, clock: Clock) -> No
     with pytest.raises(RateLimited) as refused:
         consume_start(request, "+79009999999")
     assert refused.value.scope == "ip"
-    # The burst sits in the bucket [20 s, 30 s) of this minute; it leaves the rolling window at 90 s.
-    assert refused.value.retry_after == 70
+    # The burst sits in the fine counter [T0, T0 + 1 s): it has left every rolling minute at T0 + 61 s.
+    assert refused.value.retry_after == 61
     clock.advance(refused.value.retry_after - 1)
     assert allowed(request, "+79009999999") is False
     clock.advance(1)
@@ -265,9 +265,9 @@ def test_the_eleventh_start_a_minute_gets_429_with_retry_after(client: Client, c
         assert start(Client(), phone).status_code == 201
     response = start(client, "+79009999999")
     assert_json_error(
-        response, 429, "rate_limited", "Too many attempts to log in by phone call. Try again in 70 seconds."
+        response, 429, "rate_limited", "Too many attempts to log in by phone call. Try again in 61 seconds."
     )
-    assert response["Retry-After"] == "70"
+    assert response["Retry-After"] == "61"
     assert billed_starts() == 10
 
 
@@ -276,9 +276,9 @@ def test_the_refusal_speaks_russian(client: Client, clock: Clock) -> None:
         start(Client(), PHONE)  # three browsers: none reuses another's flow
     response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT_LANGUAGE="ru", **JSON)
     assert_json_error(
-        response, 429, "rate_limited", "Слишком много попыток войти по звонку. Попробуйте снова через 12 минут."
+        response, 429, "rate_limited", "Слишком много попыток войти по звонку. Попробуйте снова через 10 минут."
     )
-    assert response["Retry-After"] == "680"
+    assert response["Retry-After"] == "601"
 
 
 @pytest.mark.parametrize(
@@ -311,7 +311,7 @@ def test_the_html_form_shows_the_refusal_and_keeps_the_phone(client: Client, clo
     response = client.post(url("start"), {"phone": "8 900 123-45-67"})
     assert response.status_code == 429
     page = response.content.decode()
-    assert "Too many attempts to log in by phone call. Try again in 12 minutes." in page
+    assert "Too many attempts to log in by phone call. Try again in 10 minutes." in page
     assert 'value="8 900 123-45-67"' in page
 
 
