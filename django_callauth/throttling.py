@@ -168,7 +168,13 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def _scopes(request: HttpRequest, phone: str) -> list[tuple[str, str, Rate]]:
+#: A counter: its resolution ("f" fine, "c" coarse) and its index since the epoch.
+Unit = tuple[str, int]
+#: (scope, identity digest, rate): one limit a start is counted in.
+Limit = tuple[str, str, Rate]
+
+
+def _scopes(request: HttpRequest, phone: str) -> list[Limit]:
     """(scope, identity, rate) for every limit that is on; a returning browser's own in place of the anonymous."""
     identities = address_keys(client_ip(request))
     device = devices.proven_device(request, phone)
@@ -183,10 +189,6 @@ def _scopes(request: HttpRequest, phone: str) -> list[tuple[str, str, Rate]]:
         for rate in parse_rates(rates):
             limits.append((scope, _digest(identities[scope]), rate))
     return limits
-
-
-#: A counter: its resolution ("f" fine, "c" coarse) and its index since the epoch.
-Unit = tuple[str, int]
 
 
 def _key(scope: str, identity: str, rate: Rate, unit: Unit) -> str:
@@ -240,40 +242,65 @@ def consume_start(request: HttpRequest, phone: str) -> None:
 
 
 def _count(request: HttpRequest, phone: str, now: float) -> RateLimited | None:
-    """Take this start's increments; on a refusal, give them back and say which scope refused."""
+    """Refuse on what the counters hold; else take this start's increments, and give them
+    back if racing starts filled a limit first."""
     limits = _scopes(request, phone)
     if not limits:
         return None
     cache = _cache()
+    windows = [_units(rate, now) for _scope, _identity, rate in limits]
+    # Already full: refused on one read, without a write (what each refusal of an attack costs).
+    refusal = _refusal(cache, limits, windows, _read(cache, limits, windows, []), now, taken=False)
+    if refusal is not None:
+        return refusal
     taken: list[str] = []
-    windows: list[tuple[list[Unit], int]] = []
-    for scope, identity, rate in limits:
-        units = _units(rate, now)
-        counted = {}
+    current: list[int] = []
+    for (scope, identity, rate), units in zip(limits, windows, strict=True):
         for unit in (("f", int(now // rate.fine)), ("c", int(now // rate.coarse))):
             key = _key(scope, identity, rate, unit)
-            counted[unit] = _incr(cache, key, rate.timeout)
+            value = _incr(cache, key, rate.timeout)
             taken.append(key)
-        windows.append((units, counted[units[-1]]))
-    older = cache.get_many([_key(*limit, unit) for limit, (units, _) in zip(limits, windows) for unit in units[:-1]])
+            if unit == units[-1]:
+                current.append(value - 1)  # the others' count: concurrent starts each see their own
+    refusal = _refusal(cache, limits, windows, _read(cache, limits, windows, current), now, taken=True)
+    if refusal is not None:
+        for key in taken:
+            cache.decr(key)
+    return refusal
+
+
+def _read(cache: BaseCache, limits: list[Limit], windows: list[list[Unit]], current: list[int]) -> list[list[int]]:
+    """Each limit's counts, oldest first; the current counters' from ``current`` when given."""
+    skip = 1 if current else 0
+    keys = [
+        _key(*limit, unit) for limit, units in zip(limits, windows, strict=True) for unit in units[: len(units) - skip]
+    ]
+    values = cache.get_many(keys)
+    counts = []
+    for index, (limit, units) in enumerate(zip(limits, windows, strict=True)):
+        read = [int(values.get(_key(*limit, unit)) or 0) for unit in units[: len(units) - skip]]
+        counts.append([*read, current[index]] if current else read)
+    return counts
+
+
+def _refusal(
+    cache: BaseCache, limits: list[Limit], windows: list[list[Unit]], counts: list[list[int]], now: float, taken: bool
+) -> RateLimited | None:
+    """The refusal of a start that one more request would put over a limit, or None."""
     waits: dict[str, int] = {}
-    for (scope, identity, rate), (units, current) in zip(limits, windows, strict=True):
-        counts = [int(older.get(_key(scope, identity, rate, unit)) or 0) for unit in units[:-1]]
-        if sum(counts) + current > rate.limit:
-            # The wait is reckoned without this request: its increments are taken back below.
-            wait = _wait(cache, (scope, identity, rate), list(zip(units, [*counts, current - 1])), now)
-            waits[scope] = max(waits.get(scope, 0), wait)
+    for limit, units, counted in zip(limits, windows, counts, strict=True):
+        if sum(counted) + 1 > limit[2].limit:
+            wait = _wait(cache, limit, list(zip(units, counted, strict=True)), now, taken)
+            waits[limit[0]] = max(waits.get(limit[0], 0), wait)
     if not waits:
         return None
-    for key in taken:
-        cache.decr(key)
     # The longest wait is the true one; a spent site budget is named as such whatever else refused.
     scope = "global" if "global" in waits else max(waits, key=waits.__getitem__)
     return RateLimited(scope, max(waits.values()))
 
 
-def _wait(cache: BaseCache, limit: tuple[str, str, Rate], counted: list[tuple[Unit, int]], now: float) -> int:
-    """Seconds until one more request fits, given each counter's count, oldest first.
+def _wait(cache: BaseCache, limit: Limit, counted: list[tuple[Unit, int]], now: float, taken: bool) -> int:
+    """Seconds until one more request fits, given each counter's count without this request, oldest first.
 
     A coarse counter holding the last request that must leave is read by its fine counters,
     so the wait is as exact as the boundary's: at most one fine counter too long.
@@ -286,16 +313,15 @@ def _wait(cache: BaseCache, limit: tuple[str, str, Rate], counted: list[tuple[Un
     if level == "f":
         return _wait_until(rate, (index + 1) * rate.fine, now)
     must_leave = sum(counts[n:]) + 1 - rate.limit
-    leaves = _leaving(_fine_counts(cache, limit, index, now), must_leave, rate.fine, (index + 1) * rate.coarse)
-    return _wait_until(rate, leaves, now)
+    fine = _fine_counts(cache, limit, index, int(now // rate.fine) if taken else None)
+    return _wait_until(rate, _leaving(fine, must_leave, rate.fine, (index + 1) * rate.coarse), now)
 
 
-def _fine_counts(cache: BaseCache, limit: tuple[str, str, Rate], coarse: int, now: float) -> list[tuple[int, int]]:
-    """(fine index, count) of one coarse counter, this request's own increment left out."""
+def _fine_counts(cache: BaseCache, limit: Limit, coarse: int, mine: int | None) -> list[tuple[int, int]]:
+    """(fine index, count) of one coarse counter; this request's own increment (at ``mine``) left out."""
     scope, identity, rate = limit
     indices = range(coarse * FINE_WINDOWS, (coarse + 1) * FINE_WINDOWS)
     values = cache.get_many([_key(scope, identity, rate, ("f", index)) for index in indices])
-    mine = int(now // rate.fine)
     return [
         (index, int(values.get(_key(scope, identity, rate, ("f", index))) or 0) - (index == mine)) for index in indices
     ]
