@@ -264,6 +264,23 @@ def test_a_wait_reads_the_fine_counters_of_a_coarse_one(limiter_cache: str, cloc
     assert refused.value.retry_after == 3600 - 400 + 4  # the first start's fine counter (4 s) leaves then
 
 
+def test_a_start_that_lost_a_race_takes_its_increments_back(
+    limiter_cache: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its first read saw room; a racing start took the last place before its increments.
+    for phone in phones(10):
+        consume_start(request_from(), phone)
+    clock.advance(30)
+    refusal = throttling._refusal
+    with monkeypatch.context() as patched, pytest.raises(RateLimited) as refused:
+        patched.setattr(throttling, "_refusal", lambda *a, taken: refusal(*a, taken=taken) if taken else None)
+        consume_start(request_from(), PHONE)
+    assert refused.value.retry_after == 31
+    clock.advance(31)
+    # Had it kept its increments (at T0 + 30 s), only nine would fit now.
+    assert [allowed(request_from(), phone) for phone in phones(11)] == [True] * 10 + [False]
+
+
 def test_racing_fine_counters_fall_back_to_the_coarse_bound() -> None:
     # Another start incremented the coarse counter but not yet its fine one: the coarse end bounds it.
     assert throttling._leaving([(10, 1), (11, 0)], 2, 4, 120) == 120
