@@ -24,8 +24,12 @@ from django.core.exceptions import ImproperlyConfigured
 #: merged over these; a scope set to ``None`` is off.
 DEFAULT_RATE_LIMITS: dict[str, str | None] = {
     "ip": "10/m,100/h",  # per client address; IPv6 counted per /64
-    "phone": "3/10m,10/d",  # per phone number to log in
-    "global": "10000/d",  # every billed start of the site
+    "ipv6_56": "20/m,200/h",  # per IPv6 /56: a household's delegation
+    "ipv6_48": "30/m,300/h,1000/d",  # per IPv6 /48: a site's allocation, or a free tunnel broker's
+    "phone": "3/10m,10/d",  # per phone number to log in, from browsers that never proved it
+    "global": "1000/h,10000/d",  # every billed start of browsers that never proved their phone
+    "device": "3/10m,10/d",  # per returning browser and phone it proved by a call (devices.py)
+    "device_phone": "6/10m,20/d",  # per phone, from all the browsers that proved it
 }
 
 T = TypeVar("T")
@@ -288,6 +292,19 @@ class CallAuthSettings:
         300,
         integer(1, unit="seconds"),
         "Seconds after a login during which the session may add or remove a phone (invariant 18).",
+    )
+
+    DEVICE_COOKIE_NAME = Setting[str](
+        "DEVICE_COOKIE_NAME",
+        "callauth_device",
+        Rule("a non-empty str", lambda value: isinstance(value, str) and bool(value)),
+        "The cookie naming a browser that proved a phone by a call (devices.py).",
+    )
+    DEVICE_COOKIE_AGE = Setting[int](
+        "DEVICE_COOKIE_AGE",
+        365 * 86400,
+        integer(1, unit="seconds"),
+        "Seconds a device cookie counts after the last proof it holds (a login or a phone added).",
     )
 
 

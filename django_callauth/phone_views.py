@@ -28,7 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import errors, flows, linking, reauthentication
+from . import devices, errors, flows, linking, reauthentication
 from .models import CallAuthPhone, FlowPurpose, FlowStatus
 from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
 from .phones import InvalidPhoneNumber, format_phone, normalize_phone
@@ -169,7 +169,9 @@ def link_complete(request: HttpRequest) -> HttpResponse:
         if outcome == "linked":
             flows.forget_flow(request.session, FlowPurpose.LINK)
             notice = _("%(phone)s was added to your account.") % {"phone": format_phone(flow.phone)}
-            return _done(request, notice, {"phone": flow.phone, "redirect": reverse("callauth:phones")})
+            response = _done(request, notice, {"phone": flow.phone, "redirect": reverse("callauth:phones")})
+            devices.remember(request, response, flow.phone)  # this browser proved the phone: its own allowance
+            return response
         flow.refresh_from_db()
     return challenge_error(request, flow, flow_problem(flow))
 

@@ -29,7 +29,8 @@ phone_linked = Signal()
 #: A phone was removed from an account. Also: ``request``, ``user``, ``phone``. No ``flow``.
 phone_removed = Signal()
 #: A start was refused by a cost limit before reaching the provider. Also: ``request``,
-#: ``scope`` (``"ip"``, ``"phone"`` or ``"global"``). No ``flow``: none was created.
+#: ``scope`` (a key of ``CALLAUTH_RATE_LIMITS``; ``"global"`` whenever the site's budget refused).
+#: No ``flow``: none was created.
 rate_limited = Signal()
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import errors, flows, formstate, signals
+from . import devices, errors, flows, formstate, signals
 from .adapter import get_adapter
 from .errors import ApiError, ErrorCode
 from .models import NEXT_URL_MAX_LENGTH, CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
@@ -283,9 +283,9 @@ def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpRespo
     except Exception:
         logger.exception("Flow %s: the adapter's login redirect failed; sending the user to /", flow.pk)
         target = "/"
-    if wants_json(request):
-        return JsonResponse({"redirect": target})
-    return redirect(target)
+    response = JsonResponse({"redirect": target}) if wants_json(request) else redirect(target)
+    devices.remember(request, response, flow.phone)  # this browser proved the phone: its own allowance
+    return response
 
 
 def challenge_error(request: HttpRequest, flow: CallAuthFlow, error: ApiError) -> HttpResponse:

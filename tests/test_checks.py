@@ -15,6 +15,7 @@ from django.db import models
 
 from django_callauth import checks
 from django_callauth.adapter import CallAuthAdapter
+from django_callauth.conf import DEFAULT_RATE_LIMITS
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -104,7 +105,7 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
         pytest.param({"AUTHENTICATION_BACKENDS": ["django_callauth.backends.CallAuthBackend"]}, id="backend-alone"),
         pytest.param({"CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter"}, id="adapter-subclass"),
         pytest.param(
-            {"CACHES": DUMMY, "CALLAUTH_RATE_LIMITS": {"ip": None, "phone": None, "global": None}},
+            {"CACHES": DUMMY, "CALLAUTH_RATE_LIMITS": dict.fromkeys(DEFAULT_RATE_LIMITS)},
             id="dummy-cache-with-every-limit-off",
         ),
         pytest.param({"CACHES": LOCMEM, "DEBUG": True}, id="per-process-cache-in-development"),
@@ -397,6 +398,13 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
     assert "multiplied by the number of processes" in warning.hint
 
 
+def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
+    production.CALLAUTH_RATE_LIMITS = {
+        scope: "5/m" for scope in ("ip", "ipv6_56", "ipv6_48", "phone", "global", "device", "device_phone")
+    }
+    assert all_checks() == []
+
+
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
@@ -409,6 +417,14 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
             "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
         ),
         ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
+        (
+            {"ipv6_48": "lots"},
+            "CALLAUTH_RATE_LIMITS['ipv6_48'] is not valid: 'lots' is not a rate like '10/m' or '3/10m'",
+        ),
+        (
+            {"device": "1/0m"},
+            "CALLAUTH_RATE_LIMITS['device'] is not valid: '1/0m' must allow at least one request in a positive period",
+        ),
     ],
 )
 def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str, Any], message: str) -> None:
