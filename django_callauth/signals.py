@@ -31,6 +31,10 @@ phone_removed = Signal()
 #: A start was refused by a cost limit before reaching the provider. Also: ``request``,
 #: ``scope`` (``"ip"``, ``"phone"`` or ``"global"``). No ``flow``: none was created.
 rate_limited = Signal()
+#: A provider's balance was seen below its ``CALLAUTH_LOW_BALANCE`` threshold (by
+#: ``callauth_providers``). Also: ``provider`` (its name), ``balance`` (a
+#: ``ProviderBalance``), ``threshold`` (a ``Decimal``). No ``flow``.
+provider_balance_low = Signal()
 
 
 def send_robust(signal: Signal, **kwargs: Any) -> None:
