@@ -13,7 +13,7 @@ from django_callauth.models import CallAuthFlow
 from django_callauth.providers.base import ProviderBalance
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, Clock, SignalLog, assert_json_error, start
+from tests.helpers import PHONE, BrokenCache, Clock, SignalLog, assert_json_error, start
 
 pytestmark = pytest.mark.django_db
 
@@ -178,15 +178,6 @@ def test_the_last_provider_is_asked_even_when_low(
     both.CALLAUTH_PROVIDER = "telefon_ip"
     assert start(Client()).status_code == 201
     assert CallAuthFlow.objects.filter(provider="telefon_ip").count() == 1
-
-
-class BrokenCache:
-    """A cache that is down: every read and write raises."""
-
-    def get_many(self, *args: Any) -> None:
-        raise ConnectionError("cache down")
-
-    set = get_many
 
 
 def test_a_failing_cache_knows_no_balance(client: Client, both: Any, monkeypatch: pytest.MonkeyPatch) -> None:
