@@ -252,10 +252,15 @@ def test_providers_json_and_exit_status_when_low(both: Any, fake_telefon_ip: Fak
 
 
 def test_providers_exit_status_when_unreachable(both: Any, fake_sms_ru: FakeSmsRu) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": Decimal("4.99")}
     fake_sms_ru.stop()
     out, error = providers_report()
     assert error is not None and error.returncode == 1 and "sms_ru" in str(error)
     assert "sms_ru: UNREACHABLE (sms.ru cannot be reached.)" in out
+    assert (
+        "telefon_ip: reachable, balance 5.0 RUB; price 0.2; last 24 h: 0 billed start(s), cost 0.0; threshold 4.99: ok"
+        in out
+    )
     assert fake_sms_ru.api_id not in out
 
 
