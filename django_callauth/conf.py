@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast, overload
 
 from django.conf import settings as django_settings
@@ -128,6 +129,23 @@ def _is_rates(value: object) -> bool:
 
 
 RATES = Rule("a dict of scope names (str) to rates (str) or None", _is_rates)
+
+
+def _is_amount(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite() and value >= 0
+    return _is_number(value) and cast(float, value) >= 0
+
+
+def _is_thresholds(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(name, str) and _is_amount(v) for name, v in value.items())
+
+
+THRESHOLDS = Rule(
+    "a dict of provider names (str) to amounts (int, float or Decimal, at least 0)",
+    _is_thresholds,
+    clean=lambda value: {name: Decimal(str(amount)) for name, amount in value.items()},
+)
 
 
 @dataclass(frozen=True)
@@ -292,6 +310,12 @@ class CallAuthSettings:
         300,
         integer(1, unit="seconds"),
         "Seconds after a login during which the session may add or remove a phone (invariant 18).",
+    )
+    LOW_BALANCE = Setting[dict[str, Decimal]](
+        "LOW_BALANCE",
+        {},
+        THRESHOLDS,
+        "Per provider name, the balance below which callauth_providers alerts and failover passes it by.",
     )
 
     DEVICE_COOKIE_NAME = Setting[str](

@@ -32,6 +32,10 @@ phone_removed = Signal()
 #: ``scope`` (a key of ``CALLAUTH_RATE_LIMITS``; ``"global"`` whenever the site's budget refused).
 #: No ``flow``: none was created.
 rate_limited = Signal()
+#: A provider's balance was seen below its ``CALLAUTH_LOW_BALANCE`` threshold (by
+#: ``callauth_providers``). Also: ``provider`` (its name), ``balance`` (a
+#: ``ProviderBalance``), ``threshold`` (a ``Decimal``). No ``flow``.
+provider_balance_low = Signal()
 
 
 def send_robust(signal: Signal, **kwargs: Any) -> None:

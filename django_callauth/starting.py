@@ -11,6 +11,7 @@ next one while no provider has started it; the rate limits counted it once (flow
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import timedelta
 from typing import Any
@@ -20,12 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import signals, tokens
+from . import balances, signals, tokens
+from .clientip import client_ip
 from .conf import app_settings
 from .models import CallAuthFlow, FailureReason, FlowPurpose
 from .phones import mask_phone
 from .providers import get_providers
-from .providers.base import CallAuthProvider, ProviderError, WebhookStyle
+from .providers.base import CallAuthProvider, ProviderError, StartedCall, WebhookStyle
 
 logger = logging.getLogger("django_callauth")
 
@@ -57,7 +59,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
     answer finds it. When every provider failed, the flow is marked failed. A flow adding
     a phone (``FlowPurpose.LINK``) belongs to the logged-in user who started it.
     """
-    providers = get_providers()
+    providers = _passing_low_balances(get_providers())
     now = timezone.now()
     secret = _new_secret(providers[0])
     flow = CallAuthFlow.objects.create(
@@ -78,7 +80,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
             secret_hash = tokens.hash_secret(secret) if secret else ""
             flow.hand_to(provider.name, webhook_secret_hash=secret_hash, expires_at=expires_at)
         try:
-            started = provider.start(phone, webhook_url_for(flow, secret) if secret else None)
+            started = _start(provider, request, phone, webhook_url_for(flow, secret) if secret else None)
         except ProviderError as exc:
             failure = exc
         else:
@@ -108,6 +110,47 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
     logger.warning("Flow %s: provider refused to start (%s)", flow.pk, failure.error.code)
     signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
     raise failure
+
+
+def _passing_low_balances(providers: list[CallAuthProvider]) -> list[CallAuthProvider]:
+    """The failover list without the providers last seen below their ``CALLAUTH_LOW_BALANCE``.
+
+    Never without the last one: a balance is only what the provider said when last asked
+    (it may have been topped up since, or its account may still work on credit), so with no
+    other provider left a start still tries rather than refusing every login.
+    """
+    low = balances.known_low([provider.name for provider in providers[:-1]])
+    kept = [provider for provider in providers[:-1] if provider.name not in low]
+    if low:
+        logger.info("Passing by %s: balance below the threshold", ", ".join(sorted(low)))
+    return [*kept, providers[-1]]
+
+
+@sensitive_variables("webhook_url")
+def _start(provider: CallAuthProvider, request: HttpRequest, phone: str, webhook_url: str | None) -> StartedCall:
+    """``provider.start``, with the person's public address when it asks for it (``wants_client_ip``).
+
+    Only asked-for: a provider written before ``client_ip`` existed would refuse the keyword.
+    """
+    if provider.wants_client_ip:
+        return provider.start(phone, webhook_url, client_ip=public_client_ip(request))  # type: ignore[call-arg]
+    return provider.start(phone, webhook_url)
+
+
+def public_client_ip(request: HttpRequest) -> str | None:
+    """The address the limits count (clientip.py), when it is a public one; else None.
+
+    "unknown", private, loopback, link-local and reserved addresses tell a provider nothing
+    about where the person is, and public clients report sms.ru refusing requests carrying
+    a private one. An IPv4 address mapped into IPv6 is sent as IPv4.
+    """
+    try:
+        address = ipaddress.ip_address(client_ip(request).strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address) if address.is_global else None
 
 
 @sensitive_variables("secret")

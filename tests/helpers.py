@@ -419,3 +419,12 @@ class RootLog(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+class BrokenCache:
+    """A cache that is down: every read and write raises (monkeypatched over a module's ``_cache``)."""
+
+    def get_many(self, *args: Any) -> None:
+        raise ConnectionError("cache down")
+
+    set = get_many

@@ -555,6 +555,10 @@ WRONG_VALUES: dict[str, list[Any]] = {
     "str or None": [5, True, b"text", ["text"]],
     "str or list of str": [5, None, True, b"telefon_ip", [5], ["sandbox", None], {"sandbox": 1}],
     "dict": ["ip", None, ["ip"], {"ip": 10}, {5: "10/m"}],
+    "dict of str to number ≥ 0": [
+        *["sms_ru", None, ["sms_ru"], {5: 100}],
+        *[{"sms_ru": value} for value in ("100", True, None, -1, math.nan, math.inf)],
+    ],
 }
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from django.views.debug import ExceptionReporter
 
 from django_callauth.providers.base import (
     CallReport,
+    ProviderBalance,
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
@@ -703,3 +705,63 @@ def test_webhook_junk_never_raises_and_never_has_a_caller(provider: TelefonIpPro
 def test_webhook_with_an_unparseable_body_never_raises(provider: TelefonIpProvider) -> None:
     request = rf.post("/hook/", data=b"--x\r\nbroken", content_type="multipart/form-data; boundary=x")
     assert provider.parse_webhook(request) == CallReport(caller=None, provider_id=None)
+
+
+# --- balance ---------------------------------------------------------------------------------
+
+BALANCE = f"{BASE}{TOKEN}/get_balance/"
+
+
+def test_balance_asks_get_balance_on_the_fake(fake_telefon_ip: Any) -> None:
+    provider = TelefonIpProvider(
+        token=fake_telefon_ip.token, base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4
+    )
+    assert provider.balance() == ProviderBalance(Decimal("5.0"), "RUB", Decimal("0.2"))
+    (asked,) = fake_telefon_ip.requests
+    assert (asked.method, asked.action) == ("GET", "get_balance")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"balance": 5.0, "price": 0.2, "balance_limit": 0.0}, ProviderBalance(Decimal("5.0"), "RUB", Decimal("0.2"))),
+        ({"balance": "12.50"}, ProviderBalance(Decimal("12.50"), "RUB", None)),
+        ({"balance": -3, "price": True}, ProviderBalance(Decimal("-3"), "RUB", None)),
+    ],
+    ids=["the-doc", "text-no-price", "overdrawn-junk-price"],
+)
+def test_balance_shapes(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, data: Any, expected: ProviderBalance
+) -> None:
+    telefon_ip_api.get(BALANCE, json={"success": True, "error": "", "data": data})
+    assert provider.balance() == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, {"success": False, "error": "no", "data": {}}, ProviderRejected),
+        (200, {"success": True, "error": "", "data": {"balance": None}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": {"balance": "NaN"}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": {"balance": "lots"}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": []}, ProviderMalformedAnswer),
+        (401, {"success": False, "error": "token"}, ProviderConfigurationError),
+    ],
+    ids=["rejected", "null", "nan", "text", "no-data", "bad-token"],
+)
+def test_balance_errors(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, body: Any, error: type
+) -> None:
+    telefon_ip_api.get(BALANCE, status=status, json=body)
+    with pytest.raises(error) as info:
+        provider.balance()
+    assert TOKEN not in str(info.value)
+
+
+def test_balance_is_retried_once_when_unavailable(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(BALANCE, status=503)
+    telefon_ip_api.get(BALANCE, json={"success": True, "error": "", "data": {"balance": 1}})
+    assert provider.balance().amount == 1
+    assert len(telefon_ip_api.calls) == 2

@@ -14,6 +14,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.core.checks import CheckMessage
@@ -51,6 +52,15 @@ class CallReport:
     def called(self) -> bool:
         """Whether the report says a call came at all."""
         return self.caller is not None or self.vouched
+
+
+@dataclass(frozen=True)
+class ProviderBalance:
+    """What a provider's account has left, as the provider reports it."""
+
+    amount: Decimal
+    currency: str
+    price: Decimal | None = None  # what one login costs, where the provider says
 
 
 class WebhookStyle(enum.Enum):
@@ -136,6 +146,9 @@ class CallAuthProvider(ABC):
     #: check callauth.E013 walks them for every configured and built-in provider, and
     #: ``Setting.value()`` refuses a wrong value at run time.
     settings: ClassVar[tuple[Setting[Any], ...]] = ()
+    #: Whether ``start`` takes the person's public address as ``client_ip=`` (a keyword
+    #: argument providers written before it never accepted, so it is asked for, not sent).
+    wants_client_ip: ClassVar[bool] = False
 
     @classmethod
     def from_settings(cls) -> CallAuthProvider:
@@ -158,7 +171,9 @@ class CallAuthProvider(ABC):
 
         With ``webhook_url`` (per-flow providers only) the provider reports the call there;
         without it, the app polls ``check`` (or waits for an account callback). Billed by
-        real providers: never retried after it may have reached the provider.
+        real providers: never retried after it may have reached the provider. A provider
+        with ``wants_client_ip`` is also given ``client_ip=``: the person's public address,
+        or None when it is unknown, private or loopback.
         """
 
     @abstractmethod
@@ -167,6 +182,11 @@ class CallAuthProvider(ABC):
 
         Anything that is not a clear report of a call is pending (``called`` false).
         """
+
+    def balance(self) -> ProviderBalance | None:
+        """The account's balance, or None where the provider has no balance method; raises
+        ProviderError when asked and it fails."""
+        return None
 
     def parse_webhook(self, request: HttpRequest) -> CallReport:
         """Read the provider's per-flow webhook request into a report (untrusted until checked)."""
