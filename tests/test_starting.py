@@ -1,4 +1,4 @@
-"""Failover (starting.py): a start goes to the next provider only when the failure proves no call was set up."""
+"""Failover (flows/start.py): a start goes to the next provider only when the failure proves no call was set up."""
 
 from __future__ import annotations
 
