@@ -70,7 +70,7 @@ class CallAuthAdapter:
         max_idle = app_settings.PHONE_MAX_IDLE_DAYS
         if max_idle is None:
             return False
-        # Confirming the phone again (linking.py) moves created_at: the later of the two counts.
+        # Confirming the phone again (flows/linking.py) moves created_at: the later of the two counts.
         last_proof = max(link.created_at, link.last_login_at or link.created_at)
         return timezone.now() - last_proof >= timedelta(days=max_idle)
 

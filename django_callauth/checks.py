@@ -251,7 +251,7 @@ def _check_signup_username(adapter_class: type[CallAuthAdapter]) -> list[CheckMe
 @register()
 @_after_setting_values
 def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    from .throttling import parse_rates
+    from .guards.limits import parse_rates
 
     messages: list[CheckMessage] = []
     limits = app_settings.RATE_LIMITS

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-#: Limits on provider-billed starts, by scope (throttling.py). ``CALLAUTH_RATE_LIMITS`` is
+#: Limits on provider-billed starts, by scope (guards/limits.py). ``CALLAUTH_RATE_LIMITS`` is
 #: merged over these; a scope set to ``None`` is off.
 DEFAULT_RATE_LIMITS: dict[str, str | None] = {
     "ip": "10/m,100/h",  # per client address; IPv6 counted per /64
@@ -29,7 +29,7 @@ DEFAULT_RATE_LIMITS: dict[str, str | None] = {
     "ipv6_48": "30/m,300/h,1000/d",  # per IPv6 /48: a site's allocation, or a free tunnel broker's
     "phone": "3/10m,10/d",  # per phone number to log in, from browsers that never proved it
     "global": "1000/h,10000/d",  # every billed start of browsers that never proved their phone
-    "device": "3/10m,10/d",  # per returning browser and phone it proved by a call (devices.py)
+    "device": "3/10m,10/d",  # per returning browser and phone it proved by a call (guards/devices.py)
     "device_phone": "6/10m,20/d",  # per phone, from all the browsers that proved it
 }
 
@@ -322,7 +322,7 @@ class CallAuthSettings:
         "DEVICE_COOKIE_NAME",
         "callauth_device",
         Rule("a non-empty str", lambda value: isinstance(value, str) and bool(value)),
-        "The cookie naming a browser that proved a phone by a call (devices.py).",
+        "The cookie naming a browser that proved a phone by a call (guards/devices.py).",
     )
     DEVICE_COOKIE_AGE = Setting[int](
         "DEVICE_COOKIE_AGE",

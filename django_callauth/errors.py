@@ -299,7 +299,7 @@ START_FAILED = ApiError(ErrorCode.PROVIDER_ERROR, _("The phone call service fail
 LOGIN_FAILED = ApiError(ErrorCode.LOGIN_FAILED, _("Something went wrong while logging you in. Please try again."))
 MISCONFIGURED = ApiError(ErrorCode.MISCONFIGURED, _("Login by phone call is not set up correctly on this site."))
 
-# The cost limits (throttling.py): %(wait)s is ``throttling.format_wait``'s text.
+# The cost limits (guards/limits.py): %(wait)s is ``throttling.format_wait``'s text.
 RATE_LIMITED = ApiError(ErrorCode.RATE_LIMITED, _("Too many attempts to log in by phone call. Try again in %(wait)s."))
 RATE_LIMITED_SITE = ApiError(
     ErrorCode.RATE_LIMITED, _("Too many people are logging in by phone call right now. Try again in %(wait)s.")

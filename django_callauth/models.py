@@ -16,11 +16,11 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from . import flowcache
 from .conf import app_settings
 
 
@@ -47,7 +47,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[FlowStatus, FlowStatus]] = frozenset(
         # ``claim_for_link``): of concurrent finishes, exactly one wins (invariant 4).
         (FlowStatus.CONFIRMED, FlowStatus.USED),
         # The finish that took the call could not use it: no account, the adapter refused, or
-        # the phone is another account's (backends.py, linking.py: ``fail(from_status=USED)``,
+        # the phone is another account's (backends.py, flows/linking.py: ``fail(from_status=USED)``,
         # in the claim's transaction). Failing it says why, and nothing can finish it again.
         (FlowStatus.USED, FlowStatus.FAILED),
     }
@@ -84,6 +84,11 @@ class FailureReason(models.TextChoices):
     DORMANT = "dormant", _("Phone unused for too long to log in on its own")
 
 
+#: Sent after a flow's row changed (``flow``: the instance, refreshed). The state cache
+#: listens (connected in ``apps.ready``), so models know nothing of it: the layers stay one way.
+flow_changed = Signal()
+
+
 class CallAuthFlow(models.Model):
     """One attempt to log in by calling a number, owned by one browser session."""
 
@@ -92,7 +97,7 @@ class CallAuthFlow(models.Model):
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
-    # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
+    # Only webhook-mode flows have a secret; it is stored hashed (guards/webhook_secrets.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
@@ -191,7 +196,7 @@ class CallAuthFlow(models.Model):
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
         if won:
-            flowcache.changed(self)  # polls read the state from the cache: as it commits, never before
+            flow_changed.send(sender=type(self), flow=self)  # the state cache follows it (flows/cache.py)
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -199,7 +204,7 @@ class CallAuthFlow(models.Model):
         return self._update_while(FlowStatus.PENDING, Q(provider_id=""), call_to=call_to, provider_id=provider_id)
 
     def hand_to(self, provider: str, *, webhook_secret_hash: str, expires_at: datetime) -> bool:
-        """Give a flow that no provider started yet to another provider (failover, starting.py)."""
+        """Give a flow that no provider started yet to another provider (failover, flows/start.py)."""
         return self._update_while(
             FlowStatus.PENDING,
             Q(provider_id=""),
@@ -253,7 +258,7 @@ class CallAuthFlow(models.Model):
     def set_user(self, user: Any) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
-        flowcache.changed(self)
+        flow_changed.send(sender=type(self), flow=self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

@@ -32,7 +32,9 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from benchmarks.stack import stack_missing
-from django_callauth import flowcache, signals, throttling
+from django_callauth import signals
+from django_callauth.flows import cache as flow_cache
+from django_callauth.guards import limits
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
@@ -171,7 +173,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """
     clock = Clock(T0)
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
+    monkeypatch.setattr(limits, "_clock", lambda: clock.now.timestamp())
     monkeypatch.setattr(http, "_clock", lambda: clock.now.timestamp())
     return clock
 
@@ -203,18 +205,18 @@ def _empty_caches() -> Iterator[None]:
     """
     for cache in caches.all():
         cache.clear()
-    flowcache._failed_at.clear()
+    flow_cache._failed_at.clear()
     yield
 
 
 @pytest.fixture
 def shared_cache(settings: Any, tmp_path: Any) -> Any:
-    """A cache every process shares, whose copies the status poll trusts (flowcache.shared).
+    """A cache every process shares, whose copies the status poll trusts (flow_cache.shared).
 
     The configured cache when it is one (Redis, with CALLAUTH_TEST_CACHE_URL), else a
     FileBasedCache: the tests' default LocMemCache is per process, so polls never read it.
     """
-    if not flowcache.shared():
+    if not flow_cache.shared():
         settings.CACHES = {
             "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
         }

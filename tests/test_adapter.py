@@ -175,7 +175,7 @@ def test_default_record_login(alice: Any) -> None:
         ("unset", 400, 90, True),
         (30, 40, 29, False),
         (30, 40, 31, True),
-        # Added again (linking.py) after the last login: the later of the two counts.
+        # Added again (flows/linking.py) after the last login: the later of the two counts.
         (30, 10, 200, False),
         (None, 3650, 3650, False),
     ],

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from django_callauth import tokens
+from django_callauth.guards import webhook_secrets
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
 from tests.helpers import FlowFactory
 
@@ -25,7 +25,7 @@ def flow(flow_factory: FlowFactory) -> CallAuthFlow:
     return flow_factory(
         provider="telefon_ip",
         provider_id="122760",
-        webhook_secret_hash=tokens.hash_secret("the-webhook-secret"),
+        webhook_secret_hash=webhook_secrets.hash_secret("the-webhook-secret"),
         next_url='/next/"><script>alert(1)</script>',
     )
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_callauth import balances
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
+from django_callauth.providers import balances
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import BrokenCache, FlowFactory, SignalLog, snapshot

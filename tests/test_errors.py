@@ -21,9 +21,9 @@ from django.utils.html import escape
 
 from django_callauth import errors
 from django_callauth.errors import ApiError, ErrorCode
-from django_callauth.negotiation import error_response
+from django_callauth.guards.limits import RateLimited, RateLimiterUnavailable, StartInProgress, StartRefused
 from django_callauth.providers.base import ProviderError
-from django_callauth.throttling import RateLimited, RateLimiterUnavailable, StartInProgress, StartRefused
+from django_callauth.web.negotiation import error_response
 
 #: Every answer errors.py defines, by its name there.
 ANSWERS: dict[str, ApiError] = {name: value for name, value in vars(errors).items() if isinstance(value, ApiError)}

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 import pytest
 from django.test import RequestFactory
 
+from django_callauth.guards.redaction import install_log_redaction
+from django_callauth.providers import current_secrets
 from django_callauth.providers.base import (
     CallReport,
     ProviderConfigurationError,
@@ -19,7 +21,6 @@ from django_callauth.providers.base import (
     ProviderUnavailable,
 )
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from django_callauth.redaction import install_log_redaction
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
 from tests.helpers import RootLog
 from tests.provider_contract import HttpProviderContract
@@ -120,7 +121,7 @@ def test_a_call_from_another_phone_is_reported_as_such(
 ) -> None:
     started = provider.start(PHONE, None)
     fake_telefon_ip.make_call(started.call_to, "+79990000000")
-    assert provider.check(started.provider_id).caller == "+79990000000"  # flows.py decides it is a mismatch
+    assert provider.check(started.provider_id).caller == "+79990000000"  # flows/reports.py decides it is a mismatch
 
 
 def test_a_wrong_token_is_a_configuration_error(fake_telefon_ip: FakeTelefonIp) -> None:
@@ -227,7 +228,7 @@ def test_no_log_record_carries_the_token_with_redaction(
     urllib3_debug: pytest.LogCaptureFixture,
 ) -> None:
     settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
-    install_log_redaction()  # done by AppConfig.ready() already; idempotent
+    install_log_redaction(current_secrets)  # done by AppConfig.ready() already; idempotent
     provider_id = flow_with_failures(fake_telefon_ip, provider)
     messages = [r.getMessage() for r in urllib3_debug.records]
     assert [m for m in messages if fake_telefon_ip.token in m] == []

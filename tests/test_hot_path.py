@@ -2,7 +2,7 @@
 
 These tests pin how much work one poll does, in database queries and provider requests,
 so a change that adds work there shows up as a failing number, not as a slow site. A
-flow's state is served from a shared cache (flowcache.py): the first poll reads the row, the
+flow's state is served from a shared cache (flows/cache.py): the first poll reads the row, the
 next ones only the session. A per-process cache is never trusted: every poll reads the row.
 """
 

@@ -14,9 +14,8 @@ from django.contrib.auth import SESSION_KEY, user_logged_in
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from django_callauth import linking
 from django_callauth.adapter import CallAuthAdapter
-from django_callauth.flows import SESSION_KEYS
+from django_callauth.flows import SESSION_KEYS, linking
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
 from tests.helpers import (
     JSON,

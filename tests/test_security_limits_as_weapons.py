@@ -16,7 +16,7 @@ import pytest
 from django.core import signing
 from django.test import Client
 
-from django_callauth import devices
+from django_callauth.guards import devices
 from django_callauth.models import CallAuthFlow, CallAuthPhone
 from tests.helpers import (
     JSON,

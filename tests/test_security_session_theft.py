@@ -21,9 +21,9 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from django_callauth.guards.reauthentication import AUTHENTICATED_AT_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone
 from django_callauth.phones import mask_phone
-from django_callauth.reauthentication import AUTHENTICATED_AT_KEY
 from django_callauth.signals import phone_linked, phone_removed
 from tests.helpers import (
     JSON,

@@ -1,4 +1,4 @@
-"""Failover (starting.py): a start goes to the next provider only when the failure proves no call was set up."""
+"""Failover (flows/start.py): a start goes to the next provider only when the failure proves no call was set up."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from django_callauth import balances
 from django_callauth.models import CallAuthFlow
+from django_callauth.providers import balances
 from django_callauth.providers.base import ProviderBalance
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp

@@ -20,9 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from django.utils import translation
 
-from django_callauth import devices, throttling
+from django_callauth.guards import devices, limits
+from django_callauth.guards.limits import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
 from django_callauth.models import CallAuthFlow
-from django_callauth.throttling import Rate, RateLimited, RateLimiterUnavailable, consume_start, parse_rates
 from tests.helpers import (
     JSON,
     PHONE,
@@ -271,9 +271,9 @@ def test_a_start_that_lost_a_race_takes_its_increments_back(
     for phone in phones(10):
         consume_start(request_from(), phone)
     clock.advance(30)
-    refusal = throttling._refusal
+    refusal = limits._refusal
     with monkeypatch.context() as patched, pytest.raises(RateLimited) as refused:
-        patched.setattr(throttling, "_refusal", lambda *a, taken: refusal(*a, taken=taken) if taken else None)
+        patched.setattr(limits, "_refusal", lambda *a, taken: refusal(*a, taken=taken) if taken else None)
         consume_start(request_from(), PHONE)
     assert refused.value.retry_after == 31
     clock.advance(31)
@@ -283,8 +283,8 @@ def test_a_start_that_lost_a_race_takes_its_increments_back(
 
 def test_racing_fine_counters_fall_back_to_the_coarse_bound() -> None:
     # Another start incremented the coarse counter but not yet its fine one: the coarse end bounds it.
-    assert throttling._leaving([(10, 1), (11, 0)], 2, 4, 120) == 120
-    assert throttling._leaving([(10, 1), (11, 1)], 2, 4, 120) == 48
+    assert limits._leaving([(10, 1), (11, 0)], 2, 4, 120) == 120
+    assert limits._leaving([(10, 1), (11, 1)], 2, 4, 120) == 48
 
 
 def test_a_spent_global_budget_is_an_error_and_a_signal(
@@ -316,20 +316,20 @@ def test_counters_are_the_sites_own(limiter_cache: str, clock: Clock, settings: 
     assert [allowed(request_from(), PHONE) for _ in range(4)] == [True] * 3 + [False]
     settings.SECRET_KEY = "another site on the same cache"
     assert allowed(request_from(), PHONE) is True
-    keys = throttling._key("phone", "x", Rate(3, 600), ("f", 1))
-    assert settings.SECRET_KEY not in keys and throttling._site() in keys
+    keys = limits._key("phone", "x", Rate(3, 600), ("f", 1))
+    assert settings.SECRET_KEY not in keys and limits._site() in keys
 
 
 def test_the_start_lock_is_the_sites_own(settings: Any) -> None:
     browser = RequestFactory().post("/")
     browser.COOKIES = {"csrftoken": "c" * 32}
-    with throttling.one_start_at_a_time(browser):
+    with limits.one_start_at_a_time(browser):
         settings.SECRET_KEY = "another site on the same cache"
-        with throttling.one_start_at_a_time(browser):
+        with limits.one_start_at_a_time(browser):
             pass
 
 
-# -- returning browsers (devices.py) -------------------------------------------------------
+# -- returning browsers (guards/devices.py) -------------------------------------------------------
 
 
 def device_request(
@@ -464,9 +464,9 @@ def test_the_refusal_speaks_russian(client: Client, clock: Clock) -> None:
 )
 def test_waits_are_said_in_whole_units_rounded_up(seconds: int, english: str, russian: str) -> None:
     with translation.override("en"):
-        assert throttling.format_wait(seconds) == english
+        assert limits.format_wait(seconds) == english
     with translation.override("ru"):
-        assert throttling.format_wait(seconds) == russian
+        assert limits.format_wait(seconds) == russian
 
 
 def test_the_html_form_shows_the_refusal_and_keeps_the_phone(client: Client, clock: Clock) -> None:
@@ -519,7 +519,7 @@ def test_one_browser_cannot_start_twice_at_once(client: Client) -> None:
     caches["default"].clear()  # forget that start's hold: this test is about one in flight
     in_flight = RequestFactory().post("/")
     in_flight.COOKIES = cookies(client)
-    with throttling.one_start_at_a_time(in_flight):
+    with limits.one_start_at_a_time(in_flight):
         response = start(client, "+79007654321")
     assert_json_error(
         response,

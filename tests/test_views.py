@@ -1,4 +1,4 @@
-"""The views, as a browser (HTML) and as a script (JSON) sees them.
+"""The login_views, as a browser (HTML) and as a script (JSON) sees them.
 
 Sandbox provider by default (tests/settings.py); the webhook tests switch to telefon_ip
 and play the provider with ``responses`` (the ``telefon_ip_api`` fixture). Time is moved
@@ -18,12 +18,15 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from django_callauth import formstate, phone_views, views
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
-from django_callauth.negotiation import request_data
 from django_callauth.phones import MAX_INPUT_LENGTH
-from django_callauth.views import flow_problem
+from django_callauth.web import formstate
+from django_callauth.web import login as login_views
+from django_callauth.web import phones as phone_views
+from django_callauth.web import sandbox as sandbox_views
+from django_callauth.web.negotiation import request_data
+from django_callauth.web.presenters import flow_problem
 from tests.helpers import (
     API,
     CALL_TO,
@@ -816,8 +819,8 @@ class TestEveryPage:
             seen.append(getattr(request, "sensitive_post_parameters", None))
             return request_data(request)
 
-        monkeypatch.setattr(views, "request_data", recording)
-        monkeypatch.setattr(phone_views, "request_data", recording)
+        for module in (login_views, phone_views, sandbox_views):
+            monkeypatch.setattr(module, "request_data", recording)
         client.force_login(alice)
         start(client)  # a flow for the sandbox call
         seen.clear()

@@ -14,8 +14,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.views.decorators.debug import sensitive_variables
 
+from ..guards.redaction import mask_phone_numbers, redact
 from ..phones import parse_provider_phone
-from ..redaction import mask_phone_numbers, redact
 from .base import (
     ProviderConfigurationError,
     ProviderMalformedAnswer,

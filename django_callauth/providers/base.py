@@ -4,7 +4,7 @@ A provider only talks to the outside world: it hands out a number to call, answe
 whether a call was seen, and reads the provider's webhook or callback requests. It also
 declares what the rest of the app must know about it (its settings, the secrets to keep
 out of logs, how long its numbers live, how it reports calls). Deciding whether a report
-confirms a flow (same phone, in time) is done once, in ``flows.py``, for all providers.
+confirms a flow (same phone, in time) is done once, in ``flows/reports.py``, for all providers.
 docs/writing-a-provider.rst walks through writing one.
 """
 
@@ -157,7 +157,7 @@ class CallAuthProvider(ABC):
 
     @classmethod
     def secrets(cls) -> Sequence[str]:
-        """Values that must never reach a log line, read from the settings now (redaction.py)."""
+        """Values that must never reach a log line, read from the settings now (guards/redaction.py)."""
         return ()
 
     @classmethod

@@ -137,7 +137,7 @@ class SmsRuProvider(CallAuthProvider):
 
     def start(self, phone: str, webhook_url: str | None, *, client_ip: str | None = None) -> StartedCall:
         fields = {"phone": to_provider_format(phone)}
-        if client_ip:  # the person's public address (starting.py): sms.ru picks a number it can reach
+        if client_ip:  # the person's public address (flows/start.py): sms.ru picks a number it can reach
             fields["ip"] = client_ip
         # Never retried: sms.ru may have set up (and billed) the check already.
         answer = self._call("callcheck/add", fields, self._http.deadline_at())

@@ -18,8 +18,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
 from ..conf import TIMEOUT, Setting, positive_number, text
+from ..guards.redaction import REDACTED
 from ..phones import parse_provider_phone
-from ..redaction import REDACTED
 from . import answers, http
 from .base import (
     CallAuthProvider,

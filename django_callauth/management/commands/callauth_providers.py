@@ -2,7 +2,7 @@
 
 For cron and monitoring: the exit status is 1 when a provider cannot be reached or is
 below its ``CALLAUTH_LOW_BALANCE`` threshold. Each balance seen is stored in the shared
-cache (balances.py), where starts read it to pass by a low provider; no login ever waits
+cache (providers/balances.py), where starts read it to pass by a low provider; no login ever waits
 for a balance request.
 """
 
@@ -18,10 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from ... import balances
 from ...conf import app_settings
 from ...models import CallAuthFlow
-from ...providers import get_providers
+from ...providers import balances, get_providers
 from ...providers.base import CallAuthProvider, ProviderBalance, ProviderError
 
 DAY = timedelta(hours=24)

@@ -20,7 +20,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .conf import app_settings
+from ..conf import app_settings
 
 #: When the session last logged in: seconds since the epoch, as a number.
 AUTHENTICATED_AT_KEY = "_callauth_authenticated_at"

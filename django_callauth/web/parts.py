@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from .phones import format_phone, tel_uri
+from ..phones import format_phone, tel_uri
 from .qr import qr_data_uri
 
 STYLESHEET = "callauth/callauth.css"

@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import signals
-from .adapter import get_adapter
-from .models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
-from .phones import mask_phone
+from .. import signals
+from ..adapter import get_adapter
+from ..models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from ..phones import mask_phone
 
 logger = logging.getLogger("django_callauth")
 

@@ -3,7 +3,7 @@
 Every start that reaches the provider is billed, so limits are taken *before* the
 request (docs/security.rst, invariant 8): per client address (IPv6 also per /56 and /48),
 per phone and for the whole site, as rates like ``"10/m,100/h"``. A browser whose device
-cookie proves the phone (devices.py) is counted per device and phone instead of per phone
+cookie proves the phone (guards/devices.py) is counted per device and phone instead of per phone
 and site: strangers cannot spend what its owner needs to log in (invariant 17). The
 address limits hold for it too, since anyone who owns one phone can mint such cookies.
 
@@ -40,11 +40,12 @@ from django.utils.crypto import salted_hmac
 from django.utils.functional import lazy
 from django.utils.translation import ngettext
 
-from . import devices, errors, signals
+from .. import errors, signals
+from ..conf import app_settings
+from ..errors import ApiError
+from ..phones import mask_phone
+from . import devices
 from .clientip import address_keys, client_ip
-from .conf import app_settings
-from .errors import ApiError
-from .phones import mask_phone
 
 logger = logging.getLogger("django_callauth")
 
@@ -159,7 +160,7 @@ def _site() -> str:
 
     Derived from ``SECRET_KEY`` (never the key itself): the one setting that tells sites apart.
     """
-    return salted_hmac("django_callauth.throttling.site", "site", algorithm="sha256").hexdigest()[:12]
+    return salted_hmac("django_callauth.guards.limits.site", "site", algorithm="sha256").hexdigest()[:12]
 
 
 def _digest(value: str) -> str:

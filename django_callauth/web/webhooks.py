@@ -21,12 +21,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 
-from . import errors, flows, tokens
-from .errors import ApiError
-from .models import CallAuthFlow
+from .. import errors, flows
+from ..errors import ApiError
+from ..guards import webhook_secrets
+from ..models import CallAuthFlow
+from ..providers import provider_named
+from ..providers.base import WebhookStyle
 from .negotiation import allow_methods
-from .providers import provider_named
-from .providers.base import WebhookStyle
 
 logger = logging.getLogger("django_callauth")
 
@@ -65,7 +66,7 @@ def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
 @sensitive_variables("secret")
 def _webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
     flow = CallAuthFlow.objects.filter(pk=flow_id).first()
-    if flow is None or not tokens.verify_secret(secret, flow.webhook_secret_hash):
+    if flow is None or not webhook_secrets.verify_secret(secret, flow.webhook_secret_hash):
         logger.warning("Webhook with an unknown flow or a wrong secret")
         return _unknown(errors.UNKNOWN_WEBHOOK)
     provider = provider_named(flow.provider)  # the flow's own provider, whatever is configured now

@@ -41,10 +41,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from .phones import mask_phone, parse_provider_phone
+from ..phones import mask_phone, parse_provider_phone
 
 REDACTED = "***"
 
@@ -106,22 +105,14 @@ def is_redacted_logger(name: str) -> bool:
     return any(name == root or name.startswith(root + ".") for root in REDACTED_HIERARCHIES)
 
 
-@sensitive_variables("secrets")
-def current_secrets() -> tuple[str, ...]:
-    """Every non-empty secret of every configured and built-in provider, read from the settings now."""
-    from .providers import known_provider_classes
+# Where the secrets come from: the providers, which know theirs (``install_log_redaction``
+# is handed ``providers.current_secrets``), so this module, below them, imports none of them.
+_secret_source: Callable[[], tuple[str, ...]] = tuple
 
-    try:
-        classes = known_provider_classes()
-    except ImproperlyConfigured:  # a record logged before Django's settings exist
-        return ()
-    secrets: list[str] = []
-    for cls in classes:
-        try:
-            secrets.extend(secret for secret in cls.secrets() if secret)
-        except ImproperlyConfigured:  # one provider's unreadable setting leaks no other provider's secret
-            continue
-    return tuple(secrets)
+
+def current_secrets() -> tuple[str, ...]:
+    """Every secret to redact now, as the installed source reads them from the settings."""
+    return _secret_source()
 
 
 @sensitive_variables("secrets")
@@ -205,13 +196,16 @@ class RedactingRecordFactory:
         return record
 
 
-def install_log_redaction() -> None:
-    """Redact the secrets from every record of the redacted hierarchies (idempotent).
+def install_log_redaction(secrets: Callable[[], tuple[str, ...]]) -> None:
+    """Redact what ``secrets()`` answers from every record of the redacted hierarchies (idempotent).
 
     Wraps the log record factory once, and adds one ``TokenRedactingFilter`` to each
     existing logger of those hierarchies (see the module docstring for why both).
     """
     import requests  # noqa: F401  (imports urllib3 too: their loggers exist before the loop)
+
+    global _secret_source
+    _secret_source = secrets
 
     if not isinstance(logging.getLogRecordFactory(), RedactingRecordFactory):
         logging.setLogRecordFactory(RedactingRecordFactory(logging.getLogRecordFactory()))

@@ -12,7 +12,7 @@ import ipaddress
 
 from django.http import HttpRequest
 
-from .conf import app_settings
+from ..conf import app_settings
 
 #: Where no usable address is found, every such request shares one bucket: strict, not open.
 UNKNOWN = "unknown"

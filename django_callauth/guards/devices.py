@@ -5,7 +5,7 @@ starts for someone's phone, or a botnet spending the day's budget, would lock th
 out (docs/security.rst, invariant 17). So a login by call, and a phone added by call, leave
 a signed cookie in the browser: a random device id and, for each phone this browser proved
 (the last ``MAX_PHONES``), a digest keyed by the site's secret and the device id. A start
-for a phone the cookie proves is counted per device and phone instead (throttling.py),
+for a phone the cookie proves is counted per device and phone instead (guards/limits.py),
 where strangers' starts never land.
 
 The cookie holds no phone and no secret in the clear, and it logs nobody in: stolen, it
@@ -22,12 +22,12 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from .conf import app_settings
+from ..conf import app_settings
 
 #: Signs the cookie; a salt of its own, so no other signed value of the site passes for one.
-SALT = "django_callauth.devices"
+SALT = "django_callauth.guards.devices"
 #: Keys the phone digests: the same phone gives another digest in every browser.
-PHONE_SALT = "django_callauth.devices.phone"
+PHONE_SALT = "django_callauth.guards.devices.phone"
 #: The phones a cookie remembers, the latest proved kept: a bounded cookie (about 200 bytes).
 MAX_PHONES = 5
 

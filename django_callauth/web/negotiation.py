@@ -25,9 +25,9 @@ from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 
-from . import errors
-from .conf import SettingError
-from .errors import ApiError
+from .. import errors
+from ..conf import SettingError
+from ..errors import ApiError
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
 

@@ -32,17 +32,15 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
-from .conf import app_settings
-
-if TYPE_CHECKING:
-    from .models import CallAuthFlow
+from ..conf import app_settings
+from ..models import CallAuthFlow
 
 logger = logging.getLogger("django_callauth")
 
@@ -100,6 +98,11 @@ def changed(flow: CallAuthFlow) -> None:
     transaction.on_commit(partial(_store, flow.pk, _state(flow)), using=flow._state.db)
 
 
+def changed_receiver(sender: type[CallAuthFlow], flow: CallAuthFlow, **kwargs: Any) -> None:
+    """``models.flow_changed``'s receiver (connected in ``apps.ready``)."""
+    changed(flow)
+
+
 def _store(flow_id: object, state: dict[str, Any]) -> None:
     """Copy a committed row into the cache, or make sure no stale copy is left there."""
     key = _key(flow_id)
@@ -144,7 +147,6 @@ def fill(flow: CallAuthFlow) -> None:
 
 def load(flow_id: str) -> CallAuthFlow | None:
     """The flow as last stored, or None on a miss (absent, too old, untrusted, or the cache failing)."""
-    from .models import CallAuthFlow
 
     if not _usable_for_polls():
         return None

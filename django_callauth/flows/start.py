@@ -1,4 +1,6 @@
-"""Asking the providers for a number to call: one flow row, the failover order, its lifetime.
+"""Starting a flow: the limits first, then the providers in failover order, then the browser's session.
+
+Starting again with the same phone reuses the browser's live flow for free.
 
 ``CALLAUTH_PROVIDER`` may list several providers. The first is asked; when it fails in a
 way that proves it set up no call (``ProviderError.no_call_set_up``: the connection was
@@ -6,7 +8,7 @@ never made, it answered "unavailable", 429 or 503, or our credentials were refus
 missing), the next one is asked, and so on. Any other failure (a timeout after the request
 was sent, a 500, a garbled answer) may have set up and billed a call: the start fails
 there. The flow row is created once, before the first provider is asked, and handed to the
-next one while no provider has started it; the rate limits counted it once (flows.py).
+next one while no provider has started it; the rate limits counted it once (``start_flow``).
 """
 
 from __future__ import annotations
@@ -21,15 +23,58 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import balances, signals, tokens
-from .clientip import client_ip
-from .conf import app_settings
-from .models import CallAuthFlow, FailureReason, FlowPurpose
-from .phones import mask_phone
-from .providers import get_providers
-from .providers.base import CallAuthProvider, ProviderError, StartedCall, WebhookStyle
+from .. import signals
+from ..conf import app_settings
+from ..guards import limits, webhook_secrets
+from ..guards.clientip import client_ip
+from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
+from ..phones import mask_phone
+from ..providers import balances, get_providers
+from ..providers.base import CallAuthProvider, ProviderError, StartedCall, WebhookStyle
+from .session import bind, flow_from_session
 
 logger = logging.getLogger("django_callauth")
+
+# Starting again with the same phone reuses the live flow (no new billed request)
+# while it has at least this many seconds left to make the call.
+REUSE_MIN_SECONDS = 20
+
+
+def start_flow(
+    request: HttpRequest, phone: str, next_url: str = "", *, purpose: str = FlowPurpose.LOGIN
+) -> CallAuthFlow:
+    """Hand out a number for ``phone`` and bind the flow to this browser's session.
+
+    Reusing this browser's live flow for the same phone costs nothing. Otherwise the
+    cost limits are taken first (``guards.limits.StartRefused``), once however many providers
+    of a failover list are asked (``start_new``). Raises ``ProviderError`` when no provider
+    could start it: the new flow is then marked failed, and the browser keeps the flow it
+    had. A flow adding a phone (``FlowPurpose.LINK``) belongs to the logged-in user who
+    started it.
+    """
+    previous = flow_from_session(request.session, purpose)
+    if previous is not None and _reusable(request, previous, phone):
+        bind(request, previous)
+        return previous
+    with limits.one_start_at_a_time(request):
+        limits.consume_start(request, phone)
+        flow = start_new(request, phone, next_url, purpose)
+    if previous is not None and previous.status == FlowStatus.PENDING:
+        if previous.fail(FailureReason.CANCELLED):
+            signals.send_robust(signals.flow_failed, flow=previous, reason=FailureReason.CANCELLED)
+    bind(request, flow)
+    signals.send_robust(signals.flow_started, flow=flow, request=request)
+    return flow
+
+
+def _reusable(request: HttpRequest, flow: CallAuthFlow, phone: str) -> bool:
+    return (
+        flow.phone == phone
+        and (flow.purpose == FlowPurpose.LOGIN or flow.user_id == getattr(request.user, "pk", None))
+        and flow.status == FlowStatus.PENDING
+        and bool(flow.call_to)
+        and flow.expires_in() >= REUSE_MIN_SECONDS
+    )
 
 
 def _owner(request: HttpRequest) -> Any:
@@ -67,7 +112,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         purpose=purpose,
         user=_owner(request) if purpose == FlowPurpose.LINK else None,
         provider=providers[0].name,
-        webhook_secret_hash=tokens.hash_secret(secret) if secret else "",
+        webhook_secret_hash=webhook_secrets.hash_secret(secret) if secret else "",
         next_url=next_url,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl_for(providers[0])),
@@ -77,7 +122,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         if index:
             secret = _new_secret(provider)
             expires_at = timezone.now() + timedelta(seconds=ttl_for(provider))
-            secret_hash = tokens.hash_secret(secret) if secret else ""
+            secret_hash = webhook_secrets.hash_secret(secret) if secret else ""
             flow.hand_to(provider.name, webhook_secret_hash=secret_hash, expires_at=expires_at)
         try:
             started = _start(provider, request, phone, webhook_url_for(flow, secret) if secret else None)
@@ -157,5 +202,5 @@ def public_client_ip(request: HttpRequest) -> str | None:
 def _new_secret(provider: CallAuthProvider) -> str:
     """A per-flow webhook secret when ``provider`` takes a webhook URL and the site has one, else ""."""
     if provider.webhook_style is WebhookStyle.PER_FLOW and app_settings.WEBHOOK_BASE_URL:
-        return tokens.make_secret()
+        return webhook_secrets.make_secret()
     return ""

@@ -5,7 +5,7 @@ Adding goes through the same flow as a login, with the purpose "link": the same 
 limits, the same session binding, the same one-finisher race safety; and a link flow
 can never be finished as a login, nor the reverse.
 
-Adding and removing need a recent login (``reauthentication.py``): a copied session
+Adding and removing need a recent login (``guards/reauthentication.py``): a copied session
 cookie alone changes nothing, and starts no billed call.
 """
 
@@ -28,13 +28,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import devices, errors, flows, linking, reauthentication
-from .models import CallAuthPhone, FlowPurpose, FlowStatus
+from .. import errors, flows
+from ..flows import linking
+from ..guards import devices, reauthentication
+from ..guards.limits import StartRefused
+from ..models import CallAuthPhone, FlowPurpose, FlowStatus
+from ..phones import InvalidPhoneNumber, format_phone, normalize_phone
+from ..providers.base import ProviderError
 from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
-from .phones import InvalidPhoneNumber, format_phone, normalize_phone
-from .providers.base import ProviderError
-from .throttling import StartRefused
-from .views import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
+from .presenters import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
 
 logger = logging.getLogger("django_callauth")
 

@@ -3,7 +3,7 @@
 Balances are learned only by ``manage.py callauth_providers``, which asks each provider and
 stores the answer in the shared cache (``CALLAUTH_CACHE``) with the time it was seen: no
 system check and no login ever waits on a provider's balance request. A start reads the
-stored balances to pass by a provider known to be low (starting.py); a balance older than
+stored balances to pass by a provider known to be low (flows/start.py); a balance older than
 ``MAX_AGE_SECONDS`` is not known any more, so a stopped cron cannot keep a provider out.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 from django.utils import timezone
 
-from . import signals
-from .conf import app_settings
-from .providers.base import ProviderBalance
+from .. import signals
+from ..conf import app_settings
+from .base import ProviderBalance
 
 logger = logging.getLogger("django_callauth")
 
