@@ -92,6 +92,9 @@ class CallAuthFlow(models.Model):
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
+    # The provider asked first: a flow another provider started after it is a failover (stats.py).
+    # Null on flows created before it was recorded, which are then counted as no failover.
+    first_provider = models.CharField(_("first provider asked"), max_length=100, null=True, blank=True, editable=False)
     # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
@@ -130,6 +133,22 @@ class CallAuthFlow(models.Model):
             models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),
             # The sandbox's simulated call finds the live flow by the number that was called.
             models.Index(fields=["call_to", "status"], name="callauth_flow_call_to"),
+            # The admin's dashboard (stats.py): a window of days, counted by provider and outcome.
+            # Every column it reads is in the key, so PostgreSQL reads the index alone, never the
+            # table (a key rather than INCLUDE: SQLite has no INCLUDE, and warns of it).
+            models.Index(
+                fields=[
+                    "created_at",
+                    "provider",
+                    "status",
+                    "failure_reason",
+                    "first_provider",
+                    "provider_id",
+                    "confirmed_at",
+                    "expires_at",
+                ],
+                name="callauth_flow_stats",
+            ),
         ]
 
     def __str__(self) -> str:
