@@ -111,7 +111,7 @@ class Chart:
     last_day: str
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_FOOT = 640, 160, 40, 10, 20
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_TOP, CHART_FOOT = 900, 160, 40, 10, 20
 
 
 def _chart(provider: stats.ProviderStats) -> Chart:
