@@ -93,8 +93,8 @@ class CallAuthFlow(models.Model):
     provider = models.CharField(_("provider"), max_length=100)
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
     # The provider asked first: a flow another provider started after it is a failover (stats.py).
-    # Null on flows created before it was recorded, which are then counted as no failover.
-    first_provider = models.CharField(_("first provider asked"), max_length=100, null=True, blank=True, editable=False)
+    # Blank on flows created before it was recorded, which are then counted as no failover.
+    first_provider = models.CharField(_("first provider asked"), max_length=100, blank=True, editable=False)
     # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)

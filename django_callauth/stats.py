@@ -184,7 +184,7 @@ def _counts(flows: QuerySet[CallAuthFlow], now: datetime) -> dict[tuple[str, dat
             billed=Count("pk", filter=~Q(provider_id="")),
             confirmed=Count("pk", filter=Q(confirmed_at__isnull=False)),
             late=Count("pk", filter=Q(status=FlowStatus.PENDING, expires_at__lte=now)),
-            failovers=Count("pk", filter=Q(first_provider__isnull=False) & ~Q(first_provider=F("provider"))),
+            failovers=Count("pk", filter=~Q(first_provider="") & ~Q(first_provider=F("provider"))),
         )
     )
     per_day: dict[tuple[str, date], Counts] = defaultdict(Counts)
@@ -215,7 +215,7 @@ def _add_percentiles(flows: QuerySet[CallAuthFlow], per_day: dict[tuple[str, dat
             _confirmed(flows)
             .annotate(day=TruncDate("created_at"))
             .values("provider", "day")
-            .annotate(**_percentile_aggregates())
+            .annotate(median=_percentile(0.5), p95=_percentile(0.95))
         )
         for row in rows:
             _set(per_day[row["provider"], row["day"]], row["median"], row["p95"])
@@ -230,7 +230,8 @@ def _add_percentiles(flows: QuerySet[CallAuthFlow], per_day: dict[tuple[str, dat
 def _add_total_percentiles(flows: QuerySet[CallAuthFlow], totals: dict[str, Counts]) -> None:
     """Median and p95 over the whole window, per provider (a median of medians is not one)."""
     if connection.vendor == "postgresql":
-        for row in _confirmed(flows).values("provider").annotate(**_percentile_aggregates()):
+        rows = _confirmed(flows).values("provider").annotate(median=_percentile(0.5), p95=_percentile(0.95))
+        for row in rows:
             _set(totals[row["provider"]], row["median"], row["p95"])
         return
     durations: dict[str, list[float]] = defaultdict(list)
@@ -240,9 +241,8 @@ def _add_total_percentiles(flows: QuerySet[CallAuthFlow], totals: dict[str, Coun
         _set_from(totals[provider], values)
 
 
-def _percentile_aggregates() -> dict[str, PercentileCont]:
-    seconds = EpochSeconds("confirmed_at", "created_at")
-    return {"median": PercentileCont(seconds, 0.5), "p95": PercentileCont(seconds, 0.95)}
+def _percentile(fraction: float) -> PercentileCont:
+    return PercentileCont(EpochSeconds("confirmed_at", "created_at"), fraction)
 
 
 def _durations(flows: QuerySet[CallAuthFlow]) -> Iterable[tuple[str, datetime, datetime]]:

@@ -61,7 +61,7 @@ def test_a_login_counts_started_confirmed_and_logged_in(installed: None, client:
     sandbox_confirm(client)
     assert complete(client).status_code == 200
     after = [value(name, provider="sandbox") for name in names]
-    assert [b - a for a, b in zip(before, after)] == [1, 1, 1]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1]
 
 
 def test_a_failed_login_counts_its_reason(installed: None, client: Client, settings: Any) -> None:
@@ -73,13 +73,17 @@ def test_a_failed_login_counts_its_reason(installed: None, client: Client, setti
 
 
 def test_failovers_and_rate_limits_are_counted(installed: None) -> None:
-    before = value("callauth_failovers", failed="telefon_ip", provider="sms_ru"), value(
-        "callauth_rate_limited", scope="phone"
+    before = (
+        value("callauth_failovers", failed="telefon_ip", provider="sms_ru"),
+        value("callauth_rate_limited", scope="phone"),
     )
-    signals.send_robust(signals.failed_over, flow=None, request=None, failed="telefon_ip", provider="sms_ru", error=None)
+    signals.send_robust(
+        signals.failed_over, flow=None, request=None, failed="telefon_ip", provider="sms_ru", error=None
+    )
     signals.send_robust(signals.rate_limited, request=None, scope="phone")
-    after = value("callauth_failovers", failed="telefon_ip", provider="sms_ru"), value(
-        "callauth_rate_limited", scope="phone"
+    after = (
+        value("callauth_failovers", failed="telefon_ip", provider="sms_ru"),
+        value("callauth_rate_limited", scope="phone"),
     )
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 

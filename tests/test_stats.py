@@ -87,7 +87,7 @@ def test_median_and_p95_from_start_to_call(flow_factory: FlowFactory) -> None:
 def test_failovers_are_flows_started_by_another_provider_than_the_first(flow_factory: FlowFactory) -> None:
     flow_factory(created_at=noon(0), provider="sms_ru", first_provider="telefon_ip")
     flow_factory(created_at=noon(0), provider="sms_ru", first_provider="sms_ru")
-    flow_factory(created_at=noon(0), provider="sms_ru", first_provider=None)  # created before it was recorded
+    flow_factory(created_at=noon(0), provider="sms_ru", first_provider="")  # created before it was recorded
 
     assert provider(stats.dashboard(), "sms_ru").total.failovers == 1
 
@@ -152,7 +152,10 @@ def test_a_start_that_failed_over_counts_as_a_failover(
     client: Any, settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
 ) -> None:
     settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
-    settings.CALLAUTH_TELEFON_IP_TOKEN, settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.token, fake_telefon_ip.base_url
+    settings.CALLAUTH_TELEFON_IP_TOKEN, settings.CALLAUTH_TELEFON_IP_URL = (
+        fake_telefon_ip.token,
+        fake_telefon_ip.base_url,
+    )
     settings.CALLAUTH_SMS_RU_API_ID, settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.api_id, fake_sms_ru.base_url
     fake_telefon_ip.stop()  # connection refused: sms.ru is asked next
     assert start(client).status_code == 201

@@ -6,8 +6,10 @@ scopes. Never a phone, a user or a flow id, which would make one time series per
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.dispatch import Signal
 from prometheus_client import Counter
 
 from django_callauth import signals
@@ -53,7 +55,7 @@ def on_rate_limited(sender: Any, scope: str, **kwargs: Any) -> None:
     RATE_LIMITED.labels(scope=scope).inc()
 
 
-RECEIVERS = [
+RECEIVERS: list[tuple[Signal, Callable[..., None]]] = [
     (signals.flow_started, on_started),
     (signals.flow_confirmed, on_confirmed),
     (signals.logged_in, on_logged_in),
@@ -67,4 +69,3 @@ def connect() -> None:
     """Connect every receiver once (a ``dispatch_uid``: a second ``ready()`` adds nothing)."""
     for signal, receiver in RECEIVERS:
         signal.connect(receiver, sender=CallAuthFlow, dispatch_uid=f"callauth_prometheus.{receiver.__name__}")
-
