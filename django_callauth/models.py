@@ -127,28 +127,13 @@ class CallAuthFlow(models.Model):
         ordering = ["-created_at"]
         # Every query the app makes by something other than the primary key:
         indexes = [
-            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list.
+            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list
+            # and its numbers page (stats.py: a window of days, see docs/benchmarks.rst).
             models.Index(fields=["created_at"], name="callauth_flow_created"),
             # A provider's account-wide callback finds the flow by the provider's own id.
             models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),
             # The sandbox's simulated call finds the live flow by the number that was called.
             models.Index(fields=["call_to", "status"], name="callauth_flow_call_to"),
-            # The admin's dashboard (stats.py): a window of days, counted by provider and outcome.
-            # Every column it reads is in the key, so PostgreSQL reads the index alone, never the
-            # table (a key rather than INCLUDE: SQLite has no INCLUDE, and warns of it).
-            models.Index(
-                fields=[
-                    "created_at",
-                    "provider",
-                    "status",
-                    "failure_reason",
-                    "first_provider",
-                    "provider_id",
-                    "confirmed_at",
-                    "expires_at",
-                ],
-                name="callauth_flow_stats",
-            ),
         ]
 
     def __str__(self) -> str:

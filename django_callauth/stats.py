@@ -1,8 +1,8 @@
 """Numbers an operator reads: per provider and per day, what became of the flows started.
 
 Everything is counted by the database in a few aggregate queries over the window of days
-(``GROUP BY`` provider, day, status, failure reason), served by the ``callauth_flow_stats``
-index: a million flows never come back to Python. Only the times from start to call do,
+(``GROUP BY`` provider, day, status, failure reason), on the ``created_at`` index: the
+flows never come back to Python. Only the times from start to call do,
 on databases without ``percentile_cont`` (SQLite): there the confirmed flows of the window
 are fetched as two timestamps each and the percentiles computed here, the same way.
 
