@@ -97,6 +97,9 @@ class CallAuthFlow(models.Model):
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
+    # The provider asked first: a flow another provider started after it is a failover (stats.py).
+    # Blank on flows created before it was recorded, which are then counted as no failover.
+    first_provider = models.CharField(_("first provider asked"), max_length=100, blank=True, editable=False)
     # Only webhook-mode flows have a secret; it is stored hashed (guards/webhook_secrets.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
@@ -129,7 +132,8 @@ class CallAuthFlow(models.Model):
         ordering = ["-created_at"]
         # Every query the app makes by something other than the primary key:
         indexes = [
-            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list.
+            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list
+            # and its numbers page (stats.py: a window of days, see docs/benchmarks.rst).
             models.Index(fields=["created_at"], name="callauth_flow_created"),
             # A provider's account-wide callback finds the flow by the provider's own id.
             models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),

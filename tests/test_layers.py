@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "django_callauth"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "entry",
-        ("urls", "backends", "admin", "apps", "checks", "reporting", "templatetags", "management", "contrib"),
+        ("urls", "backends", "admin", "stats", "apps", "checks", "reporting", "templatetags", "management", "contrib"),
     ),
     ("web", ("web",)),
     ("flows", ("flows",)),

@@ -112,6 +112,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
         purpose=purpose,
         user=_owner(request) if purpose == FlowPurpose.LINK else None,
         provider=providers[0].name,
+        first_provider=providers[0].name,
         webhook_secret_hash=webhook_secrets.hash_secret(secret) if secret else "",
         next_url=next_url,
         created_at=now,

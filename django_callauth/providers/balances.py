@@ -31,7 +31,8 @@ def _cache() -> BaseCache:
     return caches[app_settings.CACHE]
 
 
-def _key(name: str) -> str:
+def cache_key(name: str) -> str:
+    """Where ``name``'s last balance is kept (read by the admin's numbers page for the price too)."""
     return f"callauth:balance:{name}"
 
 
@@ -52,9 +53,15 @@ def record(name: str, balance: ProviderBalance) -> None:
     A cache that fails is logged: the command still reports and alerts, and starts simply
     do not know the balance.
     """
-    state = {"amount": str(balance.amount), "at": timezone.now().isoformat()}
+    price = None if balance.price is None else str(balance.price)
+    state = {
+        "amount": str(balance.amount),
+        "currency": balance.currency,
+        "price": price,
+        "at": timezone.now().isoformat(),
+    }
     try:
-        _cache().set(_key(name), state, MAX_AGE_SECONDS)
+        _cache().set(cache_key(name), state, MAX_AGE_SECONDS)
     except Exception as exc:
         logger.warning("The balance of %s could not be cached (%s)", name, type(exc).__name__)
     limit = threshold(name)
@@ -72,14 +79,14 @@ def known_low(names: list[str]) -> set[str]:
     if not limits:
         return set()  # no threshold, no cache read: the common single-provider site pays nothing
     try:
-        found: dict[str, Any] = _cache().get_many([_key(name) for name in limits])
+        found: dict[str, Any] = _cache().get_many([cache_key(name) for name in limits])
     except Exception as exc:
         logger.warning("The providers' balances could not be read from the cache (%s)", type(exc).__name__)
         return set()
     return {
         name
         for name, limit in limits.items()
-        if (amount := _fresh_amount(found.get(_key(name)))) is not None and amount < limit
+        if (amount := _fresh_amount(found.get(cache_key(name)))) is not None and amount < limit
     }
 
 
