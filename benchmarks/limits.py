@@ -1,6 +1,6 @@
 """Turn the cost limits against users, on Redis, with the limiter's clock moved: what gets through, who is locked out.
 
-The limiter is called directly (``throttling.consume_start``, what every start and phone
+The limiter is called directly (``guards.limits.consume_start``, what every start and phone
 added goes through), with the default ``CALLAUTH_RATE_LIMITS``, on a real Redis under a
 fresh key prefix; time is moved, nothing sleeps, every loop is bounded.
 
@@ -50,7 +50,7 @@ class Limiter:
     def __init__(self) -> None:
         from django.core.cache import caches
 
-        from django_callauth import throttling
+        from django_callauth.guards import limits as throttling
 
         caches["default"].clear()  # each measurement on counters of its own (flushes --redis's database)
         self.throttling = throttling
@@ -85,7 +85,7 @@ def device_cookie(address: str, phone: str) -> dict[str, str]:
     from django.http import HttpResponse
     from django.test import RequestFactory
 
-    from django_callauth import devices
+    from django_callauth.guards import devices
 
     response = HttpResponse()
     devices.remember(RequestFactory().post("/", REMOTE_ADDR=address), response, phone)

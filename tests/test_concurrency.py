@@ -78,10 +78,12 @@ def test_concurrent_webhooks_confirm_once(settings: Any, flow_factory: FlowFacto
     settings.CALLAUTH_PROVIDER = "telefon_ip"
     settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
     settings.CALLAUTH_WEBHOOK_VERIFY = False
-    from django_callauth import tokens
+    from django_callauth.guards import webhook_secrets
 
-    secret = tokens.make_secret()
-    flow = flow_factory(provider="telefon_ip", provider_id="122760", webhook_secret_hash=tokens.hash_secret(secret))
+    secret = webhook_secrets.make_secret()
+    flow = flow_factory(
+        provider="telefon_ip", provider_id="122760", webhook_secret_hash=webhook_secrets.hash_secret(secret)
+    )
     confirmations: list[Any] = []
     signals.flow_confirmed.connect(lambda **kw: confirmations.append(kw["flow"].pk), weak=False, dispatch_uid="wh")
     url = f"/callauth/webhook/{flow.pk}/{secret}/?success=True&phone=89001234567&id=122760"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
-from django_callauth.starting import start_new
 
 from django_callauth import stats
+from django_callauth.flows.start import start_new
 from django_callauth.models import FailureReason, FlowStatus
 from django_callauth.providers import balances
 from tests.fake_sms_ru import FakeSmsRu
