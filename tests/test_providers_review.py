@@ -22,9 +22,8 @@ from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
     JSON,
     OTHER_PHONE,
-    PHONE,
-    FlowFactory,
     START_POST,
+    FlowFactory,
     SignalLog,
     assert_json_error,
     browser_with,
