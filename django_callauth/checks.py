@@ -316,3 +316,23 @@ def check_client_address(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         ]
     return []
+
+
+@register(Tags.security)
+@_after_setting_values
+def check_review_phones(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """callauth.W006: phones that log in without a call, on a production site."""
+    from .phones import mask_phone
+
+    phones = app_settings.REVIEW_PHONES
+    if settings.DEBUG or not phones:
+        return []
+    return [
+        Warning(
+            f"CALLAUTH_REVIEW_PHONES lets {len(phones)} phone(s) log in without a call: "
+            f"{', '.join(mask_phone(phone) for phone in phones)}.",
+            hint="Anyone who knows one logs in as its account. Keep the list empty except while "
+            "an app store reviews the app, and the accounts free of anything of value.",
+            id="callauth.W006",
+        )
+    ]

@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar, cast, overload
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from .phones import InvalidPhoneNumber, normalize_phone
+
 #: Limits on provider-billed starts, by scope (guards/limits.py). ``CALLAUTH_RATE_LIMITS`` is
 #: merged over these; a scope set to ``None`` is off.
 DEFAULT_RATE_LIMITS: dict[str, str | None] = {
@@ -145,6 +147,22 @@ THRESHOLDS = Rule(
     "a dict of provider names (str) to amounts (int, float or Decimal, at least 0)",
     _is_thresholds,
     clean=lambda value: {name: Decimal(str(amount)) for name, amount in value.items()},
+)
+
+
+def _is_canonical_phone(value: object) -> bool:
+    try:
+        return normalize_phone(value) == value
+    except InvalidPhoneNumber:
+        return False
+
+
+#: A list (or tuple) of phones, each already canonical: a phone in another form would never
+#: equal the typed phone once normalised, and would silently do nothing.
+PHONES = Rule(
+    "a list of Russian mobile phones in E.164 form ('+79001234567')",
+    lambda value: isinstance(value, (list, tuple)) and all(_is_canonical_phone(phone) for phone in value),
+    clean=tuple,
 )
 
 
@@ -329,6 +347,12 @@ class CallAuthSettings:
         365 * 86400,
         integer(1, unit="seconds"),
         "Seconds a device cookie counts after the last proof it holds (a login or a phone added).",
+    )
+    REVIEW_PHONES = Setting[tuple[str, ...]](
+        "REVIEW_PHONES",
+        (),
+        PHONES,
+        "Phones that log in without a call, for an app store's reviewers (providers/review.py; callauth.W006).",
     )
 
 

@@ -36,6 +36,9 @@ rate_limited = Signal()
 #: ``callauth_providers``). Also: ``provider`` (its name), ``balance`` (a
 #: ``ProviderBalance``), ``threshold`` (a ``Decimal``). No ``flow``.
 provider_balance_low = Signal()
+#: A flow was started for a phone of ``CALLAUTH_REVIEW_PHONES``: it logs in without a call
+#: (providers/review.py). Also: ``request``. Its ``flow.provider`` is ``"review"``.
+review_phone_used = Signal()
 
 
 def send_robust(signal: Signal, **kwargs: Any) -> None:

@@ -70,6 +70,7 @@ def all_checks() -> list[Any]:
         *checks.check_rate_limits(),
         *checks.check_client_address(),
         *checks.check_adapter(),
+        *checks.check_review_phones(),
     ]
 
 
@@ -540,6 +541,25 @@ def test_w004_not_when_no_phone_lands_in_the_email_field(
     assert all_checks() == []
 
 
+# -- W006: review phones on a production site ---------------------------------------------------
+
+
+def test_w006_review_phones_without_debug_are_named_masked(production: Any) -> None:
+    production.CALLAUTH_REVIEW_PHONES = ["+79000000001", "+79000000002"]
+    [warning] = all_checks()
+    assert warning.id == "callauth.W006"
+    assert "+7 900 ***-**-01" in warning.msg and "+7 900 ***-**-02" in warning.msg
+    assert "+79000000001" not in warning.msg
+
+
+def test_w006_not_with_debug_nor_an_empty_list(production: Any) -> None:
+    production.CALLAUTH_REVIEW_PHONES = []
+    assert all_checks() == []
+    production.CALLAUTH_REVIEW_PHONES = ["+79000000001"]
+    production.DEBUG = True
+    assert all_checks() == []
+
+
 # -- E013 (and E006, E011): every documented setting refuses values of the wrong type ------------
 
 SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.rst"
@@ -555,6 +575,14 @@ WRONG_VALUES: dict[str, list[Any]] = {
     "str or None": [5, True, b"text", ["text"]],
     "str or list of str": [5, None, True, b"telefon_ip", [5], ["sandbox", None], {"sandbox": 1}],
     "dict": ["ip", None, ["ip"], {"ip": 10}, {5: "10/m"}],
+    "list of phones": [
+        "+79001234567",
+        None,
+        ("+79001234567", 5),
+        ["89001234567"],
+        ["+7 900 123-45-67"],
+        ["+78001234567"],
+    ],
     "dict of str to number ≥ 0": [
         *["sms_ru", None, ["sms_ru"], {5: 100}],
         *[{"sms_ru": value} for value in ("100", True, None, -1, math.nan, math.inf)],

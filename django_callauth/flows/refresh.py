@@ -16,9 +16,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import CallAuthFlow, FlowStatus
+from ..models import CallAuthFlow, FlowPurpose, FlowStatus
+from ..phones import mask_phone
 from ..providers import provider_named
 from ..providers.base import CallAuthProvider, ProviderError
+from ..providers.review import ReviewProvider, is_review_phone
 from .reports import apply_report, confirmed_caller, expire
 
 logger = logging.getLogger("django_callauth")
@@ -41,6 +43,10 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
     deadline = _check_deadline(flow)
     if now >= deadline:
         expire(flow)
+        return
+    if flow.provider == ReviewProvider.name:
+        if user_says_called:
+            _confirm_review_flow(flow, request)
         return
     provider = provider_named(flow.provider)
     if provider is None:
@@ -71,6 +77,21 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         # sent it, so it costs no more checks; the flow waits again, as before it came.
         logger.info("Flow %s: the check saw no call the callback reported; waiting again", flow.pk)
         flow.forget_callback(received_at)
+
+
+def _confirm_review_flow(flow: CallAuthFlow, request: HttpRequest | None) -> None:
+    """The press of "I have called" on a review flow confirms it with the flow's own phone.
+
+    Only the press: a reviewer cannot call, and a status poll confirming on its own would
+    log in whoever merely typed the phone. Only while the phone is still listed, and only a
+    login (start_new never makes another review flow): removing a phone from
+    ``CALLAUTH_REVIEW_PHONES`` stops its pending flows too.
+    """
+    if flow.purpose != FlowPurpose.LOGIN or not is_review_phone(flow.phone):
+        logger.warning("Flow %s: %s is no review phone now; nothing confirms it", flow.pk, mask_phone(flow.phone))
+        return
+    logger.warning("Flow %s: review phone %s confirmed without a call", flow.pk, mask_phone(flow.phone))
+    apply_report(flow, flow.phone, request=request)
 
 
 #: After a per-flow webhook that came in time, how long past the deadline a check may still verify it.

@@ -31,6 +31,7 @@ from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from ..phones import mask_phone
 from ..providers import balances, get_providers
 from ..providers.base import CallAuthProvider, ProviderError, StartedCall, WebhookStyle
+from ..providers.review import ReviewProvider, is_review_phone
 from .session import bind, flow_from_session
 
 logger = logging.getLogger("django_callauth")
@@ -104,7 +105,7 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
     answer finds it. When every provider failed, the flow is marked failed. A flow adding
     a phone (``FlowPurpose.LINK``) belongs to the logged-in user who started it.
     """
-    providers = _passing_low_balances(get_providers())
+    providers = _providers_for(phone, purpose)
     now = timezone.now()
     secret = _new_secret(providers[0])
     flow = CallAuthFlow.objects.create(
@@ -133,6 +134,9 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
             flow.set_started(call_to=started.call_to, provider_id=started.provider_id)
             mode = "webhook" if secret else "callback" if provider.awaits_callback else "check"
             logger.info("Flow %s started by %s for %s in %s mode", flow.pk, provider.name, mask_phone(phone), mode)
+            if isinstance(provider, ReviewProvider):
+                logger.warning("Flow %s: review phone %s logs in without a call", flow.pk, mask_phone(phone))
+                signals.send_robust(signals.review_phone_used, flow=flow, request=request)
             return flow
         following = providers[index + 1] if index + 1 < len(providers) else None
         if following is None or not failure.no_call_set_up:
@@ -156,6 +160,16 @@ def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = Fl
     logger.warning("Flow %s: provider refused to start (%s)", flow.pk, failure.error.code)
     signals.send_robust(signals.flow_failed, flow=flow, reason=FailureReason.PROVIDER_ERROR)
     raise failure
+
+
+def _providers_for(phone: str, purpose: str) -> list[CallAuthProvider]:
+    """Who is asked to start a flow for ``phone``: the review provider alone for a review phone's login.
+
+    Only a login: adding a review phone to an account (whoever is logged in) needs a real call.
+    """
+    if purpose == FlowPurpose.LOGIN and is_review_phone(phone):
+        return [ReviewProvider()]
+    return _passing_low_balances(get_providers())
 
 
 def _passing_low_balances(providers: list[CallAuthProvider]) -> list[CallAuthProvider]:
