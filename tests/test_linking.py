@@ -201,8 +201,8 @@ def test_a_link_flow_is_finished_once(alice: Any, flow_factory: FlowFactory) -> 
     flow = flow_factory(purpose=FlowPurpose.LINK, user=alice, status=FlowStatus.CONFIRMED)
     request = RequestFactory().post(url("link_complete"))
     request.user = alice
-    assert linking.link_phone(request, flow) == "linked"
-    assert linking.link_phone(request, flow) == ""
+    assert linking.link_phone(request, flow) is linking.LinkOutcome.LINKED
+    assert linking.link_phone(request, flow) is linking.LinkOutcome.NOT_CONFIRMED
     assert CallAuthFlow.objects.get().status == FlowStatus.USED
     assert phones_of(alice) == [PHONE]
 

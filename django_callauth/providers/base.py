@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 
 from .. import errors
 from ..conf import Setting
-from ..errors import ApiError
+from ..errors import ApiError, CallAuthRefusal
 
 
 @dataclass(frozen=True)
@@ -75,19 +75,25 @@ class WebhookStyle(enum.Enum):
     ACCOUNT = "account"
 
 
-class ProviderError(Exception):
+class ProviderError(CallAuthRefusal):
     """Base of every provider failure; ``error`` is what the person starting a flow is answered.
 
-    Messages never contain a request URL or any other secret-bearing text: a provider's
-    credentials may sit in its URLs. ``no_call_set_up``: the failure proves that the
-    provider set up no call (and billed nothing), so a failover list may ask the next one.
+    A project's provider raises these (or its own subclasses, with their own ``error``):
+    the views answer any ``CallAuthRefusal`` with its ``error``, and a failover list
+    reads ``no_call_set_up``. The message (``str(exc)``) is for logs only, and never
+    contains a request URL or any other secret-bearing text: a provider's credentials may
+    sit in its URLs.
     """
 
-    error: ClassVar[ApiError] = errors.PROVIDER_FAILED
+    #: The answer to the person starting a flow; set it on a subclass for another answer
+    #: (``errors.PROVIDER_*``), or pass ``error=`` for one instance.
+    error: ApiError = errors.PROVIDER_FAILED
+    #: The failure proves the provider set up no call (and billed nothing), so a failover
+    #: list (``CALLAUTH_PROVIDER`` as a list) may ask the next provider. When in doubt, False.
     no_call_set_up: bool = False
 
-    def __init__(self, *args: object, no_call_set_up: bool | None = None) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: object, no_call_set_up: bool | None = None, error: ApiError | None = None) -> None:
+        super().__init__(*args, error=error)
         if no_call_set_up is not None:
             self.no_call_set_up = no_call_set_up
 
