@@ -740,6 +740,13 @@ def test_webhook_before_the_start_answer_was_stored(
     assert flow.status == FlowStatus.CONFIRMED
 
 
+@pytest.mark.django_db
+def test_an_outcome_reads_as_what_happened_in_a_log_line(flow_factory: FlowFactory) -> None:
+    # The webhook views log the outcome with %s: the text, not "ReportOutcome.IGNORED_NO_CALL".
+    outcome = flows.handle_webhook(flow_factory(), CallReport(caller=None))
+    assert (outcome, str(outcome)) == (ReportOutcome.IGNORED_NO_CALL, "ignored: no call reported")
+
+
 # -- handle_callback ----------------------------------------------------------------
 
 
