@@ -7,6 +7,7 @@ answer: a code and the message saying what happened this time. Every answer is d
 here once, those of the providers' errors and of the cost limits too; one that carries a
 value (a wait, the methods allowed) fills it in with ``ApiError.format``. Only an invalid
 phone's message comes from elsewhere: ``phones.InvalidPhoneNumber.error`` says what is wrong.
+Every refusal raised on the way to a provider is a ``CallAuthRefusal`` carrying its answer.
 """
 
 from __future__ import annotations
@@ -249,6 +250,28 @@ class ApiError:
     def json(self) -> dict[str, str]:
         """The JSON body: ``{"error": code, "message": message}``, translated now."""
         return {"error": self.code.value, "message": str(self.message)}
+
+
+class CallAuthRefusal(Exception):
+    """Something the person is told instead of what they asked for: ``error`` is the answer.
+
+    The base of every refusal raised on the way to a provider: an invalid phone
+    (``phones.InvalidPhoneNumber``), a start the limits refuse (``guards.limits.StartRefused``)
+    and a provider's failure (``providers.base.ProviderError``, a project provider's own
+    subclasses too). Views catch this one class and answer ``error`` with its code, status
+    and message; nothing else about the exception reaches the user. A subclass sets
+    ``error`` on the class, or passes ``error=`` for one instance.
+    """
+
+    #: The answer: its code (so its HTTP status), message and ``Retry-After``.
+    error: ApiError
+
+    def __init__(self, *args: object, error: ApiError | None = None) -> None:
+        super().__init__(*args)
+        if error is not None:
+            self.error = error
+        elif not isinstance(getattr(type(self), "error", None), ApiError):
+            raise TypeError(f"{type(self).__name__} needs an error: set it on the class or pass error=")
 
 
 # -- the answers that never change ------------------------------------------------------

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .conf import app_settings
+from .types import User
 
 
 class FlowStatus(models.TextChoices):
@@ -146,7 +147,7 @@ class CallAuthFlow(models.Model):
 
     # -- derived state -------------------------------------------------------
 
-    def current_status(self, now: datetime | None = None) -> str:
+    def current_status(self, now: datetime | None = None) -> FlowStatus:
         """The status a client sees: a flow of ``SHOWN_EXPIRED`` that can no longer be finished is expired.
 
         Pending past its deadline (``expires_at``), or confirmed but not finished in time
@@ -158,7 +159,7 @@ class CallAuthFlow(models.Model):
             return FlowStatus.EXPIRED
         if self.status == FlowStatus.CONFIRMED and now >= self.complete_by:
             return FlowStatus.EXPIRED
-        return self.status
+        return FlowStatus(self.status)
 
     @property
     def complete_by(self) -> datetime:
@@ -180,7 +181,9 @@ class CallAuthFlow(models.Model):
 
     # -- transitions -----------------------------------------------------------
 
-    def _transition(self, source: str, target: str, condition: Q | None = None, /, **changes: Any) -> bool:
+    def _transition(
+        self, source: FlowStatus, target: FlowStatus, condition: Q | None = None, /, **changes: Any
+    ) -> bool:
         """``source`` → ``target`` if the row is still ``source`` (and matches ``condition``).
 
         Raises ``TransitionNotAllowed``, before touching the database, for a change that
@@ -190,7 +193,7 @@ class CallAuthFlow(models.Model):
             raise TransitionNotAllowed(f"a flow may not go from {source!r} to {target!r}")
         return self._update(Q(status=source) & (condition or Q()), status=target, **changes)
 
-    def _update_while(self, status: str, condition: Q, /, **changes: Any) -> bool:
+    def _update_while(self, status: FlowStatus, condition: Q, /, **changes: Any) -> bool:
         """Change fields other than the status of a flow that is still ``status``."""
         if "status" in changes:
             raise TransitionNotAllowed("a status change goes through _transition")
@@ -227,7 +230,7 @@ class CallAuthFlow(models.Model):
         in_time = Q(expires_at__gt=reported_at or now)
         return self._transition(FlowStatus.PENDING, FlowStatus.CONFIRMED, in_time, caller=caller, confirmed_at=now)
 
-    def fail(self, reason: str, *, caller: str = "", from_status: str = FlowStatus.PENDING) -> bool:
+    def fail(self, reason: FailureReason, *, caller: str = "", from_status: FlowStatus = FlowStatus.PENDING) -> bool:
         """``from_status`` → failed: pending (never confirmed), or used (claimed, but unusable)."""
         return self._transition(
             from_status,
@@ -249,7 +252,7 @@ class CallAuthFlow(models.Model):
         """Confirmed → used, for a flow adding a phone to an account; exactly one finisher wins."""
         return self._claim(FlowPurpose.LINK)
 
-    def _claim(self, purpose: str) -> bool:
+    def _claim(self, purpose: FlowPurpose) -> bool:
         now = timezone.now()
         deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
         return self._transition(
@@ -259,7 +262,7 @@ class CallAuthFlow(models.Model):
             finished_at=now,
         )
 
-    def set_user(self, user: Any) -> None:
+    def set_user(self, user: User) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
         flow_changed.send(sender=type(self), flow=self)

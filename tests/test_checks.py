@@ -510,7 +510,7 @@ class EmailUser(AbstractBaseUser):
 
 
 class EmailAdapter(CallAuthAdapter):
-    def username_for_phone(self, phone: str) -> str:
+    def username_for_phone(self, request: Any, phone: str) -> str:
         return phone[1:] + "@phones.example"
 
 

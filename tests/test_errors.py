@@ -20,8 +20,9 @@ from django.utils import translation
 from django.utils.html import escape
 
 from django_callauth import errors
-from django_callauth.errors import ApiError, ErrorCode
+from django_callauth.errors import ApiError, CallAuthRefusal, ErrorCode
 from django_callauth.guards.limits import RateLimited, RateLimiterUnavailable, StartInProgress, StartRefused
+from django_callauth.phones import InvalidPhoneNumber
 from django_callauth.providers.base import ProviderError
 from django_callauth.web.negotiation import error_response
 
@@ -139,6 +140,24 @@ def test_every_start_refusal_answers_a_registered_error() -> None:
         ErrorCode.START_IN_PROGRESS,
     ]
     assert [refusal.error.retry_after for refusal in refusals] == [40, None, 1]
+
+
+def test_every_refusal_shares_one_base_that_views_catch() -> None:
+    # A view answers any CallAuthRefusal with its error: these three families are all of them.
+    assert {InvalidPhoneNumber, StartRefused, ProviderError} <= set(CallAuthRefusal.__subclasses__())
+    for refusal in [InvalidPhoneNumber("Enter a phone."), RateLimited("phone", 40), ProviderError("down")]:
+        assert isinstance(refusal, CallAuthRefusal)
+        assert isinstance(refusal.error, ApiError)
+    assert isinstance(InvalidPhoneNumber("Enter a phone."), ValueError)  # as before it had a base
+
+
+def test_a_refusal_always_carries_its_answer() -> None:
+    with pytest.raises(TypeError, match="CallAuthRefusal needs an error"):
+        CallAuthRefusal("refused")
+    assert CallAuthRefusal(error=errors.PROVIDER_REJECTED).error is errors.PROVIDER_REJECTED
+    # One instance's own answer leaves the class's default alone.
+    assert ProviderError("down", error=errors.PROVIDER_REJECTED).error is errors.PROVIDER_REJECTED
+    assert ProviderError("down").error is errors.PROVIDER_FAILED
 
 
 @pytest.mark.parametrize("cls", subclasses(ProviderError), ids=lambda cls: cls.__name__)

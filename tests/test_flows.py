@@ -17,7 +17,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from django_callauth import flows, signals
-from django_callauth.flows import refresh
+from django_callauth.flows import ReportOutcome, refresh
 from django_callauth.guards import webhook_secrets
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers import get_provider_class
@@ -684,7 +684,7 @@ def test_webhook_after_the_deadline_is_ignored(
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
     flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(120)
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == "ignored: flow is expired"
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == ReportOutcome.IGNORED_NOT_PENDING
     row = stored(flow)
     assert (row.status, row.caller, row.webhook_received_at) == (FlowStatus.PENDING, "", None)
     assert row.current_status() == FlowStatus.EXPIRED
@@ -719,7 +719,7 @@ def test_webhook_for_a_finished_flow_is_ignored(
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
     flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"), status=status)
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == f"ignored: flow is {status}"
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == ReportOutcome.IGNORED_NOT_PENDING
     assert stored(flow).status == status
 
 
@@ -740,6 +740,13 @@ def test_webhook_before_the_start_answer_was_stored(
     assert flow.status == FlowStatus.CONFIRMED
 
 
+@pytest.mark.django_db
+def test_an_outcome_reads_as_what_happened_in_a_log_line(flow_factory: FlowFactory) -> None:
+    # The webhook views log the outcome with %s: the text, not "ReportOutcome.IGNORED_NO_CALL".
+    outcome = flows.handle_webhook(flow_factory(), CallReport(caller=None))
+    assert (outcome, str(outcome)) == (ReportOutcome.IGNORED_NO_CALL, "ignored: no call reported")
+
+
 # -- handle_callback ----------------------------------------------------------------
 
 
@@ -747,7 +754,7 @@ def test_webhook_before_the_start_answer_was_stored(
 @pytest.mark.parametrize(
     ("status", "vouched", "outcome"),
     [
-        *[(status, True, f"ignored: flow is {status}") for status in FlowStatus if status != FlowStatus.PENDING],
+        *[(status, True, ReportOutcome.IGNORED_NOT_PENDING) for status in FlowStatus if status != FlowStatus.PENDING],
         (FlowStatus.PENDING, False, "ignored: no call reported"),
     ],
 )

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("flows", ("flows",)),
     ("providers", ("providers",)),
     ("guards", ("guards",)),
-    ("base", ("adapter", "signals", "models", "phones", "errors", "conf", "__init__")),
+    ("base", ("adapter", "signals", "models", "phones", "errors", "conf", "types", "__init__")),
 ]
 
 

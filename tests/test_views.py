@@ -18,9 +18,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from django_callauth import errors
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
 from django_callauth.phones import MAX_INPUT_LENGTH
+from django_callauth.providers.base import ProviderError, StartedCall
+from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.web import formstate
 from django_callauth.web import login as login_views
 from django_callauth.web import phones as phone_views
@@ -70,7 +73,29 @@ START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", 
 # -- start ----------------------------------------------------------------------------
 
 
+class QuotaSpent(ProviderError):
+    """A project provider's own failure, with an answer of its own (not ProviderError's default)."""
+
+    error = errors.PROVIDER_NOT_ANSWERING
+
+
+class QuotaSpentProvider(SandboxProvider):
+    """A project's provider whose calls budget is spent: every start raises its own error."""
+
+    name = "project_quota"
+
+    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+        raise QuotaSpent("monthly call budget spent")
+
+
 class TestStart:
+    def test_a_project_providers_own_error_is_answered_with_its_error(self, client, settings):
+        settings.CALLAUTH_PROVIDER = f"{__name__}.QuotaSpentProvider"
+        assert_json_error(start(client), 503, "provider_unavailable", str(errors.PROVIDER_NOT_ANSWERING.message))
+        response = client.post(url("start"), {"phone": PHONE})
+        assert response.status_code == 503
+        assert str(errors.PROVIDER_NOT_ANSWERING.message) in response.content.decode()
+
     def test_json_answer_has_exactly_the_documented_fields(self, client):
         before = timezone.now()
         response = start(client)

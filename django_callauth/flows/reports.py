@@ -23,6 +23,7 @@ from ..models import CallAuthFlow, FailureReason, FlowStatus
 from ..phones import mask_phone
 from ..providers import known_provider_classes
 from ..providers.base import CallAuthProvider, CallReport
+from ..types import Outcome
 
 logger = logging.getLogger("django_callauth")
 
@@ -70,7 +71,22 @@ def expire(flow: CallAuthFlow) -> None:
         signals.send_robust(signals.flow_failed, flow=flow, reason=FlowStatus.EXPIRED)
 
 
-def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthProvider | None = None) -> str:
+class ReportOutcome(Outcome):
+    """What a webhook's or callback's report did to its flow (``handle_webhook``, ``handle_callback``), for logs."""
+
+    #: The flow takes no more reports: it has ended, or its time to call is up.
+    IGNORED_NOT_PENDING = "ignored: flow is not pending"
+    #: The report is about another of the provider's ids than the flow's.
+    IGNORED_ID_MISMATCH = "ignored: id mismatch"
+    #: The report says no call came (yet).
+    IGNORED_NO_CALL = "ignored: no call reported"
+    #: The flow is eligible for one ``check`` of our stored id, which decides.
+    ACCEPTED = "accepted: to be verified"
+    #: Applied as a check's answer would be (a per-flow webhook without ``CALLAUTH_WEBHOOK_VERIFY``).
+    APPLIED = "applied"
+
+
+def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthProvider | None = None) -> ReportOutcome:
     """Take the provider's word that a call came; never logs anyone in (invariant 2).
 
     With ``CALLAUTH_WEBHOOK_VERIFY`` (the default) the report only makes the flow
@@ -81,24 +97,24 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthPro
     """
     # current_status(): a pending flow past its deadline takes no more reports (invariant 3).
     if flow.current_status() != FlowStatus.PENDING:
-        return "ignored: flow is " + flow.current_status()
+        return ReportOutcome.IGNORED_NOT_PENDING
     if report.provider_id is not None and report.provider_id != flow.provider_id and flow.provider_id:
         logger.warning("Flow %s: webhook names another provider id", flow.pk)
-        return "ignored: id mismatch"
+        return ReportOutcome.IGNORED_ID_MISMATCH
     if not report.called:
-        return "ignored: no call reported"
+        return ReportOutcome.IGNORED_NO_CALL
     caller = confirmed_caller(flow, provider, report) if provider is not None else report.caller
     if app_settings.WEBHOOK_VERIFY or caller is None:
         # Even a report of another phone is verified rather than ignored: only the
         # provider knows this URL's secret, and a confirmed mismatch tells the user
         # at once to call from the right phone, instead of leaving them to time out.
         flow.note_webhook()
-        return "accepted: to be verified"
+        return ReportOutcome.ACCEPTED
     apply_report(flow, caller, reported_at=timezone.now())
-    return "applied"
+    return ReportOutcome.APPLIED
 
 
-def handle_callback(flow: CallAuthFlow, report: CallReport) -> str:
+def handle_callback(flow: CallAuthFlow, report: CallReport) -> ReportOutcome:
     """An account-wide callback's report: at most makes the flow eligible for one ``check``.
 
     Its URL carries no secret, so anyone could have sent it: it is never applied, whatever
@@ -106,11 +122,11 @@ def handle_callback(flow: CallAuthFlow, report: CallReport) -> str:
     call puts the flow back to waiting (``refresh_flow``). Returns what happened, for logs.
     """
     if flow.current_status() != FlowStatus.PENDING:
-        return "ignored: flow is " + flow.current_status()
+        return ReportOutcome.IGNORED_NOT_PENDING
     if not report.called:
-        return "ignored: no call reported"
+        return ReportOutcome.IGNORED_NO_CALL
     flow.note_callback()
-    return "accepted: to be verified"
+    return ReportOutcome.ACCEPTED
 
 
 def simulate_call(call_to: str, caller: str | None = None) -> CallAuthFlow | None:

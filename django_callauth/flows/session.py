@@ -21,7 +21,7 @@ SESSION_KEYS: dict[str, str] = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose
 
 
 def flow_from_session(
-    session: SessionBase, purpose: str = FlowPurpose.LOGIN, *, cached: bool = False
+    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN, *, cached: bool = False
 ) -> CallAuthFlow | None:
     """The flow of ``purpose`` this browser started, if any (invariant 1).
 
@@ -44,7 +44,7 @@ def flow_from_session(
     return flow
 
 
-def forget_flow(session: SessionBase, purpose: str = FlowPurpose.LOGIN) -> None:
+def forget_flow(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> None:
     session.pop(SESSION_KEYS[purpose], None)
 
 

@@ -42,7 +42,7 @@ REUSE_MIN_SECONDS = 20
 
 
 def start_flow(
-    request: HttpRequest, phone: str, next_url: str = "", *, purpose: str = FlowPurpose.LOGIN
+    request: HttpRequest, phone: str, next_url: str = "", *, purpose: FlowPurpose = FlowPurpose.LOGIN
 ) -> CallAuthFlow:
     """Hand out a number for ``phone`` and bind the flow to this browser's session.
 
@@ -98,7 +98,9 @@ def webhook_url_for(flow: CallAuthFlow, secret: str) -> str:
 
 
 @sensitive_variables("secret", "webhook_url")  # a provider's frames below name it so too
-def start_new(request: HttpRequest, phone: str, next_url: str, purpose: str = FlowPurpose.LOGIN) -> CallAuthFlow:
+def start_new(
+    request: HttpRequest, phone: str, next_url: str, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> CallAuthFlow:
     """A flow for ``phone`` started by the first provider that can; raises the last ``ProviderError``.
 
     The row is committed before any provider is asked, so a webhook racing the start's

@@ -42,7 +42,7 @@ from django.utils.translation import ngettext
 
 from .. import errors, signals
 from ..conf import app_settings
-from ..errors import ApiError
+from ..errors import ApiError, CallAuthRefusal
 from ..phones import mask_phone
 from . import devices
 from .clientip import address_keys, client_ip
@@ -100,15 +100,16 @@ def parse_rates(text: str) -> list[Rate]:
     return rates
 
 
-class StartRefused(Exception):
+class StartRefused(CallAuthRefusal):
     """A start that must not reach the provider; ``error`` is the answer, with its ``Retry-After``."""
 
     def __init__(self, error: ApiError, detail: str = "") -> None:
-        super().__init__(detail or error.code.value)
-        self.error = error
+        super().__init__(detail or error.code.value, error=error)
 
 
 class RateLimited(StartRefused):
+    """A cost limit (``CALLAUTH_RATE_LIMITS``) is spent: ``scope`` names it, ``retry_after`` says when one fits."""
+
     def __init__(self, scope: str, retry_after: int) -> None:
         # The site-wide limit is not this person's doing: its message says so.
         answer = errors.RATE_LIMITED_SITE if scope == "global" else errors.RATE_LIMITED
@@ -121,11 +122,15 @@ class RateLimited(StartRefused):
 
 
 class RateLimiterUnavailable(StartRefused):
+    """The cache that counts the limits cannot answer: no start is allowed (fails closed)."""
+
     def __init__(self) -> None:
         super().__init__(errors.RATE_LIMITER_UNAVAILABLE)
 
 
 class StartInProgress(StartRefused):
+    """The same browser is already starting a flow (a double submit)."""
+
     def __init__(self) -> None:
         super().__init__(errors.START_IN_PROGRESS)
 

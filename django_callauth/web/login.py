@@ -8,7 +8,6 @@ view here takes a flow id from the request (the provider's webhooks are in web/w
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
@@ -20,12 +19,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows, signals
 from ..adapter import get_adapter
-from ..errors import ApiError
+from ..errors import ApiError, CallAuthRefusal
 from ..guards import devices
-from ..guards.limits import StartRefused
 from ..models import CallAuthFlow, FlowPurpose, FlowStatus
-from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalize_phone
-from ..providers.base import ProviderError
+from ..phones import MAX_INPUT_LENGTH, normalize_phone
+from ..types import User
 from . import formstate
 from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
 from .presenters import (
@@ -72,7 +70,7 @@ def start(request: HttpRequest) -> HttpResponse:
 
     try:
         flow = flows.start_flow(request, normalize_phone(raw_phone), next_url)
-    except (InvalidPhoneNumber, StartRefused, ProviderError) as exc:
+    except CallAuthRefusal as exc:
         return refused(exc.error)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
@@ -84,7 +82,7 @@ def start(request: HttpRequest) -> HttpResponse:
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
-def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+def challenge(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
     flow = flows.flow_from_session(request.session, purpose)
     if flow is None or not flow.call_to:
         return no_flow(request, purpose)
@@ -104,7 +102,7 @@ def challenge(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpRes
 @allow_methods("GET")
 @never_cache
 @transaction.non_atomic_requests
-def status(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
     flow = flows.flow_from_session(request.session, purpose, cached=True)
     if flow is None:
         return no_flow(request, purpose)
@@ -143,7 +141,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     return challenge_error(request, flow, flow_problem(flow))
 
 
-def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: Any) -> HttpResponse:
+def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: User) -> HttpResponse:
     """``login()`` and what follows; project code failing here never loses the login (invariant 14).
 
     The flow is used by now. A 5xx answer would not save the rotated session

@@ -29,12 +29,11 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows
+from ..errors import CallAuthRefusal
 from ..flows import linking
 from ..guards import devices, reauthentication
-from ..guards.limits import StartRefused
 from ..models import CallAuthPhone, FlowPurpose, FlowStatus
-from ..phones import InvalidPhoneNumber, format_phone, normalize_phone
-from ..providers.base import ProviderError
+from ..phones import format_phone, normalize_phone
 from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
 from .presenters import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
 
@@ -139,7 +138,7 @@ def phone_add(request: HttpRequest) -> HttpResponse:
     try:
         phone = normalize_phone(raw_phone)
         flow = flows.start_flow(request, phone, purpose=FlowPurpose.LINK)
-    except (InvalidPhoneNumber, StartRefused, ProviderError) as exc:
+    except CallAuthRefusal as exc:
         return error_response(request, exc.error, template=PHONES_TEMPLATE, context=form)
     if wants_json(request):
         return JsonResponse(flow_payload(request, flow), status=201)
@@ -166,9 +165,9 @@ def link_complete(request: HttpRequest) -> HttpResponse:
     flows.refresh_flow(flow, request=request, user_says_called=True)
     if flow.current_status() == FlowStatus.CONFIRMED:
         outcome = linking.link_phone(request, flow)
-        if outcome == "no_flow":
+        if outcome is linking.LinkOutcome.NO_FLOW:
             return no_flow(request, FlowPurpose.LINK)
-        if outcome == "linked":
+        if outcome is linking.LinkOutcome.LINKED:
             flows.forget_flow(request.session, FlowPurpose.LINK)
             notice = _("%(phone)s was added to your account.") % {"phone": format_phone(flow.phone)}
             response = _done(request, notice, {"phone": flow.phone, "redirect": reverse("callauth:phones")})
@@ -187,9 +186,9 @@ def link_complete(request: HttpRequest) -> HttpResponse:
 @recent_login_required
 def phone_remove(request: HttpRequest, link_id: int) -> HttpResponse:
     outcome, phone = linking.remove_phone(request, link_id)
-    if outcome == "not_found":
+    if outcome is linking.RemoveOutcome.NOT_FOUND:
         return error_response(request, errors.NO_SUCH_PHONE)
-    if outcome == "last_login_method":
+    if outcome is linking.RemoveOutcome.LAST_LOGIN_METHOD:
         return error_response(request, errors.LAST_LOGIN_METHOD, template=PHONES_TEMPLATE, context=_page(request))
     notice = _("%(phone)s was removed from your account.") % {"phone": format_phone(phone)}
     return _done(request, notice, {"removed": phone})

@@ -65,7 +65,7 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
     return payload
 
 
-def no_flow(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+def no_flow(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
     if purpose == FlowPurpose.LINK:
         return error_response(request, errors.NO_LINK_FLOW)
     return error_response(request, errors.NO_LOGIN_FLOW, template=LOGIN_TEMPLATE)

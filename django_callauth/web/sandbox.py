@@ -11,8 +11,9 @@ from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows
+from ..errors import CallAuthRefusal
 from ..models import FlowPurpose
-from ..phones import InvalidPhoneNumber, normalize_phone
+from ..phones import normalize_phone
 from ..providers import get_provider, provider_named
 from ..providers.sandbox import sandbox_refusal
 from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
@@ -27,7 +28,7 @@ logger = logging.getLogger("django_callauth")
 @allow_methods("POST")
 @csrf_protect
 @transaction.non_atomic_requests
-def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> HttpResponse:
+def sandbox_call(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
     """Play the phone: report a call to this browser's number (sandbox flows only)."""
     flow = flows.flow_from_session(request.session, purpose)
     provider = provider_named(flow.provider) if flow is not None else get_provider()
@@ -45,7 +46,7 @@ def sandbox_call(request: HttpRequest, purpose: str = FlowPurpose.LOGIN) -> Http
     if data.get("caller") not in (None, ""):  # absent or an empty form field: the flow's own phone
         try:
             caller = normalize_phone(data["caller"])
-        except InvalidPhoneNumber as exc:
+        except CallAuthRefusal as exc:
             return error_response(request, exc.error)
     flows.simulate_call(flow.call_to, caller)
     flow.refresh_from_db()

@@ -74,7 +74,8 @@ def _webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
         logger.warning("Webhook for flow %s of a provider without per-flow webhooks", flow.pk)
         return _unknown(errors.UNKNOWN_WEBHOOK)
     outcome = flows.handle_webhook(flow, provider.parse_webhook(request), provider)
-    logger.info("Webhook for flow %s: %s", flow.pk, outcome)
+    # The flow's status now says what the outcome led to (or why the report was ignored).
+    logger.info("Webhook for flow %s: %s (flow %s)", flow.pk, outcome, flow.current_status())
     return JsonResponse({"ok": True})
 
 
@@ -105,5 +106,6 @@ def _callback(request: HttpRequest, provider_name: str) -> HttpResponse:
         if flow is None:
             logger.info("Callback of %s names no flow of ours", provider.name)
             continue
-        logger.info("Callback for flow %s: %s", flow.pk, flows.handle_callback(flow, report))
+        outcome = flows.handle_callback(flow, report)
+        logger.info("Callback for flow %s: %s (flow %s)", flow.pk, outcome, flow.current_status())
     return provider.callback_response()
