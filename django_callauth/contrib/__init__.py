@@ -1,0 +1,1 @@
+"""Bridges to other Django packages; each is an app of its own, added to ``INSTALLED_APPS``."""
