@@ -30,7 +30,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_callauth.models import CallAuthPhone, FlowStatus
-from tests.helpers import JSON, OTHER_PHONE, PHONE, assert_json_error, complete, page_forms, sandbox_confirm, url
+from tests.helpers import OTHER_PHONE, PHONE, assert_json_error, complete, page_forms, sandbox_confirm, url
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_a_totp_user_is_asked_for_his_code_after_the_call_and_logged_in_only_by_
     assert allauth_logins == []
     flow.refresh_from_db()
     assert flow.status == FlowStatus.USED
-    assert complete(client).json()["error"] == "no_flow"  # one flow, one login: the stage pending or not
+    assert_json_error(complete(client), 400, "no_flow")  # one flow, one login: the stage pending or not
     # The page allauth asks for the code on; a wrong code logs nobody in.
     assert client.get(reverse("mfa_authenticate")).status_code == 200
     client.post(reverse("mfa_authenticate"), {"code": "000000" if totp_code(totp_secret) != "000000" else "111111"})
@@ -131,9 +131,7 @@ def test_a_totp_user_without_javascript_is_sent_to_the_code_page(bob: Any, totp_
     assert logged_in_user_id(client) is None
 
 
-def test_a_user_without_mfa_is_logged_in_by_the_call_with_allauths_record(
-    bob: Any, allauth_logins: list[Any]
-) -> None:
+def test_a_user_without_mfa_is_logged_in_by_the_call_with_allauths_record(bob: Any, allauth_logins: list[Any]) -> None:
     steps: list[dict[str, Any]] = []
 
     def step(sender: Any, **kwargs: Any) -> None:

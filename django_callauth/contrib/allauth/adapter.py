@@ -56,5 +56,5 @@ class CallAuthPhoneAccountAdapterMixin:
         return link.user if link else None
 
 
-class CallAuthAccountAdapter(CallAuthPhoneAccountAdapterMixin, DefaultAccountAdapter):
+class CallAuthAccountAdapter(CallAuthPhoneAccountAdapterMixin, DefaultAccountAdapter):  # type: ignore[misc]
     """allauth's default adapter with the phone interface above: ``ACCOUNT_ADAPTER`` can name it."""
