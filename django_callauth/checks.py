@@ -198,6 +198,26 @@ def check_sessions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return []
 
 
+ALLAUTH_BRIDGE = "django_callauth.contrib.allauth"
+
+
+@register()
+def check_allauth_bridge(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """callauth.W005: allauth is installed, and logins by call would skip its stages (invariant 21)."""
+    from django.apps import apps
+
+    if not apps.is_installed("allauth.account") or apps.is_installed(ALLAUTH_BRIDGE):
+        return []
+    return [
+        Warning(
+            "django-allauth is installed, but a login by call does not go through its login "
+            "pipeline: it skips allauth's stages (MFA included) and records no authentication.",
+            hint=f"Add {ALLAUTH_BRIDGE!r} to INSTALLED_APPS after allauth's apps (docs: howto/allauth).",
+            id="callauth.W005",
+        )
+    ]
+
+
 @register()
 @_after_setting_values
 def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

@@ -71,6 +71,7 @@ def all_checks() -> list[Any]:
         *checks.check_client_address(),
         *checks.check_adapter(),
         *checks.check_review_phones(),
+        *checks.check_allauth_bridge(),
     ]
 
 
@@ -557,6 +558,29 @@ def test_w006_not_with_debug_nor_an_empty_list(production: Any) -> None:
     assert all_checks() == []
     production.CALLAUTH_REVIEW_PHONES = ["+79000000001"]
     production.DEBUG = True
+    assert all_checks() == []
+
+
+# -- W005: allauth installed without the bridge -------------------------------------------------
+
+
+def installed_apps(monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
+    """Django's registry answers as if ``extra`` were installed too (the checks ask nothing else)."""
+    from django.apps import apps
+
+    really_installed = apps.is_installed
+    monkeypatch.setattr(apps, "is_installed", lambda name: name in extra or really_installed(name))
+
+
+def test_w005_allauth_without_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed_apps(monkeypatch, "allauth", "allauth.account")
+    [warning] = all_checks()
+    assert warning.id == "callauth.W005"
+    assert "MFA" in warning.msg
+
+
+def test_w005_not_with_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed_apps(monkeypatch, "allauth", "allauth.account", checks.ALLAUTH_BRIDGE)
     assert all_checks() == []
 
 

@@ -871,3 +871,79 @@ class TestNothingUnboundedIsKept:
         html = response.content.decode()
         assert f'value="{"9" * MAX_INPUT_LENGTH}"' in html
         assert len(html) < 50_000
+
+
+# -- the login handler: another authentication system logs the call's user in (invariant 21) -----
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install a login handler for one test, as an app's ready() does; Django's login() after it."""
+
+    def install(handle: Any) -> None:
+        monkeypatch.setattr(login_views, "login_handler", handle)
+
+    return install
+
+
+def pending_stage(request: Any, flow: CallAuthFlow, user: Any) -> Any:
+    """Another system asks for a second factor first: nobody is logged in yet."""
+    from django.shortcuts import redirect
+
+    response = redirect("/second-factor/")
+    response.set_cookie("stage", "1")
+    return response
+
+
+def test_a_step_the_handler_asks_for_first_is_where_the_login_goes(db: None, handler: Any, sent: Any) -> None:
+    handler(pending_stage)
+    client = Client()
+    flow = sandbox_confirm(client)
+    response = complete(client)
+    assert response.status_code == 200
+    assert response.json() == {"redirect": "/second-factor/"}
+    assert response.cookies["stage"].value == "1"
+    assert "_auth_user_id" not in client.session
+    assert sent.of("logged_in") == []  # not yet: the other system logs in when its step is done
+    flow.refresh_from_db()
+    assert flow.status == FlowStatus.USED
+    assert_json_error(complete(client), 400, "no_flow")  # one flow, one login
+
+
+def test_a_step_the_handler_asks_for_first_without_javascript(db: None, handler: Any) -> None:
+    handler(pending_stage)
+    client = Client()
+    sandbox_confirm(client)
+    response = client.post(url("complete"))
+    assert response.status_code == 302
+    assert response["Location"] == "/second-factor/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_page_the_handler_answers_after_logging_in(db: None, handler: Any) -> None:
+    from django.contrib.auth import login
+    from django.http import HttpResponse
+
+    def page_after_login(request: Any, flow: CallAuthFlow, user: Any) -> Any:
+        login(request, user)
+        return HttpResponse("welcome")
+
+    handler(page_after_login)
+    client = Client()
+    sandbox_confirm(client)
+    assert complete(client).json() == {"redirect": "/"}
+    assert "_auth_user_id" in client.session
+    sandbox_confirm(client)
+    response = client.post(url("complete"))
+    assert response.status_code == 200
+    assert response.content == b"welcome"
+
+
+def test_a_handler_that_neither_logs_in_nor_redirects_fails_the_login(db: None, handler: Any) -> None:
+    from django.http import HttpResponse
+
+    handler(lambda request, flow, user: HttpResponse("nothing"))
+    client = Client()
+    sandbox_confirm(client)
+    assert_json_error(complete(client), 503, "login_failed")
+    assert "_auth_user_id" not in client.session

@@ -8,6 +8,7 @@ view here takes a flow id from the request (the provider's webhooks are in web/w
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
@@ -40,6 +41,27 @@ from .presenters import (
 from .redirects import safe_next
 
 logger = logging.getLogger("django_callauth")
+
+#: How a call's user is logged in: ``(request, flow, user) -> HttpResponse | None``. The
+#: default is Django's ``login()``; another authentication system installs its own (the
+#: allauth bridge, django_callauth.contrib.allauth, runs allauth's login pipeline) so its
+#: rules apply to a login by call too (docs/security.rst, invariant 21). A response it
+#: returns is where the person goes next: its redirect, when the user is not logged in
+#: yet, is a step the other system asks for first (MFA); the flow is used either way.
+LoginHandler = Callable[[HttpRequest, CallAuthFlow, User], "HttpResponse | None"]
+
+
+def django_login(request: HttpRequest, flow: CallAuthFlow, user: User) -> None:
+    login(request, user)
+
+
+login_handler: LoginHandler = django_login
+
+
+def set_login_handler(handler: LoginHandler) -> None:
+    """Make ``handler`` log in every call's user from now on (an app's ``ready()`` calls it)."""
+    global login_handler
+    login_handler = handler
 
 
 @sensitive_post_parameters("phone")
@@ -142,27 +164,40 @@ def complete(request: HttpRequest) -> HttpResponse:
 
 
 def _logged_in(request: HttpRequest, flow: CallAuthFlow, user: User) -> HttpResponse:
-    """``login()`` and what follows; project code failing here never loses the login (invariant 14).
+    """The login handler and what follows; project code failing here never loses the login (invariant 14).
 
     The flow is used by now. A 5xx answer would not save the rotated session
     (SessionMiddleware skips it), so whatever a receiver raises is logged, and the person
-    lands logged in as long as the session holds the user.
+    lands logged in as long as the session holds the user. A step another system asks for
+    before the login (its handler's redirect) is where the person goes instead.
     """
     try:
-        login(request, user)
+        handed = login_handler(request, flow, user)
     except Exception:
         # user_logged_in is sent last by login(): the session is usually complete already.
-        logger.exception("Flow %s: a receiver of user_logged_in failed", flow.pk)
-    if request.session.get(SESSION_KEY) != user._meta.pk.value_to_string(user):
+        logger.exception("Flow %s: logging in failed in project code (a receiver of user_logged_in?)", flow.pk)
+        handed = None
+    logged_in = request.session.get(SESSION_KEY) == user._meta.pk.value_to_string(user)
+    next_step = handed.get("Location") if handed is not None else None
+    if not logged_in and next_step is None:
         logger.error("Flow %s: the login could not be stored in the session", flow.pk)
         return error_response(request, errors.LOGIN_FAILED)
     flows.forget_flow(request.session)
-    signals.send_robust(signals.logged_in, flow=flow, request=request, user=user)
-    try:
-        target = safe_next(request, flow.next_url) or get_adapter().get_login_redirect_url(request)
-    except Exception:
-        logger.exception("Flow %s: the adapter's login redirect failed; sending the user to /", flow.pk)
-        target = "/"
-    response = JsonResponse({"redirect": target}) if wants_json(request) else redirect(target)
+    if logged_in:
+        signals.send_robust(signals.logged_in, flow=flow, request=request, user=user)
+    response = handed if handed is not None and not wants_json(request) else None
+    if response is None:
+        target = next_step or _login_target(request, flow)
+        response = JsonResponse({"redirect": target}) if wants_json(request) else redirect(target)
+        if handed is not None:
+            response.cookies = handed.cookies  # what the handler's receivers set (allauth's user_logged_in)
     devices.remember(request, response, flow.phone)  # this browser proved the phone: its own allowance
     return response
+
+
+def _login_target(request: HttpRequest, flow: CallAuthFlow) -> str:
+    try:
+        return safe_next(request, flow.next_url) or get_adapter().get_login_redirect_url(request)
+    except Exception:
+        logger.exception("Flow %s: the adapter's login redirect failed; sending the user to /", flow.pk)
+        return "/"
