@@ -330,6 +330,12 @@ class CallAuthSettings:
         integer(1, unit="seconds"),
         "Seconds a device cookie counts after the last proof it holds (a login or a phone added).",
     )
+    APP_TOKEN_STRATEGY = Setting[str](
+        "APP_TOKEN_STRATEGY",
+        "django_callauth.web.app.SessionTokenStrategy",
+        text(),
+        "The dotted path of the class whose tokens an app client gets after logging in (web/app.py).",
+    )
 
 
 def declared_settings() -> list[Setting[Any]]:
