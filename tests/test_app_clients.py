@@ -7,6 +7,7 @@ client would: an app needs no CSRF token.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import pytest
@@ -176,14 +177,19 @@ def test_a_planted_token_cannot_finish_the_flow_started_with_it() -> None:
     assert victim.call("post", "complete").status_code == 200
 
 
-@pytest.mark.parametrize("token", ["0" * 32, "x" * 65, "not a token!"], ids=["unknown", "too-long", "malformed"])
-def test_a_token_the_store_does_not_hold_is_a_new_empty_session(token: str) -> None:
+@pytest.mark.parametrize("token", ["0" * 32, "x" * 300, "not a token!"], ids=["unknown", "overlong", "malformed"])
+@pytest.mark.parametrize("engine", ["db", "cache"])
+def test_a_token_the_store_does_not_hold_is_a_new_empty_session(settings: Any, engine: str, token: str) -> None:
+    # The cache engine: an overlong or odd key never reaches the cache (a CacheKeyWarning, an error here).
+    settings.SESSION_ENGINE = f"django.contrib.sessions.backends.{engine}"
     app = App(token)
     assert_json_error(app.call("get", "status"), 400, "no_flow")
     assert app.token == token  # nothing stored, nothing given
     assert app.start().status_code == 201
     assert app.token != token
-    assert not SessionStore().exists(token)  # never a session under a key the client chose
+    assert App(app.token).call("get", "status").json()["status"] == "pending"
+    if token == "0" * 32:  # a key the store could hold: it never does (the others are never asked for)
+        assert not import_module(settings.SESSION_ENGINE).SessionStore(token).exists(token)
 
 
 def test_the_app_endpoints_answer_json_whatever_the_app_accepts() -> None:
@@ -193,12 +199,34 @@ def test_the_app_endpoints_answer_json_whatever_the_app_accepts() -> None:
     assert_json_error(refused, 405, "method_not_allowed")
 
 
-def test_a_browsers_session_cookie_is_no_credential_for_the_app_endpoints() -> None:
+#: What ``user_first`` saw of the request once the view had answered: the site's own session and user.
+SEEN_AFTER: list[tuple[str | None, bool]] = []
+
+
+def user_first(get_response: Any) -> Any:
+    """A site's middleware that looks at request.user before any view and after it (a logger, a tracker)."""
+
+    def middleware(request: HttpRequest) -> Any:
+        request.user.is_authenticated  # noqa: B018  (the access evaluates the lazy user)
+        response = get_response(request)
+        SEEN_AFTER.append((request.session.session_key, request.user.is_authenticated))
+        return response
+
+    return middleware
+
+
+@pytest.mark.parametrize("touched", [False, True], ids=["lazy-user", "user-evaluated-first"])
+def test_a_browsers_session_cookie_is_no_credential_for_the_app_endpoints(settings: Any, touched: bool) -> None:
+    if touched:
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.user_first"]
     browser = Client()
     sandbox_confirm(browser)
     assert browser.post(url("complete"), **JSON).status_code == 200
+    SEEN_AFTER.clear()
     assert_json_error(browser.get(reverse("callauth:app_phones")), 401, "login_required")
     assert browser.get(url("phones"), **JSON).status_code == 200  # the browser is still logged in
+    if touched:  # the app's session and user were the view's only: the site's code sees its own again
+        assert SEEN_AFTER[0] == (browser.cookies["sessionid"].value, True)
 
 
 def test_the_browser_endpoints_still_require_csrf_even_with_a_session_token() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from functools import wraps
 from importlib import import_module
@@ -47,9 +46,6 @@ logger = logging.getLogger("django_callauth")
 
 #: The request header an app sends its session token in, and the answer's header with a new one.
 HEADER = "X-Session-Token"
-#: What a session key of Django's engines looks like (32 of [a-z0-9]). Anything else is no token:
-#: an overlong or odd value never reaches the session store (a cache key, a file name).
-_TOKEN = re.compile(r"[A-Za-z0-9]{8,64}")
 #: The browser URLs a JSON answer names, by the name of their app counterpart.
 _APP_URLS = ("status", "complete", "sandbox_call", "phones", "link_status", "link_complete", "link_sandbox_call")
 #: What the view may set on the request that belongs to the browser's request: put back afterwards.
@@ -77,12 +73,12 @@ def get_token_strategy() -> SessionTokenStrategy:
 def session_for(token: str | None) -> SessionBase:
     """The session ``token`` names; a new, empty one when it names none (unknown, expired, malformed).
 
-    The store keeps a key it does not hold only until the session is saved, which gives it
-    a new random key: a token an attacker picks never becomes anybody's session.
+    Django's stores take any string: one they do not hold (or cannot hold: overlong, odd
+    characters) loads as empty, and saving gives it a new random key, so a token an attacker
+    picks never becomes anybody's session.
     """
     engine = import_module(settings.SESSION_ENGINE)
-    key = token if token and _TOKEN.fullmatch(token) else None
-    session: SessionBase = engine.SessionStore(session_key=key)
+    session: SessionBase = engine.SessionStore(session_key=token)
     return session
 
 
@@ -155,7 +151,8 @@ def _answer(request: HttpRequest, response: HttpResponse, token: str | None, ext
     if new_token:
         # Errors too carry it, in a header: a start refused after the key changed still moved the session.
         response[HEADER] = new_token
-    # The device cookie, a CSRF cookie of the decorators: an app keeps none, and its session is in the header.
+    # The device cookie, the CSRF cookie login() rotates (set here by the views' CSRF decorator, which
+    # then tells the site's middleware it is done): an app keeps none, and its session is in the header.
     response.cookies.clear()
     return response
 
@@ -193,7 +190,5 @@ def app_view(view: Callable[..., HttpResponse], *, login: bool = False) -> Calla
             for name in _REQUEST_STATE:
                 request.__dict__.pop(name, None)
             request.__dict__.update(saved)
-            # login() rotates the CSRF token: the site's middleware would set a cookie for it.
-            request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
 
     return csrf_exempt(wrapper)
