@@ -354,6 +354,12 @@ class CallAuthSettings:
         PHONES,
         "Phones that log in without a call, for an app store's reviewers (providers/review.py; callauth.W006).",
     )
+    APP_TOKEN_STRATEGY = Setting[str](
+        "APP_TOKEN_STRATEGY",
+        "django_callauth.web.app.SessionTokenStrategy",
+        text(),
+        "The dotted path of the class whose tokens an app client gets after logging in (web/app.py).",
+    )
 
 
 def declared_settings() -> list[Setting[Any]]:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from .models import FlowPurpose
 from .web import login, phones, sandbox, webhooks
+from .web.app import app_view
 
 LINK = {"purpose": FlowPurpose.LINK}
 
@@ -26,4 +27,15 @@ urlpatterns = [
     path("phones/verify/status/", login.status, LINK, name="link_status"),
     path("phones/verify/complete/", phones.link_complete, name="link_complete"),
     path("phones/verify/sandbox/call/", sandbox.sandbox_call, LINK, name="link_sandbox_call"),
+    # The same views for app clients: JSON only, the session in X-Session-Token, no cookies (web/app.py).
+    path("app/v1/start/", app_view(login.start), name="app_start"),
+    path("app/v1/status/", app_view(login.status), name="app_status"),
+    path("app/v1/complete/", app_view(login.complete, login=True), name="app_complete"),
+    path("app/v1/sandbox/call/", app_view(sandbox.sandbox_call), name="app_sandbox_call"),
+    path("app/v1/phones/", app_view(phones.phones), name="app_phones"),
+    path("app/v1/phones/add/", app_view(phones.phone_add), name="app_phone_add"),
+    path("app/v1/phones/<int:link_id>/remove/", app_view(phones.phone_remove), name="app_phone_remove"),
+    path("app/v1/phones/verify/status/", app_view(login.status), LINK, name="app_link_status"),
+    path("app/v1/phones/verify/complete/", app_view(phones.link_complete), name="app_link_complete"),
+    path("app/v1/phones/verify/sandbox/call/", app_view(sandbox.sandbox_call), LINK, name="app_link_sandbox_call"),
 ]
