@@ -20,11 +20,9 @@ from django.utils import timezone
 from django_callauth import signals
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
-from tests.helpers import FlowFactory, client_holding, tabs_of
+from tests.helpers import PHONE, FlowFactory, client_holding, tabs_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-PHONE = "+79001234567"
 
 
 def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:

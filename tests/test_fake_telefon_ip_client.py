@@ -22,10 +22,8 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
-from tests.helpers import RootLog
+from tests.helpers import PHONE, RootLog
 from tests.provider_contract import HttpProviderContract
-
-PHONE = "+79001234567"
 
 
 def client_for(fake: FakeTelefonIp, *, timeout: tuple[float, float] = (2, 2), deadline: float = 4) -> TelefonIpProvider:

@@ -33,13 +33,9 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import PHONE, Clock, check_answer, start_answer
+from tests.helpers import BASE, PHONE, START_GET, START_POST, TOKEN, Clock, check_answer, check_url, start_answer
 
-TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
-BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
-START_GET = f"{BASE}{TOKEN}/reverse_auth_phone_get"
-START_POST = f"{BASE}{TOKEN}/reverse_auth_phone_post"
-CHECK = f"{BASE}{TOKEN}/reverse_auth_phone_check/122760/"
+CHECK = check_url()
 REDACTED_CHECK = f"GET {BASE}***/reverse_auth_phone_check/122760/"
 REDACTED_START = f"GET {BASE}***/reverse_auth_phone_get"
 WEBHOOK = "https://site.example/callauth/webhook/s3cr3t-path/"
