@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from django_callauth.adapter import CallAuthAdapter, get_adapter
 from django_callauth.models import CallAuthPhone, FailureReason, FlowStatus
-from tests.helpers import FlowFactory
+from tests.helpers import PHONE, FlowFactory
 
-PHONE = "+79001234567"
 User = get_user_model()
 
 

@@ -13,11 +13,10 @@ from django.utils import timezone
 from django_callauth.guards import webhook_secrets
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
 from django_callauth.providers import balances
-from tests.helpers import FlowFactory
+from tests.helpers import PHONE, FlowFactory
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+79001234567"
 FLOWS = "/admin/callauth/callauthflow/"
 PHONES = "/admin/callauth/callauthphone/"
 User = get_user_model()

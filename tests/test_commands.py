@@ -15,13 +15,10 @@ from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers import balances
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import BrokenCache, FlowFactory, SignalLog, snapshot
+from tests.helpers import OTHER_PHONE as OTHER
+from tests.helpers import PHONE, SANDBOX_CALL_TO, BrokenCache, FlowFactory, SignalLog, snapshot
 
 pytestmark = pytest.mark.django_db
-
-PHONE = "+79001234567"
-OTHER = "+79007654321"
-CALL_TO = "+79990001234"
 
 
 def run(*args: str) -> str:
@@ -46,11 +43,11 @@ def sandbox(settings: Any) -> None:
     [
         *[
             ([number], {}, PHONE, FlowStatus.CONFIRMED, "")
-            for number in [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
+            for number in [SANDBOX_CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
         ],
-        ([CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
-        ([CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
-        ([CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
+        ([SANDBOX_CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
+        ([SANDBOX_CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
+        ([SANDBOX_CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
     ],
     ids=["e164", "8-prefix", "7-prefix", "typed", "right-caller", "another-caller", "too-late"],
 )
@@ -58,7 +55,9 @@ def test_simulate_call_decides_the_waiting_flow(
     flow_factory: FlowFactory, args: list[str], fields: dict[str, Any], caller: str, status: str, reason: str
 ) -> None:
     flow = flow_factory(**fields)
-    assert run("callauth_simulate_call", *args) == f"Call to {CALL_TO} from {caller}: the login is now {status}.\n"
+    assert (
+        run("callauth_simulate_call", *args) == f"Call to {SANDBOX_CALL_TO} from {caller}: the login is now {status}.\n"
+    )
     flow.refresh_from_db()
     assert (flow.status, flow.failure_reason) == (status, reason)
     assert flow.caller == ("" if status == FlowStatus.EXPIRED else caller)
@@ -66,7 +65,11 @@ def test_simulate_call_decides_the_waiting_flow(
 
 @pytest.mark.parametrize(
     ("number", "fields"),
-    [("+79990009999", {}), (CALL_TO, {"status": FlowStatus.USED}), (CALL_TO, {"provider": "telefon_ip"})],
+    [
+        ("+79990009999", {}),
+        (SANDBOX_CALL_TO, {"status": FlowStatus.USED}),
+        (SANDBOX_CALL_TO, {"provider": "telefon_ip"}),
+    ],
     ids=["unknown-number", "used-flow", "real-providers-flow"],
 )
 def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(
@@ -90,7 +93,7 @@ def test_simulate_call_to_something_that_is_not_a_number(number: str) -> None:
 def test_simulate_call_with_an_invalid_caller(flow_factory: FlowFactory) -> None:
     flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
-        run("callauth_simulate_call", CALL_TO, "--caller", "+7 800 555 35 35")
+        run("callauth_simulate_call", SANDBOX_CALL_TO, "--caller", "+7 800 555 35 35")
     assert str(excinfo.value) == "--caller: Only Russian mobile numbers (+7 9XX …) can log in by phone call."
     flow.refresh_from_db()
     assert flow.status == FlowStatus.PENDING
@@ -102,7 +105,7 @@ def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str, flo
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
     flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
-        run("callauth_simulate_call", CALL_TO)
+        run("callauth_simulate_call", SANDBOX_CALL_TO)
     assert str(excinfo.value) == "CALLAUTH_PROVIDER is not 'sandbox': real calls cannot be simulated."
     flow.refresh_from_db()
     assert flow.status == FlowStatus.PENDING

@@ -105,6 +105,24 @@ def test_every_answer_for_people_is_translated_lazily(name: str) -> None:
     assert re.search("[а-яё]", russian)
 
 
+#: The English of the answers people meet most: pinned here only (tests elsewhere check the code).
+ENGLISH = {
+    "NO_LOGIN_FLOW": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
+    "NOT_CONFIRMED": "We have not received your call yet. Call the number shown, then try again.",
+    "EXPIRED": "Time to call is up. Enter your phone number to get a new number to call.",
+    "ALREADY_USED": "This call was already used to log in. Start again to log in once more.",
+    "PHONE_MISMATCH": "The call came from a different phone than the number you entered. Call from that phone.",
+    "NO_ACCOUNT": "There is no account with this phone number.",
+    "BODY_NOT_AN_OBJECT": "The request body must be a JSON object.",
+}
+
+
+@pytest.mark.parametrize(("name", "english"), sorted(ENGLISH.items()))
+def test_the_english_of_each_answer(name: str, english: str) -> None:
+    with translation.override("en"):
+        assert str(ANSWERS[name].message) == english
+
+
 def test_a_formatted_message_is_translated_when_rendered() -> None:
     error = errors.METHOD_NOT_ALLOWED.format(methods="POST")  # built in English...
     assert str(error.message) == "This address only answers POST requests."

@@ -21,7 +21,7 @@ from django.db.models.signals import post_init
 
 from django_callauth.flows import cache as flow_cache
 from django_callauth.models import CallAuthFlow, FlowStatus
-from tests.helpers import JSON, PHONE, FlowFactory, browser_with, poll, stored, url
+from tests.helpers import JSON, PHONE, FlowFactory, client_holding, poll, stored, url
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def test_a_copy_stored_by_another_version_of_the_model_is_a_miss_and_the_row_is_
     shared_cache: Any, flow_factory: FlowFactory, django_assert_num_queries: Any
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     # During a deploy, a worker of another version cached the flow with a field this one lacks.
     row = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
     shared_cache.set(flow_cache._key(flow.pk), {**row, "a_newer_field": 1})
@@ -58,7 +58,7 @@ def test_a_committed_transition_is_served_from_the_cache(
     django_assert_num_queries: Any,
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
     with django_capture_on_commit_callbacks(execute=True):
         assert flow.confirm(PHONE)
@@ -70,7 +70,7 @@ def test_a_rolled_back_transition_is_never_seen_by_a_poll(
     shared_cache: Any, flow_factory: FlowFactory, django_capture_on_commit_callbacks: Commits
 ) -> None:
     flow = flow_factory(status=FlowStatus.CONFIRMED)
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "confirmed"  # cached
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Rollback):
         with transaction.atomic():
@@ -85,7 +85,7 @@ def test_a_poll_that_read_the_row_before_a_transition_never_overwrites_its_copy(
 ) -> None:
     """The poll reads the pending row; a webhook's confirmation commits; then the poll fills the cache."""
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     raced: list[str] = []
 
     def confirm_elsewhere(sender: type, instance: CallAuthFlow, **kwargs: Any) -> None:
@@ -115,7 +115,7 @@ def test_with_a_per_process_cache_a_change_made_by_another_process_shows_at_the_
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # startproject's
     assert not flow_cache.shared()
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
     # Another process (a webhook on another worker, manage.py callauth_simulate_call) writes
     # the row; this process's cache never hears of it.
@@ -171,7 +171,7 @@ def hanging_cache(settings: Any) -> Iterator[HangingServer]:
 def test_a_hanging_cache_costs_the_polls_one_timeout_per_back_off(
     hanging_cache: HangingServer, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(flow_factory())
+    browser = client_holding(flow_factory())
     began = time.monotonic()
     assert [poll(browser) for _ in range(12)] == ["pending"] * 12  # from the database
     took = time.monotonic() - began
@@ -187,7 +187,7 @@ def test_a_transition_during_the_back_off_still_replaces_the_copy(
     shared_cache: Any, flow_factory: FlowFactory, django_capture_on_commit_callbacks: Commits
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"  # cached
     flow_cache._failed_at["default"] = time.monotonic()  # the cache just failed a poll
     with django_capture_on_commit_callbacks(execute=True):
@@ -202,7 +202,7 @@ def test_the_cache_failing_when_it_deletes_a_stale_copy_is_a_miss(
     shared_cache: Any, flow_factory: FlowFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
 
     def refuse(*args: Any, **kwargs: Any) -> None:
@@ -218,7 +218,7 @@ def test_a_cache_refusing_a_poll_s_copy_is_left_alone_for_the_back_off(
     shared_cache: Any, flow_factory: FlowFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     asked: list[str] = []
 
     def refuse(self: Any, key: str, *args: Any, **kwargs: Any) -> bool:

@@ -32,10 +32,9 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import T0, Clock, FlowFactory, Sent, snapshot, stored
+from tests.helpers import OTHER_PHONE as OTHER
+from tests.helpers import PHONE, T0, Clock, FlowFactory, Sent, snapshot, stored
 
-PHONE = "+79001234567"
-OTHER = "+79007654321"
 FAKE_PATH = "tests.test_flows.FakeProvider"
 
 

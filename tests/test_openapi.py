@@ -11,7 +11,6 @@ fails on pytest 9.2: ``Function._nodeid``.)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -26,9 +25,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 pytestmark = pytest.mark.openapi
-needs_schemathesis = pytest.mark.skipif(
-    importlib.util.find_spec("schemathesis") is None, reason="needs schemathesis: pip install -e '.[test]'"
-)
 
 #: Django takes any 32-character alphanumeric cookie as the CSRF secret, and the same value in the header.
 CSRF_TOKEN = "openapiopenapiopenapiopenapiopen"
@@ -47,7 +43,6 @@ def site(example_sites: Callable[..., str]) -> str:
     return example_sites(CALLAUTH_LOG_LEVEL="WARNING")
 
 
-@needs_schemathesis
 def test_the_document_is_valid_openapi_3_1() -> None:
     import schemathesis
 
@@ -137,7 +132,6 @@ def _schemathesis(site: str, folder: Path, name: str, cookie: str) -> subprocess
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=folder)
 
 
-@needs_schemathesis
 def test_schemathesis_finds_nothing(site: str, tmp_path: Path) -> None:
     if not Path(sys.executable).with_name("st").exists():
         pytest.skip("needs the st command of schemathesis next to this Python")
@@ -193,7 +187,6 @@ def logged_in_app(site: str) -> AppSession:
     return app
 
 
-@needs_schemathesis
 @pytest.mark.parametrize("client_kind", ["browser", "app"])
 def test_schemathesis_finds_nothing_logged_in(
     site: str, client_kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

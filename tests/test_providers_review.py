@@ -26,7 +26,7 @@ from tests.helpers import (
     FlowFactory,
     SignalLog,
     assert_json_error,
-    browser_with,
+    client_holding,
     complete,
     poll,
     start,
@@ -164,7 +164,7 @@ def test_the_press_never_confirms_a_flow_of_a_phone_not_listed(
     review: Any, flow_factory: FlowFactory, sent: SignalLog
 ) -> None:
     flow = flow_factory(phone=OTHER_PHONE, provider="review", call_to=REVIEW_CALL_TO, provider_id="review-1")
-    assert_json_error(complete(browser_with(flow)), 409, "not_confirmed")
+    assert_json_error(complete(client_holding(flow)), 409, "not_confirmed")
     assert stored(flow).status == FlowStatus.PENDING
 
 

@@ -25,9 +25,7 @@ from django_callauth.guards.redaction import (
 )
 from django_callauth.providers import current_secrets
 from django_callauth.providers.sandbox import SandboxProvider
-from tests.helpers import PHONE_FOR_PROVIDER, START_POST, RootLog, start
-
-TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
+from tests.helpers import PHONE_FOR_PROVIDER, START_POST, TOKEN, RootLog, start
 
 
 class Carrier:

@@ -31,9 +31,9 @@ from tests.helpers import (
     Clock,
     SignalLog,
     assert_json_error,
-    same_browser,
     start,
     start_answer,
+    tabs_of,
     url,
 )
 from tests.helpers import (
@@ -537,7 +537,7 @@ def test_a_duplicate_arriving_after_the_first_start_is_refused(cookie: str) -> N
     # session key, so the second must not pass for a new browser.
     browser = Client()
     browser.cookies[cookie] = "k" * 32
-    first, second = same_browser(browser, 2)
+    first, second = tabs_of(browser, 2)
     assert start(first, PHONE).status_code == 201
     assert start(second, PHONE).status_code == 409
     assert billed_starts() == 1
