@@ -198,6 +198,26 @@ def check_sessions(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return []
 
 
+ALLAUTH_BRIDGE = "django_callauth.contrib.allauth"
+
+
+@register()
+def check_allauth_bridge(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """callauth.W005: allauth is installed, and logins by call would skip its stages (invariant 21)."""
+    from django.apps import apps
+
+    if not apps.is_installed("allauth.account") or apps.is_installed(ALLAUTH_BRIDGE):
+        return []
+    return [
+        Warning(
+            "django-allauth is installed, but a login by call does not go through its login "
+            "pipeline: it skips allauth's stages (MFA included) and records no authentication.",
+            hint=f"Add {ALLAUTH_BRIDGE!r} to INSTALLED_APPS after allauth's apps (docs: howto/allauth).",
+            id="callauth.W005",
+        )
+    ]
+
+
 @register()
 @_after_setting_values
 def check_adapter(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -251,7 +271,7 @@ def _check_signup_username(adapter_class: type[CallAuthAdapter]) -> list[CheckMe
 @register()
 @_after_setting_values
 def check_rate_limits(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    from .throttling import parse_rates
+    from .guards.limits import parse_rates
 
     messages: list[CheckMessage] = []
     limits = app_settings.RATE_LIMITS
@@ -316,3 +336,23 @@ def check_client_address(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         ]
     return []
+
+
+@register(Tags.security)
+@_after_setting_values
+def check_review_phones(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """callauth.W006: phones that log in without a call, on a production site."""
+    from .phones import mask_phone
+
+    phones = app_settings.REVIEW_PHONES
+    if settings.DEBUG or not phones:
+        return []
+    return [
+        Warning(
+            f"CALLAUTH_REVIEW_PHONES lets {len(phones)} phone(s) log in without a call: "
+            f"{', '.join(mask_phone(phone) for phone in phones)}.",
+            hint="Anyone who knows one logs in as its account. Keep the list empty except while "
+            "an app store reviews the app, and the accounts free of anything of value.",
+            id="callauth.W006",
+        )
+    ]

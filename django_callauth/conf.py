@@ -15,17 +15,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast, overload
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-#: Limits on provider-billed starts, by scope (throttling.py). ``CALLAUTH_RATE_LIMITS`` is
+from .phones import InvalidPhoneNumber, normalize_phone
+
+#: Limits on provider-billed starts, by scope (guards/limits.py). ``CALLAUTH_RATE_LIMITS`` is
 #: merged over these; a scope set to ``None`` is off.
 DEFAULT_RATE_LIMITS: dict[str, str | None] = {
     "ip": "10/m,100/h",  # per client address; IPv6 counted per /64
-    "phone": "3/10m,10/d",  # per phone number to log in
-    "global": "10000/d",  # every billed start of the site
+    "ipv6_56": "20/m,200/h",  # per IPv6 /56: a household's delegation
+    "ipv6_48": "30/m,300/h,1000/d",  # per IPv6 /48: a site's allocation, or a free tunnel broker's
+    "phone": "3/10m,10/d",  # per phone number to log in, from browsers that never proved it
+    "global": "1000/h,10000/d",  # every billed start of browsers that never proved their phone
+    "device": "3/10m,10/d",  # per returning browser and phone it proved by a call (guards/devices.py)
+    "device_phone": "6/10m,20/d",  # per phone, from all the browsers that proved it
 }
 
 T = TypeVar("T")
@@ -124,6 +131,39 @@ def _is_rates(value: object) -> bool:
 
 
 RATES = Rule("a dict of scope names (str) to rates (str) or None", _is_rates)
+
+
+def _is_amount(value: object) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite() and value >= 0
+    return _is_number(value) and cast(float, value) >= 0
+
+
+def _is_thresholds(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(name, str) and _is_amount(v) for name, v in value.items())
+
+
+THRESHOLDS = Rule(
+    "a dict of provider names (str) to amounts (int, float or Decimal, at least 0)",
+    _is_thresholds,
+    clean=lambda value: {name: Decimal(str(amount)) for name, amount in value.items()},
+)
+
+
+def _is_canonical_phone(value: object) -> bool:
+    try:
+        return normalize_phone(value) == value
+    except InvalidPhoneNumber:
+        return False
+
+
+#: A list (or tuple) of phones, each already canonical: a phone in another form would never
+#: equal the typed phone once normalised, and would silently do nothing.
+PHONES = Rule(
+    "a list of Russian mobile phones in E.164 form ('+79001234567')",
+    lambda value: isinstance(value, (list, tuple)) and all(_is_canonical_phone(phone) for phone in value),
+    clean=tuple,
+)
 
 
 @dataclass(frozen=True)
@@ -288,6 +328,37 @@ class CallAuthSettings:
         300,
         integer(1, unit="seconds"),
         "Seconds after a login during which the session may add or remove a phone (invariant 18).",
+    )
+    LOW_BALANCE = Setting[dict[str, Decimal]](
+        "LOW_BALANCE",
+        {},
+        THRESHOLDS,
+        "Per provider name, the balance below which callauth_providers alerts and failover passes it by.",
+    )
+
+    DEVICE_COOKIE_NAME = Setting[str](
+        "DEVICE_COOKIE_NAME",
+        "callauth_device",
+        Rule("a non-empty str", lambda value: isinstance(value, str) and bool(value)),
+        "The cookie naming a browser that proved a phone by a call (guards/devices.py).",
+    )
+    DEVICE_COOKIE_AGE = Setting[int](
+        "DEVICE_COOKIE_AGE",
+        365 * 86400,
+        integer(1, unit="seconds"),
+        "Seconds a device cookie counts after the last proof it holds (a login or a phone added).",
+    )
+    REVIEW_PHONES = Setting[tuple[str, ...]](
+        "REVIEW_PHONES",
+        (),
+        PHONES,
+        "Phones that log in without a call, for an app store's reviewers (providers/review.py; callauth.W006).",
+    )
+    APP_TOKEN_STRATEGY = Setting[str](
+        "APP_TOKEN_STRATEGY",
+        "django_callauth.web.app.SessionTokenStrategy",
+        text(),
+        "The dotted path of the class whose tokens an app client gets after logging in (web/app.py).",
     )
 
 

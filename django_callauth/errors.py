@@ -7,6 +7,7 @@ answer: a code and the message saying what happened this time. Every answer is d
 here once, those of the providers' errors and of the cost limits too; one that carries a
 value (a wait, the methods allowed) fills it in with ``ApiError.format``. Only an invalid
 phone's message comes from elsewhere: ``phones.InvalidPhoneNumber.error`` says what is wrong.
+Every refusal raised on the way to a provider is a ``CallAuthRefusal`` carrying its answer.
 """
 
 from __future__ import annotations
@@ -251,6 +252,28 @@ class ApiError:
         return {"error": self.code.value, "message": str(self.message)}
 
 
+class CallAuthRefusal(Exception):
+    """Something the person is told instead of what they asked for: ``error`` is the answer.
+
+    The base of every refusal raised on the way to a provider: an invalid phone
+    (``phones.InvalidPhoneNumber``), a start the limits refuse (``guards.limits.StartRefused``)
+    and a provider's failure (``providers.base.ProviderError``, a project provider's own
+    subclasses too). Views catch this one class and answer ``error`` with its code, status
+    and message; nothing else about the exception reaches the user. A subclass sets
+    ``error`` on the class, or passes ``error=`` for one instance.
+    """
+
+    #: The answer: its code (so its HTTP status), message and ``Retry-After``.
+    error: ApiError
+
+    def __init__(self, *args: object, error: ApiError | None = None) -> None:
+        super().__init__(*args)
+        if error is not None:
+            self.error = error
+        elif not isinstance(getattr(type(self), "error", None), ApiError):
+            raise TypeError(f"{type(self).__name__} needs an error: set it on the class or pass error=")
+
+
 # -- the answers that never change ------------------------------------------------------
 # A code may have several, for different situations; views pick the one that says what happened.
 
@@ -299,7 +322,7 @@ START_FAILED = ApiError(ErrorCode.PROVIDER_ERROR, _("The phone call service fail
 LOGIN_FAILED = ApiError(ErrorCode.LOGIN_FAILED, _("Something went wrong while logging you in. Please try again."))
 MISCONFIGURED = ApiError(ErrorCode.MISCONFIGURED, _("Login by phone call is not set up correctly on this site."))
 
-# The cost limits (throttling.py): %(wait)s is ``throttling.format_wait``'s text.
+# The cost limits (guards/limits.py): %(wait)s is ``throttling.format_wait``'s text.
 RATE_LIMITED = ApiError(ErrorCode.RATE_LIMITED, _("Too many attempts to log in by phone call. Try again in %(wait)s."))
 RATE_LIMITED_SITE = ApiError(
     ErrorCode.RATE_LIMITED, _("Too many people are logging in by phone call right now. Try again in %(wait)s.")

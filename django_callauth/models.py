@@ -16,12 +16,13 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from . import flowcache
 from .conf import app_settings
+from .types import User
 
 
 class FlowStatus(models.TextChoices):
@@ -47,7 +48,7 @@ ALLOWED_TRANSITIONS: frozenset[tuple[FlowStatus, FlowStatus]] = frozenset(
         # ``claim_for_link``): of concurrent finishes, exactly one wins (invariant 4).
         (FlowStatus.CONFIRMED, FlowStatus.USED),
         # The finish that took the call could not use it: no account, the adapter refused, or
-        # the phone is another account's (backends.py, linking.py: ``fail(from_status=USED)``,
+        # the phone is another account's (backends.py, flows/linking.py: ``fail(from_status=USED)``,
         # in the claim's transaction). Failing it says why, and nothing can finish it again.
         (FlowStatus.USED, FlowStatus.FAILED),
     }
@@ -84,6 +85,11 @@ class FailureReason(models.TextChoices):
     DORMANT = "dormant", _("Phone unused for too long to log in on its own")
 
 
+#: Sent after a flow's row changed (``flow``: the instance, refreshed). The state cache
+#: listens (connected in ``apps.ready``), so models know nothing of it: the layers stay one way.
+flow_changed = Signal()
+
+
 class CallAuthFlow(models.Model):
     """One attempt to log in by calling a number, owned by one browser session."""
 
@@ -92,7 +98,10 @@ class CallAuthFlow(models.Model):
     call_to = models.CharField(_("number to call"), max_length=16, blank=True)
     provider = models.CharField(_("provider"), max_length=100)
     provider_id = models.CharField(_("provider id"), max_length=64, blank=True)
-    # Only webhook-mode flows have a secret; it is stored hashed (tokens.py).
+    # The provider asked first: a flow another provider started after it is a failover (stats.py).
+    # Blank on flows created before it was recorded, which are then counted as no failover.
+    first_provider = models.CharField(_("first provider asked"), max_length=100, blank=True, editable=False)
+    # Only webhook-mode flows have a secret; it is stored hashed (guards/webhook_secrets.py).
     webhook_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
     purpose = models.CharField(_("purpose"), max_length=8, choices=FlowPurpose.choices, default=FlowPurpose.LOGIN)
     status = models.CharField(_("status"), max_length=16, choices=FlowStatus.choices, default=FlowStatus.PENDING)
@@ -124,7 +133,8 @@ class CallAuthFlow(models.Model):
         ordering = ["-created_at"]
         # Every query the app makes by something other than the primary key:
         indexes = [
-            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list.
+            # callauth_cleanup: flows created before a cutoff, deleted in batches; the admin's list
+            # and its numbers page (stats.py: a window of days, see docs/benchmarks.rst).
             models.Index(fields=["created_at"], name="callauth_flow_created"),
             # A provider's account-wide callback finds the flow by the provider's own id.
             models.Index(fields=["provider", "provider_id"], name="callauth_flow_provider_id"),
@@ -137,7 +147,7 @@ class CallAuthFlow(models.Model):
 
     # -- derived state -------------------------------------------------------
 
-    def current_status(self, now: datetime | None = None) -> str:
+    def current_status(self, now: datetime | None = None) -> FlowStatus:
         """The status a client sees: a flow of ``SHOWN_EXPIRED`` that can no longer be finished is expired.
 
         Pending past its deadline (``expires_at``), or confirmed but not finished in time
@@ -149,7 +159,7 @@ class CallAuthFlow(models.Model):
             return FlowStatus.EXPIRED
         if self.status == FlowStatus.CONFIRMED and now >= self.complete_by:
             return FlowStatus.EXPIRED
-        return self.status
+        return FlowStatus(self.status)
 
     @property
     def complete_by(self) -> datetime:
@@ -171,7 +181,9 @@ class CallAuthFlow(models.Model):
 
     # -- transitions -----------------------------------------------------------
 
-    def _transition(self, source: str, target: str, condition: Q | None = None, /, **changes: Any) -> bool:
+    def _transition(
+        self, source: FlowStatus, target: FlowStatus, condition: Q | None = None, /, **changes: Any
+    ) -> bool:
         """``source`` → ``target`` if the row is still ``source`` (and matches ``condition``).
 
         Raises ``TransitionNotAllowed``, before touching the database, for a change that
@@ -181,7 +193,7 @@ class CallAuthFlow(models.Model):
             raise TransitionNotAllowed(f"a flow may not go from {source!r} to {target!r}")
         return self._update(Q(status=source) & (condition or Q()), status=target, **changes)
 
-    def _update_while(self, status: str, condition: Q, /, **changes: Any) -> bool:
+    def _update_while(self, status: FlowStatus, condition: Q, /, **changes: Any) -> bool:
         """Change fields other than the status of a flow that is still ``status``."""
         if "status" in changes:
             raise TransitionNotAllowed("a status change goes through _transition")
@@ -191,7 +203,7 @@ class CallAuthFlow(models.Model):
         won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
         self.refresh_from_db()
         if won:
-            flowcache.changed(self)  # polls read the state from the cache: as it commits, never before
+            flow_changed.send(sender=type(self), flow=self)  # the state cache follows it (flows/cache.py)
         return won
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
@@ -199,7 +211,7 @@ class CallAuthFlow(models.Model):
         return self._update_while(FlowStatus.PENDING, Q(provider_id=""), call_to=call_to, provider_id=provider_id)
 
     def hand_to(self, provider: str, *, webhook_secret_hash: str, expires_at: datetime) -> bool:
-        """Give a flow that no provider started yet to another provider (failover, starting.py)."""
+        """Give a flow that no provider started yet to another provider (failover, flows/start.py)."""
         return self._update_while(
             FlowStatus.PENDING,
             Q(provider_id=""),
@@ -218,7 +230,7 @@ class CallAuthFlow(models.Model):
         in_time = Q(expires_at__gt=reported_at or now)
         return self._transition(FlowStatus.PENDING, FlowStatus.CONFIRMED, in_time, caller=caller, confirmed_at=now)
 
-    def fail(self, reason: str, *, caller: str = "", from_status: str = FlowStatus.PENDING) -> bool:
+    def fail(self, reason: FailureReason, *, caller: str = "", from_status: FlowStatus = FlowStatus.PENDING) -> bool:
         """``from_status`` → failed: pending (never confirmed), or used (claimed, but unusable)."""
         return self._transition(
             from_status,
@@ -240,7 +252,7 @@ class CallAuthFlow(models.Model):
         """Confirmed → used, for a flow adding a phone to an account; exactly one finisher wins."""
         return self._claim(FlowPurpose.LINK)
 
-    def _claim(self, purpose: str) -> bool:
+    def _claim(self, purpose: FlowPurpose) -> bool:
         now = timezone.now()
         deadline = now - timedelta(seconds=app_settings.COMPLETE_WINDOW)
         return self._transition(
@@ -250,10 +262,10 @@ class CallAuthFlow(models.Model):
             finished_at=now,
         )
 
-    def set_user(self, user: Any) -> None:
+    def set_user(self, user: User) -> None:
         type(self)._default_manager.filter(pk=self.pk).update(user=user)
         self.user = user
-        flowcache.changed(self)
+        flow_changed.send(sender=type(self), flow=self)
 
     def note_webhook(self) -> bool:
         """Remember that the provider said a call came (to be verified by ``check``)."""

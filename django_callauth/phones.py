@@ -11,7 +11,7 @@ import re
 
 from django.utils.translation import gettext_lazy as _
 
-from .errors import ApiError, ErrorCode
+from .errors import ApiError, CallAuthRefusal, ErrorCode
 
 #: Longer input is refused before any parsing (10 KB strings must cost nothing).
 MAX_INPUT_LENGTH = 32
@@ -31,17 +31,15 @@ _MOBILE_NATIONAL = re.compile(r"9[0-9]{9}")
 _ANY_NATIONAL = re.compile(r"(?!80[39])[3489][0-9]{9}")
 
 
-class InvalidPhoneNumber(ValueError):
-    """The input is not a Russian mobile number; ``message`` says why, for the user."""
+class InvalidPhoneNumber(CallAuthRefusal, ValueError):
+    """The input is not a Russian mobile number; ``message`` says why, for the user.
+
+    A ``ValueError`` too, for code that validated phones before refusals had a base.
+    """
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, error=ApiError(ErrorCode.INVALID_PHONE, message))
         self.message = message
-
-    @property
-    def error(self) -> ApiError:
-        """The answer to a client that sent it, as ``StartRefused.error`` and ``ProviderError.error`` are."""
-        return ApiError(ErrorCode.INVALID_PHONE, self.message)
 
 
 def _national_number(value: str) -> str | None:

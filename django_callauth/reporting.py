@@ -28,7 +28,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from .redaction import scrub_request_text
+from .guards.redaction import scrub_request_text
 
 #: Request fields that carry a phone: the phone forms' ``phone``, the sandbox's ``caller``,
 #: and the provider's ``phone`` appended to a webhook's query string.

@@ -29,8 +29,16 @@ phone_linked = Signal()
 #: A phone was removed from an account. Also: ``request``, ``user``, ``phone``. No ``flow``.
 phone_removed = Signal()
 #: A start was refused by a cost limit before reaching the provider. Also: ``request``,
-#: ``scope`` (``"ip"``, ``"phone"`` or ``"global"``). No ``flow``: none was created.
+#: ``scope`` (a key of ``CALLAUTH_RATE_LIMITS``; ``"global"`` whenever the site's budget refused).
+#: No ``flow``: none was created.
 rate_limited = Signal()
+#: A provider's balance was seen below its ``CALLAUTH_LOW_BALANCE`` threshold (by
+#: ``callauth_providers``). Also: ``provider`` (its name), ``balance`` (a
+#: ``ProviderBalance``), ``threshold`` (a ``Decimal``). No ``flow``.
+provider_balance_low = Signal()
+#: A flow was started for a phone of ``CALLAUTH_REVIEW_PHONES``: it logs in without a call
+#: (providers/review.py). Also: ``request``. Its ``flow.provider`` is ``"review"``.
+review_phone_used = Signal()
 
 
 def send_robust(signal: Signal, **kwargs: Any) -> None:

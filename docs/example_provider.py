@@ -76,7 +76,7 @@ class ExampleCallsProvider(CallAuthProvider):
         answer = self._http.retry_once(  # a check is safe to ask twice; a start never is
             lambda: self._request("GET", f"calls/{provider_id}", deadline_at), deadline_at, provider_id
         )
-        # Anything but a clear caller is pending; flows.py compares the caller with the phone.
+        # Anything but a clear caller is pending; flows/reports.py compares the caller with the phone.
         return CallReport(caller=parse_provider_phone(answer.get("caller")), provider_id=provider_id)
 
     def _request(self, method: str, path: str, deadline_at: float, body: Any = None) -> dict[str, Any]:

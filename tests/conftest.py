@@ -1,17 +1,27 @@
-"""Shared fixtures and the ``postgres`` and ``browser`` markers.
+"""Shared fixtures and the markers that skip what this machine cannot run.
 
-Tests marked ``postgres`` need real row locks and concurrent connections, which SQLite
-does not have: they are skipped on SQLite with the reason, and fail instead of skipping
-when ``CALLAUTH_REQUIRE_POSTGRES`` is set (CI sets it, so they can never silently vanish).
+Where a test goes: one behaviour, tested at one layer.
 
-Tests marked ``browser`` drive the example site in headless Chromium with Playwright: they
-are skipped, saying what is missing, without the ``playwright`` package or a ``chromium``
-on ``PATH``, and fail instead of skipping when ``CALLAUTH_REQUIRE_BROWSER`` is set.
+- Logic (what a flow, a row, a transition, a limit decides) in the flow and model tests:
+  test_flows.py, test_models.py, test_transitions.py, test_throttling.py, ...
+- The HTTP contract in the view tests (test_views.py, test_linking.py): status codes, error
+  codes, redirects, session keys; one render per state, not per cause.
+- Security suites (test_security_*.py) try each invariant end to end and assert what a
+  person notices (the status, the error code, who is logged in, what the provider was
+  asked), never wording or markup.
+- Each provider: the shared contract (tests/provider_contract.py) plus its own shapes; the
+  HTTP client they share in its own module (test_providers_http.py).
+- Wording: the English of an answer in test_errors.py, its Russian in test_locale_ru.py;
+  nowhere else (``assert_json_error`` checks the words only when given them).
+- Browser tests (Playwright) only for what needs a real browser: script, focus, layout.
+  "Browser" means Playwright; Django's test ``Client`` stands for a person's browser
+  (``tests.helpers.clients``), ``LiveClient`` for one against a live server.
 
-Tests marked ``stack`` run the example site under gunicorn on PostgreSQL and Redis, as
-production does: they are skipped, saying what is missing, when PostgreSQL, Redis or
-gunicorn cannot be reached, and fail instead of skipping when ``CALLAUTH_REQUIRE_STACK`` is
-set (CI sets it).
+The markers (``MISSING`` below): a marked test is skipped, saying what is missing, and
+fails instead of skipping when its environment variable is set (CI sets them, so no test
+can silently vanish). ``postgres`` tests need real row locks and concurrent connections;
+``browser`` tests drive headless Chromium; ``stack`` tests run the example site under
+gunicorn on PostgreSQL and Redis; ``openapi`` tests fuzz it with Schemathesis.
 """
 
 from __future__ import annotations
@@ -32,7 +42,9 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from benchmarks.stack import stack_missing
-from django_callauth import flowcache, signals, throttling
+from django_callauth import signals
+from django_callauth.flows import cache as flow_cache
+from django_callauth.guards import limits
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_smsc import FakeSmsc
@@ -58,57 +70,54 @@ def _on_postgres() -> bool:
     return "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
+def _postgres_missing() -> str:
+    if _on_postgres():
+        return ""
+    return (
+        "needs PostgreSQL: SQLite has no row locks for race tests; "
+        "set CALLAUTH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
+    )
+
+
 def _browser_missing() -> str:
-    """Why the browser tests cannot run on this machine, or "" when they can."""
     if importlib.util.find_spec("playwright") is None:
-        return "needs the playwright package: pip install -e '.[test]'"
+        return "browser test needs the playwright package: pip install -e '.[test]'"
     if shutil.which("chromium") is None:
-        return "needs Chromium on PATH (Debian: apt-get install chromium)"
+        return "browser test needs Chromium on PATH (Debian: apt-get install chromium)"
     return ""
 
 
-def _skip_postgres_tests(items: list[pytest.Item]) -> None:
-    if _on_postgres():
-        return
-    if os.environ.get("CALLAUTH_REQUIRE_POSTGRES"):
-        raise pytest.UsageError("CALLAUTH_REQUIRE_POSTGRES is set but the tests run on SQLite")
-    skip = pytest.mark.skip(
-        reason="needs PostgreSQL: SQLite has no row locks for race tests; "
-        "set CALLAUTH_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"
-    )
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+def _stack_missing() -> str:
+    missing = stack_missing(STACK_DATABASE_URL, STACK_CACHE_URL)
+    return f"stack test {missing}" if missing else ""
 
 
-def _skip_browser_tests(items: list[pytest.Item]) -> None:
-    browser_items = [item for item in items if "browser" in item.keywords]
-    missing = _browser_missing() if browser_items else ""
-    if not missing:
-        return
-    if os.environ.get("CALLAUTH_REQUIRE_BROWSER"):
-        raise pytest.UsageError(f"CALLAUTH_REQUIRE_BROWSER is set but the browser tests cannot run: {missing}")
-    skip = pytest.mark.skip(reason=f"browser test {missing}")
-    for item in browser_items:
-        item.add_marker(skip)
+def _openapi_missing() -> str:
+    if importlib.util.find_spec("schemathesis") is None:
+        return "openapi test needs schemathesis: pip install -e '.[test]'"
+    return ""
 
 
-def _skip_stack_tests(items: list[pytest.Item]) -> None:
-    stack_items = [item for item in items if "stack" in item.keywords]
-    missing = stack_missing(STACK_DATABASE_URL, STACK_CACHE_URL) if stack_items else ""
-    if not missing:
-        return
-    if os.environ.get("CALLAUTH_REQUIRE_STACK"):
-        raise pytest.UsageError(f"CALLAUTH_REQUIRE_STACK is set but the stack tests cannot run: {missing}")
-    skip = pytest.mark.skip(reason=f"stack test {missing}")
-    for item in stack_items:
-        item.add_marker(skip)
+#: marker -> (what is missing on this machine, "" when nothing is; the variable that makes it fail instead).
+MISSING: dict[str, tuple[Callable[[], str], str]] = {
+    "postgres": (_postgres_missing, "CALLAUTH_REQUIRE_POSTGRES"),
+    "browser": (_browser_missing, "CALLAUTH_REQUIRE_BROWSER"),
+    "stack": (_stack_missing, "CALLAUTH_REQUIRE_STACK"),
+    "openapi": (_openapi_missing, "CALLAUTH_REQUIRE_OPENAPI"),
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    _skip_postgres_tests(items)
-    _skip_browser_tests(items)
-    _skip_stack_tests(items)
+    for marker, (missing_here, required_by) in MISSING.items():
+        marked = [item for item in items if marker in item.keywords]
+        missing = missing_here() if marked else ""
+        if not missing:
+            continue
+        if os.environ.get(required_by):
+            raise pytest.UsageError(f"{required_by} is set but the {marker} tests cannot run: {missing}")
+        skip = pytest.mark.skip(reason=missing)
+        for item in marked:
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -179,7 +188,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """
     clock = Clock(T0)
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    monkeypatch.setattr(throttling, "_clock", lambda: clock.now.timestamp())
+    monkeypatch.setattr(limits, "_clock", lambda: clock.now.timestamp())
     monkeypatch.setattr(http, "_clock", lambda: clock.now.timestamp())
     return clock
 
@@ -211,18 +220,18 @@ def _empty_caches() -> Iterator[None]:
     """
     for cache in caches.all():
         cache.clear()
-    flowcache._failed_at.clear()
+    flow_cache._failed_at.clear()
     yield
 
 
 @pytest.fixture
 def shared_cache(settings: Any, tmp_path: Any) -> Any:
-    """A cache every process shares, whose copies the status poll trusts (flowcache.shared).
+    """A cache every process shares, whose copies the status poll trusts (flow_cache.shared).
 
     The configured cache when it is one (Redis, with CALLAUTH_TEST_CACHE_URL), else a
     FileBasedCache: the tests' default LocMemCache is per process, so polls never read it.
     """
-    if not flowcache.shared():
+    if not flow_cache.shared():
         settings.CACHES = {
             "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
         }

@@ -40,6 +40,7 @@ class FakeSmsRu(FakeServer):
     flip_types: bool = False
     callback_url: str | None = None  # the account's callback, registered by hand
     callback_key: str = "data[]"  # how entries are named: "data[]", or "data[N]" when "data[N]"
+    balance: Any = 4762.58  # my/balance's answer
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,6 +78,8 @@ class FakeSmsRu(FakeServer):
             return 200, self._add(fields.get("phone", ""))
         if action == "callcheck/status":
             return 200, self._status(fields.get("check_id", ""))
+        if action == "my/balance":
+            return 200, {"status": "OK", "status_code": self._code(100), "balance": self.balance}
         return 200, {"status": "ERROR", "status_code": 211, "status_text": "Метод не найден"}
 
     def _code(self, code: int) -> int | str:

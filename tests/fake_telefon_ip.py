@@ -51,6 +51,8 @@ class FakeTelefonIp(FakeServer):
     pending_shape: str = "success_false"
     caller_format: str = "8"  # the caller's phone in answers: "89…" (the doc) or "79…"
     webhook_method: str = "GET"
+    balance: Any = 5.0  # get_balance's data.balance, as the provider's page shows it
+    price: Any = 0.2
 
     api_path = "/api/v1/authcalls/"
 
@@ -90,6 +92,9 @@ class FakeTelefonIp(FakeServer):
             return self._start(body.get("phone"), body.get("webhook") or None)
         if action == "reverse_auth_phone_check":
             return self._check(rest.strip("/"))
+        if action == "get_balance":
+            data = {"balance": self.balance, "price": self.price, "balance_limit": 0.0}
+            return 200, {"success": self.success_as, "error": "", "data": data}
         return 404, {"success": False, "error": "unknown action", "data": {}}
 
     def _start(self, phone: object, webhook: str | None) -> tuple[int, Any]:

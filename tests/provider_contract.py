@@ -95,7 +95,7 @@ class ProviderContract:
         self.fake.make_call(started.call_to, OTHER_PHONE, lose_webhook=True)
         report = provider.check(started.provider_id)
         assert not report.vouched
-        assert report.caller in (None, OTHER_PHONE)  # named: flows.py fails the flow as a mismatch
+        assert report.caller in (None, OTHER_PHONE)  # named: flows/reports.py fails the flow as a mismatch
 
     def test_a_call_after_the_number_expired_is_no_confirmation(self) -> None:
         self.fake.lifetime = 0.2

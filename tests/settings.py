@@ -5,6 +5,7 @@ SQLite by default. Set ``CALLAUTH_TEST_DATABASE_URL`` (e.g.
 included, on PostgreSQL.
 """
 
+import importlib.util
 import os
 
 import environ
@@ -23,6 +24,13 @@ DATABASES["default"]["TEST"] = {"NAME": "test_callauth"} if _database_url else {
 _cache_url = os.environ.get("CALLAUTH_TEST_CACHE_URL", "")
 if _cache_url:
     CACHES = {"default": environ.Env.cache_url_config(_cache_url)}
+
+# DRF's token table, for the app clients' token strategies (tests/test_app_clients.py). Only
+# when DRF is installed: the lint environment loads these settings without the test extra.
+if importlib.util.find_spec("rest_framework") is not None:
+    INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken"]  # noqa: F405
+# PyJWT warns of an HMAC key under 32 bytes (SECRET_KEY here): SimpleJWT signs with this one.
+SIMPLE_JWT = {"SIGNING_KEY": "tests-only-jwt-signing-key-of-at-least-32-bytes"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

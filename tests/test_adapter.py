@@ -13,26 +13,25 @@ from django.utils import timezone
 
 from django_callauth.adapter import CallAuthAdapter, get_adapter
 from django_callauth.models import CallAuthPhone, FailureReason, FlowStatus
-from tests.helpers import FlowFactory
+from tests.helpers import PHONE, FlowFactory
 
-PHONE = "+79001234567"
 User = get_user_model()
 
 
 class ProjectAdapter(CallAuthAdapter):
     """What a project might write: phones kept on the user, its own sign-up rule and names."""
 
-    def get_user(self, phone: str) -> Any | None:
+    def get_user(self, request: HttpRequest | None, phone: str) -> Any | None:
         return User.objects.filter(last_name=phone).first()
 
     def is_signup_allowed(self, request: HttpRequest | None, phone: str) -> bool:
         return phone.startswith("+7900")
 
-    def username_for_phone(self, phone: str) -> str:
+    def username_for_phone(self, request: HttpRequest | None, phone: str) -> str:
         return "user" + phone[2:]
 
-    def is_login_allowed(self, user: Any) -> bool:
-        return super().is_login_allowed(user) and user.first_name != "blocked"
+    def is_login_allowed(self, request: HttpRequest | None, user: Any) -> bool:
+        return super().is_login_allowed(request, user) and user.first_name != "blocked"
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         return "/welcome/"
@@ -55,7 +54,7 @@ def test_adapter_from_the_setting_read_at_call_time(project_adapter: None) -> No
     adapter = get_adapter()
     assert type(adapter).__module__ == "tests.test_adapter"
     assert type(adapter).__qualname__ == "ProjectAdapter"
-    assert adapter.username_for_phone(PHONE) == "user9001234567"
+    assert adapter.username_for_phone(None, PHONE) == "user9001234567"
     assert get_adapter() is not adapter  # a new one for every call
 
 
@@ -114,10 +113,10 @@ def test_override_redirect(project_adapter: None) -> None:
 def test_default_get_user_follows_the_phone_link_only(alice: Any) -> None:
     adapter = CallAuthAdapter()
     User.objects.create_user(PHONE)
-    assert adapter.get_user(PHONE) is None
+    assert adapter.get_user(None, PHONE) is None
     CallAuthPhone.objects.create(user=alice, phone=PHONE)
-    assert adapter.get_user(PHONE) == alice
-    assert adapter.get_user("+79007654321") is None
+    assert adapter.get_user(None, PHONE) == alice
+    assert adapter.get_user(None, "+79007654321") is None
 
 
 @pytest.mark.parametrize(
@@ -145,21 +144,21 @@ def test_default_signup_follows_the_setting_off_when_unset(settings: Any, value:
 )
 def test_default_login_policy(settings: Any, flags: dict[str, bool], allow_staff: bool, allowed: bool) -> None:
     settings.CALLAUTH_ALLOW_STAFF = allow_staff
-    assert CallAuthAdapter().is_login_allowed(User(username="u", **flags)) is allowed
+    assert CallAuthAdapter().is_login_allowed(None, User(username="u", **flags)) is allowed
 
 
 def test_default_login_policy_for_a_user_model_without_flags() -> None:
     class Minimal:
         pk = 1
 
-    assert CallAuthAdapter().is_login_allowed(Minimal()) is True  # type: ignore[arg-type]
+    assert CallAuthAdapter().is_login_allowed(None, Minimal()) is True  # type: ignore[arg-type]
 
 
 @pytest.mark.django_db
 def test_default_record_login(alice: Any) -> None:
     link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
     other = CallAuthPhone.objects.create(user=alice, phone="+79007654321")
-    CallAuthAdapter().record_login(alice, PHONE)
+    CallAuthAdapter().record_login(None, alice, PHONE)
     link.refresh_from_db()
     other.refresh_from_db()
     assert link.last_login_at is not None
@@ -175,7 +174,7 @@ def test_default_record_login(alice: Any) -> None:
         ("unset", 400, 90, True),
         (30, 40, 29, False),
         (30, 40, 31, True),
-        # Added again (linking.py) after the last login: the later of the two counts.
+        # Added again (flows/linking.py) after the last login: the later of the two counts.
         (30, 10, 200, False),
         (None, 3650, 3650, False),
     ],

@@ -6,15 +6,17 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
-from django_callauth import tokens
-from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
-from tests.helpers import FlowFactory
+from django_callauth.guards import webhook_secrets
+from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
+from django_callauth.providers import balances
+from tests.helpers import PHONE, FlowFactory
 
 pytestmark = pytest.mark.django_db
 
-PHONE = "+79001234567"
 FLOWS = "/admin/callauth/callauthflow/"
 PHONES = "/admin/callauth/callauthphone/"
 User = get_user_model()
@@ -25,7 +27,7 @@ def flow(flow_factory: FlowFactory) -> CallAuthFlow:
     return flow_factory(
         provider="telefon_ip",
         provider_id="122760",
-        webhook_secret_hash=tokens.hash_secret("the-webhook-secret"),
+        webhook_secret_hash=webhook_secrets.hash_secret("the-webhook-secret"),
         next_url='/next/"><script>alert(1)</script>',
     )
 
@@ -141,3 +143,74 @@ def test_phone_list_and_search(admin_client: Client, alice: Any) -> None:
     CallAuthPhone.objects.create(user=alice, phone=PHONE)
     assert PHONE in admin_client.get(PHONES).content.decode()
     assert PHONE in admin_client.get(PHONES, {"q": "9001234567"}).content.decode()
+
+
+# -- the numbers page -------------------------------------------------------------
+
+DASHBOARD = f"{FLOWS}dashboard/"
+
+
+def staff(*permissions: str) -> Client:
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("operator", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_dashboard_shows_the_numbers_to_staff_who_may_view_flows(flow_factory: FlowFactory) -> None:
+    flow_factory(provider="telefon_ip", status=FlowStatus.USED, confirmed_at=timezone.now(), caller=PHONE)
+    flow_factory(provider="telefon_ip", status=FlowStatus.FAILED, failure_reason=FailureReason.NO_ACCOUNT)
+    flow_factory(provider="sms_ru", first_provider="telefon_ip")
+
+    response = staff("view_callauthflow").get(DASHBOARD)
+
+    assert response.status_code == 200
+    board = response.context["board"]
+    assert [(entry.provider, entry.total.starts) for entry in board.providers] == [("sms_ru", 1), ("telefon_ip", 2)]
+    assert len(board.days) == 14
+    page = response.content.decode()
+    assert "<svg" in page
+    assert "<script" not in page.split('id="content-main"')[1]  # a strict CSP runs no inline script
+    assert str(FailureReason.NO_ACCOUNT.label) in page
+
+
+def test_dashboard_without_flows(admin_client: Client) -> None:
+    response = admin_client.get(DASHBOARD)
+    assert response.status_code == 200
+    assert response.context["board"].providers == []
+
+
+def test_dashboard_shows_the_cost_when_a_price_is_known(admin_client: Client, flow_factory: FlowFactory) -> None:
+    flow_factory(provider="telefon_ip", provider_id="1")
+    flow_factory(provider="telefon_ip", provider_id="2")
+    cache.set(balances.cache_key("telefon_ip"), {"amount": "9", "currency": "RUB", "price": "0.40", "at": ""})
+
+    page = admin_client.get(DASHBOARD).content.decode()
+
+    assert "0.80 RUB" in page
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("7", 7), ("0", 1), ("100000", 90), ("many", 14)])
+def test_dashboard_window_is_bounded(admin_client: Client, asked: str, shown: int) -> None:
+    response = admin_client.get(DASHBOARD, {"days": asked})
+    assert response.status_code == 200
+    assert len(response.context["board"].days) == shown
+
+
+def test_dashboard_refuses_staff_without_the_view_permission() -> None:
+    assert staff("view_callauthphone").get(DASHBOARD).status_code == 403
+
+
+def test_dashboard_sends_others_to_the_admin_login(client: Client, alice: Any) -> None:
+    response = client.get(DASHBOARD)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    client.force_login(alice)  # not staff
+    assert client.get(DASHBOARD).status_code == 302
+
+
+def test_flow_list_links_to_the_dashboard(admin_client: Client) -> None:
+    assert f'href="{DASHBOARD}"' in admin_client.get(FLOWS).content.decode()

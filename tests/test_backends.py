@@ -229,9 +229,9 @@ def test_a_concurrent_signup_for_the_same_phone_wins(
     real_get_user = CallAuthAdapter.get_user
     lookups = []
 
-    def get_user(self: CallAuthAdapter, phone: str) -> Any:
+    def get_user(self: CallAuthAdapter, request: Any, phone: str) -> Any:
         lookups.append(phone)
-        return None if len(lookups) == 1 else real_get_user(self, phone)
+        return None if len(lookups) == 1 else real_get_user(self, request, phone)
 
     monkeypatch.setattr(CallAuthAdapter, "get_user", get_user)
     assert authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED)) == winner
@@ -276,7 +276,7 @@ def test_get_user_when_the_adapter_raises_is_anonymous_not_a_500(
     alice = user_with_phone()
     client.force_login(alice, backend=BACKEND)
 
-    def broken(self: CallAuthAdapter, user: Any) -> bool:
+    def broken(self: CallAuthAdapter, request: Any, user: Any) -> bool:
         raise RuntimeError("profile service down")
 
     monkeypatch.setattr(CallAuthAdapter, "is_login_allowed", broken)

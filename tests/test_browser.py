@@ -109,9 +109,7 @@ def test_i_have_called_after_a_call_from_another_phone_shows_why_and_offers_to_s
     with page.expect_navigation():  # the script reloads the page: the server says why the login ended
         page.click(I_HAVE_CALLED)
     expect(page.get_by_role("heading", level=1)).to_have_text("You are not logged in")
-    expect(page.locator(".callauth-reason")).to_have_text(
-        "The call came from a different phone than the number you entered. Call from that phone."
-    )
+    expect(page.locator(".callauth-reason")).to_be_visible()  # its words: test_errors.py
     for gone in (I_HAVE_CALLED, SIMULATE_THE_CALL, ".callauth-number", ".callauth-qr", ".callauth-countdown"):
         expect(page.locator(gone)).to_have_count(0)
     # One button starts again with the same phone: a new number to call.

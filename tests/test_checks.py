@@ -15,6 +15,7 @@ from django.db import models
 
 from django_callauth import checks
 from django_callauth.adapter import CallAuthAdapter
+from django_callauth.conf import DEFAULT_RATE_LIMITS
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -69,6 +70,8 @@ def all_checks() -> list[Any]:
         *checks.check_rate_limits(),
         *checks.check_client_address(),
         *checks.check_adapter(),
+        *checks.check_review_phones(),
+        *checks.check_allauth_bridge(),
     ]
 
 
@@ -104,7 +107,7 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
         pytest.param({"AUTHENTICATION_BACKENDS": ["django_callauth.backends.CallAuthBackend"]}, id="backend-alone"),
         pytest.param({"CALLAUTH_ADAPTER": "tests.test_adapter.ProjectAdapter"}, id="adapter-subclass"),
         pytest.param(
-            {"CACHES": DUMMY, "CALLAUTH_RATE_LIMITS": {"ip": None, "phone": None, "global": None}},
+            {"CACHES": DUMMY, "CALLAUTH_RATE_LIMITS": dict.fromkeys(DEFAULT_RATE_LIMITS)},
             id="dummy-cache-with-every-limit-off",
         ),
         pytest.param({"CACHES": LOCMEM, "DEBUG": True}, id="per-process-cache-in-development"),
@@ -397,6 +400,13 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
     assert "multiplied by the number of processes" in warning.hint
 
 
+def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
+    production.CALLAUTH_RATE_LIMITS = {
+        scope: "5/m" for scope in ("ip", "ipv6_56", "ipv6_48", "phone", "global", "device", "device_phone")
+    }
+    assert all_checks() == []
+
+
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
@@ -409,6 +419,14 @@ def test_w003_per_process_cache_in_production(production: Any) -> None:
             "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
         ),
         ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
+        (
+            {"ipv6_48": "lots"},
+            "CALLAUTH_RATE_LIMITS['ipv6_48'] is not valid: 'lots' is not a rate like '10/m' or '3/10m'",
+        ),
+        (
+            {"device": "1/0m"},
+            "CALLAUTH_RATE_LIMITS['device'] is not valid: '1/0m' must allow at least one request in a positive period",
+        ),
     ],
 )
 def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str, Any], message: str) -> None:
@@ -493,7 +511,7 @@ class EmailUser(AbstractBaseUser):
 
 
 class EmailAdapter(CallAuthAdapter):
-    def username_for_phone(self, phone: str) -> str:
+    def username_for_phone(self, request: Any, phone: str) -> str:
         return phone[1:] + "@phones.example"
 
 
@@ -524,6 +542,48 @@ def test_w004_not_when_no_phone_lands_in_the_email_field(
     assert all_checks() == []
 
 
+# -- W006: review phones on a production site ---------------------------------------------------
+
+
+def test_w006_review_phones_without_debug_are_named_masked(production: Any) -> None:
+    production.CALLAUTH_REVIEW_PHONES = ["+79000000001", "+79000000002"]
+    [warning] = all_checks()
+    assert warning.id == "callauth.W006"
+    assert "+7 900 ***-**-01" in warning.msg and "+7 900 ***-**-02" in warning.msg
+    assert "+79000000001" not in warning.msg
+
+
+def test_w006_not_with_debug_nor_an_empty_list(production: Any) -> None:
+    production.CALLAUTH_REVIEW_PHONES = []
+    assert all_checks() == []
+    production.CALLAUTH_REVIEW_PHONES = ["+79000000001"]
+    production.DEBUG = True
+    assert all_checks() == []
+
+
+# -- W005: allauth installed without the bridge -------------------------------------------------
+
+
+def installed_apps(monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
+    """Django's registry answers as if ``extra`` were installed too (the checks ask nothing else)."""
+    from django.apps import apps
+
+    really_installed = apps.is_installed
+    monkeypatch.setattr(apps, "is_installed", lambda name: name in extra or really_installed(name))
+
+
+def test_w005_allauth_without_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed_apps(monkeypatch, "allauth", "allauth.account")
+    [warning] = all_checks()
+    assert warning.id == "callauth.W005"
+    assert "MFA" in warning.msg
+
+
+def test_w005_not_with_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed_apps(monkeypatch, "allauth", "allauth.account", checks.ALLAUTH_BRIDGE)
+    assert all_checks() == []
+
+
 # -- E013 (and E006, E011): every documented setting refuses values of the wrong type ------------
 
 SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "settings.rst"
@@ -539,6 +599,18 @@ WRONG_VALUES: dict[str, list[Any]] = {
     "str or None": [5, True, b"text", ["text"]],
     "str or list of str": [5, None, True, b"telefon_ip", [5], ["sandbox", None], {"sandbox": 1}],
     "dict": ["ip", None, ["ip"], {"ip": 10}, {5: "10/m"}],
+    "list of phones": [
+        "+79001234567",
+        None,
+        ("+79001234567", 5),
+        ["89001234567"],
+        ["+7 900 123-45-67"],
+        ["+78001234567"],
+    ],
+    "dict of str to number ≥ 0": [
+        *["sms_ru", None, ["sms_ru"], {5: 100}],
+        *[{"sms_ru": value} for value in ("100", True, None, -1, math.nan, math.inf)],
+    ],
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from django_callauth.clientip import client_ip, rate_limit_key
+from django_callauth.guards.clientip import client_ip, rate_limit_key
 
 
 def request(remote: str = "10.0.0.9", **headers: str) -> Any:

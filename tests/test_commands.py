@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 from typing import Any
 
@@ -10,13 +12,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
-from tests.helpers import FlowFactory, snapshot
+from django_callauth.providers import balances
+from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_telefon_ip import FakeTelefonIp
+from tests.helpers import OTHER_PHONE as OTHER
+from tests.helpers import PHONE, SANDBOX_CALL_TO, BrokenCache, FlowFactory, SignalLog, snapshot
 
 pytestmark = pytest.mark.django_db
-
-PHONE = "+79001234567"
-OTHER = "+79007654321"
-CALL_TO = "+79990001234"
 
 
 def run(*args: str) -> str:
@@ -41,11 +43,11 @@ def sandbox(settings: Any) -> None:
     [
         *[
             ([number], {}, PHONE, FlowStatus.CONFIRMED, "")
-            for number in [CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
+            for number in [SANDBOX_CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
         ],
-        ([CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
-        ([CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
-        ([CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
+        ([SANDBOX_CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
+        ([SANDBOX_CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
+        ([SANDBOX_CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
     ],
     ids=["e164", "8-prefix", "7-prefix", "typed", "right-caller", "another-caller", "too-late"],
 )
@@ -53,7 +55,9 @@ def test_simulate_call_decides_the_waiting_flow(
     flow_factory: FlowFactory, args: list[str], fields: dict[str, Any], caller: str, status: str, reason: str
 ) -> None:
     flow = flow_factory(**fields)
-    assert run("callauth_simulate_call", *args) == f"Call to {CALL_TO} from {caller}: the login is now {status}.\n"
+    assert (
+        run("callauth_simulate_call", *args) == f"Call to {SANDBOX_CALL_TO} from {caller}: the login is now {status}.\n"
+    )
     flow.refresh_from_db()
     assert (flow.status, flow.failure_reason) == (status, reason)
     assert flow.caller == ("" if status == FlowStatus.EXPIRED else caller)
@@ -61,7 +65,11 @@ def test_simulate_call_decides_the_waiting_flow(
 
 @pytest.mark.parametrize(
     ("number", "fields"),
-    [("+79990009999", {}), (CALL_TO, {"status": FlowStatus.USED}), (CALL_TO, {"provider": "telefon_ip"})],
+    [
+        ("+79990009999", {}),
+        (SANDBOX_CALL_TO, {"status": FlowStatus.USED}),
+        (SANDBOX_CALL_TO, {"provider": "telefon_ip"}),
+    ],
     ids=["unknown-number", "used-flow", "real-providers-flow"],
 )
 def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(
@@ -85,7 +93,7 @@ def test_simulate_call_to_something_that_is_not_a_number(number: str) -> None:
 def test_simulate_call_with_an_invalid_caller(flow_factory: FlowFactory) -> None:
     flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
-        run("callauth_simulate_call", CALL_TO, "--caller", "+7 800 555 35 35")
+        run("callauth_simulate_call", SANDBOX_CALL_TO, "--caller", "+7 800 555 35 35")
     assert str(excinfo.value) == "--caller: Only Russian mobile numbers (+7 9XX …) can log in by phone call."
     flow.refresh_from_db()
     assert flow.status == FlowStatus.PENDING
@@ -97,7 +105,7 @@ def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str, flo
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
     flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:
-        run("callauth_simulate_call", CALL_TO)
+        run("callauth_simulate_call", SANDBOX_CALL_TO)
     assert str(excinfo.value) == "CALLAUTH_PROVIDER is not 'sandbox': real calls cannot be simulated."
     flow.refresh_from_db()
     assert flow.status == FlowStatus.PENDING
@@ -182,3 +190,96 @@ def test_cleanup_deletes_in_batches_each_its_own_statement(
 def test_cleanup_refuses_a_batch_size_below_one() -> None:
     with pytest.raises(CommandError, match="The batch size must be 1 or more, not 0."):
         run("callauth_cleanup", "--batch-size", "0")
+
+
+# -- callauth_providers ---------------------------------------------------------------
+
+
+@pytest.fixture
+def both(settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu) -> Any:
+    settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru", "sandbox"]
+    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
+    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
+    return settings
+
+
+def providers_report(*args: str) -> tuple[str, CommandError | None]:
+    out = StringIO()
+    try:
+        call_command("callauth_providers", *args, stdout=out, stderr=StringIO())
+    except CommandError as exc:
+        return out.getvalue(), exc
+    return out.getvalue(), None
+
+
+def test_providers_reports_each_provider(both: Any, flow_factory: FlowFactory) -> None:
+    flow_factory(provider="telefon_ip", provider_id="1")
+    flow_factory(provider="telefon_ip", provider_id="2", age=timedelta(hours=23))
+    flow_factory(provider="telefon_ip", provider_id="3", age=timedelta(hours=25))  # not the last day
+    flow_factory(provider="telefon_ip", provider_id="")  # never started: not billed
+    out, error = providers_report()
+    assert error is None
+    assert out.splitlines() == [
+        "telefon_ip: reachable, balance 5.0 RUB; price 0.2; last 24 h: 2 billed start(s), cost 0.4",
+        "sms_ru: reachable, balance 4762.58 RUB; last 24 h: 0 billed start(s)",
+        "sandbox: no balance method; last 24 h: 0 billed start(s)",
+    ]
+
+
+def test_providers_json_and_exit_status_when_low(both: Any, fake_telefon_ip: FakeTelefonIp, sent: SignalLog) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": 100, "sms_ru": 50}
+    out, error = providers_report("--json")
+    assert error is not None and error.returncode == 1
+    report = json.loads(out)
+    assert report["ok"] is False
+    telefon_ip, sms_ru, sandbox = report["providers"]
+    assert telefon_ip == {
+        "provider": "telefon_ip",
+        "reachable": True,
+        "error": "",
+        "balance": "5.0",
+        "currency": "RUB",
+        "price": "0.2",
+        "starts_last_day": 0,
+        "cost_last_day": "0.0",
+        "threshold": "100",
+        "low": True,
+    }
+    assert (sms_ru["low"], sms_ru["threshold"], sms_ru["price"]) == (False, "50", None)
+    assert (sandbox["reachable"], sandbox["balance"]) == (None, None)
+    [low] = [e.kwargs for e in sent.of("provider_balance_low")]
+    assert (low["provider"], low["balance"].amount, low["threshold"]) == ("telefon_ip", Decimal("5.0"), 100)
+    assert balances.known_low(["telefon_ip", "sms_ru"]) == {"telefon_ip"}  # what starts now pass by
+
+
+def test_providers_exit_status_when_unreachable(both: Any, fake_sms_ru: FakeSmsRu) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": Decimal("4.99")}
+    fake_sms_ru.stop()
+    out, error = providers_report()
+    assert error is not None and error.returncode == 1 and "sms_ru" in str(error)
+    assert "sms_ru: UNREACHABLE (sms.ru cannot be reached.)" in out
+    assert (
+        "telefon_ip: reachable, balance 5.0 RUB; price 0.2; last 24 h: 0 billed start(s), cost 0.0; threshold 4.99: ok"
+        in out
+    )
+    assert fake_sms_ru.api_id not in out
+
+
+def test_providers_still_reports_when_the_cache_fails(both: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(balances, "_cache", BrokenCache)
+    out, error = providers_report("--json")
+    assert error is None and json.loads(out)["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"CALLAUTH_LOW_BALANCE": {"telefon_ip": "100"}}, {"CALLAUTH_PROVIDER": "no.such.Provider"}],
+    ids=["wrong-threshold", "wrong-provider"],
+)
+def test_providers_fails_clearly_on_wrong_settings(both: Any, overrides: dict[str, Any]) -> None:
+    for name, value in overrides.items():
+        setattr(both, name, value)
+    with pytest.raises(CommandError):
+        call_command("callauth_providers", stdout=StringIO())

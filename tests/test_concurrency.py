@@ -20,11 +20,9 @@ from django.utils import timezone
 from django_callauth import signals
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowStatus
 from django_callauth.providers.base import CallAuthProvider, CallReport, StartedCall
-from tests.helpers import FlowFactory, browser_with, same_browser
+from tests.helpers import PHONE, FlowFactory, client_holding, tabs_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-PHONE = "+79001234567"
 
 
 def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -53,7 +51,7 @@ def test_fifty_concurrent_finishes_log_in_exactly_once(flow_factory: FlowFactory
     user = get_user_model().objects.create_user(username="alice")
     CallAuthPhone.objects.create(user=user, phone=PHONE)
     flow = flow_factory(status=FlowStatus.CONFIRMED)
-    tabs = same_browser(browser_with(flow), 50)
+    tabs = tabs_of(client_holding(flow), 50)
     logins: list[Any] = []
     signals.logged_in.connect(lambda **kw: logins.append(kw["user"].pk), weak=False, dispatch_uid="race")
     try:
@@ -78,10 +76,12 @@ def test_concurrent_webhooks_confirm_once(settings: Any, flow_factory: FlowFacto
     settings.CALLAUTH_PROVIDER = "telefon_ip"
     settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
     settings.CALLAUTH_WEBHOOK_VERIFY = False
-    from django_callauth import tokens
+    from django_callauth.guards import webhook_secrets
 
-    secret = tokens.make_secret()
-    flow = flow_factory(provider="telefon_ip", provider_id="122760", webhook_secret_hash=tokens.hash_secret(secret))
+    secret = webhook_secrets.make_secret()
+    flow = flow_factory(
+        provider="telefon_ip", provider_id="122760", webhook_secret_hash=webhook_secrets.hash_secret(secret)
+    )
     confirmations: list[Any] = []
     signals.flow_confirmed.connect(lambda **kw: confirmations.append(kw["flow"].pk), weak=False, dispatch_uid="wh")
     url = f"/callauth/webhook/{flow.pk}/{secret}/?success=True&phone=89001234567&id=122760"
@@ -117,7 +117,7 @@ def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any, flow
     settings.CALLAUTH_CHECK_INTERVAL = 60
     CountingProvider.checks = 0
     flow = flow_factory(provider="counting", provider_id="c-1")
-    tabs = same_browser(browser_with(flow), 30)
+    tabs = tabs_of(client_holding(flow), 30)
 
     responses = run_together(30, lambda i: tabs[i].get("/callauth/status/", HTTP_ACCEPT="application/json"))
 
@@ -129,7 +129,7 @@ def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any, flow
 def test_concurrent_first_logins_of_a_new_phone_make_one_account(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_SIGNUP = True
     flows = [flow_factory(status=FlowStatus.CONFIRMED) for _ in range(10)]
-    browsers = [browser_with(flow) for flow in flows]
+    browsers = [client_holding(flow) for flow in flows]
 
     responses = run_together(10, lambda i: browsers[i].post("/callauth/complete/", HTTP_ACCEPT="application/json"))
 
@@ -154,7 +154,7 @@ def test_concurrent_starts_of_one_browser_bill_one_start() -> None:
     session["visited"] = True
     session.save()
     browser.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
-    tabs = same_browser(browser, 20)
+    tabs = tabs_of(browser, 20)
     results = run_together(20, lambda i: start_status(tabs[i]))
     assert sorted(results) == [201] + [409] * 19
     assert CallAuthFlow.objects.count() == 1

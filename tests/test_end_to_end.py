@@ -15,7 +15,7 @@ import requests
 
 from django_callauth.models import CallAuthFlow
 from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
-from tests.helpers import PHONE, Browser, assert_logged_in_as
+from tests.helpers import PHONE, LiveClient, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +45,7 @@ class TestWebhookMode:
     def test_a_lost_webhook_does_not_strand_a_person_who_called(
         self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
     ) -> None:
-        browser = Browser(webhook_site.url)
+        browser = LiveClient(webhook_site.url)
         started = browser.start()
         assert fake_telefon_ip.make_call(started["call_to"], PHONE, lose_webhook=True) is None
         assert browser.status() == "pending"
@@ -59,7 +59,7 @@ class TestWebhookMode:
     def test_new_user_logs_in_with_one_start_and_one_check(
         self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp
     ) -> None:
-        browser = Browser(webhook_site.url)
+        browser = LiveClient(webhook_site.url)
         started = browser.start("8 (900) 123-45-67", next="/?welcome=1")
         assert started["status"] == "pending"
         assert re.fullmatch(r"\+79\d{9}", started["call_to"])
@@ -85,7 +85,7 @@ class TestWebhookMode:
 
     def test_webhook_by_post_works_too(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
         fake_telefon_ip.webhook_method = "POST"
-        browser = Browser(webhook_site.url)
+        browser = LiveClient(webhook_site.url)
         started = browser.start()
         assert fake_telefon_ip.make_call(started["call_to"], PHONE) == 200
         assert browser.wait_for_status("confirmed") == "confirmed"
@@ -99,7 +99,7 @@ class TestCheckMode:
     ) -> None:
         fake_telefon_ip.pending_shape = pending_shape
         fake_telefon_ip.id_as_string = pending_shape == "data_list"  # both id types on the way
-        browser = Browser(site.url)
+        browser = LiveClient(site.url)
         started = browser.start("9001234567")
 
         assert browser.status() == "pending"
@@ -126,7 +126,7 @@ class TestProviderFailures:
         self, site: Any, fake_telefon_ip: FakeTelefonIp, status: int, body: str, code: str, http_status: int
     ) -> None:
         fake_telefon_ip.fail_next(status, body)
-        browser = Browser(site.url)
+        browser = LiveClient(site.url)
         response = browser.api("POST", "/callauth/start/", data={"phone": PHONE})
 
         assert response.status_code == http_status
@@ -136,7 +136,7 @@ class TestProviderFailures:
         assert list(CallAuthFlow.objects.values_list("status", "failure_reason")) == [("failed", "provider_error")]
 
     def test_check_failures_keep_the_flow_pending(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
-        browser = Browser(site.url)
+        browser = LiveClient(site.url)
         started = browser.start()
         fake_telefon_ip.fail_next(500, "oops")
         fake_telefon_ip.fail_next(500, "oops")  # the check's one retry fails too
@@ -149,7 +149,7 @@ class TestProviderFailures:
 class TestSandbox:
     def test_json_flow(self, live_server: Any, settings: Any) -> None:
         settings.CALLAUTH_PROVIDER = "sandbox"
-        browser = Browser(live_server.url)
+        browser = LiveClient(live_server.url)
         started = browser.start()
         assert started["sandbox_call_url"] == "/callauth/sandbox/call/"
 

@@ -17,7 +17,7 @@ import requests
 from django_callauth.models import CallAuthFlow
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, Browser, Clock, assert_logged_in_as
+from tests.helpers import PHONE, Clock, LiveClient, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def actions(fake: FakeSmsRu) -> list[str]:
 
 
 def test_sms_ru_in_check_mode(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
-    browser = Browser(sms_ru_site.url)
+    browser = LiveClient(sms_ru_site.url)
     started = browser.start("8 900 123-45-67", next="/?welcome=1")
     assert re.fullmatch(r"\+7800\d{7}", started["call_to"])  # toll-free: free for the caller
     assert 295 <= started["expires_in"] <= 300
@@ -63,7 +63,7 @@ def test_sms_ru_in_check_mode(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
 @pytest.mark.parametrize("callback_key", ["data[]", "data[N]"])
 def test_sms_ru_with_its_account_callback(callback_site: Any, fake_sms_ru: FakeSmsRu, callback_key: str) -> None:
     fake_sms_ru.callback_key = callback_key
-    browser = Browser(callback_site.url)
+    browser = LiveClient(callback_site.url)
     started = browser.start()
     for _ in range(3):
         assert browser.status() == "pending"
@@ -77,7 +77,7 @@ def test_sms_ru_with_its_account_callback(callback_site: Any, fake_sms_ru: FakeS
 
 
 def test_sms_ru_a_lost_callback_does_not_strand_a_person_who_called(callback_site: Any, fake_sms_ru: FakeSmsRu) -> None:
-    browser = Browser(callback_site.url)
+    browser = LiveClient(callback_site.url)
     started = browser.start()
     fake_sms_ru.make_call(started["call_to"], PHONE, lose_webhook=True)
     assert browser.status() == "pending"
@@ -86,7 +86,7 @@ def test_sms_ru_a_lost_callback_does_not_strand_a_person_who_called(callback_sit
 
 
 def test_sms_ru_a_call_from_another_phone_is_never_confirmed(sms_ru_site: Any, fake_sms_ru: FakeSmsRu) -> None:
-    browser = Browser(sms_ru_site.url)
+    browser = LiveClient(sms_ru_site.url)
     started = browser.start()
     fake_sms_ru.make_call(started["call_to"], "+79007654321")
     assert browser.wait_for_status("confirmed", seconds=1.5) == "pending"  # a check or two
@@ -127,7 +127,7 @@ def test_failover_from_a_dead_provider_to_a_live_one(
     settings.CALLAUTH_CHECK_INTERVAL = 1
     fake_telefon_ip.stop()  # down: connections refused
 
-    browser = Browser(live_server.url)
+    browser = LiveClient(live_server.url)
     started = browser.start()
     assert started["call_to"].startswith("+7800")
     fake_sms_ru.make_call(started["call_to"], PHONE)
@@ -138,7 +138,7 @@ def test_failover_from_a_dead_provider_to_a_live_one(
     # Back up: new flows go to telefon-ip again; the sms.ru flow stayed with sms.ru.
     fake_telefon_ip.start()
     settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
-    second = Browser(live_server.url)
+    second = LiveClient(live_server.url)
     again = second.start()
     assert fake_telefon_ip.make_call(again["call_to"], PHONE) == 200  # its per-flow webhook
     assert second.wait_for_status("confirmed") == "confirmed"

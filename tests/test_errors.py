@@ -20,10 +20,11 @@ from django.utils import translation
 from django.utils.html import escape
 
 from django_callauth import errors
-from django_callauth.errors import ApiError, ErrorCode
-from django_callauth.negotiation import error_response
+from django_callauth.errors import ApiError, CallAuthRefusal, ErrorCode
+from django_callauth.guards.limits import RateLimited, RateLimiterUnavailable, StartInProgress, StartRefused
+from django_callauth.phones import InvalidPhoneNumber
 from django_callauth.providers.base import ProviderError
-from django_callauth.throttling import RateLimited, RateLimiterUnavailable, StartInProgress, StartRefused
+from django_callauth.web.negotiation import error_response
 
 #: Every answer errors.py defines, by its name there.
 ANSWERS: dict[str, ApiError] = {name: value for name, value in vars(errors).items() if isinstance(value, ApiError)}
@@ -104,6 +105,24 @@ def test_every_answer_for_people_is_translated_lazily(name: str) -> None:
     assert re.search("[а-яё]", russian)
 
 
+#: The English of the answers people meet most: pinned here only (tests elsewhere check the code).
+ENGLISH = {
+    "NO_LOGIN_FLOW": "There is no login by phone call in progress in this browser. Enter your phone number to start.",
+    "NOT_CONFIRMED": "We have not received your call yet. Call the number shown, then try again.",
+    "EXPIRED": "Time to call is up. Enter your phone number to get a new number to call.",
+    "ALREADY_USED": "This call was already used to log in. Start again to log in once more.",
+    "PHONE_MISMATCH": "The call came from a different phone than the number you entered. Call from that phone.",
+    "NO_ACCOUNT": "There is no account with this phone number.",
+    "BODY_NOT_AN_OBJECT": "The request body must be a JSON object.",
+}
+
+
+@pytest.mark.parametrize(("name", "english"), sorted(ENGLISH.items()))
+def test_the_english_of_each_answer(name: str, english: str) -> None:
+    with translation.override("en"):
+        assert str(ANSWERS[name].message) == english
+
+
 def test_a_formatted_message_is_translated_when_rendered() -> None:
     error = errors.METHOD_NOT_ALLOWED.format(methods="POST")  # built in English...
     assert str(error.message) == "This address only answers POST requests."
@@ -139,6 +158,24 @@ def test_every_start_refusal_answers_a_registered_error() -> None:
         ErrorCode.START_IN_PROGRESS,
     ]
     assert [refusal.error.retry_after for refusal in refusals] == [40, None, 1]
+
+
+def test_every_refusal_shares_one_base_that_views_catch() -> None:
+    # A view answers any CallAuthRefusal with its error: these three families are all of them.
+    assert {InvalidPhoneNumber, StartRefused, ProviderError} <= set(CallAuthRefusal.__subclasses__())
+    for refusal in [InvalidPhoneNumber("Enter a phone."), RateLimited("phone", 40), ProviderError("down")]:
+        assert isinstance(refusal, CallAuthRefusal)
+        assert isinstance(refusal.error, ApiError)
+    assert isinstance(InvalidPhoneNumber("Enter a phone."), ValueError)  # as before it had a base
+
+
+def test_a_refusal_always_carries_its_answer() -> None:
+    with pytest.raises(TypeError, match="CallAuthRefusal needs an error"):
+        CallAuthRefusal("refused")
+    assert CallAuthRefusal(error=errors.PROVIDER_REJECTED).error is errors.PROVIDER_REJECTED
+    # One instance's own answer leaves the class's default alone.
+    assert ProviderError("down", error=errors.PROVIDER_REJECTED).error is errors.PROVIDER_REJECTED
+    assert ProviderError("down").error is errors.PROVIDER_FAILED
 
 
 @pytest.mark.parametrize("cls", subclasses(ProviderError), ids=lambda cls: cls.__name__)

@@ -16,6 +16,8 @@ SETTINGS = [
     "CALLAUTH_ADAPTER", "CALLAUTH_CLEANUP_AFTER_DAYS", "CALLAUTH_SANDBOX_IN_PRODUCTION",
     "CALLAUTH_TRUSTED_PROXY_COUNT", "CALLAUTH_TRUSTED_CLIENT_IP_HEADER", "CALLAUTH_RATE_LIMITS", "DEBUG",
     "LANGUAGE_CODE", "CALLAUTH_SMS_RU_API_ID", "CALLAUTH_SMS_RU_URL", "CALLAUTH_SMS_RU_CALLBACK",
+    "CALLAUTH_REAUTHENTICATION_TIMEOUT", "CALLAUTH_PHONE_MAX_IDLE_DAYS", "CALLAUTH_DEVICE_COOKIE_NAME",
+    "CALLAUTH_DEVICE_COOKIE_AGE", "CALLAUTH_LOW_BALANCE",
 ]  # fmt: skip
 
 
@@ -95,6 +97,11 @@ def test_every_setting_comes_from_the_environment() -> None:
         CALLAUTH_SMS_RU_API_ID="api",
         CALLAUTH_SMS_RU_URL="http://127.0.0.1:9/",
         CALLAUTH_SMS_RU_CALLBACK="true",
+        CALLAUTH_REAUTHENTICATION_TIMEOUT="120",
+        CALLAUTH_PHONE_MAX_IDLE_DAYS="none",
+        CALLAUTH_DEVICE_COOKIE_NAME="returning",
+        CALLAUTH_DEVICE_COOKIE_AGE="86400",
+        CALLAUTH_LOW_BALANCE='{"telefon_ip": 100}',
         CACHE_URL="redis://127.0.0.1:6379/3",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
     )
@@ -122,6 +129,11 @@ def test_every_setting_comes_from_the_environment() -> None:
         "CALLAUTH_SMS_RU_API_ID": "api",
         "CALLAUTH_SMS_RU_URL": "http://127.0.0.1:9/",
         "CALLAUTH_SMS_RU_CALLBACK": True,
+        "CALLAUTH_REAUTHENTICATION_TIMEOUT": 120,
+        "CALLAUTH_PHONE_MAX_IDLE_DAYS": None,
+        "CALLAUTH_DEVICE_COOKIE_NAME": "returning",
+        "CALLAUTH_DEVICE_COOKIE_AGE": 86400,
+        "CALLAUTH_LOW_BALANCE": {"telefon_ip": 100},
     }
     assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"

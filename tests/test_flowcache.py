@@ -1,4 +1,4 @@
-"""A flow's state in the shared cache (flowcache.py): a poll sees what the database says (invariant 20).
+"""A flow's state in the shared cache (flow_cache.py): a poll sees what the database says (invariant 20).
 
 A transition's copy is stored when its transaction commits, never before; a poll's miss
 never overwrites a newer copy; a per-process cache is not trusted at all; a cache that
@@ -19,9 +19,9 @@ from django.core.cache import caches
 from django.db import transaction
 from django.db.models.signals import post_init
 
-from django_callauth import flowcache
+from django_callauth.flows import cache as flow_cache
 from django_callauth.models import CallAuthFlow, FlowStatus
-from tests.helpers import JSON, PHONE, FlowFactory, browser_with, poll, stored, url
+from tests.helpers import JSON, PHONE, FlowFactory, client_holding, poll, stored, url
 
 pytestmark = pytest.mark.django_db
 
@@ -36,15 +36,15 @@ def test_a_copy_stored_by_another_version_of_the_model_is_a_miss_and_the_row_is_
     shared_cache: Any, flow_factory: FlowFactory, django_assert_num_queries: Any
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     # During a deploy, a worker of another version cached the flow with a field this one lacks.
     row = CallAuthFlow.objects.filter(pk=flow.pk).values().get()
-    shared_cache.set(flowcache._key(flow.pk), {**row, "a_newer_field": 1})
+    shared_cache.set(flow_cache._key(flow.pk), {**row, "a_newer_field": 1})
     CallAuthFlow.objects.filter(pk=flow.pk).update(status=FlowStatus.CONFIRMED, caller=PHONE)  # the row moved on
 
     with django_assert_num_queries(2):  # the session, then the row
         assert browser.get(url("status"), **JSON).json()["status"] == "confirmed"
-    cached = flowcache.load(str(flow.pk))  # the row replaced the unusable copy
+    cached = flow_cache.load(str(flow.pk))  # the row replaced the unusable copy
     assert cached is not None and cached.status == FlowStatus.CONFIRMED
 
 
@@ -58,7 +58,7 @@ def test_a_committed_transition_is_served_from_the_cache(
     django_assert_num_queries: Any,
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
     with django_capture_on_commit_callbacks(execute=True):
         assert flow.confirm(PHONE)
@@ -70,7 +70,7 @@ def test_a_rolled_back_transition_is_never_seen_by_a_poll(
     shared_cache: Any, flow_factory: FlowFactory, django_capture_on_commit_callbacks: Commits
 ) -> None:
     flow = flow_factory(status=FlowStatus.CONFIRMED)
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "confirmed"  # cached
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(Rollback):
         with transaction.atomic():
@@ -85,7 +85,7 @@ def test_a_poll_that_read_the_row_before_a_transition_never_overwrites_its_copy(
 ) -> None:
     """The poll reads the pending row; a webhook's confirmation commits; then the poll fills the cache."""
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     raced: list[str] = []
 
     def confirm_elsewhere(sender: type, instance: CallAuthFlow, **kwargs: Any) -> None:
@@ -101,7 +101,7 @@ def test_a_poll_that_read_the_row_before_a_transition_never_overwrites_its_copy(
     finally:
         post_init.disconnect(confirm_elsewhere, sender=CallAuthFlow)
     assert raced == ["confirmed"]
-    cached = flowcache.load(str(flow.pk))
+    cached = flow_cache.load(str(flow.pk))
     assert cached is not None and cached.status == FlowStatus.CONFIRMED  # the newer copy stayed
     assert poll(browser) == "confirmed"
 
@@ -113,16 +113,16 @@ def test_with_a_per_process_cache_a_change_made_by_another_process_shows_at_the_
     settings: Any, flow_factory: FlowFactory, django_assert_num_queries: Any
 ) -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # startproject's
-    assert not flowcache.shared()
+    assert not flow_cache.shared()
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
     # Another process (a webhook on another worker, manage.py callauth_simulate_call) writes
     # the row; this process's cache never hears of it.
     CallAuthFlow.objects.filter(pk=flow.pk).update(status=FlowStatus.CONFIRMED, caller=PHONE)
     with django_assert_num_queries(2):  # the session, the flow by primary key
         assert poll(browser) == "confirmed"
-    assert caches["default"].get(flowcache._key(flow.pk)) is None  # nothing copied there to go stale
+    assert caches["default"].get(flow_cache._key(flow.pk)) is None  # nothing copied there to go stale
 
 
 # -- a cache that hangs ------------------------------------------------------------------
@@ -171,14 +171,14 @@ def hanging_cache(settings: Any) -> Iterator[HangingServer]:
 def test_a_hanging_cache_costs_the_polls_one_timeout_per_back_off(
     hanging_cache: HangingServer, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(flow_factory())
+    browser = client_holding(flow_factory())
     began = time.monotonic()
     assert [poll(browser) for _ in range(12)] == ["pending"] * 12  # from the database
     took = time.monotonic() - began
     assert len(hanging_cache.accepted) == 1  # one request waited for the cache; the others left it alone
     assert took < 12 * TIMEOUT, took  # 36 timeouts before the back-off (get, set, delete per poll)
 
-    flowcache._failed_at["default"] -= flowcache.BACK_OFF_SECONDS  # the back-off is over
+    flow_cache._failed_at["default"] -= flow_cache.BACK_OFF_SECONDS  # the back-off is over
     assert poll(browser) == "pending"
     assert len(hanging_cache.accepted) == 2  # the cache is asked again
 
@@ -187,13 +187,13 @@ def test_a_transition_during_the_back_off_still_replaces_the_copy(
     shared_cache: Any, flow_factory: FlowFactory, django_capture_on_commit_callbacks: Commits
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"  # cached
-    flowcache._failed_at["default"] = time.monotonic()  # the cache just failed a poll
+    flow_cache._failed_at["default"] = time.monotonic()  # the cache just failed a poll
     with django_capture_on_commit_callbacks(execute=True):
         assert flow.confirm(PHONE)
-    flowcache._failed_at.clear()  # it answers again: polls read the copy, which is the new state
-    cached = flowcache.load(str(flow.pk))
+    flow_cache._failed_at.clear()  # it answers again: polls read the copy, which is the new state
+    cached = flow_cache.load(str(flow.pk))
     assert cached is not None and cached.status == FlowStatus.CONFIRMED
     assert poll(browser) == "confirmed"
 
@@ -202,7 +202,7 @@ def test_the_cache_failing_when_it_deletes_a_stale_copy_is_a_miss(
     shared_cache: Any, flow_factory: FlowFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"
 
     def refuse(*args: Any, **kwargs: Any) -> None:
@@ -218,7 +218,7 @@ def test_a_cache_refusing_a_poll_s_copy_is_left_alone_for_the_back_off(
     shared_cache: Any, flow_factory: FlowFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     asked: list[str] = []
 
     def refuse(self: Any, key: str, *args: Any, **kwargs: Any) -> bool:
@@ -227,5 +227,5 @@ def test_a_cache_refusing_a_poll_s_copy_is_left_alone_for_the_back_off(
 
     monkeypatch.setattr(type(shared_cache), "add", refuse)
     assert [poll(browser) for _ in range(3)] == ["pending"] * 3
-    assert asked == [flowcache._key(flow.pk)]  # once: the next polls read the database only
+    assert asked == [flow_cache._key(flow.pk)]  # once: the next polls read the database only
     assert f"Flow {flow.pk}: its state could not be cached (ConnectionError)" in caplog.messages

@@ -16,7 +16,9 @@ from django.http import HttpRequest
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from django_callauth import flows, signals, tokens
+from django_callauth import flows, signals
+from django_callauth.flows import ReportOutcome, refresh
+from django_callauth.guards import webhook_secrets
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers import get_provider_class
 from django_callauth.providers.base import (
@@ -30,10 +32,9 @@ from django_callauth.providers.base import (
 )
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import T0, Clock, FlowFactory, Sent, snapshot, stored
+from tests.helpers import OTHER_PHONE as OTHER
+from tests.helpers import PHONE, T0, Clock, FlowFactory, Sent, snapshot, stored
 
-PHONE = "+79001234567"
-OTHER = "+79007654321"
 FAKE_PATH = "tests.test_flows.FakeProvider"
 
 
@@ -145,7 +146,7 @@ def test_start_flow_in_webhook_mode_sends_a_secret_url_and_stores_only_its_hash(
     assert parts.path.startswith(prefix) and parts.path.endswith("/")
     secret = parts.path[len(prefix) : -1]
     assert len(secret) == 43
-    assert stored(flow).webhook_secret_hash == tokens.hash_secret(secret)
+    assert stored(flow).webhook_secret_hash == webhook_secrets.hash_secret(secret)
     assert secret not in str(CallAuthFlow.objects.filter(pk=flow.pk).values().get())
     assert flow.uses_webhook
 
@@ -480,7 +481,7 @@ def test_refresh_never_checks_the_sandbox(
 
 @pytest.mark.django_db
 def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     for _ in range(10):
         flows.refresh_flow(flow)
         clock.advance(5)
@@ -497,7 +498,7 @@ def test_webhook_mode_flow_is_not_checked_before_a_webhook(fake: Any, clock: Clo
 def test_webhook_in_time_verified_after_the_deadline_confirms(
     fake: Any, clock: Clock, flow_factory: FlowFactory
 ) -> None:
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(119)
     flow.note_webhook()
     clock.advance(2)  # the browser's poll comes after the deadline
@@ -511,7 +512,7 @@ def test_webhook_in_time_verified_after_the_deadline_confirms(
 def test_webhook_in_time_but_check_sees_no_call_expires_after_the_deadline(
     fake: Any, clock: Clock, sent: list[Sent], flow_factory: FlowFactory
 ) -> None:
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(100)
     flow.note_webhook()
     flows.refresh_flow(flow)  # in time, no call seen yet: still pending
@@ -525,7 +526,7 @@ def test_webhook_in_time_but_check_sees_no_call_expires_after_the_deadline(
 
 @pytest.mark.django_db
 def test_webhook_after_the_deadline_is_not_checked(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(125)
     flow.note_webhook()
     fake.caller = PHONE
@@ -607,7 +608,7 @@ def test_webhook_with_verify_only_marks_the_flow_for_a_check(
     fake: Any, clock: Clock, settings: Any, sent: list[Sent], flow_factory: FlowFactory
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(10)
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
     row = stored(flow)
@@ -637,7 +638,7 @@ def test_webhook_with_verify_is_decided_by_the_check(
     reason: str,
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=webhook_caller)) == "accepted: to be verified"
     assert (stored(flow).status, stored(flow).caller) == (FlowStatus.PENDING, "")  # its word alone decides nothing
     fake.caller = check_caller
@@ -667,7 +668,7 @@ def test_webhook_without_verify_is_applied_directly(
     signal: str,
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = False
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     assert flows.handle_webhook(flow, CallReport(caller=caller, provider_id="id-1")) == "applied"
     assert (flow.status, flow.failure_reason, flow.caller) == (status, reason, caller)
     assert fake.checks == []
@@ -680,9 +681,9 @@ def test_webhook_after_the_deadline_is_ignored(
     clock: Clock, settings: Any, sent: list[Sent], verify: bool, flow_factory: FlowFactory
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(120)
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == "ignored: flow is expired"
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == ReportOutcome.IGNORED_NOT_PENDING
     row = stored(flow)
     assert (row.status, row.caller, row.webhook_received_at) == (FlowStatus.PENDING, "", None)
     assert row.current_status() == FlowStatus.EXPIRED
@@ -703,7 +704,7 @@ def test_webhook_naming_another_id_or_no_caller_is_ignored(
     clock: Clock, settings: Any, verify: bool, flow_factory: FlowFactory, report: CallReport, outcome: str
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     assert flows.handle_webhook(flow, report) == outcome
     row = stored(flow)
     assert (row.status, row.webhook_received_at) == (FlowStatus.PENDING, None)
@@ -716,8 +717,8 @@ def test_webhook_for_a_finished_flow_is_ignored(
     clock: Clock, settings: Any, verify: bool, status: str, flow_factory: FlowFactory
 ) -> None:
     settings.CALLAUTH_WEBHOOK_VERIFY = verify
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"), status=status)
-    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == f"ignored: flow is {status}"
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"), status=status)
+    assert flows.handle_webhook(flow, CallReport(caller=PHONE)) == ReportOutcome.IGNORED_NOT_PENDING
     assert stored(flow).status == status
 
 
@@ -727,7 +728,7 @@ def test_webhook_before_the_start_answer_was_stored(
 ) -> None:
     # The provider may call the webhook before our start request got its answer.
     settings.CALLAUTH_WEBHOOK_VERIFY = True
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"), provider_id="", call_to="")
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"), provider_id="", call_to="")
     assert flows.handle_webhook(flow, CallReport(caller=PHONE, provider_id="id-1")) == "accepted: to be verified"
     flows.refresh_flow(flow)
     assert fake.checks == []  # nothing to ask about yet
@@ -738,6 +739,13 @@ def test_webhook_before_the_start_answer_was_stored(
     assert flow.status == FlowStatus.CONFIRMED
 
 
+@pytest.mark.django_db
+def test_an_outcome_reads_as_what_happened_in_a_log_line(flow_factory: FlowFactory) -> None:
+    # The webhook views log the outcome with %s: the text, not "ReportOutcome.IGNORED_NO_CALL".
+    outcome = flows.handle_webhook(flow_factory(), CallReport(caller=None))
+    assert (outcome, str(outcome)) == (ReportOutcome.IGNORED_NO_CALL, "ignored: no call reported")
+
+
 # -- handle_callback ----------------------------------------------------------------
 
 
@@ -745,7 +753,7 @@ def test_webhook_before_the_start_answer_was_stored(
 @pytest.mark.parametrize(
     ("status", "vouched", "outcome"),
     [
-        *[(status, True, f"ignored: flow is {status}") for status in FlowStatus if status != FlowStatus.PENDING],
+        *[(status, True, ReportOutcome.IGNORED_NOT_PENDING) for status in FlowStatus if status != FlowStatus.PENDING],
         (FlowStatus.PENDING, False, "ignored: no call reported"),
     ],
 )
@@ -842,12 +850,12 @@ def poll_every(flow: CallAuthFlow, clock: Clock, seconds: float, until: float) -
 def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
     # The webhook came in time, and every check fails: polls past the deadline stop asking
     # after the grace, and the flow expires.
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     clock.advance(110)
     flow.note_webhook()
     fake.check_error = ProviderUnavailable()
     poll_every(flow, clock, 1, until=300)
-    deadline = 120 + flows.VERIFY_GRACE_SECONDS
+    deadline = 120 + refresh.VERIFY_GRACE_SECONDS
     assert len(fake.checks) == len(range(110, deadline, 3)) == 9
     assert stored(flow).status == FlowStatus.EXPIRED
 
@@ -856,7 +864,7 @@ def test_a_webhook_in_time_gets_a_short_grace_not_forever(fake: Any, clock: Cloc
 def test_checks_per_flow_are_capped_whatever_happens(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
     # A webhook at the last second and a failing check: at one check per interval through
     # the grace, the cap is what stops it.
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     flow.note_webhook()
     fake.check_error = ProviderUnavailable()
     poll_every(flow, clock, 0.5, until=300)
@@ -870,7 +878,7 @@ def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(
     fake: Any, clock: Clock, flow_factory: FlowFactory
 ) -> None:
     # No webhook came (it may be lost): polls ask nothing, the person's press asks once.
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     flows.refresh_flow(flow)
     assert fake.checks == []
     fake.caller = PHONE
@@ -883,7 +891,7 @@ def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(
 def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(
     fake: Any, clock: Clock, flow_factory: FlowFactory
 ) -> None:
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s"))
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
     for _ in range(10):
         flows.refresh_flow(stored(flow), user_says_called=True)
     assert fake.checks == ["id-1"]
@@ -896,7 +904,7 @@ def test_presses_of_i_have_called_ask_a_bounded_few_checks(
 ) -> None:
     # A press every second for the flow's whole life, and no report ever comes.
     fake.awaits_callback = mode == "callback"
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s") if mode == "webhook" else "")
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s") if mode == "webhook" else "")
     asked_at = []
     while clock.now < T0 + timedelta(seconds=120):
         before = len(fake.checks)
@@ -904,7 +912,7 @@ def test_presses_of_i_have_called_ask_a_bounded_few_checks(
         asked_at += [clock.now] * (len(fake.checks) - before)
         clock.advance(1)
     assert asked_at == [T0, T0 + timedelta(seconds=3), T0 + timedelta(seconds=6)]
-    assert flows.CALLED_CHECKS == 3
+    assert refresh.CALLED_CHECKS == 3
     assert (stored(flow).checks_made, stored(flow).called_checks) == (3, 3)
 
 
@@ -914,7 +922,7 @@ def test_a_report_after_the_presses_ran_out_is_still_checked(
     fake: Any, clock: Clock, flow_factory: FlowFactory, mode: str
 ) -> None:
     fake.awaits_callback = mode == "callback"
-    flow = flow_factory(webhook_secret_hash=tokens.hash_secret("s") if mode == "webhook" else "")
+    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s") if mode == "webhook" else "")
     for _ in range(5):
         flows.refresh_flow(stored(flow), user_says_called=True)
         clock.advance(3)
@@ -1092,7 +1100,7 @@ def test_the_webhook_secret_never_reaches_a_debug_page(
     # An unexpected error while the plaintext secret is in hand: Django's error page and
     # error mails list every frame's locals, and must show it as hidden.
     settings.CALLAUTH_WEBHOOK_BASE_URL = "https://site.example"
-    monkeypatch.setattr(tokens, "make_secret", lambda: "PLAINTEXT-SECRET-42")
+    monkeypatch.setattr(webhook_secrets, "make_secret", lambda: "PLAINTEXT-SECRET-42")
 
     def explode(phone: str, webhook_url: str | None) -> None:
         raise RuntimeError("provider library bug")

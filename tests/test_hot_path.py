@@ -2,7 +2,7 @@
 
 These tests pin how much work one poll does, in database queries and provider requests,
 so a change that adds work there shows up as a failing number, not as a slow site. A
-flow's state is served from a shared cache (flowcache.py): the first poll reads the row, the
+flow's state is served from a shared cache (flows/cache.py): the first poll reads the row, the
 next ones only the session. A per-process cache is never trusted: every poll reads the row.
 """
 
@@ -16,7 +16,7 @@ from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
-from tests.helpers import CALL_TO, PROVIDER_ID, FlowFactory, browser_with, check_answer, check_url, poll
+from tests.helpers import CALL_TO, PROVIDER_ID, FlowFactory, check_answer, check_url, client_holding, poll
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ class SharedDownCache(Down, FileBasedCache):
 def test_a_second_poll_reads_only_the_session(
     telefon_ip: None, shared_cache: Any, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
+    browser = client_holding(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
     poll(browser)
     with django_assert_num_queries(1):  # the session; the flow comes from the cache
         assert poll(browser) == "pending"
@@ -71,7 +71,7 @@ def test_a_webhook_landing_elsewhere_is_seen_by_the_next_poll(
 ) -> None:
     responses.get(check_url(), json=check_answer())
     flow = flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64)
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"  # cached from here on
     flow.note_webhook()  # another worker took the provider's webhook
     assert poll(browser) == "confirmed"
@@ -91,7 +91,7 @@ def test_a_failing_cache_never_hides_a_transition(
         "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": tmp_path}
     }
     flow = flow_factory()
-    browser = browser_with(flow)
+    browser = client_holding(flow)
     assert poll(browser) == "pending"  # a copy, in a shared cache that then fails
     settings.CACHES = {"default": {"BACKEND": f"{__name__}.{backend.__name__}", "LOCATION": tmp_path}}
     with django_capture_on_commit_callbacks(execute=True):  # it commits: its copy cannot be stored
@@ -104,7 +104,7 @@ def test_a_failing_cache_never_hides_a_transition(
 def test_poll_of_a_webhook_flow_reads_two_rows_and_asks_nobody(
     telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
+    browser = client_holding(flow_factory(**ON_TELEFON_IP, webhook_secret_hash="0" * 64))
     with django_assert_num_queries(2):  # the session, the flow
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")
     assert response.json()["status"] == "pending"
@@ -115,7 +115,7 @@ def test_poll_of_a_webhook_flow_reads_two_rows_and_asks_nobody(
 def test_poll_of_a_check_flow_between_checks_reads_two_rows_and_asks_nobody(
     telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
-    browser = browser_with(flow_factory(**ON_TELEFON_IP, last_checked_at=timezone.now()))
+    browser = client_holding(flow_factory(**ON_TELEFON_IP, last_checked_at=timezone.now()))
     with django_assert_num_queries(2):
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")
     assert response.json()["status"] == "pending"
@@ -127,7 +127,7 @@ def test_poll_when_a_check_is_due_asks_the_provider_once(
     telefon_ip: None, django_assert_num_queries: Any, flow_factory: FlowFactory
 ) -> None:
     responses.get(check_url(), json=check_answer(None))
-    browser = browser_with(flow_factory(**ON_TELEFON_IP))
+    browser = client_holding(flow_factory(**ON_TELEFON_IP))
     # session, flow, the conditional update that claims the check, its refresh
     with django_assert_num_queries(4):
         response = browser.get("/callauth/status/", HTTP_ACCEPT="application/json")

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import SESSION_KEY, user_logged_in
+from django.contrib.auth.models import AnonymousUser
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from django_callauth import linking
+from django_callauth import errors
 from django_callauth.adapter import CallAuthAdapter
-from django_callauth.flows import SESSION_KEYS
+from django_callauth.flows import SESSION_KEYS, linking
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
 from tests.helpers import (
     JSON,
@@ -90,6 +91,11 @@ def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(
     assert logins == []
     assert [(event.kwargs["user"], event.kwargs["phone"]) for event in sent.of("phone_linked")] == [(alice, PHONE)]
     assert browser.get(url("phones"), **JSON).json()["phones"][0]["phone"] == PHONE
+
+
+def test_a_project_providers_own_error_is_answered_when_adding(browser: Client, settings: Any) -> None:
+    settings.CALLAUTH_PROVIDER = "tests.test_views.QuotaSpentProvider"  # raises its own ProviderError subclass
+    assert_json_error(add(browser), 503, "provider_unavailable", str(errors.PROVIDER_NOT_ANSWERING.message))
 
 
 def test_the_html_pages_walk_through_it(browser: Client, alice: Any) -> None:
@@ -202,8 +208,8 @@ def test_a_link_flow_is_finished_once(alice: Any, flow_factory: FlowFactory) -> 
     flow = flow_factory(purpose=FlowPurpose.LINK, user=alice, status=FlowStatus.CONFIRMED)
     request = RequestFactory().post(url("link_complete"))
     request.user = alice
-    assert linking.link_phone(request, flow) == "linked"
-    assert linking.link_phone(request, flow) == ""
+    assert linking.link_phone(request, flow) is linking.LinkOutcome.LINKED
+    assert linking.link_phone(request, flow) is linking.LinkOutcome.NOT_CONFIRMED
     assert CallAuthFlow.objects.get().status == FlowStatus.USED
     assert phones_of(alice) == [PHONE]
 
@@ -342,3 +348,12 @@ def test_the_pages_name_the_account_the_phone_is_added_to(client: Client, django
     assert escaped in client.get(url("phones")).content.decode()
     add(client)
     assert escaped in client.get(url("link_challenge")).content.decode()
+
+
+def test_an_anonymous_request_removes_no_phone(alice: Any) -> None:
+    # The views ask for a login first; called without one, it finds nothing to remove.
+    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
+    request = RequestFactory().post("/")
+    request.user = AnonymousUser()
+    assert linking.remove_phone(request, link.pk) == (linking.RemoveOutcome.NOT_FOUND, "")
+    assert phones_of(alice) == [PHONE]

@@ -19,12 +19,11 @@ from django.test import Client
 from django.utils import translation
 
 import django_callauth
+from tests.helpers import TYPED_PHONE
 
 APP_PO = Path(django_callauth.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 EXAMPLE_PO = Path(example.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
 CATALOGS = [pytest.param(APP_PO, id="django_callauth"), pytest.param(EXAMPLE_PO, id="example")]
-
-PHONE = "+7 900 123-45-67"
 
 
 # -- pages and messages --------------------------------------------------------
@@ -50,7 +49,7 @@ def test_login_page_is_russian(ru_client):
 
 @pytest.mark.django_db
 def test_sandbox_challenge_page_is_russian(ru_client):
-    response = ru_client.post("/callauth/start/", {"phone": PHONE})
+    response = ru_client.post("/callauth/start/", {"phone": TYPED_PHONE})
     assert response.status_code == 302
     response = ru_client.get("/callauth/challenge/")
     assert response.status_code == 200
@@ -88,7 +87,7 @@ def test_invalid_phone_form_error_is_russian(ru_client):
 
 @pytest.mark.django_db
 def test_lazy_view_message_is_russian(ru_client):
-    ru_client.post("/callauth/start/", {"phone": PHONE})
+    ru_client.post("/callauth/start/", {"phone": TYPED_PHONE})
     response = ru_client.post("/callauth/complete/", HTTP_ACCEPT="application/json")
     assert response.status_code == 409
     assert (

@@ -11,12 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowStatus
-from tests.helpers import T0, Clock, FlowFactory, snapshot, stored
+from tests.helpers import OTHER_PHONE as OTHER
+from tests.helpers import PHONE, T0, Clock, FlowFactory, snapshot, stored
 
 pytestmark = pytest.mark.django_db
-
-PHONE = "+79001234567"
-OTHER = "+79007654321"
 
 
 # -- confirm ----------------------------------------------------------------------

@@ -11,7 +11,6 @@ fails on pytest 9.2: ``Function._nodeid``.)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -26,14 +25,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 pytestmark = pytest.mark.openapi
-needs_schemathesis = pytest.mark.skipif(
-    importlib.util.find_spec("schemathesis") is None, reason="needs schemathesis: pip install -e '.[test]'"
-)
 
 #: Django takes any 32-character alphanumeric cookie as the CSRF secret, and the same value in the header.
 CSRF_TOKEN = "openapiopenapiopenapiopenapiopen"
 MAX_EXAMPLES = 25
 PHONES = "^/callauth/phones/"
+APP_PHONES = "^/callauth/app/v1/phones/"
 
 
 def _document() -> dict:
@@ -46,7 +43,6 @@ def site(example_sites: Callable[..., str]) -> str:
     return example_sites(CALLAUTH_LOG_LEVEL="WARNING")
 
 
-@needs_schemathesis
 def test_the_document_is_valid_openapi_3_1() -> None:
     import schemathesis
 
@@ -66,6 +62,16 @@ def test_the_document_is_valid_openapi_3_1() -> None:
         "POST /callauth/phones/{link_id}/remove/",
         "GET /callauth/phones/verify/status/",
         "POST /callauth/phones/verify/complete/",
+        "POST /callauth/app/v1/start/",
+        "GET /callauth/app/v1/status/",
+        "POST /callauth/app/v1/complete/",
+        "POST /callauth/app/v1/sandbox/call/",
+        "GET /callauth/app/v1/phones/",
+        "POST /callauth/app/v1/phones/add/",
+        "POST /callauth/app/v1/phones/{link_id}/remove/",
+        "GET /callauth/app/v1/phones/verify/status/",
+        "POST /callauth/app/v1/phones/verify/complete/",
+        "POST /callauth/app/v1/phones/verify/sandbox/call/",
     } <= operations
 
 
@@ -126,13 +132,12 @@ def _schemathesis(site: str, folder: Path, name: str, cookie: str) -> subprocess
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, cwd=folder)
 
 
-@needs_schemathesis
 def test_schemathesis_finds_nothing(site: str, tmp_path: Path) -> None:
     if not Path(sys.executable).with_name("st").exists():
         pytest.skip("needs the st command of schemathesis next to this Python")
     result = _schemathesis(site, tmp_path, "anonymous", f"csrftoken={CSRF_TOKEN}")
     assert result.returncode == 0, f"Schemathesis found problems:\n{result.stdout}\n{result.stderr}"
-    assert "Tested: 12" in result.stdout, result.stdout
+    assert "Tested: 22" in result.stdout, result.stdout  # 12 for browsers, 10 for apps
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +159,37 @@ def logged_in_client(site: str) -> requests.Session:
     return client
 
 
-@needs_schemathesis
+class AppSession(requests.Session):
+    """An app client: no cookies, the latest session token the site gave in ``X-Session-Token``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = ""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "X-Session-Token": self.token}
+        self.cookies.clear()  # an app keeps none (and the site sets none: the CLI run checks the headers)
+        response = super().request(method, url, *args, **kwargs)
+        self.token = response.headers.get("X-Session-Token", self.token)
+        return response
+
+
+@pytest.fixture(scope="module")
+def logged_in_app(site: str) -> AppSession:
+    """An app client logged in by a (sandbox) call: its session token, no cookie, no CSRF token."""
+    app = AppSession()
+    retry = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods=None, raise_on_status=False)
+    app.mount("http://", HTTPAdapter(max_retries=retry))
+    assert app.post(site + "/callauth/app/v1/start/", json={"phone": "+7 900 555-00-03"}).status_code == 201
+    assert app.post(site + "/callauth/app/v1/sandbox/call/").json()["status"] == "confirmed"
+    assert app.post(site + "/callauth/app/v1/complete/").status_code == 200
+    assert not app.cookies
+    return app
+
+
+@pytest.mark.parametrize("client_kind", ["browser", "app"])
 def test_schemathesis_finds_nothing_logged_in(
-    site: str, logged_in_client: requests.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: str, client_kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # Schemathesis keeps a .schemathesis folder in the working directory
     import schemathesis
@@ -164,13 +197,17 @@ def test_schemathesis_finds_nothing_logged_in(
     from schemathesis.generation import GenerationMode
     from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-    schema = schemathesis.openapi.from_url(site + "/openapi.json").include(path_regex=PHONES)
+    app = client_kind == "app"
+    logged_in_client: requests.Session = request.getfixturevalue("logged_in_app" if app else "logged_in_client")
+    prefix = "/callauth/app/v1" if app else "/callauth"
+    schema = schemathesis.openapi.from_url(site + "/openapi.json").include(path_regex=APP_PHONES if app else PHONES)
     # The session and CSRF cookies and header are the client's, never generated.
     schema.config.generation.update(with_security_parameters=False)
 
     def call(case: Any) -> Any:
-        # Django gives a new CSRF token at login: the header follows the cookie.
-        headers = {"X-CSRFToken": logged_in_client.cookies["csrftoken"]}
+        # Django gives a new CSRF token at login: the header follows the cookie. An app sends its
+        # session token instead (AppSession adds it).
+        headers = {} if app else {"X-CSRFToken": logged_in_client.cookies["csrftoken"]}
         # The checks of the CLI run but two: "valid data accepted" cannot hold (a flow to
         # poll that is not there is no_flow 400), and "auth ignored" strips the cookie from
         # the case, which this client sends anyway (the CLI run checks it anonymously).
@@ -178,10 +215,10 @@ def test_schemathesis_finds_nothing_logged_in(
         return case.call_and_validate(session=logged_in_client, headers=headers, excluded_checks=excluded)
 
     # First a phone to add, so the phone-adding flow's operations are fuzzed with a flow to act on.
-    add = schema["/callauth/phones/add/"]["POST"]
+    add = schema[f"{prefix}/phones/add/"]["POST"]
     assert call(add.Case(body={"phone": "+7 900 555-00-02"}, media_type="application/json")).status_code == 201
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 7
+    assert len(operations) == (6 if app else 7)  # apps have no challenge page
     for operation in operations:
         # A GET here takes no input: nothing to make invalid.
         modes = [GenerationMode.POSITIVE] if operation.method.upper() == "GET" else list(GenerationMode)

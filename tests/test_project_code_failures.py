@@ -43,13 +43,13 @@ class FailingAdapter(CallAuthAdapter):
         if getattr(django_settings, "TEST_ADAPTER_FAILS_IN", "") == method:
             raise RuntimeError(f"project bug in {method}")
 
-    def get_user(self, phone: str) -> Any:
+    def get_user(self, request: HttpRequest | None, phone: str) -> Any:
         self._maybe_fail("get_user")
-        return super().get_user(phone)
+        return super().get_user(request, phone)
 
-    def is_login_allowed(self, user: Any) -> bool:
+    def is_login_allowed(self, request: HttpRequest | None, user: Any) -> bool:
         self._maybe_fail("is_login_allowed")
-        return super().is_login_allowed(user)
+        return super().is_login_allowed(request, user)
 
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         self._maybe_fail("get_login_redirect_url")

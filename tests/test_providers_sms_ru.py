@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pytest
@@ -11,6 +12,7 @@ from django.test import RequestFactory
 
 from django_callauth.providers.base import (
     CallReport,
+    ProviderBalance,
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
@@ -273,3 +275,48 @@ def test_the_fake_signs_its_callback_as_the_client_checks_it(fake_sms_ru: FakeSm
     assert reports == [CallReport(caller=None, provider_id=started.provider_id, vouched=True)]
     form["hash"] = [signed(*form["data[]"], api_id="WRONG")]
     assert client_for(fake_sms_ru).parse_callback(rf.post("/cb/", form)) == []
+
+
+# -- the person's address, and the balance --------------------------------------------------
+
+
+def test_start_sends_the_persons_address_when_given(fake_sms_ru: FakeSmsRu, provider: SmsRuProvider) -> None:
+    assert SmsRuProvider.wants_client_ip
+    provider.start(PHONE, None, client_ip="77.88.55.60")
+    provider.start(PHONE, None, client_ip=None)
+    with_ip, without = fake_sms_ru.requests
+    assert with_ip.body == {"api_id": fake_sms_ru.api_id, "phone": "79001234567", "ip": "77.88.55.60", "json": "1"}
+    assert "ip" not in without.body
+
+
+@pytest.mark.parametrize("flip_types", [False, True])
+def test_balance_posts_my_balance(fake_sms_ru: FakeSmsRu, provider: SmsRuProvider, flip_types: bool) -> None:
+    fake_sms_ru.flip_types = flip_types
+    assert provider.balance() == ProviderBalance(Decimal("4762.58"), "RUB", None)
+    (asked,) = fake_sms_ru.requests
+    assert (asked.method, asked.action, asked.params) == ("POST", "my/balance", {})
+    assert asked.body == {"api_id": fake_sms_ru.api_id, "json": "1"}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ('{"status": "ERROR", "status_code": 200, "status_text": "api_id"}', ProviderConfigurationError),
+        ('{"status": "ERROR", "status_code": 207, "status_text": "no"}', ProviderRejected),
+        ('{"status": "OK", "status_code": 100}', ProviderMalformedAnswer),
+        ('{"status": "OK", "status_code": 100, "balance": "much"}', ProviderMalformedAnswer),
+        ('{"status": "OK", "status_code": 100, "balance": [1]}', ProviderMalformedAnswer),
+    ],
+    ids=["api-id-refused", "refused", "missing", "text", "list"],
+)
+def test_balance_errors(fake_sms_ru: FakeSmsRu, provider: SmsRuProvider, body: str, error: type) -> None:
+    fake_sms_ru.fail_next(200, body)
+    with pytest.raises(error) as info:
+        provider.balance()
+    assert fake_sms_ru.api_id not in str(info.value)
+
+
+def test_balance_is_retried_once_when_unavailable(fake_sms_ru: FakeSmsRu, provider: SmsRuProvider) -> None:
+    fake_sms_ru.fail_next(503, "")
+    assert provider.balance().amount == Decimal("4762.58")
+    assert len(fake_sms_ru.requests) == 2

@@ -1,16 +1,16 @@
 """The telefon-ip client against recorded answers (``responses``): every shape in docs/providers/telefon-ip.rst.
 
-What the provider is asked, how each answer is classified, what is retried, and that the
-token (in the URL path) shows up in no exception, traceback or log line.
+What the provider is asked, how each of its answers is read, and that the token (in the URL
+path) shows up in no exception, traceback or log line. How statuses, bodies, timeouts and
+retries are classified is the shared client's (test_providers_http.py).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import traceback
-from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,23 +21,19 @@ from django.views.debug import ExceptionReporter
 
 from django_callauth.providers.base import (
     CallReport,
+    ProviderBalance,
     ProviderConfigurationError,
     ProviderError,
     ProviderMalformedAnswer,
-    ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
     StartedCall,
 )
 from django_callauth.providers.http import MAX_BODY_BYTES
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.helpers import PHONE, Clock, check_answer, start_answer
+from tests.helpers import BASE, PHONE, START_GET, START_POST, TOKEN, check_answer, check_url, start_answer
 
-TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
-BASE = "https://api.telefon-ip.ru/api/v1/authcalls/"
-START_GET = f"{BASE}{TOKEN}/reverse_auth_phone_get"
-START_POST = f"{BASE}{TOKEN}/reverse_auth_phone_post"
-CHECK = f"{BASE}{TOKEN}/reverse_auth_phone_check/122760/"
+CHECK = check_url()
 REDACTED_CHECK = f"GET {BASE}***/reverse_auth_phone_check/122760/"
 REDACTED_START = f"GET {BASE}***/reverse_auth_phone_get"
 WEBHOOK = "https://site.example/callauth/webhook/s3cr3t-path/"
@@ -57,16 +53,6 @@ def sent_kwargs(call: Any) -> dict[str, Any]:
     """What requests handed its adapter: timeout, stream (recorded by ``responses``)."""
     kwargs: dict[str, Any] = call.request.req_kwargs
     return kwargs
-
-
-def failing_slowly(clock: Clock, seconds: float) -> Callable[[Any], tuple[int, dict[str, str], str]]:
-    """A ``responses`` callback answering 503 after ``seconds``."""
-
-    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        clock.advance(seconds)
-        return 503, {}, ""
-
-    return answer
 
 
 def raised(call: Any) -> ProviderError:
@@ -225,51 +211,7 @@ def test_start_without_usable_data_is_malformed(
     assert type(raised(lambda: provider.start(PHONE, None))) is ProviderMalformedAnswer
 
 
-# --- every HTTP answer: one classifier ------------------------------------------------------
-
-# (status, error, its message, what the log line says): "{}" stands for the status.
-STATUS_CASES = [
-    (status, error, message.format(status), log.format(status))
-    for statuses, error, message, log in [
-        (
-            (401, 403),
-            ProviderConfigurationError,
-            "telefon-ip refused the API token (HTTP {}).",
-            "HTTP {}, the token was refused",
-        ),
-        ((402,), ProviderRejected, "telefon-ip asks for payment (HTTP {}).", "HTTP {}, payment required"),
-        ((429,), ProviderRateLimited, "telefon-ip is rate limiting us (HTTP {}).", "HTTP {}, rate limited"),
-        ((500, 502, 503, 504), ProviderUnavailable, "telefon-ip failed (HTTP {}).", "HTTP {}, server error"),
-        (
-            (301, 302, 307),
-            ProviderMalformedAnswer,
-            "telefon-ip answered with a redirect (HTTP {}).",
-            "HTTP {} redirect, not followed",
-        ),
-    ]
-    for status in statuses
-]
-
-
-@pytest.mark.parametrize(("status", "exc_type", "message", "log"), STATUS_CASES)
-def test_start_http_errors(
-    provider: TelefonIpProvider,
-    telefon_ip_api: responses.RequestsMock,
-    caplog: pytest.LogCaptureFixture,
-    status: int,
-    exc_type: type[ProviderError],
-    message: str,
-    log: str,
-) -> None:
-    # A redirect target that would answer fine: it must never be requested.
-    telefon_ip_api.get(
-        START_GET, status=status, body="<html>error</html>", headers={"Location": "https://evil.example/x"}
-    )
-    telefon_ip_api.get("https://evil.example/x", json=START_OK)
-    error = raised(lambda: provider.start(PHONE, None))
-    assert (type(error), str(error)) == (exc_type, message)
-    assert len(telefon_ip_api.calls) == 1  # neither retried nor redirected
-    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
+# --- answers that are not a JSON object (the shared client: test_providers_http.py) ---------
 
 
 NOT_JSON = ("telefon-ip's answer is not JSON.", "HTTP 200, body is not JSON")
@@ -286,11 +228,6 @@ NOT_AN_OBJECT = ("telefon-ip's answer is not a JSON object.", "HTTP 200, JSON is
         ("[1, 2]", *NOT_AN_OBJECT),
         ("null", *NOT_AN_OBJECT),
         ('"success"', *NOT_AN_OBJECT),
-        (
-            " " * (MAX_BODY_BYTES + 1),
-            "telefon-ip sent an oversized answer.",
-            f"body larger than {MAX_BODY_BYTES} bytes",
-        ),
     ],
 )
 def test_bodies_that_are_not_a_json_object_are_malformed(
@@ -304,97 +241,6 @@ def test_bodies_that_are_not_a_json_object_are_malformed(
     telefon_ip_api.get(START_GET, body=body.encode("latin-1"))
     error = raised(lambda: provider.start(PHONE, None))
     assert (type(error), str(error)) == (ProviderMalformedAnswer, message)
-    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
-
-
-@pytest.mark.parametrize(
-    ("body", "headers", "exc_type", "message", "log"),
-    [
-        (
-            gzip.compress(b" " * 10_000_000),  # 10 KB on the wire, 10 MB unpacked: stopped at 64 KiB
-            {"Content-Encoding": "gzip"},
-            ProviderMalformedAnswer,
-            "telefon-ip sent an oversized answer.",
-            f"body larger than {MAX_BODY_BYTES} bytes",
-        ),
-        (
-            b"\x1f\x8bnot really gzip",
-            {"Content-Encoding": "gzip"},
-            ProviderMalformedAnswer,
-            "telefon-ip sent an undecodable answer.",
-            "body could not be decompressed",
-        ),
-        (
-            b"{}",
-            {"Content-Length": "100"},
-            ProviderUnavailable,
-            "telefon-ip's answer was cut off.",
-            "connection broke while reading the body",
-        ),
-    ],
-)
-def test_broken_bodies(
-    provider: TelefonIpProvider,
-    telefon_ip_api: responses.RequestsMock,
-    caplog: pytest.LogCaptureFixture,
-    body: bytes,
-    headers: dict[str, str],
-    exc_type: type[ProviderError],
-    message: str,
-    log: str,
-) -> None:
-    telefon_ip_api.get(START_GET, body=body, headers=headers)
-    error = raised(lambda: provider.start(PHONE, None))
-    assert (type(error), str(error)) == (exc_type, message)
-    assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
-
-
-def test_a_body_of_exactly_the_limit_is_read(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    body = json.dumps(START_OK).encode()
-    telefon_ip_api.get(START_GET, body=body + b" " * (MAX_BODY_BYTES - len(body)))
-    assert provider.start(PHONE, None).provider_id == "122760"
-
-
-@pytest.mark.parametrize(
-    ("failure", "message", "log"),
-    [
-        (
-            requests.exceptions.ConnectTimeout(f"timed out: {START_GET}"),
-            "telefon-ip did not answer in time.",
-            "timed out",
-        ),
-        (
-            requests.exceptions.ReadTimeout(f"read timed out: {START_GET}"),
-            "telefon-ip did not answer in time.",
-            "timed out",
-        ),
-        (
-            requests.exceptions.ConnectionError(f"refused: {START_GET}"),
-            "telefon-ip cannot be reached.",
-            "connection failed",
-        ),
-        (
-            requests.exceptions.ChunkedEncodingError(f"broken: {START_GET}"),
-            "The request to telefon-ip failed.",
-            "request failed",
-        ),
-    ],
-)
-def test_network_failures_are_unavailable_and_start_is_never_retried(
-    provider: TelefonIpProvider,
-    telefon_ip_api: responses.RequestsMock,
-    caplog: pytest.LogCaptureFixture,
-    failure: Exception,
-    message: str,
-    log: str,
-) -> None:
-    telefon_ip_api.get(START_GET, body=failure)
-    telefon_ip_api.get(START_GET, json=START_OK)
-    error = raised(lambda: provider.start(PHONE, None))
-    assert (type(error), str(error)) == (ProviderUnavailable, message)
-    assert len(telefon_ip_api.calls) == 1
     assert f"telefon-ip {REDACTED_START}: {log}" in [r.getMessage() for r in caplog.records]
 
 
@@ -489,25 +335,6 @@ def test_check_pending_shapes(
     assert len(telefon_ip_api.calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("status", "exc_type", "message", "log"), [c for c in STATUS_CASES if c[1] is not ProviderUnavailable]
-)
-def test_check_errors_that_are_not_retried(
-    provider: TelefonIpProvider,
-    telefon_ip_api: responses.RequestsMock,
-    caplog: pytest.LogCaptureFixture,
-    status: int,
-    exc_type: type[ProviderError],
-    message: str,
-    log: str,
-) -> None:
-    telefon_ip_api.get(CHECK, status=status, headers={"Location": CHECK})
-    error = raised(lambda: provider.check("122760"))
-    assert (type(error), str(error)) == (exc_type, message)
-    assert len(telefon_ip_api.calls) == 1
-    assert f"telefon-ip {REDACTED_CHECK}: {log}" in [r.getMessage() for r in caplog.records]
-
-
 @pytest.mark.parametrize("body", ["not json", "[]"])
 def test_check_malformed_is_not_retried(
     provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, body: str
@@ -519,12 +346,7 @@ def test_check_malformed_is_not_retried(
 
 @pytest.mark.parametrize(
     "first",
-    [
-        {"status": 503},
-        {"status": 500},
-        {"body": requests.exceptions.ReadTimeout(CHECK)},
-        {"body": requests.ConnectionError(CHECK)},
-    ],
+    [{"status": 503}, {"body": requests.ConnectionError(CHECK)}],  # every cause: test_providers_http.py
 )
 def test_check_is_retried_once_when_unavailable(
     provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, first: dict[str, Any]
@@ -533,34 +355,6 @@ def test_check_is_retried_once_when_unavailable(
     telefon_ip_api.get(CHECK, json=CHECK_OK)
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
     assert len(telefon_ip_api.calls) == 2
-
-
-def test_check_gives_up_after_the_retry(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
-    telefon_ip_api.get(CHECK, status=502)
-    telefon_ip_api.get(CHECK, body=requests.exceptions.ConnectTimeout(CHECK))
-    telefon_ip_api.get(CHECK, json=CHECK_OK)
-    error = raised(lambda: provider.check("122760"))
-    assert (type(error), str(error)) == (ProviderUnavailable, "telefon-ip did not answer in time.")
-    assert error.__context__ is None  # the second failure does not chain to the first
-    assert len(telefon_ip_api.calls) == 2
-
-
-def test_check_is_not_retried_when_the_deadline_is_spent(
-    clock: Clock, provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    # Of a 10 s deadline, 0.4 s left is not enough for another try.
-    telefon_ip_api.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=9.6))
-    assert type(raised(lambda: provider.check("122760"))) is ProviderUnavailable
-    assert len(telefon_ip_api.calls) == 1
-
-
-def test_the_retry_gets_only_what_is_left_of_the_deadline(
-    clock: Clock, provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
-) -> None:
-    telefon_ip_api.add_callback(responses.GET, CHECK, callback=failing_slowly(clock, seconds=8.0))
-    telefon_ip_api.get(CHECK, json=CHECK_OK)
-    assert provider.check("122760").caller == "+79243555100"
-    assert [sent_kwargs(c)["timeout"] for c in telefon_ip_api.calls] == [(3.05, 5.0), (2.0, 2.0)]
 
 
 @pytest.mark.parametrize("provider_id", ["", "../122760", "1 2", "x" * 65, "12\n"])
@@ -703,3 +497,63 @@ def test_webhook_junk_never_raises_and_never_has_a_caller(provider: TelefonIpPro
 def test_webhook_with_an_unparseable_body_never_raises(provider: TelefonIpProvider) -> None:
     request = rf.post("/hook/", data=b"--x\r\nbroken", content_type="multipart/form-data; boundary=x")
     assert provider.parse_webhook(request) == CallReport(caller=None, provider_id=None)
+
+
+# --- balance ---------------------------------------------------------------------------------
+
+BALANCE = f"{BASE}{TOKEN}/get_balance/"
+
+
+def test_balance_asks_get_balance_on_the_fake(fake_telefon_ip: Any) -> None:
+    provider = TelefonIpProvider(
+        token=fake_telefon_ip.token, base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4
+    )
+    assert provider.balance() == ProviderBalance(Decimal("5.0"), "RUB", Decimal("0.2"))
+    (asked,) = fake_telefon_ip.requests
+    assert (asked.method, asked.action) == ("GET", "get_balance")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"balance": 5.0, "price": 0.2, "balance_limit": 0.0}, ProviderBalance(Decimal("5.0"), "RUB", Decimal("0.2"))),
+        ({"balance": "12.50"}, ProviderBalance(Decimal("12.50"), "RUB", None)),
+        ({"balance": -3, "price": True}, ProviderBalance(Decimal("-3"), "RUB", None)),
+    ],
+    ids=["the-doc", "text-no-price", "overdrawn-junk-price"],
+)
+def test_balance_shapes(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, data: Any, expected: ProviderBalance
+) -> None:
+    telefon_ip_api.get(BALANCE, json={"success": True, "error": "", "data": data})
+    assert provider.balance() == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, {"success": False, "error": "no", "data": {}}, ProviderRejected),
+        (200, {"success": True, "error": "", "data": {"balance": None}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": {"balance": "NaN"}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": {"balance": "lots"}}, ProviderMalformedAnswer),
+        (200, {"success": True, "error": "", "data": []}, ProviderMalformedAnswer),
+        (401, {"success": False, "error": "token"}, ProviderConfigurationError),
+    ],
+    ids=["rejected", "null", "nan", "text", "no-data", "bad-token"],
+)
+def test_balance_errors(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, status: int, body: Any, error: type
+) -> None:
+    telefon_ip_api.get(BALANCE, status=status, json=body)
+    with pytest.raises(error) as info:
+        provider.balance()
+    assert TOKEN not in str(info.value)
+
+
+def test_balance_is_retried_once_when_unavailable(
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
+) -> None:
+    telefon_ip_api.get(BALANCE, status=503)
+    telefon_ip_api.get(BALANCE, json={"success": True, "error": "", "data": {"balance": 1}})
+    assert provider.balance().amount == 1
+    assert len(telefon_ip_api.calls) == 2

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from django_callauth.qr import qr_data_uri
+from django_callauth.web.qr import qr_data_uri
 
 PREFIX = "data:image/svg+xml;charset=utf-8,"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -9,7 +9,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
-from django_callauth.reauthentication import AUTHENTICATED_AT_KEY, recently_authenticated
+from django_callauth.guards.reauthentication import AUTHENTICATED_AT_KEY, recently_authenticated
 from tests.helpers import T0, Clock
 
 pytestmark = pytest.mark.django_db

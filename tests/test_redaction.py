@@ -14,8 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import empty
 
 from django_callauth.conf import get_setting
-from django_callauth.providers.sandbox import SandboxProvider
-from django_callauth.redaction import (
+from django_callauth.guards.redaction import (
     RedactingRecordFactory,
     TokenRedactingFilter,
     install_log_redaction,
@@ -24,9 +23,9 @@ from django_callauth.redaction import (
     redact,
     scrub_request_text,
 )
-from tests.helpers import PHONE_FOR_PROVIDER, START_POST, RootLog, start
-
-TOKEN = "4ea13fbf-f5a3-4084-8b01-9733cd6fd0b1"
+from django_callauth.providers import current_secrets
+from django_callauth.providers.sandbox import SandboxProvider
+from tests.helpers import PHONE_FOR_PROVIDER, START_POST, TOKEN, RootLog, start
 
 
 class Carrier:
@@ -159,8 +158,8 @@ def test_filter_without_a_token_changes_nothing(settings: Any) -> None:
 
 @pytest.mark.usefixtures("bare_logging")
 def test_install_log_redaction_is_idempotent(token: str) -> None:
-    install_log_redaction()
-    install_log_redaction()
+    install_log_redaction(current_secrets)
+    install_log_redaction(current_secrets)
     factory = logging.getLogRecordFactory()
     assert isinstance(factory, RedactingRecordFactory)
     assert not isinstance(factory.wrapped, RedactingRecordFactory)
@@ -172,7 +171,7 @@ def test_install_log_redaction_is_idempotent(token: str) -> None:
 
 @pytest.mark.usefixtures("bare_logging")
 def test_records_of_every_redacted_logger_reach_the_root_redacted(token: str, root_log: RootLog) -> None:
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     later = f"urllib3.made_after_install_{uuid.uuid4().hex}"  # like urllib3.http2, imported on first use
     for name in ("urllib3.connection", "urllib3", "requests.adapters", later, "django_callauth.flows"):
         logging.getLogger(name).warning("url=%s", Carrier())
@@ -182,7 +181,7 @@ def test_records_of_every_redacted_logger_reach_the_root_redacted(token: str, ro
 @pytest.mark.usefixtures("bare_logging")
 def test_other_loggers_records_are_left_alone(token: str, root_log: RootLog) -> None:
     # Finding the token means str() on arguments: not done to objects anyone else logs.
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     carrier = Carrier()
     logging.getLogger("urllib3_lookalike").warning("%s", carrier)
     (kept,) = root_log.records
@@ -199,7 +198,7 @@ def test_the_factory_installed_before_keeps_working(token: str, root_log: RootLo
         return made
 
     logging.setLogRecordFactory(tagging)
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     logging.getLogger("urllib3.connection").warning("url=/%s/", token)
     (kept,) = root_log.records
     assert (kept.getMessage(), kept.tag) == ("url=/***/", "kept")
@@ -207,7 +206,7 @@ def test_the_factory_installed_before_keeps_working(token: str, root_log: RootLo
 
 @pytest.mark.usefixtures("bare_logging")
 def test_the_filters_still_redact_when_the_factory_is_replaced_later(token: str, root_log: RootLog) -> None:
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     logging.setLogRecordFactory(logging.LogRecord)  # another library's, not chaining ours
     logging.getLogger("urllib3.connection").warning("url=/%s/", token)
     try:
@@ -317,7 +316,7 @@ def test_a_request_is_told_without_its_webhook_secret_or_phones() -> None:
 
 @pytest.mark.usefixtures("bare_logging")
 def test_djangos_request_records_reach_the_root_without_webhook_secrets(root_log: RootLog) -> None:
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     logging.getLogger("django.request").warning("Not Found: %s", WEBHOOK)
     (logged,) = root_log.records
     assert logged.getMessage() == f"Not Found: /callauth/webhook/{FLOW_ID}/***/"
@@ -332,7 +331,7 @@ def test_djangos_request_records_reach_the_root_without_webhook_secrets(root_log
 @pytest.mark.usefixtures("bare_logging")
 def test_djangos_request_records_keep_their_non_string_arguments(root_log: RootLog) -> None:
     # As for other loggers: no str() of what Django passes that is not text.
-    install_log_redaction()
+    install_log_redaction(current_secrets)
     carrier = Carrier()
     logging.getLogger("django.request").error("%s", carrier)
     (kept,) = root_log.records

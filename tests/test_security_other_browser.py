@@ -16,7 +16,6 @@ from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, FlowStatus
 from tests.helpers import (
     JSON,
-    MESSAGES,
     PHONE,
     PHONE_FOR_PROVIDER,
     PROVIDER_ID,
@@ -46,9 +45,9 @@ class TestInvariant1OnlyTheStartingBrowser:
     def test_second_browser_sees_no_flow(self, client):
         flow = sandbox_confirm(client)
         intruder = Client()
-        assert_json_error(intruder.get(url("challenge"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
-        assert_json_error(intruder.get(url("status"), **JSON), 400, "no_flow", MESSAGES["no_flow"])
-        assert_json_error(complete(intruder), 400, "no_flow", MESSAGES["no_flow"])
+        assert_json_error(intruder.get(url("challenge"), **JSON), 400, "no_flow")
+        assert_json_error(intruder.get(url("status"), **JSON), 400, "no_flow")
+        assert_json_error(complete(intruder), 400, "no_flow")
         assert intruder.get(url("challenge")).status_code == 400
         assert flow.call_to not in intruder.get(url("challenge")).content.decode()
         assert logged_in_phone(intruder) is None

@@ -21,9 +21,9 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from django_callauth.guards.reauthentication import AUTHENTICATED_AT_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone
 from django_callauth.phones import mask_phone
-from django_callauth.reauthentication import AUTHENTICATED_AT_KEY
 from django_callauth.signals import phone_linked, phone_removed
 from tests.helpers import (
     JSON,
@@ -38,9 +38,9 @@ from tests.helpers import (
     check_answer,
     check_url,
     page_forms,
-    same_browser,
     start_answer,
     submit,
+    tabs_of,
     url,
     webhook_path,
 )
@@ -70,7 +70,7 @@ def browser(owner: Any) -> Client:
 
 def copy_of(browser: Client) -> Client:
     """The attacker's browser: a copy of the owner's session cookie."""
-    return same_browser(browser, 1)[0]
+    return tabs_of(browser, 1)[0]
 
 
 def add(client: Client, phone: str = OTHER_PHONE) -> Any:

@@ -319,11 +319,11 @@ class TestIHaveCalledCost:
         for _ in range(60):
             assert_json_error(complete(client), 409, "not_confirmed")
             clock.advance(1)
-        assert len(check_calls(telefon_ip_api)) == 3  # flows.CALLED_CHECKS
+        assert len(check_calls(telefon_ip_api)) == 3  # flows.refresh.CALLED_CHECKS
 
     def test_pressing_every_second_for_a_minute_in_callback_mode(self, clock, client, sms_ru, fake_sms_ru):
         start(client)
         for _ in range(60):
             assert_json_error(complete(client), 409, "not_confirmed")
             clock.advance(1)
-        assert status_checks(fake_sms_ru) == 3  # flows.CALLED_CHECKS
+        assert status_checks(fake_sms_ru) == 3  # flows.refresh.CALLED_CHECKS

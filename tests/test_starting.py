@@ -1,16 +1,19 @@
-"""Failover (starting.py): a start goes to the next provider only when the failure proves no call was set up."""
+"""Failover (flows/start.py): a start goes to the next provider only when the failure proves no call was set up."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from django_callauth.models import CallAuthFlow
+from django_callauth.providers import balances
+from django_callauth.providers.base import ProviderBalance
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, SignalLog, assert_json_error, start
+from tests.helpers import PHONE, BrokenCache, Clock, SignalLog, assert_json_error, start
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +131,89 @@ def test_failing_over_to_a_webhook_provider_gives_the_flow_its_secret(
     assert (flow.provider, flow.uses_webhook) == ("telefon_ip", True)
     assert fake_telefon_ip.requests[0].body["webhook"].startswith(f"https://site.example/callauth/webhook/{flow.pk}/")
     assert 115 <= response.json()["expires_in"] <= 120  # telefon-ip's numbers live 2 minutes
+
+
+# -- low balances (balances.py) and the person's address ----------------------------------------
+
+
+def test_a_provider_known_to_be_low_is_passed_by(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu, caplog: Any
+) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": 100}
+    balances.record("telefon_ip", ProviderBalance(Decimal("99.99"), "RUB"))
+    assert start(client).status_code == 201
+    assert CallAuthFlow.objects.get().provider == "sms_ru"
+    assert fake_telefon_ip.requests == []  # not even asked: it would bill a start it may not serve
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "seen", "age"),
+    [
+        ({"telefon_ip": 100}, "100", 0),  # at the threshold is not below it
+        ({}, "1", 0),  # no threshold
+        ({"telefon_ip": 100}, "1", balances.MAX_AGE_SECONDS + 1),  # seen too long ago
+        ({"telefon_ip": 100}, None, 0),  # never seen
+    ],
+    ids=["at-threshold", "no-threshold", "stale", "unknown"],
+)
+def test_a_provider_not_known_to_be_low_is_asked(
+    client: Client, both: Any, clock: Clock, thresholds: Any, seen: str | None, age: int
+) -> None:
+    both.CALLAUTH_LOW_BALANCE = thresholds
+    if seen is not None:
+        balances.record("telefon_ip", ProviderBalance(Decimal(seen), "RUB"))
+    clock.advance(age)
+    assert start(client).status_code == 201
+    assert CallAuthFlow.objects.get().provider == "telefon_ip"
+
+
+def test_the_last_provider_is_asked_even_when_low(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
+) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": 100, "sms_ru": 100}
+    balances.record("telefon_ip", ProviderBalance(Decimal("1"), "RUB"))
+    balances.record("sms_ru", ProviderBalance(Decimal("1"), "RUB"))
+    assert start(client).status_code == 201
+    assert CallAuthFlow.objects.get().provider == "sms_ru"
+    both.CALLAUTH_PROVIDER = "telefon_ip"
+    assert start(Client()).status_code == 201
+    assert CallAuthFlow.objects.filter(provider="telefon_ip").count() == 1
+
+
+def test_a_failing_cache_knows_no_balance(client: Client, both: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    both.CALLAUTH_LOW_BALANCE = {"telefon_ip": 100}
+    balances.record("telefon_ip", ProviderBalance(Decimal("1"), "RUB"))
+
+    monkeypatch.setattr(balances, "_cache", BrokenCache)
+    assert start(client).status_code == 201
+    assert CallAuthFlow.objects.get().provider == "telefon_ip"
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "sent_ip"),
+    [
+        ("77.88.55.60", "77.88.55.60"),
+        ("::ffff:77.88.55.60", "77.88.55.60"),
+        ("2a02:6b8::feed:0ff", "2a02:6b8::feed:ff"),
+        ("127.0.0.1", None),
+        ("10.1.2.3", None),
+        ("192.168.0.7", None),
+        ("", None),
+    ],
+    ids=["public", "mapped", "ipv6", "loopback", "private", "home", "unknown"],
+)
+def test_sms_ru_is_given_the_persons_public_address_only(
+    sms_ru: Any, fake_sms_ru: FakeSmsRu, remote_addr: str, sent_ip: str | None
+) -> None:
+    assert start(Client(REMOTE_ADDR=remote_addr)).status_code == 201
+    (asked,) = fake_sms_ru.requests
+    assert asked.body.get("ip") == sent_ip
+
+
+def test_a_provider_that_asks_for_no_address_is_never_given_one(
+    client: Client, both: Any, fake_telefon_ip: FakeTelefonIp
+) -> None:
+    # telefon-ip (like docs/example_provider.py) takes no client_ip: the keyword would break it.
+    assert start(Client(REMOTE_ADDR="77.88.55.60")).status_code == 201
+    (asked,) = fake_telefon_ip.requests
+    assert "77.88.55.60" not in str(asked)

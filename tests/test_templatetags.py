@@ -13,9 +13,9 @@ from django.test import Client, RequestFactory
 from django.urls import resolve
 from django.utils import translation
 
-from django_callauth import formstate
 from django_callauth.templatetags.callauth import account_name, login_form_context, page_to_return_to, url_with_next
-from django_callauth.widgets import (
+from django_callauth.web import formstate
+from django_callauth.web.parts import (
     call_button_context,
     countdown_context,
     number_context,

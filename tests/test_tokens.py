@@ -8,40 +8,40 @@ import re
 import pytest
 from django.views.debug import ExceptionReporter
 
-from django_callauth import tokens
+from django_callauth.guards import webhook_secrets
 
 
 def test_make_secret_is_url_safe_with_256_bits() -> None:
-    secret = tokens.make_secret()
+    secret = webhook_secrets.make_secret()
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", secret), secret
 
 
 def test_make_secret_is_new_every_time() -> None:
-    assert len({tokens.make_secret() for _ in range(100)}) == 100
+    assert len({webhook_secrets.make_secret() for _ in range(100)}) == 100
 
 
 def test_hash_secret_is_sha256_hex() -> None:
-    assert tokens.hash_secret("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert tokens.hash_secret("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert webhook_secrets.hash_secret("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert webhook_secrets.hash_secret("abc") == hashlib.sha256(b"abc").hexdigest()
 
 
 def test_hash_is_not_the_secret() -> None:
-    secret = tokens.make_secret()
-    digest = tokens.hash_secret(secret)
+    secret = webhook_secrets.make_secret()
+    digest = webhook_secrets.hash_secret(secret)
     assert secret not in digest
     assert len(digest) == 64
 
 
 def test_hash_of_a_lone_surrogate_does_not_crash() -> None:
     # A path segment decoded from hostile bytes may hold one; it must simply not match.
-    digest = tokens.hash_secret("\ud800")
+    digest = webhook_secrets.hash_secret("\ud800")
     assert len(digest) == 64
-    assert not tokens.verify_secret("\ud800", tokens.hash_secret("x"))
+    assert not webhook_secrets.verify_secret("\ud800", webhook_secrets.hash_secret("x"))
 
 
 def test_verify_accepts_the_secret() -> None:
-    secret = tokens.make_secret()
-    assert tokens.verify_secret(secret, tokens.hash_secret(secret)) is True
+    secret = webhook_secrets.make_secret()
+    assert webhook_secrets.verify_secret(secret, webhook_secrets.hash_secret(secret)) is True
 
 
 @pytest.mark.parametrize(
@@ -57,39 +57,39 @@ def test_verify_accepts_the_secret() -> None:
 )
 def test_verify_refuses_a_near_miss(mutate) -> None:  # type: ignore[no-untyped-def]
     secret = "s3cr3t-Value_0123456789abcdefghijklmnopqrstu"
-    assert tokens.verify_secret(mutate(secret), tokens.hash_secret(secret)) is False
+    assert webhook_secrets.verify_secret(mutate(secret), webhook_secrets.hash_secret(secret)) is False
 
 
 def test_verify_refuses_the_hash_itself_as_secret() -> None:
     # A leaked database row must not be replayable as a webhook.
-    secret = tokens.make_secret()
-    digest = tokens.hash_secret(secret)
-    assert tokens.verify_secret(digest, digest) is False
+    secret = webhook_secrets.make_secret()
+    digest = webhook_secrets.hash_secret(secret)
+    assert webhook_secrets.verify_secret(digest, digest) is False
 
 
-@pytest.mark.parametrize(("secret", "digest"), [("", tokens.hash_secret("")), ("x", ""), ("", "")])
+@pytest.mark.parametrize(("secret", "digest"), [("", webhook_secrets.hash_secret("")), ("x", ""), ("", "")])
 def test_verify_refuses_empty_values(secret: str, digest: str) -> None:
     # A check-mode flow has an empty hash: no secret at all may open its webhook.
-    assert tokens.verify_secret(secret, digest) is False
+    assert webhook_secrets.verify_secret(secret, digest) is False
 
 
 def test_verify_uses_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = tokens.hmac.compare_digest
+    real = webhook_secrets.hmac.compare_digest
 
     def spy(a: str, b: str) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
-    assert tokens.verify_secret("a", tokens.hash_secret("a"))
-    assert calls == [(tokens.hash_secret("a"), tokens.hash_secret("a"))]
+    monkeypatch.setattr(webhook_secrets.hmac, "compare_digest", spy)
+    assert webhook_secrets.verify_secret("a", webhook_secrets.hash_secret("a"))
+    assert calls == [(webhook_secrets.hash_secret("a"), webhook_secrets.hash_secret("a"))]
 
 
 def test_an_error_report_does_not_show_the_secret() -> None:
-    secret = tokens.make_secret()
+    secret = webhook_secrets.make_secret()
     with pytest.raises(TypeError) as info:
-        tokens.verify_secret(secret, 123)  # type: ignore[arg-type]  # a hash that is not text: a bug
+        webhook_secrets.verify_secret(secret, 123)  # type: ignore[arg-type]  # a hash that is not text: a bug
     # What Django mails the admins lists every frame's local variables (DEBUG is False here);
     # from verify_secret down, as this test's own frame holds the secret too.
     report = ExceptionReporter(None, info.type, info.value, info.tb.tb_next).get_traceback_html()

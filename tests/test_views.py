@@ -1,4 +1,4 @@
-"""The views, as a browser (HTML) and as a script (JSON) sees them.
+"""The login_views, as a browser (HTML) and as a script (JSON) sees them.
 
 Sandbox provider by default (tests/settings.py); the webhook tests switch to telefon_ip
 and play the provider with ``responses`` (the ``telefon_ip_api`` fixture). Time is moved
@@ -18,12 +18,18 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from django_callauth import formstate, phone_views, views
+from django_callauth import errors
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
-from django_callauth.negotiation import request_data
 from django_callauth.phones import MAX_INPUT_LENGTH
-from django_callauth.views import flow_problem
+from django_callauth.providers.base import ProviderError, StartedCall
+from django_callauth.providers.sandbox import SandboxProvider
+from django_callauth.web import formstate
+from django_callauth.web import login as login_views
+from django_callauth.web import phones as phone_views
+from django_callauth.web import sandbox as sandbox_views
+from django_callauth.web.negotiation import request_data
+from django_callauth.web.presenters import flow_problem
 from tests.helpers import (
     API,
     CALL_TO,
@@ -67,7 +73,29 @@ START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", 
 # -- start ----------------------------------------------------------------------------
 
 
+class QuotaSpent(ProviderError):
+    """A project provider's own failure, with an answer of its own (not ProviderError's default)."""
+
+    error = errors.PROVIDER_NOT_ANSWERING
+
+
+class QuotaSpentProvider(SandboxProvider):
+    """A project's provider whose calls budget is spent: every start raises its own error."""
+
+    name = "project_quota"
+
+    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+        raise QuotaSpent("monthly call budget spent")
+
+
 class TestStart:
+    def test_a_project_providers_own_error_is_answered_with_its_error(self, client, settings):
+        settings.CALLAUTH_PROVIDER = f"{__name__}.QuotaSpentProvider"
+        assert_json_error(start(client), 503, "provider_unavailable", str(errors.PROVIDER_NOT_ANSWERING.message))
+        response = client.post(url("start"), {"phone": PHONE})
+        assert response.status_code == 503
+        assert str(errors.PROVIDER_NOT_ANSWERING.message) in response.content.decode()
+
     def test_json_answer_has_exactly_the_documented_fields(self, client):
         before = timezone.now()
         response = start(client)
@@ -816,8 +844,8 @@ class TestEveryPage:
             seen.append(getattr(request, "sensitive_post_parameters", None))
             return request_data(request)
 
-        monkeypatch.setattr(views, "request_data", recording)
-        monkeypatch.setattr(phone_views, "request_data", recording)
+        for module in (login_views, phone_views, sandbox_views):
+            monkeypatch.setattr(module, "request_data", recording)
         client.force_login(alice)
         start(client)  # a flow for the sandbox call
         seen.clear()
@@ -843,3 +871,79 @@ class TestNothingUnboundedIsKept:
         html = response.content.decode()
         assert f'value="{"9" * MAX_INPUT_LENGTH}"' in html
         assert len(html) < 50_000
+
+
+# -- the login handler: another authentication system logs the call's user in (invariant 21) -----
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install a login handler for one test, as an app's ready() does; Django's login() after it."""
+
+    def install(handle: Any) -> None:
+        monkeypatch.setattr(login_views, "login_handler", handle)
+
+    return install
+
+
+def pending_stage(request: Any, flow: CallAuthFlow, user: Any) -> Any:
+    """Another system asks for a second factor first: nobody is logged in yet."""
+    from django.shortcuts import redirect
+
+    response = redirect("/second-factor/")
+    response.set_cookie("stage", "1")
+    return response
+
+
+def test_a_step_the_handler_asks_for_first_is_where_the_login_goes(db: None, handler: Any, sent: Any) -> None:
+    handler(pending_stage)
+    client = Client()
+    flow = sandbox_confirm(client)
+    response = complete(client)
+    assert response.status_code == 200
+    assert response.json() == {"redirect": "/second-factor/"}
+    assert response.cookies["stage"].value == "1"
+    assert "_auth_user_id" not in client.session
+    assert sent.of("logged_in") == []  # not yet: the other system logs in when its step is done
+    flow.refresh_from_db()
+    assert flow.status == FlowStatus.USED
+    assert_json_error(complete(client), 400, "no_flow")  # one flow, one login
+
+
+def test_a_step_the_handler_asks_for_first_without_javascript(db: None, handler: Any) -> None:
+    handler(pending_stage)
+    client = Client()
+    sandbox_confirm(client)
+    response = client.post(url("complete"))
+    assert response.status_code == 302
+    assert response["Location"] == "/second-factor/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_page_the_handler_answers_after_logging_in(db: None, handler: Any) -> None:
+    from django.contrib.auth import login
+    from django.http import HttpResponse
+
+    def page_after_login(request: Any, flow: CallAuthFlow, user: Any) -> Any:
+        login(request, user)
+        return HttpResponse("welcome")
+
+    handler(page_after_login)
+    client = Client()
+    sandbox_confirm(client)
+    assert complete(client).json() == {"redirect": "/"}
+    assert "_auth_user_id" in client.session
+    sandbox_confirm(client)
+    response = client.post(url("complete"))
+    assert response.status_code == 200
+    assert response.content == b"welcome"
+
+
+def test_a_handler_that_neither_logs_in_nor_redirects_fails_the_login(db: None, handler: Any) -> None:
+    from django.http import HttpResponse
+
+    handler(lambda request, flow, user: HttpResponse("nothing"))
+    client = Client()
+    sandbox_confirm(client)
+    assert_json_error(complete(client), 503, "login_failed")
+    assert "_auth_user_id" not in client.session

@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from django_callauth import flows, tokens
+from django_callauth import flows
+from django_callauth.guards import webhook_secrets
 from django_callauth.models import CallAuthFlow
 from django_callauth.providers.base import CallReport
 from django_callauth.providers.sms_ru import SmsRuProvider
@@ -133,7 +134,7 @@ def test_a_per_flow_webhook_of_a_provider_without_them_is_unknown(
     sms_ru: Any, flow_factory: FlowFactory, provider: str
 ) -> None:
     # Even with the flow's right secret: only a provider with per-flow webhooks reads one.
-    flow = flow_factory(provider=provider, webhook_secret_hash=tokens.hash_secret("s3cr3t"))
+    flow = flow_factory(provider=provider, webhook_secret_hash=webhook_secrets.hash_secret("s3cr3t"))
     before = snapshot()
     response = Client().get(reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": "s3cr3t"}))
     assert_json_error(response, 404, "not_found", "Unknown webhook.")

@@ -1,6 +1,6 @@
 """Provider selection by ``CALLAUTH_PROVIDER``: a built-in name or a dotted path, or a list of them.
 
-A list is a failover order (flows.py): the first provider starts every flow it can. A
+A list is a failover order (flows/start.py): the first provider starts every flow it can. A
 flow then stays with the provider that started it, found again by the name stored on
 the flow (``provider_named``), even after the settings changed.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.views.decorators.debug import sensitive_variables
 
 from ..conf import app_settings
 from .base import CallAuthProvider
@@ -71,3 +72,19 @@ def provider_named(name: str) -> CallAuthProvider | None:
         if cls.name == name:
             return cls.from_settings()
     return None
+
+
+@sensitive_variables("secrets")
+def current_secrets() -> tuple[str, ...]:
+    """Every non-empty secret of every configured and built-in provider, read from the settings now."""
+    try:
+        classes = known_provider_classes()
+    except ImproperlyConfigured:  # a record logged before Django's settings exist
+        return ()
+    secrets: list[str] = []
+    for cls in classes:
+        try:
+            secrets.extend(secret for secret in cls.secrets() if secret)
+        except ImproperlyConfigured:  # one provider's unreadable setting leaks no other provider's secret
+            continue
+    return tuple(secrets)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from decimal import Decimal, InvalidOperation
 
 from django.views.decorators.debug import sensitive_variables
 
+from ..guards.redaction import mask_phone_numbers, redact
 from ..phones import parse_provider_phone
-from ..redaction import mask_phone_numbers, redact
 from .base import (
     ProviderConfigurationError,
     ProviderMalformedAnswer,
@@ -116,3 +117,18 @@ def classify_status(status: int, where: str, vendor: str, credential: str) -> No
     if not (200 <= status < 300 or 400 <= status < 500):
         logger.warning("%s %s: unexpected HTTP %s", vendor, where, status)
         raise ProviderMalformedAnswer(f"{vendor} answered HTTP {status}.")
+
+
+def money(value: object) -> Decimal | None:
+    """An amount a provider sent as a JSON number or as digits in a string, else None.
+
+    Through ``str``, so ``0.2`` stays 0.2 rather than the float's binary expansion; a bool,
+    NaN or infinity is no amount.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None

@@ -4,8 +4,15 @@ A provider only talks to the outside world: it hands out a number to call, answe
 whether a call was seen, and reads the provider's webhook or callback requests. It also
 declares what the rest of the app must know about it (its settings, the secrets to keep
 out of logs, how long its numbers live, how it reports calls). Deciding whether a report
-confirms a flow (same phone, in time) is done once, in ``flows.py``, for all providers.
+confirms a flow (same phone, in time) is done once, in ``flows/reports.py``, for all providers.
 docs/writing-a-provider.rst walks through writing one.
+
+Everything here is public and frozen from 0.1.0 (docs/reference/stability.rst): the
+dataclasses a provider returns, ``WebhookStyle``, the error classes, and
+``CallAuthProvider``'s class attributes and methods. A provider overrides ``start`` and
+``check`` (abstract) and whatever else its API needs; every other member has a default
+that fits a provider polled by ``check``, so a provider written against 0.1.0 keeps
+working when a later release adds a member (with a default, as ``wants_client_ip`` was).
 """
 
 from __future__ import annotations
@@ -22,15 +29,17 @@ from django.http import HttpRequest, HttpResponse
 
 from .. import errors
 from ..conf import Setting
-from ..errors import ApiError
+from ..errors import ApiError, CallAuthRefusal
 
 
 @dataclass(frozen=True)
 class StartedCall:
-    """What the provider answered to a start request, validated."""
+    """What the provider answered to a start request, validated (``providers.answers.started_call``)."""
 
-    call_to: str  # the number the user must call, canonical E.164
-    provider_id: str  # the provider's id of this authorisation, as text
+    #: The number the user must call, canonical E.164 (``phones.parse_provider_phone``).
+    call_to: str
+    #: The provider's id of this authorisation, as text (letters, digits, ``_``, ``-``; at most 64).
+    provider_id: str
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,11 @@ class CallReport:
     report is about, when the report carries one.
     """
 
+    #: The caller's phone, E.164, or None (pending, or a provider that names no callers).
     caller: str | None
+    #: The provider's id the report is about, when the report carries one.
     provider_id: str | None = None
+    #: The provider vouches that the call came from the phone it was given at start.
     vouched: bool = False
 
     @property
@@ -56,11 +68,14 @@ class CallReport:
 
 @dataclass(frozen=True)
 class ProviderBalance:
-    """What a provider's account has left, as the provider reports it."""
+    """What a provider's account has left, as the provider reports it (``manage.py callauth_providers``)."""
 
+    #: What is left on the account.
     amount: Decimal
+    #: The currency of ``amount`` and ``price``, as the provider names it ("RUB").
     currency: str
-    price: Decimal | None = None  # what one login costs, where the provider says
+    #: What one login costs, where the provider says.
+    price: Decimal | None = None
 
 
 class WebhookStyle(enum.Enum):
@@ -75,19 +90,25 @@ class WebhookStyle(enum.Enum):
     ACCOUNT = "account"
 
 
-class ProviderError(Exception):
+class ProviderError(CallAuthRefusal):
     """Base of every provider failure; ``error`` is what the person starting a flow is answered.
 
-    Messages never contain a request URL or any other secret-bearing text: a provider's
-    credentials may sit in its URLs. ``no_call_set_up``: the failure proves that the
-    provider set up no call (and billed nothing), so a failover list may ask the next one.
+    A project's provider raises these (or its own subclasses, with their own ``error``):
+    the views answer any ``CallAuthRefusal`` with its ``error``, and a failover list
+    reads ``no_call_set_up``. The message (``str(exc)``) is for logs only, and never
+    contains a request URL or any other secret-bearing text: a provider's credentials may
+    sit in its URLs.
     """
 
-    error: ClassVar[ApiError] = errors.PROVIDER_FAILED
+    #: The answer to the person starting a flow; set it on a subclass for another answer
+    #: (``errors.PROVIDER_*``), or pass ``error=`` for one instance.
+    error: ApiError = errors.PROVIDER_FAILED
+    #: The failure proves the provider set up no call (and billed nothing), so a failover
+    #: list (``CALLAUTH_PROVIDER`` as a list) may ask the next provider. When in doubt, False.
     no_call_set_up: bool = False
 
-    def __init__(self, *args: object, no_call_set_up: bool | None = None) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: object, no_call_set_up: bool | None = None, error: ApiError | None = None) -> None:
+        super().__init__(*args, error=error)
         if no_call_set_up is not None:
             self.no_call_set_up = no_call_set_up
 
@@ -118,14 +139,15 @@ class ProviderRejected(ProviderError):
 
 
 class ProviderMalformedAnswer(ProviderError):
-    """The answer could not be understood (not JSON, missing or invalid fields)."""
+    """The answer could not be understood (not JSON, missing or invalid fields); answered as ProviderError is."""
 
 
 class CallAuthProvider(ABC):
     """A source of numbers to call and of reports about calls to them."""
 
-    #: Stored on each flow, so the flow's checks and webhooks reach the provider that
-    #: started it; also what ``CALLAUTH_PROVIDER`` names for built-in providers. Unique.
+    #: Required. Stored on each flow, so the flow's checks and webhooks reach the provider that
+    #: started it; also what ``CALLAUTH_PROVIDER`` names for built-in providers. Unique, and
+    #: never changed once flows use it.
     name: ClassVar[str] = ""
     #: How the provider tells the site about a call besides ``check``.
     webhook_style: ClassVar[WebhookStyle] = WebhookStyle.NONE
@@ -137,7 +159,8 @@ class CallAuthProvider(ABC):
     #: Seconds a number it hands out can be called; ``CALLAUTH_TTL`` is capped by it.
     lifetime: ClassVar[int] = 120
     #: Whether flows wait for its account callback before asking ``check`` (it was registered
-    #: with the provider by hand, so a setting of the provider says so).
+    #: with the provider by hand, so a setting of the provider says so). Not a ``ClassVar``:
+    #: ``from_settings`` may set it on the instance it builds, from that setting.
     awaits_callback: bool = False
     #: Settings without which it cannot work (system check callauth.E003), with a hint
     #: saying where to get each: ``{"CALLAUTH_X_TOKEN": "Set the token from x.example"}``.
@@ -146,6 +169,9 @@ class CallAuthProvider(ABC):
     #: check callauth.E013 walks them for every configured and built-in provider, and
     #: ``Setting.value()`` refuses a wrong value at run time.
     settings: ClassVar[tuple[Setting[Any], ...]] = ()
+    #: Whether ``start`` takes the person's public address as ``client_ip=`` (a keyword
+    #: argument providers written before it never accepted, so it is asked for, not sent).
+    wants_client_ip: ClassVar[bool] = False
 
     @classmethod
     def from_settings(cls) -> CallAuthProvider:
@@ -154,7 +180,7 @@ class CallAuthProvider(ABC):
 
     @classmethod
     def secrets(cls) -> Sequence[str]:
-        """Values that must never reach a log line, read from the settings now (redaction.py)."""
+        """Values that must never reach a log line, read from the settings now (guards/redaction.py)."""
         return ()
 
     @classmethod
@@ -168,7 +194,9 @@ class CallAuthProvider(ABC):
 
         With ``webhook_url`` (per-flow providers only) the provider reports the call there;
         without it, the app polls ``check`` (or waits for an account callback). Billed by
-        real providers: never retried after it may have reached the provider.
+        real providers: never retried after it may have reached the provider. A provider
+        with ``wants_client_ip`` is also given ``client_ip=``: the person's public address,
+        or None when it is unknown, private or loopback.
         """
 
     @abstractmethod
@@ -177,6 +205,11 @@ class CallAuthProvider(ABC):
 
         Anything that is not a clear report of a call is pending (``called`` false).
         """
+
+    def balance(self) -> ProviderBalance | None:
+        """The account's balance, or None where the provider has no balance method; raises
+        ProviderError when asked and it fails."""
+        return None
 
     def parse_webhook(self, request: HttpRequest) -> CallReport:
         """Read the provider's per-flow webhook request into a report (untrusted until checked)."""
@@ -189,7 +222,3 @@ class CallAuthProvider(ABC):
     def callback_response(self) -> HttpResponse:
         """What the provider expects back from a callback it sent, once handled."""
         return HttpResponse("OK", content_type="text/plain")
-
-    def balance(self) -> ProviderBalance | None:
-        """The account's balance, or None where the provider has no balance method; raises ProviderError when asked and it fails."""
-        return None

@@ -28,7 +28,7 @@ import requests
 import urllib3.exceptions
 from django.views.decorators.debug import sensitive_variables
 
-from ..redaction import redact
+from ..guards.redaction import redact
 from . import answers
 from .base import (
     ProviderConfigurationError,

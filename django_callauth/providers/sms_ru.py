@@ -31,6 +31,7 @@ from . import answers, http
 from .base import (
     CallAuthProvider,
     CallReport,
+    ProviderBalance,
     ProviderConfigurationError,
     ProviderMalformedAnswer,
     ProviderRejected,
@@ -94,6 +95,8 @@ class SmsRuProvider(CallAuthProvider):
     lifetime = 300
     required_settings: ClassVar[dict[str, str]] = {"CALLAUTH_SMS_RU_API_ID": "Set the api_id from your sms.ru account"}
     settings = (API_ID, URL, CALLBACK)
+    #: sms.ru hands a caller it places abroad an ordinary number rather than a toll-free one.
+    wants_client_ip = True
 
     @sensitive_variables("api_id")
     def __init__(
@@ -132,17 +135,33 @@ class SmsRuProvider(CallAuthProvider):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._base_url}>"
 
-    def start(self, phone: str, webhook_url: str | None) -> StartedCall:
+    def start(self, phone: str, webhook_url: str | None, *, client_ip: str | None = None) -> StartedCall:
+        fields = {"phone": to_provider_format(phone)}
+        if client_ip:  # the person's public address (flows/start.py): sms.ru picks a number it can reach
+            fields["ip"] = client_ip
         # Never retried: sms.ru may have set up (and billed) the check already.
-        answer = self._call("callcheck/add", {"phone": to_provider_format(phone)}, self._http.deadline_at())
+        answer = self._call("callcheck/add", fields, self._http.deadline_at())
         if not answer.ok:
             logger.warning("sms.ru start: error %s: %s", answer.code, answer.text)
             raise ProviderRejected(f"sms.ru refused to start a call: {answer.text or 'no reason given'}")
         # call_phone_html and call_phone_pretty are ignored: third-party HTML and display text.
-        fields = answer.fields
+        got = answer.fields
         return answers.started_call(
-            "sms.ru", fields.get("check_id"), fields.get("call_phone"), ("check_id", "call_phone"), (self._api_id,)
+            "sms.ru", got.get("check_id"), got.get("call_phone"), ("check_id", "call_phone"), (self._api_id,)
         )
+
+    def balance(self) -> ProviderBalance:
+        """``my/balance``: the account's roubles; sms.ru names no price of one login there."""
+        deadline_at = self._http.deadline_at()
+        answer = self._http.retry_once(lambda: self._call("my/balance", {}, deadline_at), deadline_at, "balance")
+        if not answer.ok:
+            logger.warning("sms.ru balance: error %s: %s", answer.code, answer.text)
+            raise ProviderRejected(f"sms.ru refused to tell the balance: {answer.text or 'no reason given'}")
+        amount = answers.money(answer.fields.get("balance"))
+        if amount is None:
+            logger.warning("sms.ru balance: the answer has no usable balance")
+            raise ProviderMalformedAnswer("sms.ru's balance answer has no usable balance.")
+        return ProviderBalance(amount, "RUB")
 
     def check(self, provider_id: str) -> CallReport:
         if answers.provider_id(provider_id) != provider_id:

@@ -18,12 +18,13 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
 from ..conf import TIMEOUT, Setting, positive_number, text
+from ..guards.redaction import REDACTED
 from ..phones import parse_provider_phone
-from ..redaction import REDACTED
 from . import answers, http
 from .base import (
     CallAuthProvider,
     CallReport,
+    ProviderBalance,
     ProviderConfigurationError,
     ProviderMalformedAnswer,
     ProviderRejected,
@@ -34,6 +35,8 @@ from .base import (
 logger = logging.getLogger("django_callauth")
 
 DEFAULT_URL = "https://api.telefon-ip.ru/api/v1/authcalls/"
+#: Its answers name no currency; its prices are in roubles (docs/providers/telefon-ip.rst).
+CURRENCY = "RUB"
 
 TOKEN = Setting[str]("TELEFON_IP_TOKEN", "", text(none=True), "Your telefon-ip API token.", secret=True)
 URL = Setting[str]("TELEFON_IP_URL", DEFAULT_URL, text(), "The telefon-ip API base.")
@@ -159,6 +162,22 @@ class TelefonIpProvider(CallAuthProvider):
             lambda: self._request("GET", path, deadline_at), deadline_at, f"check {provider_id}"
         )
         return self._report(provider_id, answer)
+
+    def balance(self) -> ProviderBalance:
+        """``get_balance/``: ``data.balance`` and ``data.price`` (one request's cost), retried once like a check."""
+        deadline_at = self._http.deadline_at()
+        answer = self._http.retry_once(
+            lambda: self._request("GET", "get_balance/", deadline_at), deadline_at, "balance"
+        )
+        if not answer.success:
+            logger.warning("telefon-ip balance: success is false: %s", answer.error)
+            raise ProviderRejected(f"telefon-ip refused to tell the balance: {answer.error or 'no reason given'}")
+        amount = answers.money(answer.data.get("balance"))
+        if amount is None:
+            logger.warning("telefon-ip balance: no usable balance in %s", self._shown(answer.data.get("balance")))
+            raise ProviderMalformedAnswer("telefon-ip's balance answer has no usable balance.")
+        # data.balance_limit is left alone: nothing says whether it is a credit line or an alert level.
+        return ProviderBalance(amount, CURRENCY, answers.money(answer.data.get("price")))
 
     def _report(self, provider_id: str, answer: _Answer) -> CallReport:
         """A check answer as a report: anything short of a clear caller is pending."""

@@ -1,7 +1,7 @@
 """``{% load callauth %}``: the phone form, the stylesheet, and the parts of a challenge page.
 
 Every tag is a thin wrapper: what it shows is computed by a pure function (here, or in
-``django_callauth.widgets``) and rendered by an overridable template under ``callauth/``.
+``django_callauth.web.parts``) and rendered by an overridable template under ``callauth/``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
-from .. import formstate
 from ..conf import app_settings
 from ..errors import ErrorCode
-from ..widgets import (
+from ..web import formstate
+from ..web.parts import (
     STYLESHEET,
     call_button_context,
     countdown_context,

@@ -146,6 +146,15 @@ def phone_not_allowed(page: Page, context: BrowserContext, sites: dict[str, str]
     ended(page)
 
 
+def log_in_again(page: Page, context: BrowserContext, sites: dict[str, str]) -> None:
+    # On the site whose logins count as recent for one second: adding or removing a phone asks for a new login.
+    start(page, sites["reauth"])
+    page.click("#callauth-sandbox-call")
+    page.wait_for_url(sites["reauth"] + "/")
+    page.wait_for_timeout(1500)
+    page.goto(sites["reauth"] + "/callauth/phones/")
+
+
 State = Callable[[Page, BrowserContext, dict[str, str]], None]
 STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaScript)
     "login": (login, True),
@@ -163,6 +172,7 @@ STATES: dict[str, tuple[State, bool]] = {  # name: (how to reach it, with JavaSc
     "adding-a-phone": (adding_a_phone, True),
     "phone-added": (phone_added, True),
     "phone-not-allowed": (phone_not_allowed, True),
+    "log-in-again": (log_in_again, True),
 }
 
 
@@ -181,6 +191,7 @@ def main(names: list[str]) -> None:
         (folder / "main").mkdir()
         (folder / "short").mkdir()
         (folder / "nolink").mkdir()
+        (folder / "reauth").mkdir()
         sites = {
             "main": stack.enter_context(example_site_server(folder / "main")),
             # Numbers live 4 seconds, and a new phone gets no account.
@@ -192,6 +203,10 @@ def main(names: list[str]) -> None:
                 example_site_server(
                     folder / "nolink", CALLAUTH_ADAPTER="tests.test_linking.NoLinkingAdapter", PYTHONPATH=str(ROOT)
                 )
+            ),
+            # A login counts as recent for one second only: the phones page asks to log in again.
+            "reauth": stack.enter_context(
+                example_site_server(folder / "reauth", CALLAUTH_REAUTHENTICATION_TIMEOUT="1")
             ),
         }
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"))

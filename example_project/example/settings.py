@@ -42,6 +42,14 @@ CALLAUTH_CLEANUP_AFTER_DAYS = env.int("CALLAUTH_CLEANUP_AFTER_DAYS", default=30)
 # JSON, since rates contain commas: '{"ip": "20/m,200/h", "global": null}'.
 CALLAUTH_RATE_LIMITS = env.json("CALLAUTH_RATE_LIMITS", default={})
 CALLAUTH_TRUSTED_PROXY_COUNT = env.int("CALLAUTH_TRUSTED_PROXY_COUNT", default=0)
+CALLAUTH_REAUTHENTICATION_TIMEOUT = env.int("CALLAUTH_REAUTHENTICATION_TIMEOUT", default=300)
+# "none" turns the dormant-phone rule off.
+_idle_days = env.str("CALLAUTH_PHONE_MAX_IDLE_DAYS", default="90")
+CALLAUTH_PHONE_MAX_IDLE_DAYS = None if _idle_days.lower() == "none" else int(_idle_days)
+CALLAUTH_DEVICE_COOKIE_NAME = env.str("CALLAUTH_DEVICE_COOKIE_NAME", default="callauth_device")
+CALLAUTH_DEVICE_COOKIE_AGE = env.int("CALLAUTH_DEVICE_COOKIE_AGE", default=365 * 86400)
+# JSON, by provider: '{"telefon_ip": 100}'.
+CALLAUTH_LOW_BALANCE = env.json("CALLAUTH_LOW_BALANCE", default={})
 CALLAUTH_TRUSTED_CLIENT_IP_HEADER = env.str("CALLAUTH_TRUSTED_CLIENT_IP_HEADER", default="")
 # Two bare views under /bench/, the yardsticks of benchmarks/polls.py (example/bench.py).
 EXAMPLE_BENCHMARK_VIEWS = env.bool("EXAMPLE_BENCHMARK_VIEWS", default=False)

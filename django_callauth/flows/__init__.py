@@ -1,0 +1,26 @@
+"""One flow's life, free of HTTP: which flow a browser holds, starting it, learning of the call.
+
+The web layer (``django_callauth.web``) calls these; nothing here answers a request. The
+names below are the layer's interface; the modules hold the rest.
+"""
+
+from .refresh import max_checks, refresh_flow
+from .reports import ReportOutcome, apply_report, confirmed_caller, handle_callback, handle_webhook, simulate_call
+from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_from_session, forget_flow
+from .start import start_flow
+
+__all__ = [
+    "SESSION_FLOW_KEY",
+    "SESSION_KEYS",
+    "ReportOutcome",
+    "apply_report",
+    "confirmed_caller",
+    "flow_from_session",
+    "forget_flow",
+    "handle_callback",
+    "handle_webhook",
+    "max_checks",
+    "refresh_flow",
+    "simulate_call",
+    "start_flow",
+]

@@ -1,0 +1,58 @@
+"""Which flow a browser holds: the flow ids in its session, one per purpose (invariant 1).
+
+A flow is found only through the session of the browser that started it, and is put into
+a session whose key is new (invariant 13).
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from ..models import CallAuthFlow, FlowPurpose
+from . import cache
+
+SESSION_FLOW_KEY = "_callauth_flow_id"
+
+
+#: One session key per purpose: a flow adding a phone is never found where a login is looked for.
+SESSION_KEYS: dict[str, str] = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
+
+
+def flow_from_session(
+    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN, *, cached: bool = False
+) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1).
+
+    ``cached``: as last stored in the cache, for the pages that only show the state (the
+    status poll); whatever decides reads the database.
+    """
+    flow_id = session.get(SESSION_KEYS[purpose])
+    if not isinstance(flow_id, str):
+        return None
+    if cached:
+        flow = cache.load(flow_id)
+        if flow is not None:
+            return flow if flow.purpose == purpose else None
+    try:
+        flow = CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
+    except ValidationError:  # not a UUID: an old or foreign session value
+        return None
+    if flow is not None and cached:
+        cache.fill(flow)
+    return flow
+
+
+def forget_flow(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> None:
+    session.pop(SESSION_KEYS[purpose], None)
+
+
+def bind(request: HttpRequest, flow: CallAuthFlow) -> None:
+    """Put ``flow`` in a session whose key is new, so only this browser holds it (invariant 13).
+
+    A session key planted beforehand (a sibling subdomain's cookie, a shared computer) is
+    deleted with its session: its holder can never finish the login this browser started.
+    """
+    request.session.cycle_key()
+    request.session[SESSION_KEYS[flow.purpose]] = str(flow.pk)

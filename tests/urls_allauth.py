@@ -1,0 +1,4 @@
+from django.urls import include, path
+from example.urls import urlpatterns as example_urls
+
+urlpatterns = [*example_urls, path("accounts/", include("allauth.urls"))]
