@@ -347,6 +347,11 @@ PROVIDER_REJECTED = ApiError(
     ErrorCode.PROVIDER_REJECTED,
     _("The phone call service could not give a number for this phone. Please try again later."),
 )
+# SMSC's callback names only the caller: a second live flow for one phone waits (providers/smsc.py).
+PROVIDER_PHONE_BUSY = ApiError(
+    ErrorCode.PROVIDER_UNAVAILABLE,
+    _("A login by phone call for this phone is already under way. Please try again in a few minutes."),
+)
 SANDBOX_DISABLED = ApiError(ErrorCode.SANDBOX_DISABLED, _("Login by phone call is not set up on this site yet."))
 
 SANDBOX_OFF = ApiError(ErrorCode.NOT_FOUND, _("The sandbox is off: calls cannot be simulated."))

@@ -47,6 +47,7 @@ from django_callauth.flows import cache as flow_cache
 from django_callauth.guards import limits
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_smsc import APIKEY as SMSC_APIKEY
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
@@ -148,6 +149,17 @@ def sms_ru(settings: Any, fake_sms_ru: FakeSmsRu) -> Any:
     settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
     settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
     settings.CALLAUTH_SMS_RU_CALLBACK = True
+    return settings
+
+
+@pytest.fixture
+def smsc(settings: Any, fake_smsc: FakeSmsc) -> Any:
+    """SMSC on its fake, waiting for the account's signed handler callback (registered by hand)."""
+    settings.CALLAUTH_PROVIDER = "smsc"
+    settings.CALLAUTH_SMSC_APIKEY = SMSC_APIKEY
+    settings.CALLAUTH_SMSC_URL = fake_smsc.base_url
+    settings.CALLAUTH_SMSC_BACKUP_URL = None
+    settings.CALLAUTH_SMSC_CALLBACK_SECRET = fake_smsc.secret
     return settings
 
 

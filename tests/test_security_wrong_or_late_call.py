@@ -7,10 +7,15 @@ Time is moved by the ``clock`` fixture, never by sleeping.
 from __future__ import annotations
 
 import pytest
+from django.core.cache import caches
+from django.test import Client
 
-from django_callauth.models import FailureReason, FlowStatus
+from django_callauth.conf import app_settings
+from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
+from django_callauth.providers.smsc import provider_id_for
 from tests.helpers import (
     JSON,
+    OTHER_PHONE,
     OTHER_PHONE_FOR_PROVIDER,
     OTHER_PROVIDER_ID,
     PHONE,
@@ -141,3 +146,82 @@ class TestInvariant3ExactPhoneInTime:
         clock.advance(301)
         assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
+
+
+# == Invariant 3 with SMSC: its callback names only the caller, so one live flow per phone ==========
+
+
+def smsc_call(client, fake_smsc, call_to: str, caller: str = PHONE):
+    """The signed handler callback SMSC sends for a call from ``caller`` to ``call_to``."""
+    form = fake_smsc.callback_for(call_to, caller)
+    assert form is not None
+    return client.post(url("callback", provider_name="smsc"), dict(form))
+
+
+class TestInvariant3SmscOneLiveFlowPerPhone:
+    def test_a_second_browser_cannot_start_a_flow_for_a_phone_with_a_live_one(self, smsc, fake_smsc):
+        victim, attacker = Client(), Client()
+        started = start(victim).json()
+        assert_json_error(start(attacker), 503, "provider_unavailable")
+        assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]  # SMSC was asked once
+        assert CallAuthFlow.objects.filter(provider="smsc", status=FlowStatus.PENDING).count() == 1
+
+        assert smsc_call(Client(), fake_smsc, started["call_to"]).status_code == 200
+        assert poll(victim) == "confirmed"
+        assert_json_error(attacker.get(url("status"), **JSON), 400, "no_flow")  # his start left him none
+        assert complete(victim).status_code == 200
+        assert_json_error(complete(attacker), 400, "no_flow")
+        assert logged_in_phone(victim) == PHONE
+        assert logged_in_phone(attacker) is None
+
+    def test_the_attackers_flow_first_keeps_the_victim_out_never_logs_him_in(self, smsc, fake_smsc):
+        attacker, victim = Client(), Client()
+        shown = start(attacker).json()
+        assert_json_error(start(victim), 503, "provider_unavailable")
+        # She never saw the attacker's number; a call to it by her (tricked) is his flow's only chance.
+        assert fake_smsc.callback_for(shown["call_to"], OTHER_PHONE) is None
+        assert poll(attacker) == "pending"
+        assert logged_in_phone(attacker) is None
+
+    def test_with_failover_the_second_browser_goes_to_the_next_provider(self, smsc, fake_smsc, telefon_ip_api):
+        smsc.CALLAUTH_PROVIDER = ["smsc", "telefon_ip"]
+        telefon_ip_api.add_passthru(fake_smsc.base_url)
+        telefon_ip_api.post(START_POST, json=start_answer())
+        victim, attacker = Client(), Client()
+        started = start(victim).json()
+        assert start(attacker).status_code == 201
+        assert list(CallAuthFlow.objects.order_by("created_at").values_list("provider", flat=True)) == [
+            "smsc",
+            "telefon_ip",
+        ]
+        assert smsc_call(Client(), fake_smsc, started["call_to"]).status_code == 200
+        assert poll(victim) == "confirmed"
+        assert poll(attacker) == "pending"  # telefon-ip names the number called: her call is not his
+        assert logged_in_phone(attacker) is None
+
+    def test_the_same_browser_starting_again_reuses_its_flow(self, smsc, fake_smsc):
+        first = start(client := Client()).json()
+        assert start(client).json()["call_to"] == first["call_to"]
+        assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]
+
+    def test_a_new_flow_after_the_live_one_expired_is_started_and_not_confirmed_by_the_old_call(
+        self, smsc, fake_smsc, clock
+    ):
+        victim, later = Client(), Client()
+        first = start(victim).json()
+        assert smsc_call(Client(), fake_smsc, first["call_to"]).status_code == 200
+        assert complete(victim).status_code == 200
+        clock.advance(fake_smsc.lifetime + 1)
+        # The cache's own expiry of the one-flow lock (real time, which ``clock`` does not move).
+        caches[app_settings.CACHE].delete("callauth:smsc:live:" + provider_id_for(PHONE))
+        second = start(later)
+        assert second.status_code == 201
+        assert poll(later) == "pending"  # the call the ended flow saw confirms no later one
+        assert logged_in_phone(later) is None
+
+    def test_a_failed_start_leaves_the_phone_free(self, smsc, fake_smsc):
+        fake_smsc.stop()  # refused connections: no number was handed out
+        assert start(Client()).status_code == 503
+        fake_smsc.start()
+        smsc.CALLAUTH_SMSC_URL = fake_smsc.base_url
+        assert start(Client()).status_code == 201

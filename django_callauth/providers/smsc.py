@@ -29,6 +29,7 @@ from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
+from .. import errors
 from ..conf import BOOLEAN, Setting, app_settings, text
 from ..phones import parse_provider_phone
 from . import answers, http
@@ -163,12 +164,35 @@ class SmscProvider(CallAuthProvider):
         return f"<{type(self).__name__} {self._base_url}>"
 
     def start(self, phone: str, webhook_url: str | None) -> StartedCall:
-        # Never retried, never sent to the backup host: SMSC may have handed out a number already.
-        fields = self._call(self._base_url, "sys/wait_call.php", {"phone": to_provider_format(phone)}, None)
-        started = answers.started_call("SMSC", provider_id_for(phone), fields.get("phone"), ("id", "phone"), ())
+        """A number to call for ``phone``; refused (``SmscPhoneBusy``) while another SMSC flow for it lives.
+
+        SMSC's callback names only the caller, so two live flows for one phone would both be
+        confirmed by one call: one person's call would log in whoever else started a flow for
+        her phone. Hence one live flow per phone, site-wide: an atomic ``add`` in the shared
+        cache, held for the flow's lifetime (docs/providers/smsc.rst).
+        """
+        provider_id = provider_id_for(phone)
+        live_key = _CACHE_PREFIX + "live:" + provider_id
+        seconds = self.flow_seconds()
+        if not _cache().add(live_key, int(time.time()), seconds):
+            logger.warning("SMSC start %s: another live flow has this phone; refused", provider_id)
+            raise SmscPhoneBusy("Another live SMSC flow has this phone.")
+        try:
+            # Never retried, never sent to the backup host: SMSC may have handed out a number already.
+            fields = self._call(self._base_url, "sys/wait_call.php", {"phone": to_provider_format(phone)}, None)
+            started = answers.started_call("SMSC", provider_id, fields.get("phone"), ("id", "phone"), ())
+        except ProviderError:
+            _cache().delete(live_key)  # no number was shown to anyone: nobody can call for this flow
+            raise
+        # A call an ended flow saw confirms no later one.
+        _cache().delete(_CACHE_PREFIX + "seen:" + provider_id)
         # What the callback is checked against: it must come after this start (no replay).
-        _cache().set(_CACHE_PREFIX + "started:" + started.provider_id, int(time.time()), self.lifetime)
+        _cache().set(_CACHE_PREFIX + "started:" + provider_id, int(time.time()), seconds)
         return started
+
+    def flow_seconds(self) -> int:
+        """How long a flow of ours lives (``flows.start.ttl_for``): ``CALLAUTH_TTL``, at most ``lifetime``."""
+        return min(app_settings.TTL or self.lifetime, self.lifetime)
 
     def check(self, provider_id: str) -> CallReport:
         """The call a verified callback recorded for ``provider_id``, else pending (SMSC has no status request)."""
@@ -267,6 +291,13 @@ class SmscProvider(CallAuthProvider):
         if "error" in payload or "error_code" in payload or reply.status >= 400:
             _raise_for_error(payload, where, self._secrets)
         return payload
+
+
+class SmscPhoneBusy(ProviderError):
+    """Another live SMSC flow has this phone: nothing was asked of SMSC, so another provider may start it."""
+
+    error = errors.PROVIDER_PHONE_BUSY
+    no_call_set_up = True
 
 
 def _raise_for_error(payload: dict[str, Any], where: str, secrets: tuple[str, ...]) -> None:
