@@ -14,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.cache import caches
 from django.test import RequestFactory
 
+from django_callauth.conf import app_settings
 from django_callauth.providers.base import (
     CallReport,
     ProviderBalance,
@@ -26,7 +28,7 @@ from django_callauth.providers.base import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from django_callauth.providers.smsc import SmscProvider, provider_id_for
+from django_callauth.providers.smsc import SmscPhoneBusy, SmscProvider, provider_id_for
 from tests.fake_smsc import APIKEY, LOGIN, PASSWORD, FakeSmsc
 from tests.helpers import OTHER_PHONE, PHONE
 from tests.provider_contract import HTTP_FAILURES, ProviderContract
@@ -196,6 +198,32 @@ def test_a_signed_callback_after_the_start_names_the_caller(fake_smsc: FakeSmsc,
     form = fake_smsc.callback_for(started.call_to, PHONE)
     assert deliver(provider, form) == [CallReport(caller=PHONE, provider_id=started.provider_id)]
     assert provider.check(started.provider_id) == CallReport(caller=PHONE, provider_id=started.provider_id)
+
+
+def test_a_second_start_for_a_phone_with_a_live_flow_asks_smsc_nothing(
+    fake_smsc: FakeSmsc, provider: SmscProvider
+) -> None:
+    provider.start(PHONE, None)
+    with pytest.raises(SmscPhoneBusy) as refused:
+        provider.start(PHONE, None)
+    assert refused.value.no_call_set_up and refused.value.error.code == "provider_unavailable"
+    provider.start(OTHER_PHONE, None)  # another phone is free
+    assert [r.body["phone"] for r in fake_smsc.requests] == ["79001234567", OTHER_PHONE[1:]]
+
+
+def test_a_start_failing_frees_the_phone(fake_smsc: FakeSmsc, provider: SmscProvider) -> None:
+    fake_smsc.fail_next(200, "{}")
+    with pytest.raises(ProviderMalformedAnswer):
+        provider.start(PHONE, None)
+    provider.start(PHONE, None)
+
+
+def test_a_new_start_forgets_the_call_an_ended_flow_saw(fake_smsc: FakeSmsc, provider: SmscProvider) -> None:
+    started = provider.start(PHONE, None)
+    deliver(provider, fake_smsc.callback_for(started.call_to, PHONE))
+    caches[app_settings.CACHE].delete("callauth:smsc:live:" + started.provider_id)  # that flow ended
+    provider.start(PHONE, None)
+    assert provider.check(started.provider_id) == CallReport(caller=None, provider_id=started.provider_id)
 
 
 def test_a_callback_by_get_is_read_too(fake_smsc: FakeSmsc, provider: SmscProvider) -> None:

@@ -204,20 +204,28 @@ class TestInvariant3SmscOneLiveFlowPerPhone:
         assert start(client).json()["call_to"] == first["call_to"]
         assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]
 
-    def test_a_new_flow_after_the_live_one_expired_is_started_and_not_confirmed_by_the_old_call(
-        self, smsc, fake_smsc, clock
-    ):
+    def test_a_flow_that_ended_frees_the_phone_and_its_call_confirms_no_later_flow(self, smsc, fake_smsc):
         victim, later = Client(), Client()
         first = start(victim).json()
         assert smsc_call(Client(), fake_smsc, first["call_to"]).status_code == 200
         assert complete(victim).status_code == 200
-        clock.advance(fake_smsc.lifetime + 1)
-        # The cache's own expiry of the one-flow lock (real time, which ``clock`` does not move).
-        caches[app_settings.CACHE].delete("callauth:smsc:live:" + provider_id_for(PHONE))
-        second = start(later)
-        assert second.status_code == 201
+        assert start(later).status_code == 201
         assert poll(later) == "pending"  # the call the ended flow saw confirms no later one
         assert logged_in_phone(later) is None
+
+    def test_a_cancelled_flow_frees_the_phone(self, smsc, fake_smsc):
+        start(victim := Client())
+        assert start(victim, OTHER_PHONE).status_code == 201  # her first flow is cancelled
+        assert start(Client()).status_code == 201
+
+    def test_an_old_flow_ending_after_its_time_never_frees_a_later_flows_phone(self, smsc, fake_smsc, clock):
+        start(victim := Client())
+        clock.advance(fake_smsc.lifetime + 1)
+        # The cache's own expiry of her lock (real time, which ``clock`` does not move).
+        caches[app_settings.CACHE].delete("callauth:smsc:live:" + provider_id_for(PHONE))
+        assert start(Client()).status_code == 201
+        assert poll(victim) == "expired"  # her flow ends now, long after its time
+        assert_json_error(start(Client()), 503, "provider_unavailable")
 
     def test_a_failed_start_leaves_the_phone_free(self, smsc, fake_smsc):
         fake_smsc.stop()  # refused connections: no number was handed out

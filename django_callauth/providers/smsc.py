@@ -29,8 +29,9 @@ from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.debug import sensitive_variables
 
-from .. import errors
+from .. import errors, signals
 from ..conf import BOOLEAN, Setting, app_settings, text
+from ..models import CallAuthFlow
 from ..phones import parse_provider_phone
 from . import answers, http
 from .base import (
@@ -71,6 +72,8 @@ _TOO_MANY_REQUESTS = 9  # concurrent or repeated requests
 #: Seconds a callback's ``ts`` may precede our start (clocks differ) and still count.
 _CLOCK_SKEW = 30
 _CACHE_PREFIX = "callauth:smsc:"
+#: Seconds a flow must have left to free its phone when it ends: clocks of processes differ.
+_RELEASE_MARGIN = 5
 
 
 def to_provider_format(phone: str) -> str:
@@ -298,6 +301,23 @@ class SmscPhoneBusy(ProviderError):
 
     error = errors.PROVIDER_PHONE_BUSY
     no_call_set_up = True
+
+
+def _release_phone(sender: object, *, flow: CallAuthFlow, **kwargs: object) -> None:
+    """A flow of ours that ended before its time frees its phone at once; else the lock's TTL does.
+
+    Only while the flow has time left: its lock was taken after its expiry was set, for as
+    long, so until then the lock is surely this flow's and no later one's (a later flow's lock
+    released by an old flow expiring would let two live flows have one phone again).
+    """
+    if flow.provider != SmscProvider.name or not flow.call_to:
+        return  # not started by SMSC (refused, failed over): it never held the lock
+    if flow.expires_in() > _RELEASE_MARGIN:
+        _cache().delete(_CACHE_PREFIX + "live:" + provider_id_for(flow.phone))
+
+
+signals.flow_confirmed.connect(_release_phone, dispatch_uid="callauth-smsc-release-confirmed")
+signals.flow_failed.connect(_release_phone, dispatch_uid="callauth-smsc-release-failed")
 
 
 def _raise_for_error(payload: dict[str, Any], where: str, secrets: tuple[str, ...]) -> None:
