@@ -211,3 +211,11 @@ def test_removing_two_phones_at_once_keeps_the_last_way_in() -> None:
     )
     assert sorted(r.status_code for r in results) == [200, 409]
     assert CallAuthPhone.objects.filter(user=user).count() == 1
+
+
+def test_concurrent_starts_of_one_phone_on_smsc_start_one_flow(smsc: Any, fake_smsc: Any) -> None:
+    """SMSC's callback names only the caller: two live flows of one phone would share her call."""
+    results = run_together(10, lambda i: start_status(Client(REMOTE_ADDR=f"198.51.100.{i}")))
+    assert sorted(results)[0] == 201 and set(sorted(results)[1:]) <= {429, 503}, results
+    assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]
+    assert CallAuthFlow.objects.filter(provider="smsc", status=FlowStatus.PENDING).count() == 1
