@@ -8,16 +8,20 @@ JavaScript would be.
 
 from __future__ import annotations
 
+import itertools
 import re
+import time
 from typing import Any
 
 import pytest
 import requests
 
 from django_callauth.models import CallAuthFlow
+from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
+from tests.fake_smsc import FakeSmsc
 from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import PHONE, Clock, LiveClient, assert_logged_in_as
+from tests.helpers import OTHER_PHONE, PHONE, Clock, LiveClient, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,3 +150,68 @@ def test_failover_from_a_dead_provider_to_a_live_one(
         ("sms_ru", "used"),
         ("telefon_ip", "confirmed"),
     ]
+
+
+# -- SMSC: a number to call, the result only by its account's signed handler callback ------------
+
+
+@pytest.fixture
+def smsc_site(live_server: Any, smsc: Any, fake_smsc: FakeSmsc) -> Any:
+    """The handler URL registered in the (fake) SMSC account, as docs/providers/smsc.rst says."""
+    smsc.CALLAUTH_CHECK_INTERVAL = 1
+    smsc.CALLAUTH_SIGNUP = True
+    del smsc.CALLAUTH_TTL  # the provider's own lifetime
+    fake_smsc.callback_url = live_server.url + "/callauth/callback/smsc/"
+    return live_server
+
+
+def test_smsc_with_its_signed_handler_callback(smsc_site: Any, smsc: Any, fake_smsc: FakeSmsc) -> None:
+    browser = LiveClient(smsc_site.url)
+    started = browser.start("8 900 123-45-67", next="/?welcome=1")
+    assert re.fullmatch(r"\+7495\d{7}", started["call_to"])
+    assert browser.status() == "pending"
+    assert fake_smsc.requests[0].body["phone"] == "79001234567"
+
+    assert fake_smsc.make_call(started["call_to"], OTHER_PHONE) is None  # another phone: SMSC sends nothing
+    assert fake_smsc.make_call(started["call_to"], PHONE) == 200
+    assert browser.wait_for_status("confirmed") == "confirmed"
+    assert browser.complete().json() == {"redirect": "/?welcome=1"}
+    assert_logged_in_as(browser, PHONE)
+    assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]  # no status request exists
+    assert smsc.CALLAUTH_SMSC_APIKEY not in str([r.path for r in fake_smsc.requests])  # never in a URL
+
+
+@pytest.fixture
+def smsc_then_telefon_ip(smsc_site: Any, smsc: Any, fake_telefon_ip: FakeTelefonIp) -> Any:
+    smsc.CALLAUTH_PROVIDER = ["smsc", "telefon_ip"]
+    smsc.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
+    smsc.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
+    smsc.CALLAUTH_WEBHOOK_BASE_URL = smsc_site.url
+    return smsc_site
+
+
+def test_an_smsc_error_answer_fails_over_to_telefon_ip(
+    smsc_then_telefon_ip: Any, fake_smsc: FakeSmsc, fake_telefon_ip: FakeTelefonIp
+) -> None:
+    fake_smsc.fail_next(200, '{"error": "no money", "error_code": 3}')
+    browser = LiveClient(smsc_then_telefon_ip.url)
+    started = browser.start()
+    assert fake_telefon_ip.make_call(started["call_to"], PHONE) == 200
+    assert browser.wait_for_status("confirmed") == "confirmed"
+    assert browser.complete().status_code == 200
+    assert_logged_in_as(browser, PHONE)
+    assert list(CallAuthFlow.objects.values_list("first_provider", "provider")) == [("smsc", "telefon_ip")]
+
+
+def test_an_smsc_timeout_after_sending_does_not_fail_over(
+    smsc_then_telefon_ip: Any, fake_smsc: FakeSmsc, fake_telefon_ip: FakeTelefonIp, monkeypatch: Any
+) -> None:
+    # The answer trickles in while the request deadline passes (its clock jumps 6 s a look).
+    looks = itertools.count()
+    monkeypatch.setattr(http, "_clock", lambda: time.monotonic() + 6 * next(looks))
+    fake_smsc.fail_next(200, '{"phone": "74951234567"}', delay=0.02)
+    browser = LiveClient(smsc_then_telefon_ip.url)
+    answer = browser.api("POST", "/callauth/start/", data={"phone": PHONE})
+    assert answer.status_code == 503 and answer.json()["error"] == "provider_unavailable"
+    assert fake_telefon_ip.requests == []  # SMSC may have handed out a number: nobody else is asked
+    assert list(CallAuthFlow.objects.values_list("provider", "status")) == [("smsc", "failed")]
