@@ -8,6 +8,7 @@ included, on PostgreSQL.
 import importlib.util
 import os
 
+import django
 import environ
 from example.settings import *  # noqa: F403
 
@@ -62,3 +63,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "loggers": {"django_callauth": {"level": "DEBUG"}},
 }
+
+# Django 6.1 names its mail backends in MAILERS and warns (an error here) when it is missing;
+# the test runner's outbox is the backend either way.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}

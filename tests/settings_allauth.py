@@ -15,6 +15,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # allauth's JSON API beside its pages (HEADLESS_ONLY stays False): an app's session token works on both.
+    "allauth.headless",
     "django_callauth.contrib.allauth",
 ]
 MIDDLEWARE = [*MIDDLEWARE, "allauth.account.middleware.AccountMiddleware"]

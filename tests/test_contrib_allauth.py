@@ -223,3 +223,58 @@ def test_allauths_login_page_offers_the_login_by_call(bob: Any) -> None:
 
 def test_the_check_is_silent_with_the_bridge() -> None:
     assert [m.id for m in run_checks() if m.id.startswith("callauth.") and not m.is_silenced()] == []
+
+
+# -- 4. allauth headless: the app's session token is allauth's too -----------------------------------
+
+HEADLESS_SESSION = "/_allauth/app/v1/auth/session"
+HEADLESS_2FA = "/_allauth/app/v1/auth/2fa/authenticate"
+
+
+def app_log_in(app: Client) -> tuple[Any, str]:
+    """An app (no cookies, no CSRF token) logs in by call: start, the sandbox call, complete.
+
+    The answer of ``app_complete`` and the app's session token after it.
+    """
+    token = ""
+    for name in ("start", "sandbox_call", "complete"):
+        headers = {"X-Session-Token": token} if token else {}
+        response = app.post(reverse(f"callauth:app_{name}"), {"phone": PHONE}, "application/json", headers=headers)
+        assert response.status_code < 300, response.content
+        token = response.headers.get("X-Session-Token", token)
+    assert not app.cookies
+    return response, token
+
+
+def test_the_apps_session_token_logs_it_in_on_allauths_headless_endpoints(bob: Any) -> None:
+    app = Client(enforce_csrf_checks=True)
+    done, token = app_log_in(app)
+    assert done.json()["session_token"] == token
+    response = app.get(HEADLESS_SESSION, headers={"X-Session-Token": token})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["meta"]["is_authenticated"] is True
+    assert body["data"]["user"]["id"] == bob.pk
+    assert [method["method"] for method in body["data"]["methods"]] == ["phone_call"]
+    assert app.get(HEADLESS_SESSION).status_code == 401  # the token, not a cookie, is what logs it in
+
+
+def test_headless_reports_a_totp_users_pending_code_and_takes_it_from_the_app(bob: Any, totp_secret: str) -> None:
+    app = Client(enforce_csrf_checks=True)
+    done, token = app_log_in(app)
+    assert "session_token" not in done.json()  # nobody logged in yet: the token from start still holds
+    response = app.get(HEADLESS_SESSION, headers={"X-Session-Token": token})
+    assert response.status_code == 401
+    assert response.json()["meta"]["is_authenticated"] is False
+    [stage] = [flow for flow in response.json()["data"]["flows"] if flow.get("is_pending")]
+    assert stage == {"id": "mfa_authenticate", "is_pending": True, "types": ["totp"]}
+    # The app sends the code to headless's own endpoint; the login by call ends there.
+    response = app.post(
+        HEADLESS_2FA, {"code": totp_code(totp_secret)}, "application/json", headers={"X-Session-Token": token}
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["user"]["id"] == bob.pk
+    assert [method["method"] for method in response.json()["data"]["methods"]] == ["phone_call", "mfa"]
+    token = response.json()["meta"]["session_token"]  # headless rotated the key at the login
+    assert app.get(HEADLESS_SESSION, headers={"X-Session-Token": token}).status_code == 200
+    assert not app.cookies

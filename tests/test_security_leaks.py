@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+import django
 import pytest
 import requests
 import responses
@@ -182,7 +183,8 @@ NATIONAL = PHONE[2:]
 @pytest.fixture
 def admins_mail(settings) -> Iterator[None]:
     """Admins set and an ``AdminEmailHandler`` (with its HTML report) on the root: every ERROR is mailed."""
-    settings.ADMINS = [("Admin", "admin@site.example")]
+    # Django 6.0 takes plain addresses and deprecates (name, address) pairs; 5.2 takes pairs only.
+    settings.ADMINS = ["admin@site.example"] if django.VERSION >= (6, 0) else [("Admin", "admin@site.example")]
     handler = AdminEmailHandler(include_html=True)
     handler.setLevel(logging.ERROR)
     logging.getLogger().addHandler(handler)
