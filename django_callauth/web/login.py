@@ -15,7 +15,6 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows, signals
@@ -26,7 +25,7 @@ from ..models import CallAuthFlow, FlowPurpose, FlowStatus
 from ..phones import MAX_INPUT_LENGTH, normalize_phone
 from ..types import User
 from . import formstate
-from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
+from .negotiation import csrf_protect, endpoint, error_response, request_data, wants_json
 from .presenters import (
     CHALLENGE_TEMPLATE,
     FLOW_URLS,
@@ -65,9 +64,7 @@ def set_login_handler(handler: LoginHandler) -> None:
 
 
 @sensitive_post_parameters("phone")
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 def start(request: HttpRequest) -> HttpResponse:
@@ -99,9 +96,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return redirect("callauth:challenge")
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("GET")
+@endpoint("GET")
 @never_cache
 @transaction.non_atomic_requests
 def challenge(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
@@ -119,9 +114,7 @@ def challenge(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) ->
     return render(request, CHALLENGE_TEMPLATE, context)
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("GET")
+@endpoint("GET")
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
@@ -134,9 +127,7 @@ def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> Ht
     return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @never_cache
 @transaction.non_atomic_requests

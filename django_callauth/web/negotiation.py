@@ -23,6 +23,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
+from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import errors
@@ -219,3 +220,13 @@ def csrf_protect(view: ViewFunc) -> ViewFunc:
     """
     checked: ViewFunc = decorator_from_middleware(_CsrfCheck)(view)  # type: ignore[assignment]  # same signature
     return csrf_exempt(read_body_first(checked))
+
+
+def endpoint(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """What every page and JSON endpoint of the app is wrapped in, once: no framing (clickjacking),
+    JSON for a JSON client's unexpected failure, and ``methods`` only (405 otherwise)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        return xframe_options_deny(json_server_errors(allow_methods(*methods)(view)))
+
+    return decorate

@@ -25,7 +25,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows
@@ -34,7 +33,7 @@ from ..flows import linking
 from ..guards import devices, reauthentication
 from ..models import CallAuthPhone, FlowPurpose, FlowStatus
 from ..phones import format_phone, normalize_phone
-from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
+from .negotiation import csrf_protect, endpoint, error_response, request_data, wants_json
 from .presenters import FLOW_URLS, challenge_error, flow_payload, flow_problem, no_flow
 
 logger = logging.getLogger("django_callauth")
@@ -110,9 +109,7 @@ def _done(request: HttpRequest, notice: str, payload: dict[str, Any], status: in
     return redirect("callauth:phones")
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("GET")
+@endpoint("GET")
 @never_cache
 @login_required
 def phones(request: HttpRequest) -> HttpResponse:
@@ -122,9 +119,7 @@ def phones(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_post_parameters("phone")
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 @login_required
@@ -145,9 +140,7 @@ def phone_add(request: HttpRequest) -> HttpResponse:
     return redirect(FLOW_URLS[FlowPurpose.LINK]["challenge"])
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @never_cache
 @transaction.non_atomic_requests
@@ -177,9 +170,7 @@ def link_complete(request: HttpRequest) -> HttpResponse:
     return challenge_error(request, flow, flow_problem(flow))
 
 
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 @login_required

@@ -7,7 +7,6 @@ import logging
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.views.decorators.clickjacking import xframe_options_deny
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .. import errors, flows
@@ -16,16 +15,14 @@ from ..models import FlowPurpose
 from ..phones import normalize_phone
 from ..providers import get_provider, provider_named
 from ..providers.sandbox import sandbox_refusal
-from .negotiation import allow_methods, csrf_protect, error_response, json_server_errors, request_data, wants_json
+from .negotiation import csrf_protect, endpoint, error_response, request_data, wants_json
 from .presenters import FLOW_URLS, no_flow
 
 logger = logging.getLogger("django_callauth")
 
 
 @sensitive_post_parameters("caller")
-@xframe_options_deny
-@json_server_errors
-@allow_methods("POST")
+@endpoint("POST")
 @csrf_protect
 @transaction.non_atomic_requests
 def sandbox_call(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
