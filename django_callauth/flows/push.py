@@ -78,7 +78,7 @@ class Subscription:
         """Whether the stream was woken within ``timeout`` seconds (the flag is cleared for the next wait)."""
         try:
             await asyncio.wait_for(self.woken.wait(), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041  (not the builtin TimeoutError on Python 3.10)
             return False
         self.woken.clear()
         return True
@@ -199,7 +199,7 @@ class RedisBroker(Broker):
             reader.task = loop.create_task(self._read(reader))
         try:
             await asyncio.wait_for(asyncio.shield(reader.ready.wait()), SUBSCRIBE_TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041  (not the builtin TimeoutError on Python 3.10)
             raise BrokerUnavailable("Redis did not confirm the subscription in time") from None
         if reader.failed:
             raise BrokerUnavailable("the Redis subscription failed")
@@ -276,7 +276,7 @@ def _redis_url_of(cache: Any) -> str | None:
 
     if not isinstance(cache, RedisCache):
         return None
-    servers: list[str] = cache._servers
+    servers: list[str] = getattr(cache, "_servers", [])  # LOCATION, split as Django splits it
     return servers[0] if servers else None
 
 

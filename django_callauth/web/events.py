@@ -116,7 +116,9 @@ def _refused(error: ApiError) -> HttpResponse:
     return JsonResponse(error.json(), status=error.status)
 
 
-async def _events(request: HttpRequest, session: SessionBase, purpose: FlowPurpose) -> HttpResponse:
+async def _events(
+    request: HttpRequest, session: SessionBase, purpose: FlowPurpose
+) -> HttpResponse | StreamingHttpResponse:
     if request.method != "GET":
         response = _refused(errors.METHOD_NOT_ALLOWED.format(methods="GET"))
         response["Allow"] = "GET"
@@ -142,19 +144,23 @@ async def _events(request: HttpRequest, session: SessionBase, purpose: FlowPurpo
     if flow is None or state is None or not push.pushable(flow):
         broker.unsubscribe(subscription)
         return _refused(no_flow if flow is None else errors.PUSH_UNAVAILABLE)
-    response = StreamingHttpResponse(
+    stream = StreamingHttpResponse(
         _stream(broker, subscription, purpose, state), content_type="text/event-stream; charset=utf-8"
     )
-    response["Cache-Control"] = "no-cache, no-store"
-    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-    return response
+    stream["Cache-Control"] = "no-cache, no-store"
+    stream["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return stream
 
 
-async def events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+async def events(
+    request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> HttpResponse | StreamingHttpResponse:
     """The browser's stream, with its session cookie (``callauth:events``, ``callauth:link_events``)."""
     return await _events(request, request.session, purpose)
 
 
-async def app_events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+async def app_events(
+    request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> HttpResponse | StreamingHttpResponse:
     """An app client's stream, with its session in ``X-Session-Token`` (``callauth:app_events``)."""
     return await _events(request, session_for(request.headers.get(HEADER)), purpose)
