@@ -166,6 +166,15 @@ PHONES = Rule(
 )
 
 
+def _is_push_choice(value: object) -> bool:
+    return value is None or value in ("auto", "process") or (
+        isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://"))
+    )
+
+
+PUSH_CHOICE = Rule("'auto', 'process', a redis:// URL, or None", _is_push_choice)
+
+
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One ``CALLAUTH_<name>`` setting. As a class attribute of ``CallAuthSettings`` it reads as its value.
@@ -359,6 +368,14 @@ class CallAuthSettings:
         "django_callauth.web.app.SessionTokenStrategy",
         text(),
         "The dotted path of the class whose tokens an app client gets after logging in (web/app.py).",
+    )
+    PUSH = Setting[str | None](
+        "PUSH",
+        "auto",
+        PUSH_CHOICE,
+        "How the challenge page hears of the call under ASGI (flows/push.py): 'auto' (Redis pub/sub where "
+        "CALLAUTH_CACHE is Django's Redis cache, this process's streams where it is per-process), "
+        "'process', a redis:// URL, or None (pages poll).",
     )
 
 

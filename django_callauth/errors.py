@@ -140,6 +140,13 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         HTTPStatus.BAD_REQUEST,
         "This browser's session has no flow of this purpose (never started, finished, or another session).",
     )
+    PUSH_UNAVAILABLE = (
+        "push_unavailable",
+        HTTPStatus.NOT_FOUND,
+        "The events stream is not offered for this flow here (the site runs under WSGI, ``CALLAUTH_PUSH`` "
+        "is ``None``, the flow's provider is followed by checks, or the broker is unreachable): poll "
+        "``status_url`` instead.",
+    )
     NOT_CONFIRMED = (
         "not_confirmed",
         HTTPStatus.CONFLICT,
@@ -297,6 +304,9 @@ BODY_NOT_AN_OBJECT = ApiError(ErrorCode.INVALID_REQUEST, _("The request body mus
 NO_LOGIN_FLOW = ApiError(
     ErrorCode.NO_FLOW,
     _("There is no login by phone call in progress in this browser. Enter your phone number to start."),
+)
+PUSH_UNAVAILABLE = ApiError(
+    ErrorCode.PUSH_UNAVAILABLE, _("Live updates are not available here. Ask the status address instead.")
 )
 NO_LINK_FLOW = ApiError(ErrorCode.NO_FLOW, _("No phone is being added in this browser. Enter the phone number to add."))
 NOT_CONFIRMED = ApiError(

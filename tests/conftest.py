@@ -62,6 +62,7 @@ from tests.helpers import (
     SignalLog,
     example_site_server,
 )
+from tests.helpers.caches import use_redis_cache
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -247,6 +248,13 @@ def shared_cache(settings: Any, tmp_path: Any) -> Any:
         settings.CACHES = {
             "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
         }
+    return caches["default"]
+
+
+@pytest.fixture
+def redis_cache(settings: Any) -> Any:
+    """The default cache on Redis (``use_redis_cache``)."""
+    use_redis_cache(settings)
     return caches["default"]
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -39,10 +37,10 @@ from tests.helpers import (
 from tests.helpers import (
     OTHER_PHONE as OTHER,
 )
+from tests.helpers.caches import use_redis_cache
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # counts nothing
 UNREACHABLE = {
@@ -54,34 +52,11 @@ def phones(count: int) -> list[str]:
     return [f"+7900{i:07d}" for i in range(count)]
 
 
-def _redis_reachable() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except Exception:
-        return False
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def limiter_cache(request: pytest.FixtureRequest, settings: Any) -> str:
-    """The limits counted in each kind of cache; Redis is required where CI says so.
-
-    Each test counts under its own key prefix, never by flushing the database: test runs in
-    parallel (tox -p) share this Redis.
-    """
+    """The limits counted in each kind of cache; Redis is required where CI says so."""
     if request.param == "redis":
-        if not _redis_reachable():
-            if os.environ.get("CALLAUTH_REQUIRE_REDIS"):
-                pytest.fail("CALLAUTH_REQUIRE_REDIS is set but Redis is not reachable at " + REDIS_URL)
-            pytest.skip("needs Redis at " + REDIS_URL + " and the redis package")
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": REDIS_URL,
-                "KEY_PREFIX": uuid.uuid4().hex,
-            }
-        }
+        use_redis_cache(settings)
     else:
         settings.CACHES = LOCMEM
         caches["default"].clear()

@@ -6,7 +6,7 @@ names below are the layer's interface; the modules hold the rest.
 
 from .refresh import max_checks, refresh_flow
 from .reports import ReportOutcome, apply_report, confirmed_caller, handle_callback, handle_webhook, simulate_call
-from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_from_session, forget_flow
+from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_by_id, flow_from_session, flow_id_in, forget_flow
 from .start import start_flow
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "ReportOutcome",
     "apply_report",
     "confirmed_caller",
+    "flow_by_id",
     "flow_from_session",
+    "flow_id_in",
     "forget_flow",
     "handle_callback",
     "handle_webhook",

@@ -28,9 +28,18 @@ def flow_from_session(
     ``cached``: as last stored in the cache, for the pages that only show the state (the
     status poll); whatever decides reads the database.
     """
+    flow_id = flow_id_in(session, purpose)
+    return None if flow_id is None else flow_by_id(flow_id, purpose, cached=cached)
+
+
+def flow_id_in(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> str | None:
+    """The id of the flow of ``purpose`` this browser started, as its session holds it (unchecked)."""
     flow_id = session.get(SESSION_KEYS[purpose])
-    if not isinstance(flow_id, str):
-        return None
+    return flow_id if isinstance(flow_id, str) else None
+
+
+def flow_by_id(flow_id: str, purpose: FlowPurpose, *, cached: bool = False) -> CallAuthFlow | None:
+    """The flow ``flow_id`` of ``purpose``; only for an id a session holds (``flow_id_in``)."""
     if cached:
         flow = cache.load(flow_id)
         if flow is not None:

@@ -47,7 +47,17 @@ logger = logging.getLogger("django_callauth")
 #: The request header an app sends its session token in, and the answer's header with a new one.
 HEADER = "X-Session-Token"
 #: The browser URLs a JSON answer names, by the name of their app counterpart.
-_APP_URLS = ("status", "complete", "sandbox_call", "phones", "link_status", "link_complete", "link_sandbox_call")
+_APP_URLS = (
+    "status",
+    "events",
+    "complete",
+    "sandbox_call",
+    "phones",
+    "link_status",
+    "link_events",
+    "link_complete",
+    "link_sandbox_call",
+)
 #: What the view may set on the request that belongs to the browser's request: put back afterwards.
 _REQUEST_STATE = ("session", "user", "_cached_user", "_acached_user", "_messages", "_dont_enforce_csrf_checks")
 

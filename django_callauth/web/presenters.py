@@ -18,6 +18,7 @@ from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from ..phones import format_phone, tel_uri
 from ..providers import provider_named
 from .negotiation import error_response
+from .events import offers_push
 from .qr import qr_data_uri
 
 logger = logging.getLogger("django_callauth")
@@ -34,12 +35,14 @@ FLOW_URLS: dict[str, dict[str, str]] = {
     FlowPurpose.LOGIN: {
         "challenge": "callauth:challenge",
         "status": "callauth:status",
+        "events": "callauth:events",
         "complete": "callauth:complete",
         "sandbox_call": "callauth:sandbox_call",
     },
     FlowPurpose.LINK: {
         "challenge": "callauth:link_challenge",
         "status": "callauth:link_status",
+        "events": "callauth:link_events",
         "complete": "callauth:link_complete",
         "sandbox_call": "callauth:link_sandbox_call",
     },
@@ -59,6 +62,8 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "status_url": reverse(urls["status"]),
         "complete_url": reverse(urls["complete"]),
     }
+    if offers_push(request, flow):
+        payload["events_url"] = reverse(urls["events"])
     provider = provider_named(flow.provider)
     if provider is not None and provider.simulated:
         payload["sandbox_call_url"] = reverse(urls["sandbox_call"])

@@ -1,7 +1,10 @@
 // The challenge page's script: countdowns, copy buttons, and the flow.
 //
-// The flow: polls the status and finishes the login by itself once the call is
-// confirmed. Without JavaScript the page still works: the "I have called" button posts
+// The flow: follows the status and finishes the login by itself once the call is
+// confirmed. Where the server offers it (data-events-url: an ASGI site), the page holds
+// one events stream and asks nothing while it waits; everywhere else, and whenever the
+// stream ends without saying how the flow ended (a proxy cut it, the server restarted),
+// it polls the status as often as the server's poll_after says. Without JavaScript the page still works: the "I have called" button posts
 // the same form. When the flow ends without a login, the page is reloaded: the server
 // renders the specific reason (another phone, no account, time up…) and a button to
 // start again.
@@ -89,9 +92,20 @@
   var sandbox = root.querySelector("form.callauth-sandbox");
   var statusUrl = root.dataset.statusUrl;
   var statusLine = document.getElementById("callauth-status");
+  var eventsUrl = root.dataset.eventsUrl;
   var busy = false; // a finishing request (a simulated call or "complete") is in flight
   var done = false; // the page is leaving
-  var POLL_MS = 1000;  // a 1 s poll keeps the time from the call to logged in under 1.5 s at p95 (docs/benchmarks.rst)
+  var polling = false; // the poll loop runs (never twice)
+  var streaming = false; // the events stream is open
+  // The least time between two polls: the server's poll_after, never under a second
+  // (a 1 s poll keeps the time from the call to logged in under 1.5 s at p95, docs/benchmarks.rst).
+  var POLL_MS = 1000;
+  var pollAfterMs = afterMs(root.dataset.pollAfter);
+
+  function afterMs(seconds) {
+    var value = parseFloat(seconds);
+    return isFinite(value) ? Math.max(POLL_MS, value * 1000) : POLL_MS;
+  }
 
   // The page's look for a state: what is not for it is hidden, for screen readers too.
   function show(state) {
@@ -124,7 +138,11 @@
     post(form.action).then(function (result) {
       busy = false;
       if (result.ok && result.body.redirect) { leave(result.body.redirect); return; }
-      if (result.body.error === "not_confirmed") { statusLine.textContent = result.body.message; return; }
+      if (result.body.error === "not_confirmed") {
+        statusLine.textContent = result.body.message;
+        if (!streaming) { startPolling(pollAfterMs); } // keep following the flow, whatever ended the stream
+        return;
+      }
       if (result.body.error === "login_failed") {
         // The flow can be finished again: say so, and give the button back, rather than
         // reloading into the same failure over and over.
@@ -155,19 +173,63 @@
     }).catch(function () { leave(); });
   }
 
-  // One loop for the page's life; it asks nothing while a finishing request is in flight,
-  // and an answer that comes back after one started is stale: it is ignored.
+  // What a status (from the stream or a poll) means for the page; false: keep waiting.
+  function follow(status) {
+    if (busy || done || status === "pending") { return false; }
+    if (status === "confirmed") { confirmed(); } else { leave(); }
+    return true;
+  }
+
+  // One loop for the page's life once it polls; it asks nothing while a finishing request
+  // is in flight, and an answer that comes back after one started is stale: it is ignored.
   function poll() {
     if (done) { return; }
-    if (busy) { window.setTimeout(poll, POLL_MS); return; }
-    var wait = POLL_MS;
+    if (busy) { window.setTimeout(poll, pollAfterMs); return; }
+    var wait = pollAfterMs;
     fetch(statusUrl, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        if (response.status === 429) {
+          // slow_down: this page polled faster than the server allows; wait as it says.
+          wait = Math.max(pollAfterMs, 1000 * (parseInt(response.headers.get("Retry-After"), 10) || 1));
+          return null;
+        }
+        return response.json();
+      })
       .then(function (body) {
-        if (busy || done || body.status === "pending") { return; }
-        if (body.status === "confirmed") { confirmed(); } else { leave(); }
-      }, function () { wait = POLL_MS * 2; })
+        if (!body) { return; }
+        if (body.poll_after !== undefined) { pollAfterMs = afterMs(body.poll_after); wait = pollAfterMs; }
+        follow(body.status);
+      }, function () { wait = pollAfterMs * 2; })
       .then(function () { window.setTimeout(poll, wait); });
+  }
+
+  function startPolling(delay) {
+    if (polling) { return; }
+    polling = true;
+    window.setTimeout(poll, delay);
+  }
+
+  // The stream: each status event is the flow's state as the database says now. Once it
+  // says the flow ended, or the stream fails, it is closed (EventSource would reconnect on
+  // its own) and, unless the page acted on it, the page polls.
+  function listen() {
+    var source = new EventSource(eventsUrl);
+    var closed = false;
+    streaming = true;
+    function close(acted) {
+      if (closed) { return; }
+      closed = true;
+      streaming = false;
+      source.close();
+      if (!acted) { startPolling(0); }
+    }
+    source.addEventListener("status", function (event) {
+      var body;
+      try { body = JSON.parse(event.data); } catch (e) { close(false); return; }
+      if (body.status === "pending") { return; }
+      close(follow(body.status));
+    });
+    source.addEventListener("error", function () { close(false); });
   }
 
   function intercept(element, send) {
@@ -177,6 +239,8 @@
 
   intercept(form, complete);
   intercept(sandbox, simulateCall);
-  if (root.dataset.status === "pending") { window.setTimeout(poll, POLL_MS); }
-  else if (root.dataset.status === "confirmed") { confirmed(); window.setTimeout(poll, POLL_MS); }
+  if (root.dataset.status === "confirmed") { confirmed(); startPolling(pollAfterMs); }
+  else if (root.dataset.status === "pending") {
+    if (eventsUrl && window.EventSource) { listen(); } else { startPolling(pollAfterMs); }
+  }
 })();

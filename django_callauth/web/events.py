@@ -1,0 +1,160 @@
+"""The events stream: under ASGI, a challenge page hears of its flow's changes as they commit.
+
+``GET`` with the browser's session, exactly as ``status``: the flow is the one the session
+holds, never one the request names (invariant 1). The answer is server-sent events: a
+``retry`` line, then ``event: status`` with ``{"status", "expires_in"}``, then one more per
+change of the flow, and a ``: keep-alive`` comment every ``HEARTBEAT_SECONDS`` so proxies
+keep the connection open. The stream ends after a status that is not pending (the page
+then finishes or reloads), at the flow's deadline, after ``MAX_STREAM_SECONDS``, or when
+the broker breaks; a page whose stream ends without a final status polls ``status``
+(challenge.js). It carries the status only: no number, phone or secret.
+
+Under WSGI a stream would hold a worker thread for the whole wait, so the endpoint answers
+``push_unavailable`` and the page polls; the challenge payload offers ``events_url`` only
+where a stream would work (``offers_push``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils import timezone
+
+from .. import errors, flows
+from ..errors import ApiError
+from ..flows import push
+from ..models import CallAuthFlow, FlowPurpose, FlowStatus
+from .app import HEADER, session_for
+
+logger = logging.getLogger("django_callauth")
+
+#: How often an idle stream sends a comment: under the 60 s most proxies allow an idle response.
+HEARTBEAT_SECONDS = 15.0
+#: The longest a stream lives, whatever the flow's lifetime: a page whose stream ends polls.
+MAX_STREAM_SECONDS = 600.0
+#: How long EventSource waits before reconnecting on its own (the page's script polls instead).
+RETRY_MS = 3000
+
+
+def offers_push(request: HttpRequest, flow: CallAuthFlow) -> bool:
+    """Whether the page of ``flow`` may follow it by a stream rather than by polling."""
+    return isinstance(request, ASGIRequest) and push.broker() is not None and push.pushable(flow)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a stream sends of its flow."""
+
+    status: str
+    seconds_left: float
+
+    def event(self) -> str:
+        data = json.dumps({"status": self.status, "expires_in": max(0, int(self.seconds_left))})
+        return f"event: status\ndata: {data}\n\n"
+
+
+def _read(flow_id: str, purpose: FlowPurpose) -> tuple[CallAuthFlow | None, _State | None]:
+    """The flow as the database says now, brought up to date (expired at its deadline) as a poll does."""
+    flow = flows.flow_by_id(flow_id, purpose, cached=True)
+    if flow is None:
+        return None, None
+    flows.refresh_flow(flow)
+    seconds_left = (flow.expires_at - timezone.now()).total_seconds()
+    return flow, _State(flow.current_status(), seconds_left)
+
+
+async def _stream(
+    broker: push.Broker, subscription: push.Subscription, purpose: FlowPurpose, first: _State
+) -> AsyncIterator[str]:
+    """The events of one flow until it ends; the subscription is dropped however the stream ends."""
+    began = written = time.monotonic()
+    state = first
+    deadline = began + max(state.seconds_left, 1.0)
+    try:
+        yield f"retry: {RETRY_MS}\n\n" + state.event()
+        while state.status == FlowStatus.PENDING:
+            now = time.monotonic()
+            if now - began >= MAX_STREAM_SECONDS:
+                return
+            # Wake at the deadline, to say the flow expired; a broker that reaches only this
+            # process makes the stream read its row as often as a page would poll.
+            timeout = min(HEARTBEAT_SECONDS - (now - written), deadline - now)
+            if not broker.shared:
+                timeout = min(timeout, push.RECHECK_SECONDS)
+            woken = await subscription.wait(max(0.05, timeout))
+            if subscription.broken:
+                return  # the page polls from here
+            now = time.monotonic()
+            if woken or not broker.shared or now >= deadline:
+                _flow, latest = await sync_to_async(_read)(subscription.flow_id, purpose)
+                if latest is None:
+                    return
+                if latest.status != state.status:
+                    yield latest.event()
+                    written = now
+                state = latest
+                # At least a second: a flow still pending at its deadline (its verifying
+                # check in the grace) is read again then, not in a busy loop.
+                deadline = now + max(latest.seconds_left, 1.0)
+            if now - written >= HEARTBEAT_SECONDS:
+                yield ": keep-alive\n\n"
+                written = now
+    finally:
+        broker.unsubscribe(subscription)
+
+
+def _refused(error: ApiError) -> HttpResponse:
+    # JSON whatever was asked: EventSource shows no body, and a script reads the code.
+    return JsonResponse(error.json(), status=error.status)
+
+
+async def _events(request: HttpRequest, session: SessionBase, purpose: FlowPurpose) -> HttpResponse:
+    if request.method != "GET":
+        response = _refused(errors.METHOD_NOT_ALLOWED.format(methods="GET"))
+        response["Allow"] = "GET"
+        return response
+    broker = push.broker() if isinstance(request, ASGIRequest) else None
+    if broker is None:
+        return _refused(errors.PUSH_UNAVAILABLE)
+    no_flow = errors.NO_LINK_FLOW if purpose == FlowPurpose.LINK else errors.NO_LOGIN_FLOW
+    flow_id = await sync_to_async(flows.flow_id_in)(session, purpose)
+    if flow_id is None:
+        return _refused(no_flow)
+    try:
+        # Subscribed before the row is read: a change committed after that read wakes the stream.
+        subscription = await broker.subscribe(flow_id)
+    except push.BrokerUnavailable as exc:
+        logger.warning("Push: no stream for a flow (%s); its page polls", exc)
+        return _refused(errors.PUSH_UNAVAILABLE)
+    try:
+        flow, state = await sync_to_async(_read)(flow_id, purpose)
+    except BaseException:
+        broker.unsubscribe(subscription)
+        raise
+    if flow is None or state is None or not push.pushable(flow):
+        broker.unsubscribe(subscription)
+        return _refused(no_flow if flow is None else errors.PUSH_UNAVAILABLE)
+    response = StreamingHttpResponse(
+        _stream(broker, subscription, purpose, state), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache, no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+async def events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+    """The browser's stream, with its session cookie (``callauth:events``, ``callauth:link_events``)."""
+    return await _events(request, request.session, purpose)
+
+
+async def app_events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+    """An app client's stream, with its session in ``X-Session-Token`` (``callauth:app_events``)."""
+    return await _events(request, session_for(request.headers.get(HEADER)), purpose)

@@ -1,0 +1,317 @@
+"""The events stream (web/events.py, flows/push.py): under ASGI a page hears of its call as it commits.
+
+Each test drives Django's ``AsyncClient`` (an ASGI request, as uvicorn makes) in one event
+loop run by ``async_to_sync``; the sync parts (a start, a call, a webhook) run in the test's
+thread through ``sync_to_async``, inside the test's transaction, with their on-commit
+publishes executed. The browser's own use of the stream is in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.test import AsyncClient, Client
+from django.urls import reverse
+
+from django_callauth.flows import push, simulate_call
+from django_callauth.web import events
+
+from .helpers import PHONE, START_GET, assert_json_error, start, start_answer, the_flow, url
+from .helpers.caches import REDIS_URL
+
+pytestmark = pytest.mark.django_db
+
+# Headers as both clients take them (AsyncClient reads other keywords as ASGI scope).
+EVENT_STREAM = {"headers": {"Accept": "text/event-stream"}}
+ASKS_JSON = {"headers": {"Accept": "application/json"}}
+
+
+class Stream:
+    """An open events stream, read event by event (comments are heartbeats)."""
+
+    def __init__(self, response: Any) -> None:
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"].startswith("text/event-stream")
+        self.response = response
+        self.chunks: AsyncIterator[bytes] = aiter(response.streaming_content)
+
+    async def next(self) -> str:
+        """The next chunk's text: an event, a heartbeat comment, or '' once the stream ended."""
+        try:
+            return (await anext(self.chunks)).decode()
+        except StopAsyncIteration:
+            return ""
+
+    async def status(self) -> str:
+        """The status of the next status event (skipping heartbeats); '' once the stream ended."""
+        while True:
+            text = await self.next()
+            if not text:
+                return ""
+            if "event: status" in text:
+                return str(json.loads(text.split("data: ", 1)[1])["status"])
+
+
+def asgi_twin(client: Client) -> AsyncClient:
+    """An ASGI client holding ``client``'s cookies: the same browser, served by an ASGI server."""
+    twin = AsyncClient()
+    twin.cookies = client.cookies
+    return twin
+
+
+def run(scenario: Callable[[], Any]) -> Any:
+    return async_to_sync(scenario)()
+
+
+@pytest.fixture
+def started(client: Client) -> Client:
+    """A browser with a sandbox login started."""
+    assert start(client).status_code == 201
+    return client
+
+
+def call_in(django_capture_on_commit_callbacks: Any, call_to: str, caller: str = PHONE) -> Callable[[], Any]:
+    """The sandbox call, its transaction's on-commit work (the publish) run as a commit runs it."""
+
+    def call() -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            simulate_call(call_to, caller)
+
+    return sync_to_async(call)
+
+
+def test_a_call_reaches_the_open_stream_and_the_stream_ends_with_it(
+    started: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    call = call_in(django_capture_on_commit_callbacks, the_flow(started).call_to)
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        seen = [await stream.status()]
+        await call()
+        seen += [await stream.status(), await stream.next()]
+        return seen
+
+    assert run(scenario) == ["pending", "confirmed", ""]
+
+
+def test_a_call_from_another_phone_ends_the_stream_as_failed(
+    started: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    call = call_in(django_capture_on_commit_callbacks, the_flow(started).call_to, caller="+79009999999")
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        await stream.status()
+        await call()
+        return [await stream.status(), await stream.next()]
+
+    assert run(scenario) == ["failed", ""]
+
+
+def test_the_challenge_payload_offers_the_stream_only_under_asgi(started: Client) -> None:
+    async def asgi_payload() -> dict[str, Any]:
+        response = await asgi_twin(started).get(url("challenge"), **ASKS_JSON)
+        return dict(response.json())
+
+    assert run(asgi_payload)["events_url"] == url("events")
+    assert "events_url" not in started.get(url("challenge"), **ASKS_JSON).json()
+    # Under WSGI the stream would hold a worker for the whole wait: it is refused.
+    assert_json_error(started.get(url("events"), **EVENT_STREAM), 404, "push_unavailable")
+
+
+def test_push_turned_off_offers_no_stream(started: Client, settings: Any) -> None:
+    settings.CALLAUTH_PUSH = None
+
+    async def scenario() -> tuple[dict[str, Any], Any]:
+        twin = asgi_twin(started)
+        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
+
+    payload, refused = run(scenario)
+    assert "events_url" not in payload
+    assert_json_error(refused, 404, "push_unavailable")
+
+
+def test_a_flow_its_provider_is_asked_about_is_followed_by_polls(
+    settings: Any, telefon_ip_api: Any, client: Client
+) -> None:
+    """telefon-ip without a webhook learns of the call only by the checks polls make: no stream."""
+    settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+    telefon_ip_api.get(START_GET, json=start_answer())
+    assert start(client).status_code == 201
+
+    async def scenario() -> tuple[dict[str, Any], Any]:
+        twin = asgi_twin(client)
+        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
+
+    payload, refused = run(scenario)
+    assert "events_url" not in payload
+    assert_json_error(refused, 404, "push_unavailable")
+
+
+def test_the_stream_is_the_sessions_flow_and_no_one_elses(started: Client) -> None:
+    async def scenario() -> Any:
+        return await AsyncClient().get(url("events"), **EVENT_STREAM)
+
+    assert_json_error(run(scenario), 400, "no_flow")
+
+
+def test_only_get_opens_a_stream(started: Client) -> None:
+    async def scenario() -> Any:
+        return await asgi_twin(started).post(url("events"))
+
+    response = run(scenario)
+    assert_json_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET"
+
+
+def test_an_idle_stream_sends_heartbeats_and_carries_no_secret(
+    started: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.05)
+    flow = the_flow(started)
+
+    async def scenario() -> tuple[str, str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        return await stream.next(), await stream.next()
+
+    first, second = run(scenario)
+    assert second == ": keep-alive\n\n"
+    assert flow.call_to not in first and flow.phone not in first and str(flow.pk) not in first
+
+
+def test_the_stream_ends_with_the_flow_at_its_deadline(client: Client, settings: Any) -> None:
+    settings.CALLAUTH_TTL = 1
+    assert start(client).status_code == 201
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(client).get(url("events"), **EVENT_STREAM))
+        return [await stream.status(), await stream.status(), await stream.next()]
+
+    assert run(scenario) == ["pending", "expired", ""]
+
+
+def test_a_stream_of_this_process_sees_a_change_made_in_another(started: Client) -> None:
+    """The per-process broker hears nothing from other processes: its streams read the row as a poll would."""
+    flow = the_flow(started)
+
+    def call_elsewhere() -> None:
+        simulate_call(flow.call_to, PHONE)  # no on-commit run: nothing is published to this process
+
+    async def scenario() -> str:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        await stream.status()
+        await sync_to_async(call_elsewhere)()
+        return await stream.status()
+
+    assert isinstance(push.broker(), push.ProcessBroker)
+    assert run(scenario) == "confirmed"
+
+
+def test_a_rolled_back_transition_wakes_no_stream(started: Client) -> None:
+    """Published on commit only: a page is never told of a state the database does not hold."""
+    flow = the_flow(started)
+    broker = push.broker()
+    assert broker is not None
+
+    async def scenario() -> bool:
+        subscription = await broker.subscribe(str(flow.pk))
+        try:
+            await sync_to_async(lambda: simulate_call(flow.call_to, PHONE))()  # the test's transaction: no commit
+            return await subscription.wait(0.2)
+        finally:
+            broker.unsubscribe(subscription)
+
+    assert run(scenario) is False
+
+
+def test_an_app_follows_its_flow_by_its_own_stream(django_capture_on_commit_callbacks: Any) -> None:
+    """The app's twin: the session in X-Session-Token, the stream's URL the app's own."""
+
+    def call(call_to: str) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            simulate_call(call_to, PHONE)
+
+    async def scenario() -> tuple[str, list[str]]:
+        app = AsyncClient()
+        body = (await app.post(reverse("callauth:app_start"), {"phone": PHONE}, content_type="application/json")).json()
+        headers = {"X-Session-Token": body["session_token"], "Accept": "text/event-stream"}
+        stream = Stream(await app.get(body["events_url"], headers=headers))
+        seen = [await stream.status()]
+        await sync_to_async(call)(body["call_to"])
+        return body["events_url"], [*seen, await stream.status()]
+
+    events_url, seen = run(scenario)
+    assert events_url == reverse("callauth:app_events")
+    assert seen == ["pending", "confirmed"]
+
+
+class TestThroughRedis:
+    """The default broker wherever the cache is Redis: every worker and host hears every commit."""
+
+    @pytest.fixture(autouse=True)
+    def _redis(self, redis_cache: Any) -> None:
+        pass
+
+    def test_a_call_committed_anywhere_reaches_the_stream(
+        self, started: Client, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        call = call_in(django_capture_on_commit_callbacks, the_flow(started).call_to)
+
+        async def scenario() -> list[str]:
+            stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+            seen = [await stream.status()]
+            await call()
+            return [*seen, await stream.status(), await stream.next()]
+
+        assert isinstance(push.broker(), push.RedisBroker)
+        assert run(scenario) == ["pending", "confirmed", ""]
+
+    def test_a_dropped_subscription_ends_the_stream_so_the_page_polls(self, started: Client) -> None:
+        import redis
+
+        ours = f"callauth-push-{os.getpid()}"
+
+        def drop_our_subscriptions() -> None:
+            admin = redis.Redis.from_url(REDIS_URL)
+            for client in admin.client_list(_type="pubsub"):
+                if client["name"] == ours:
+                    admin.client_kill_filter(_id=client["id"])
+
+        async def scenario() -> list[str]:
+            stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+            seen = [await stream.status()]
+            await sync_to_async(drop_our_subscriptions)()
+            return [*seen, await stream.next()]
+
+        assert run(scenario) == ["pending", ""]
+
+    def test_sites_sharing_one_redis_never_wake_each_others_streams(self, settings: Any) -> None:
+        ours = push.broker()
+        settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "another-site"}}
+        theirs = push.broker()
+        assert ours is not None and theirs is not None and ours is not theirs
+
+        async def scenario() -> bool:
+            subscription = await ours.subscribe("a-flow-id")
+            try:
+                await sync_to_async(theirs.publish)("a-flow-id")
+                return await subscription.wait(0.3)
+            finally:
+                ours.unsubscribe(subscription)
+
+        assert run(scenario) is False
+
+
+def test_an_unreachable_redis_offers_no_stream_and_the_page_polls(started: Client, settings: Any) -> None:
+    settings.CALLAUTH_PUSH = "redis://127.0.0.1:1/0"
+
+    async def scenario() -> Any:
+        return await asgi_twin(started).get(url("events"), **EVENT_STREAM)
+
+    assert_json_error(run(scenario), 404, "push_unavailable")
