@@ -159,6 +159,7 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
             fake,
             webhook_base_url=f"http://127.0.0.1:{port}",
             **database_environment(DATABASE_URL, "uvicorn"),
+            SESSION_ENGINE=args.sessions,
             CALLAUTH_LOG_LEVEL="ERROR",
         )
         with example_site(env, args.workers, port=port, reset=True, server="uvicorn") as site:
@@ -240,6 +241,7 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=20, help="newcomers measured in each window")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--channels", default=",".join(CHANNELS))
+    parser.add_argument("--sessions", default="django.contrib.sessions.backends.cached_db", help="SESSION_ENGINE")
     args = parser.parse_args()
     print("Machine:", machine(), flush=True)
     channels = [c for c in args.channels.split(",") if c]
