@@ -57,6 +57,8 @@ from tests.fake_telefon_ip import FakeTelefonIp
 
 POLL_SECONDS = 1.0  # challenge.js's POLL_MS
 FLOW_LIFETIME = 120  # telefon-ip's numbers live this long: every waiting flow must outlive the window
+#: poll and push under uvicorn; wsgi-poll: polling under gunicorn (2 workers a core, 4 threads each),
+#: what a site without push runs (not by default: --channels poll,push,wsgi-poll).
 CHANNELS = ("poll", "push")
 
 
@@ -155,14 +157,16 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
     row = Row(channel, waiting)
     with FakeTelefonIp() as fake:
         port = free_port()
+        server = "gunicorn" if channel == "wsgi-poll" else "uvicorn"
         env = fake_provider_environment(
             fake,
             webhook_base_url=f"http://127.0.0.1:{port}",
-            **database_environment(DATABASE_URL, "uvicorn"),
+            **database_environment(DATABASE_URL, server),
             SESSION_ENGINE=args.sessions,
             CALLAUTH_LOG_LEVEL="ERROR",
         )
-        with example_site(env, args.workers, port=port, reset=True, server="uvicorn") as site:
+        workers = args.workers * 2 if server == "gunicorn" else args.workers
+        with example_site(env, workers, 4, port=port, reset=True, server=server) as site:
             began = time.monotonic()
             cookies = waiting_cookies(site, waiting, seed)
             probe = LoginClient(site.url, "probe")
@@ -175,7 +179,11 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
             left = FLOW_LIFETIME - (time.monotonic() - began) - 5
             ramp = min(args.ramp, max(5.0, left - args.window - 10))
             with WaitingBrowsers(
-                site.url, cookies, POLL_SECONDS, seconds=ramp + args.window + 90, events_path=events_url
+                site.url,
+                cookies,
+                POLL_SECONDS,
+                seconds=ramp + args.window + 90,
+                events_path=events_url if channel == "push" else "",
             ) as load:
                 row.ready = load.wait_ready(waiting, ramp)
                 window = min(args.window, max(5.0, FLOW_LIFETIME - (time.monotonic() - began) - 5))
@@ -253,22 +261,25 @@ def main() -> None:
     rows: list[Row] = []
     for seed, waiting in enumerate((int(n) for n in args.waiting.split(",") if n), start=20):
         for channel in channels:
-            row = scenario(channel, waiting, args, seed * 2 + channels.index(channel))
+            row = scenario(channel, waiting, args, seed * 4 + channels.index(channel))
             rows.append(row)
             print_row(row)
             sys.stdout.flush()
-    print("Ratios, poll / push:")
+    print("Ratios to push (poll: under uvicorn too; wsgi-poll: under gunicorn):")
     for waiting in sorted({r.waiting for r in rows}):
-        pair = {r.channel: r for r in rows if r.waiting == waiting and not r.note and r.window}
-        if len(pair) == 2:
-            poll, push = pair["poll"], pair["push"]
-            ratio = poll.per_minute(poll.server_cpu) / max(push.per_minute(push.server_cpu), 1e-9)
-            p95 = percentile(poll.to_login(), 0.95) / max(percentile(push.to_login(), 0.95), 1e-9)
-            requests = percentile([float(n.requests) for n in poll.newcomers], 0.5) / max(
+        by_channel = {r.channel: r for r in rows if r.waiting == waiting and not r.note and r.window}
+        push = by_channel.get("push")
+        for name, other in by_channel.items():
+            if push is None or other is push:
+                continue
+            cpu = other.per_minute(other.server_cpu) / max(push.per_minute(push.server_cpu), 1e-9)
+            p95 = percentile(other.to_login(), 0.95) / max(percentile(push.to_login(), 0.95), 1e-9)
+            requests = percentile([float(n.requests) for n in other.newcomers], 0.5) / max(
                 percentile([float(n.requests) for n in push.newcomers], 0.5), 1e-9
             )
             print(
-                f"  N={waiting}: server CPU x{ratio:.1f}, requests per login x{requests:.1f}, webhook→in p95 x{p95:.1f}"
+                f"  N={waiting}, {name} / push: server CPU x{cpu:.1f}, requests per login x{requests:.1f}, "
+                f"webhook→in p95 x{p95:.1f}"
             )
     print("Machine at the end:", machine())
 

@@ -7,7 +7,14 @@ is the same synchronous Django either way (docs/howto/production.rst says when t
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
 application = get_asgi_application()
+if settings.DEBUG:
+    # As runserver does: the pages' CSS and challenge.js, on a laptop. In production the
+    # proxy or WhiteNoise serves them (docs/howto/production.rst, static files).
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    application = ASGIStaticFilesHandler(application)
