@@ -9,6 +9,7 @@ test is after.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -68,8 +69,47 @@ class LoginClient:
         response = self.request("GET", "/callauth/status/")
         return str(response.json().get("status", response.json().get("error")))
 
+    def challenge(self) -> dict[str, Any]:
+        """The challenge as the page's script reads it (JSON): the number to call, ``events_url`` if pushed."""
+        response = self.request("GET", "/callauth/challenge/")
+        response.raise_for_status()
+        return dict(response.json())
+
     def complete(self) -> requests.Response:
         return self.request("POST", "/callauth/complete/")
+
+    def listen_until_decided(self, events_url: str, times: LoginTimes, deadline: float) -> str:
+        """Read the push stream at ``events_url`` as the page's ``EventSource`` does, until a status
+        other than pending (or ``deadline``); reconnects after the stream's ``retry:`` if it ends first.
+
+        Each stream counts once in ``sent``, with the seconds until its headers.
+        """
+        status, retry = "pending", 3.0
+        while status == "pending" and time.monotonic() < deadline:
+            left = max(1.0, deadline - time.monotonic())
+            with self.session.get(
+                self.base_url + events_url,
+                headers={"Accept": "text/event-stream"},
+                stream=True,
+                timeout=(self.timeout, min(left, 60.0)),
+            ) as response:
+                self.sent.append((f"GET {events_url}", response.status_code, response.elapsed.total_seconds()))
+                if response.status_code != 200:
+                    return f"events answered {response.status_code}"
+                event = ""
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("retry:"):
+                        retry = int(line[6:].strip() or 3000) / 1000
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:") and event == "status":
+                        status = str(json.loads(line[5:]).get("status"))
+                        if status != "pending":
+                            break
+            if status == "pending":
+                times.polls += 1  # a reconnect: the stream ended while the flow was pending
+                time.sleep(retry)
+        return status
 
     def logged_in_phone(self) -> str | None:
         """The phone the example's home page shows, or None when "/" sends the browser to log in."""

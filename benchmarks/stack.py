@@ -1,4 +1,4 @@
-"""The example site as production runs it, on loopback: gunicorn workers, PostgreSQL, Redis.
+"""The example site as production runs it, on loopback: gunicorn or uvicorn workers, PostgreSQL, Redis.
 
 Used by the scripts beside it and by the stack test (tests/test_stack.py). Nothing here is
 a test; each script prints what it measured.
@@ -53,6 +53,30 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load}"
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant of it (from ``/proc/<pid>/task/*/children``)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:  # the task ended meanwhile
+                pass
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def libpq_url(url: str) -> str:
     """``url`` as psycopg takes it: without the Django options (``?conn_max_age=…``) django-environ reads."""
     return url.split("?", 1)[0]
@@ -65,9 +89,10 @@ def free_port() -> int:
 
 
 def stack_missing(database_url: str = DATABASE_URL, cache_url: str = CACHE_URL) -> str:
-    """Why the stack cannot run here ("" when it can): PostgreSQL, Redis and gunicorn must answer."""
-    if importlib.util.find_spec("gunicorn") is None:
-        return "needs gunicorn: pip install -e '.[example]'"
+    """Why the stack cannot run here ("" when it can): PostgreSQL, Redis, gunicorn and uvicorn must answer."""
+    for server in SERVERS:
+        if importlib.util.find_spec(server) is None:
+            return f"needs {server}: pip install -e '.[example]'"
     try:
         import psycopg
         import redis
@@ -169,6 +194,18 @@ def fake_provider_environment(fake: FakeTelefonIp, *, webhook_base_url: str = ""
     )
 
 
+def database_environment(url: str, server: str) -> dict[str, str]:
+    """How ``server``'s workers connect to the database at ``url``, as docs/howto/production.rst advises.
+
+    gunicorn's threads keep their connections (``conn_max_age``). Under uvicorn each request
+    runs in a thread of its own, so kept connections would pile up until PostgreSQL refuses
+    more: a pool per worker (``DATABASE_POOL``, example/settings.py) instead.
+    """
+    if server == "uvicorn":
+        return {"DATABASE_URL": url, "DATABASE_POOL": "true"}
+    return {"DATABASE_URL": url + "?conn_max_age=60"}
+
+
 def migrate(env: dict[str, str]) -> None:
     """Create the site's own database if needed and bring its schema up to date."""
     ensure_database(env["DATABASE_URL"])
@@ -194,10 +231,19 @@ class Served:
 
 @dataclass(frozen=True)
 class Site:
-    """A running example site: its base URL, and where gunicorn writes what it served."""
+    """A running example site: its base URL, where the server writes what it served, its main process."""
 
     url: str
     access_log: Path | None
+    pid: int = 0
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user and system) the server's processes have used so far: the main one and its workers.
+
+        From ``/proc/<pid>/stat`` of each live process of the tree; a worker that exited
+        took its seconds with it, so measure differences over a window the workers live through.
+        """
+        return sum(process_cpu_seconds(pid) for pid in process_tree(self.pid))
 
     def served(self) -> list[Served]:
         """Every request served so far, in the order gunicorn logged them."""
@@ -213,6 +259,36 @@ class Site:
         return served
 
 
+#: The servers the example site runs under: gunicorn's threads (WSGI) or uvicorn's event loop (ASGI).
+SERVERS = ("gunicorn", "uvicorn")
+
+
+def server_command(
+    server: str, port: int, workers: int, threads: int, access_log: Path | None, logs: Path | None
+) -> list[str]:
+    """The command line of ``server`` serving the example on ``port``, with ``workers`` processes.
+
+    gunicorn gets ``threads`` threads a worker. uvicorn has no such knob: Django runs each
+    request's synchronous views in a thread of the request's own (asgiref's
+    ``ThreadSensitiveContext``), however many are in flight. Its access log comes from
+    ``benchmarks/asgi_access_log.py`` (``BENCH_ACCESS_LOG``), in gunicorn's format.
+    """
+    if server == "gunicorn":
+        command = [sys.executable, "-m", "gunicorn", "example.wsgi", "--bind", f"127.0.0.1:{port}",
+                   "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]  # fmt: skip
+        if access_log is not None and logs is not None:
+            command += ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT,
+                        "--error-logfile", str(logs / "error.log")]  # fmt: skip
+        return command
+    if server == "uvicorn":
+        app = "benchmarks.asgi_access_log:application" if access_log is not None else "example.asgi:application"
+        # --app-dir: the repository root, for benchmarks.asgi_access_log (example_project is the cwd).
+        return [sys.executable, "-m", "uvicorn", app, "--app-dir", str(ROOT), "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+                "--backlog", "8192", "--timeout-keep-alive", "5"]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}: one of {SERVERS}")
+
+
 @contextmanager
 def example_site(
     env: dict[str, str],
@@ -222,10 +298,13 @@ def example_site(
     port: int | None = None,
     logs: Path | None = None,
     reset: bool = False,
+    server: str = "gunicorn",
 ) -> Iterator[Site]:
-    """The example site under gunicorn on a loopback port (free unless given), until the block ends.
+    """The example site under ``server`` (gunicorn or uvicorn) on a loopback port, until the block ends.
 
-    With ``logs`` (a folder), gunicorn writes an access log of every request
+    The port is a free one unless given.
+
+    With ``logs`` (a folder), the server writes an access log of every request
     (``ACCESS_LOG_FORMAT``) and its own error log there.
 
     The port can be chosen beforehand so that the site's own settings can name it
@@ -237,19 +316,19 @@ def example_site(
         empty_tables(env["DATABASE_URL"])
         flush_cache(env["CACHE_URL"])
     port = port or free_port()
-    command = [sys.executable, "-m", "gunicorn", "example.wsgi", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]  # fmt: skip
     access_log = None
     if logs is not None:
         logs.mkdir(parents=True, exist_ok=True)
         access_log = logs / "access.log"
         access_log.write_text("")
-        command += ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT,
-                    "--error-logfile", str(logs / "error.log")]  # fmt: skip
-    with serving(command, env, f"http://127.0.0.1:{port}", startup=30, stop=30) as base:
+    if server == "uvicorn":
+        env = {**env, "BENCH_ACCESS_LOG": str(access_log) if access_log is not None else ""}
+    command = server_command(server, port, workers, threads, access_log, logs)
+    error_log = logs / "error.log" if logs is not None and server == "uvicorn" else None
+    with server_process(command, env, f"http://127.0.0.1:{port}", startup=30, stop=30, log=error_log) as process:
         if access_log is not None:
-            access_log.write_text("")  # the start-up probes are not part of the run (gunicorn appends)
-        yield Site(base, access_log)
+            access_log.write_text("")  # the start-up probes are not part of the run (the server appends)
+        yield Site(f"http://127.0.0.1:{port}", access_log, process.pid)
 
 
 @contextmanager
@@ -261,6 +340,15 @@ def serving(
     Gives up after ``startup`` seconds, or when the server exits, with its ``log`` if given;
     stopped with SIGTERM, then killed after ``stop`` seconds.
     """
+    with server_process(command, env, base, startup=startup, stop=stop, log=log):
+        yield base
+
+
+@contextmanager
+def server_process(
+    command: list[str], env: dict[str, str], base: str, *, startup: float, stop: float, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """What ``serving`` does, yielding the server's process."""
     if log is not None:
         with open(log, "wb") as output:
             server = subprocess.Popen(command, cwd=EXAMPLE, env=env, stdout=output, stderr=output)
@@ -278,7 +366,7 @@ def serving(
                 said = f":\n{log.read_text()}" if log is not None else ""
                 raise RuntimeError(f"the example site did not start{said}")
             time.sleep(0.1)
-        yield base
+        yield server
     finally:
         server.terminate()
         try:

@@ -264,11 +264,11 @@ def example_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     with ExitStack() as servers:
         started: dict[tuple[tuple[str, str], ...], str] = {}
 
-        def site(**settings: str) -> str:
-            key = tuple(sorted(settings.items()))
+        def site(*, asgi: bool = False, **settings: str) -> str:
+            key = (("asgi", str(asgi)), *sorted(settings.items()))
             if key not in started:
                 folder = tmp_path_factory.mktemp("example_site")
-                started[key] = servers.enter_context(example_site_server(folder, **settings))
+                started[key] = servers.enter_context(example_site_server(folder, asgi=asgi, **settings))
             return started[key]
 
         yield site

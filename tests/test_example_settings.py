@@ -138,3 +138,10 @@ def test_every_setting_comes_from_the_environment() -> None:
     assert settings["DB"]["ENGINE"] == "django.db.backends.postgresql"
     assert settings["CACHE"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert settings["DB"]["HOST"] == "127.0.0.1"
+
+
+def test_database_pool_turns_on_psycopgs_pool_for_asgi() -> None:
+    """Under ASGI persistent connections pile up (one per request's thread); the pool reuses them."""
+    url = "postgres://postgres@127.0.0.1:5432/test"
+    assert "pool" not in example_settings(DATABASE_URL=url)["DB"].get("OPTIONS", {})
+    assert example_settings(DATABASE_URL=url, DATABASE_POOL="true")["DB"]["OPTIONS"] == {"pool": True}

@@ -1,6 +1,7 @@
 """Hundreds of concurrent logins on the stack a site that outgrew one process runs.
 
-The example site runs under gunicorn with several workers and threads, on PostgreSQL (its
+The example site runs under gunicorn (WSGI) with several workers and threads, and under
+uvicorn (ASGI) with as many workers, on PostgreSQL (its
 own database, never the test one) and a shared Redis (its own database number), with the
 telefon-ip fake on loopback. Each browser sends every request on a new connection, as a
 load balancer spreads them, so its start, its polls, its finish and the provider's webhook
@@ -26,7 +27,9 @@ import pytest
 
 from benchmarks.clients import LoginClient, LoginTimes, run_all
 from benchmarks.stack import (
+    SERVERS,
     Site,
+    database_environment,
     example_site,
     fake_provider_environment,
     flow_rows,
@@ -55,11 +58,11 @@ class Login:
     sent: list[tuple[str, int, float]] = field(default_factory=list)  # every request its tabs sent
 
 
-def stack_env(fake: FakeTelefonIp, webhook_base_url: str) -> dict[str, str]:
+def stack_env(fake: FakeTelefonIp, webhook_base_url: str, server: str) -> dict[str, str]:
     return fake_provider_environment(
         fake,
         webhook_base_url=webhook_base_url,
-        DATABASE_URL=STACK_DATABASE_URL + "?conn_max_age=60",
+        **database_environment(STACK_DATABASE_URL, server),
         CACHE_URL=STACK_CACHE_URL,
         CALLAUTH_CHECK_INTERVAL=str(CHECK_INTERVAL),
         CALLAUTH_LOG_LEVEL="ERROR",
@@ -98,19 +101,20 @@ def log_in(site: Site, fake: FakeTelefonIp, phone: str, i: int, webhook: bool) -
     return login
 
 
+@pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("mode", ["webhook", "check"])
 def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_them(
-    mode: str, fake_telefon_ip: FakeTelefonIp, tmp_path: Path
+    mode: str, server: str, fake_telefon_ip: FakeTelefonIp, tmp_path: Path
 ) -> None:
     fake = fake_telefon_ip
     webhook = mode == "webhook"
     port = free_port()
-    env = stack_env(fake, f"http://127.0.0.1:{port}" if webhook else "")
+    env = stack_env(fake, f"http://127.0.0.1:{port}" if webhook else "", server)
     phones = [f"+79{'01' if webhook else '02'}{i:07d}" for i in range(LOGINS)]
     logins: dict[str, Login] = {}
     lock = threading.Lock()
     began = time.monotonic()
-    with example_site(env, WORKERS, THREADS, port=port, logs=tmp_path, reset=True) as site:
+    with example_site(env, WORKERS, THREADS, port=port, logs=tmp_path, reset=True, server=server) as site:
 
         def person(i: int) -> None:
             login = log_in(site, fake, phones[i], i, webhook)
@@ -120,12 +124,12 @@ def test_concurrent_logins_each_succeed_exactly_once_whichever_worker_serves_the
         # Started 20 ms apart: all are under way together (each takes seconds), without the
         # thundering herd of 200 starts in one instant that no site sees from people.
         errors = run_all(LOGINS, person, stagger=0.02)
-    served = site.served()  # once gunicorn has stopped: its access log is complete
+    served = site.served()  # once the server has stopped: its access log is complete
     took = time.monotonic() - began
     assert not errors, f"{len(errors)} of {LOGINS} logins failed, e.g.: {errors[:3]!r}"
     latencies = sorted(seconds for login in logins.values() for _, _, seconds in login.sent)
     in_server = sorted(s.seconds for s in served)
-    print(f"\n{LOGINS} {mode} logins on {WORKERS}x{THREADS} workers in {took:.1f} s, {len(served)} requests; "
+    print(f"\n{LOGINS} {mode} logins on {server}, {WORKERS} workers in {took:.1f} s, {len(served)} requests; "
           f"latency p50 {latencies[len(latencies) // 2]:.3f} s, max {latencies[-1]:.3f} s as the browsers saw it, "
           f"p50 {in_server[len(in_server) // 2]:.3f} s, max {in_server[-1]:.3f} s in the server")  # fmt: skip
 

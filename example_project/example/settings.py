@@ -102,8 +102,16 @@ TEMPLATES = [
 WSGI_APPLICATION = "example.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# PostgreSQL under ASGI: each request's views run in a thread of the request's own, so
+# persistent connections (?conn_max_age=…) would leave one open per request until PostgreSQL
+# refuses more. A pool (psycopg[pool], Django 5.1+) hands each request one and takes it back.
+if env.bool("DATABASE_POOL", default=False):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
 # The rate limits need a cache every worker shares in production: CACHE_URL=redis://…
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# "django.contrib.sessions.backends.cached_db": reads from the cache (CACHE_URL), writes
+# through to the database; a poll or a push stream then reads no session row.
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="django.contrib.sessions.backends.db")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="ru")
