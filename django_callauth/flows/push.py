@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.cache import caches
@@ -97,11 +97,10 @@ class _Waiters:
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
-            waiting = self._by_flow.get(subscription.flow_id)
-            if waiting is not None:
-                waiting.discard(subscription)
-                if not waiting:
-                    del self._by_flow[subscription.flow_id]
+            waiting = self._by_flow.get(subscription.flow_id, set())
+            waiting.discard(subscription)  # once: a stream may be dropped twice as it ends
+            if not waiting:
+                self._by_flow.pop(subscription.flow_id, None)
 
     def wake(self, flow_id: str | None, *, broken: bool = False) -> None:
         """Wake the streams of ``flow_id`` (every stream when None), each in its own loop."""
@@ -117,6 +116,7 @@ class _Waiters:
                 self.remove(subscription)
 
     def count(self) -> int:
+        """How many streams this process holds (an operator's gauge; every ended stream is dropped)."""
         with self._lock:
             return sum(len(waiting) for waiting in self._by_flow.values())
 
@@ -170,19 +170,18 @@ class RedisBroker(Broker):
         super().__init__()
         self.url = url
         self.channel = channel
-        self._publisher: Any = None
+        import redis
+
+        # Connects on first use; a Redis that hangs holds a committing request 1 s at most.
+        self._publisher = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._publish_failed_at: float | None = None
         self._reader = _Reader()
 
     def publish(self, flow_id: str) -> None:
-        import redis
-
         now = time.monotonic()
         if self._publish_failed_at is not None and now - self._publish_failed_at < BACK_OFF_SECONDS:
             return  # a Redis that hangs costs one timeout per few seconds, not one per transition
         try:
-            if self._publisher is None:
-                self._publisher = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
             self._publisher.publish(self.channel, flow_id)
             self._publish_failed_at = None
         except Exception as exc:
@@ -200,6 +199,9 @@ class RedisBroker(Broker):
         try:
             await asyncio.wait_for(asyncio.shield(reader.ready.wait()), SUBSCRIBE_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:  # noqa: UP041  (not the builtin TimeoutError on Python 3.10)
+            # A Redis that accepts but never answers: given up, so the next stream tries afresh.
+            reader.failed = True
+            cast("asyncio.Task[None]", reader.task).cancel()
             raise BrokerUnavailable("Redis did not confirm the subscription in time") from None
         if reader.failed:
             raise BrokerUnavailable("the Redis subscription failed")
@@ -227,9 +229,8 @@ class RedisBroker(Broker):
             reader.ready.set()
             while True:
                 message = await pubsub.get_message(timeout=HEALTH_CHECK_SECONDS)
-                if message is not None and message.get("type") == "message":
-                    data = message["data"]
-                    self.waiters.wake(data.decode() if isinstance(data, bytes) else str(data))
+                if message is not None and message["type"] == "message":  # None: idle for a while
+                    self.waiters.wake(message["data"].decode())
         except Exception as exc:
             logger.warning("Push: the Redis subscription failed (%s); the waiting pages poll", type(exc).__name__)
             reader.failed = True
