@@ -218,6 +218,56 @@ def test_an_idle_stream_sends_heartbeats_and_carries_no_secret(
     assert flow.call_to not in first and flow.phone not in first and str(flow.pk) not in first
 
 
+def test_one_session_cannot_hold_more_than_a_few_streams(started: Client) -> None:
+    """Each stream costs a socket and a coroutine: a session opening thousands is refused past a few tabs."""
+
+    async def scenario() -> list[str]:
+        twin = asgi_twin(started)
+        opened = [Stream(await twin.get(url("events"), **EVENT_STREAM)) for _ in range(push.MAX_STREAMS_PER_FLOW)]
+        seen = [await stream.status() for stream in opened]
+        refused = await twin.get(url("events"), **EVENT_STREAM)
+        return [*seen, refused.json()["error"]]
+
+    assert run(scenario) == ["pending"] * push.MAX_STREAMS_PER_FLOW + ["push_unavailable"]
+
+
+def test_tabs_opening_at_once_past_the_limit_end_their_streams_empty(started: Client) -> None:
+    """The limit is checked again as a stream starts: tabs that all passed the first check race."""
+    flow_id = str(the_flow(started).pk)
+
+    async def scenario() -> str:
+        late = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        broker = push.broker()
+        assert broker is not None
+        for _ in range(push.MAX_STREAMS_PER_FLOW):  # the other tabs started first
+            broker.subscribe(flow_id)
+        return await late.next()
+
+    assert run(scenario) == ""  # the page polls
+
+
+def test_a_session_holding_a_deleted_flow_has_no_stream(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    holder = client_holding(flow)
+    flow.delete()
+
+    async def scenario() -> Any:
+        return await asgi_twin(holder).get(url("events"), **EVENT_STREAM)
+
+    assert_json_error(run(scenario), 400, "no_flow")
+
+
+def test_a_flow_deleted_before_its_stream_starts_ends_it_empty(started: Client) -> None:
+    flow = the_flow(started)
+
+    async def scenario() -> str:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        await sync_to_async(flow.delete)()
+        return await stream.next()
+
+    assert run(scenario) == ""
+
+
 def test_a_stream_lives_a_bounded_time_then_the_page_polls(started: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(events, "MAX_STREAM_SECONDS", 0.1)
 
@@ -257,8 +307,12 @@ def test_a_failing_read_leaves_no_stream_behind(started: Client, monkeypatch: py
 
 def test_a_stream_whose_event_loop_closed_is_dropped_at_the_next_publish() -> None:
     broker = push.ProcessBroker()
+
+    async def subscribe() -> None:
+        broker.subscribe("a-flow-id")
+
     loop = asyncio.new_event_loop()
-    loop.run_until_complete(broker.subscribe("a-flow-id"))
+    loop.run_until_complete(subscribe())
     loop.close()
     broker.publish("a-flow-id")
     assert broker.waiters.count() == 0
@@ -320,7 +374,7 @@ def test_a_rolled_back_transition_wakes_no_stream(started: Client) -> None:
     assert broker is not None
 
     async def scenario() -> bool:
-        subscription = await broker.subscribe(str(flow.pk))
+        subscription = broker.subscribe(str(flow.pk))
         try:
             await sync_to_async(lambda: simulate_call(flow.call_to, PHONE))()  # the test's transaction: no commit
             return await subscription.wait(0.2)
@@ -351,6 +405,16 @@ def test_an_app_follows_its_flow_by_its_own_stream(django_capture_on_commit_call
     assert seen == ["pending", "confirmed"]
 
 
+def drop_our_subscriptions() -> None:
+    """Kill this process's subscriber connections, found by name (never another test run's)."""
+    import redis
+
+    admin = redis.Redis.from_url(REDIS_URL)
+    for client in admin.client_list(_type="pubsub"):
+        if client["name"] == f"callauth-push-{os.getpid()}":
+            admin.client_kill_filter(_id=client["id"])
+
+
 class TestThroughRedis:
     """The default broker wherever the cache is Redis: every worker and host hears every commit."""
 
@@ -373,16 +437,6 @@ class TestThroughRedis:
         assert run(scenario) == ["pending", "confirmed", ""]
 
     def test_a_dropped_subscription_ends_the_stream_so_the_page_polls(self, started: Client) -> None:
-        import redis
-
-        ours = f"callauth-push-{os.getpid()}"
-
-        def drop_our_subscriptions() -> None:
-            admin = redis.Redis.from_url(REDIS_URL)
-            for client in admin.client_list(_type="pubsub"):
-                if client["name"] == ours:
-                    admin.client_kill_filter(_id=client["id"])
-
         async def scenario() -> list[str]:
             stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
             seen = [await stream.status()]
@@ -390,6 +444,15 @@ class TestThroughRedis:
             return [*seen, await stream.next()]
 
         assert run(scenario) == ["pending", ""]
+
+    def test_a_subscription_lost_before_the_stream_starts_ends_it_empty(self, started: Client) -> None:
+        async def scenario() -> str:
+            stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+            await sync_to_async(drop_our_subscriptions)()
+            await asyncio.sleep(0.3)  # the subscriber notices
+            return await stream.next()
+
+        assert run(scenario) == ""
 
     def test_two_tabs_of_one_browser_each_hear_the_call(
         self, started: Client, django_capture_on_commit_callbacks: Any
@@ -411,7 +474,8 @@ class TestThroughRedis:
         assert ours is not None and theirs is not None and ours is not theirs
 
         async def scenario() -> bool:
-            subscription = await ours.subscribe("a-flow-id")
+            await ours.connect()
+            subscription = ours.subscribe("a-flow-id")
             try:
                 await sync_to_async(theirs.publish)("a-flow-id")
                 return await subscription.wait(0.3)

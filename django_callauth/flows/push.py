@@ -50,6 +50,8 @@ logger = logging.getLogger("django_callauth")
 RECHECK_SECONDS = 1.0
 #: How long a stream waits for the Redis subscription before the page is told to poll.
 SUBSCRIBE_TIMEOUT_SECONDS = 2.0
+#: The most streams one flow may hold in a process: a few tabs, never a session opening thousands.
+MAX_STREAMS_PER_FLOW = 5
 #: How idle the subscriber's connection may be before it is PINGed.
 HEALTH_CHECK_SECONDS = 15.0
 #: After a publish failed, how long publishes are skipped (each would wait for a timeout).
@@ -93,7 +95,10 @@ class _Waiters:
 
     def add(self, subscription: Subscription) -> None:
         with self._lock:
-            self._by_flow.setdefault(subscription.flow_id, set()).add(subscription)
+            waiting = self._by_flow.setdefault(subscription.flow_id, set())
+            if len(waiting) >= MAX_STREAMS_PER_FLOW:
+                raise BrokerUnavailable(f"the flow holds {len(waiting)} streams here already")
+            waiting.add(subscription)
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
@@ -115,6 +120,10 @@ class _Waiters:
             except RuntimeError:  # its loop is closed: the stream has gone with it
                 self.remove(subscription)
 
+    def holds(self, flow_id: str) -> int:
+        with self._lock:
+            return len(self._by_flow.get(flow_id, ()))
+
     def count(self) -> int:
         """How many streams this process holds (an operator's gauge; every ended stream is dropped)."""
         with self._lock:
@@ -133,10 +142,22 @@ class Broker:
     def publish(self, flow_id: str) -> None:
         raise NotImplementedError
 
-    async def subscribe(self, flow_id: str) -> Subscription:
+    async def connect(self) -> None:
+        """Make sure this process can take subscriptions now; ``BrokerUnavailable`` if not."""
+
+    def subscribe(self, flow_id: str) -> Subscription:
+        """Wait for ``flow_id``'s changes in the running loop; ``BrokerUnavailable`` if that cannot be.
+
+        Never awaits: a stream subscribes at its start, before any ``await``, so whatever
+        ends it (a disconnect, an error) drops the subscription in its ``finally``.
+        """
         subscription = Subscription(flow_id, asyncio.get_running_loop())
         self.waiters.add(subscription)
         return subscription
+
+    def holds(self, flow_id: str) -> int:
+        """How many streams of ``flow_id`` this process holds."""
+        return self.waiters.holds(flow_id)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.waiters.remove(subscription)
@@ -190,7 +211,7 @@ class RedisBroker(Broker):
             self._publish_failed_at = now
             logger.warning("Flow %s: its change could not be published (%s)", flow_id, type(exc).__name__)
 
-    async def subscribe(self, flow_id: str) -> Subscription:
+    async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         reader = self._reader
         if not reader.alive_in(loop):
@@ -205,9 +226,13 @@ class RedisBroker(Broker):
             raise BrokerUnavailable("Redis did not confirm the subscription in time") from None
         if reader.failed:
             raise BrokerUnavailable("the Redis subscription failed")
-        # No await from the check above to here: a failure of the reader either came before
-        # (refused above) or comes after, and wakes this subscription as broken.
-        return await super().subscribe(flow_id)
+
+    def subscribe(self, flow_id: str) -> Subscription:
+        # No await between this check and the waiter's adding: a failure of the reader either
+        # came before (refused here) or comes after, and wakes the subscription as broken.
+        if not self._reader.alive_in(asyncio.get_running_loop()):
+            raise BrokerUnavailable("the Redis subscription is not held")
+        return super().subscribe(flow_id)
 
     async def _read(self, reader: _Reader) -> None:
         """Hold the subscription for this process; on any failure, every stream is woken as broken."""

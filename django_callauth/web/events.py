@@ -71,14 +71,24 @@ def _read(flow_id: str, purpose: FlowPurpose) -> tuple[CallAuthFlow | None, _Sta
     return flow, _State(flow.current_status(), seconds_left)
 
 
-async def _stream(
-    broker: push.Broker, subscription: push.Subscription, purpose: FlowPurpose, first: _State
-) -> AsyncIterator[str]:
-    """The events of one flow until it ends; the subscription is dropped however the stream ends."""
-    began = written = time.monotonic()
-    state = first
-    deadline = began + max(state.seconds_left, 1.0)
+async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> AsyncIterator[str]:
+    """The events of one flow until it ends.
+
+    Subscribed at the stream's start, before its first ``await``, and dropped in ``finally``:
+    a stream never iterated (its client gone before the body) holds nothing. Subscribed
+    before the row is read, so a change committed after that read wakes the stream.
+    """
     try:
+        subscription = broker.subscribe(flow_id)
+    except push.BrokerUnavailable as exc:
+        logger.warning("Push: no stream for a flow (%s); its page polls", exc)
+        return
+    try:
+        _flow, state = await sync_to_async(_read)(flow_id, purpose)
+        if state is None:
+            return
+        began = written = time.monotonic()
+        deadline = began + max(state.seconds_left, 1.0)
         yield f"retry: {RETRY_MS}\n\n" + state.event()
         while state.status == FlowStatus.PENDING:
             now = time.monotonic()
@@ -94,7 +104,7 @@ async def _stream(
                 return  # the page polls from here
             now = time.monotonic()
             if woken or not broker.shared or now >= deadline:
-                _flow, latest = await sync_to_async(_read)(subscription.flow_id, purpose)
+                _flow, latest = await sync_to_async(_read)(flow_id, purpose)
                 if latest is None:
                     return
                 if latest.status != state.status:
@@ -130,23 +140,17 @@ async def _events(
     flow_id = await sync_to_async(flows.flow_id_in)(session, purpose)
     if flow_id is None:
         return _refused(no_flow)
+    flow, _state = await sync_to_async(_read)(flow_id, purpose)
+    if flow is None:
+        return _refused(no_flow)
+    if not push.pushable(flow) or broker.holds(flow_id) >= push.MAX_STREAMS_PER_FLOW:
+        return _refused(errors.PUSH_UNAVAILABLE)
     try:
-        # Subscribed before the row is read: a change committed after that read wakes the stream.
-        subscription = await broker.subscribe(flow_id)
+        await broker.connect()
     except push.BrokerUnavailable as exc:
         logger.warning("Push: no stream for a flow (%s); its page polls", exc)
         return _refused(errors.PUSH_UNAVAILABLE)
-    try:
-        flow, state = await sync_to_async(_read)(flow_id, purpose)
-    except BaseException:
-        broker.unsubscribe(subscription)
-        raise
-    if flow is None or state is None or not push.pushable(flow):
-        broker.unsubscribe(subscription)
-        return _refused(no_flow if flow is None else errors.PUSH_UNAVAILABLE)
-    stream = StreamingHttpResponse(
-        _stream(broker, subscription, purpose, state), content_type="text/event-stream; charset=utf-8"
-    )
+    stream = StreamingHttpResponse(_stream(broker, flow_id, purpose), content_type="text/event-stream; charset=utf-8")
     stream["Cache-Control"] = "no-cache, no-store"
     stream["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return stream
