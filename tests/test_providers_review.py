@@ -18,7 +18,6 @@ from django.test import Client
 
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
 from django_callauth.providers.review import REVIEW_CALL_TO, NotAReviewPhone, ReviewProvider
-from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import (
     JSON,
     OTHER_PHONE,
@@ -72,17 +71,6 @@ def test_a_review_phone_logs_in_with_no_provider_request(
     assert (flow.provider, flow.status, flow.caller) == ("review", FlowStatus.USED, REVIEW_PHONE)
 
 
-def test_a_review_phone_asks_a_real_provider_nothing(
-    settings: Any, fake_telefon_ip: FakeTelefonIp, review: Any, client: Client
-) -> None:
-    settings.CALLAUTH_PROVIDER = "telefon_ip"
-    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
-    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
-    assert log_in_as_reviewer(client).status_code == 200
-    assert logged_in_user_id(client) == str(review.pk)
-    assert fake_telefon_ip.requests == []
-
-
 def test_the_sandbox_guard_does_not_refuse_a_review_phone(settings: Any, review: Any, client: Client) -> None:
     settings.DEBUG = False
     settings.CALLAUTH_SANDBOX_IN_PRODUCTION = False
@@ -100,30 +88,11 @@ def test_only_the_press_confirms_a_review_flow(review: Any, client: Client) -> N
     assert complete(client).status_code == 200
 
 
-def test_the_page_shows_the_number_no_one_has(review: Any, client: Client) -> None:
-    client.post(url("start"), {"phone": "8 900 000-00-01"})
-    page = client.get(url("challenge")).content.decode()
-    assert "+7 000 000-00-00" in page
-
-
 def test_a_staff_review_account_is_refused(review: Any, client: Client) -> None:
     review.is_staff = True
     review.save()
     assert_json_error(log_in_as_reviewer(client), 403, "not_allowed")
     assert logged_in_user_id(client) is None
-
-
-def test_a_review_phone_without_an_account_signs_up_when_signup_is_on(settings: Any, client: Client) -> None:
-    settings.CALLAUTH_REVIEW_PHONES = [REVIEW_PHONE]
-    settings.CALLAUTH_SIGNUP = True
-    assert log_in_as_reviewer(client).status_code == 200
-    assert CallAuthPhone.objects.get(phone=REVIEW_PHONE).user_id == int(logged_in_user_id(client) or 0)
-
-
-def test_a_review_phone_without_an_account_and_no_signup_is_refused(settings: Any, client: Client) -> None:
-    settings.CALLAUTH_REVIEW_PHONES = [REVIEW_PHONE]
-    settings.CALLAUTH_SIGNUP = False
-    assert_json_error(log_in_as_reviewer(client), 403, "no_account")
 
 
 def test_the_cost_limits_count_review_starts(settings: Any, review: Any, sent: SignalLog) -> None:
