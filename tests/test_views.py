@@ -131,16 +131,11 @@ class TestStart:
         assert response["Location"] == url("challenge")
         assert the_flow(client).phone == PHONE
 
-    def test_json_body_is_accepted(self, client):
-        response = client.post(url("start"), json.dumps({"phone": PHONE}), content_type="application/json", **JSON)
+    @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+    def test_json_body_is_accepted(self, client, content_type):
+        response = client.post(url("start"), json.dumps({"phone": PHONE}), content_type=content_type, **JSON)
         assert response.status_code == 201
         assert the_flow(client).phone == PHONE
-
-    def test_json_body_with_charset_is_accepted(self, client):
-        response = client.post(
-            url("start"), json.dumps({"phone": PHONE}), content_type="application/json; charset=utf-8", **JSON
-        )
-        assert response.status_code == 201
 
     @pytest.mark.parametrize(
         "body", ["[]", '["+79001234567"]', '"+79001234567"', "79001234567", "null", "true", "{", "{'phone': 1}", "\xff"]
@@ -158,7 +153,7 @@ class TestStart:
 
     def test_missing_phone_is_invalid_phone(self, client):
         response = client.post(url("start"), {}, **JSON)
-        assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
+        assert_json_error(response, 400, "invalid_phone")
 
     def test_invalid_phone_in_html_redisplays_the_form_with_the_error(self, client):
         response = client.post(url("start"), {"phone": "+7 800 555-35-35", "next": "/after/"})
@@ -169,24 +164,6 @@ class TestStart:
         assert 'value="+7 800 555-35-35"' in html
         assert 'name="next" value="/after/"' in html
         assert not CallAuthFlow.objects.exists()
-
-    def test_starting_again_with_the_same_phone_reuses_the_live_flow(self, client):
-        first = start(client).json()
-        second = start(client).json()
-        assert second["call_to"] == first["call_to"]
-        assert CallAuthFlow.objects.count() == 1
-
-    def test_starting_with_another_phone_cancels_the_previous_flow(self, client):
-        start(client)
-        old = the_flow(client)
-        start(client, OTHER_PHONE)
-        old.refresh_from_db()
-        assert (old.status, old.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
-        assert the_flow(client).phone == OTHER_PHONE
-
-    def test_get_is_not_allowed(self, client):
-        assert client.get(url("start")).status_code == 405
-        assert client.get(url("start"), **JSON).status_code == 405
 
 
 class TestRefusalOnTheProjectsPage:
@@ -301,10 +278,6 @@ class TestChallenge:
         assert "callauth-number" not in html
         assert f'action="{url("start")}"' in html
         assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in html  # the same phone again
-
-    def test_post_is_not_allowed(self, client):
-        start(client)
-        assert client.post(url("challenge")).status_code == 405
 
 
 # -- status ---------------------------------------------------------------------------
@@ -460,12 +433,6 @@ class TestComplete:
         assert response.status_code == 400
         assert MESSAGES["no_flow"] in response.content.decode()
 
-    def test_get_is_not_allowed(self, client):
-        sandbox_confirm(client)
-        assert client.get(url("complete")).status_code == 405
-        assert client.get(url("complete"), **JSON).status_code == 405
-        assert logged_in_phone(client) is None
-
 
 # -- sandbox call ---------------------------------------------------------------------
 
@@ -510,15 +477,10 @@ class TestSandboxCall:
         telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
         flow = the_flow(client)
-        assert client.post(url("sandbox_call"), **JSON).status_code == 404
+        assert_json_error(client.post(url("sandbox_call"), **JSON), 404, "not_found")
         assert client.post(url("sandbox_call")).status_code == 404
         flow.refresh_from_db()
         assert flow.status == FlowStatus.PENDING
-
-    def test_get_is_not_allowed(self, client):
-        start(client)
-        assert client.get(url("sandbox_call")).status_code == 405
-        assert the_flow(client).status == FlowStatus.PENDING
 
 
 # -- telefon-ip: start modes, webhook, check ------------------------------------------
@@ -629,16 +591,25 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
 
     @pytest.mark.parametrize(
         ("method", "name", "allowed"),
-        [("get", "start", "POST"), ("get", "complete", "POST"), ("post", "status", "GET"), ("put", "challenge", "GET")],
+        [
+            ("get", "start", "POST"),
+            ("get", "complete", "POST"),
+            ("post", "status", "GET"),
+            ("put", "challenge", "GET"),
+            ("get", "sandbox_call", "POST"),
+        ],
     )
     def test_wrong_method(self, client, method, name, allowed):
+        start(client)
+        if name == "complete":  # a confirmed flow, which a GET must not finish
+            client.post(url("sandbox_call"))
+        before = the_flow(client).status
         response = getattr(client, method)(url(name), **JSON)
-        assert response.status_code == 405
+        assert_json_error(response, 405, "method_not_allowed")
         assert response["Allow"] == allowed
-        assert response.json() == {
-            "error": "method_not_allowed",
-            "message": f"This address only answers {allowed} requests.",
-        }
+        assert getattr(client, method)(url(name)).status_code == 405
+        assert logged_in_phone(client) is None
+        assert the_flow(client).status == before
 
     def test_missing_csrf_token_in_json(self):
         browser = Client(enforce_csrf_checks=True)
@@ -657,13 +628,7 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         response = browser.post(
             url("start"), {"phone": "+79001234567"}, secure=True, HTTP_X_CSRFTOKEN=token, **origin, **JSON
         )
-        assert_json_error(
-            response,
-            403,
-            "csrf_failed",
-            "The request was refused: it does not come from this site. Over HTTPS, send an Origin "
-            "(or Referer) header of this site, or one listed in CSRF_TRUSTED_ORIGINS.",
-        )
+        assert_json_error(response, 403, "csrf_failed", str(errors.CSRF_WRONG_ORIGIN.message))
         assert CallAuthFlow.objects.count() == 0
         # The same request from the site's own origin passes.
         response = browser.post(
@@ -682,20 +647,6 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         assert response.status_code == 403
         assert "CSRF verification failed" in response.content.decode()
 
-    def test_valid_csrf_token_passes(self):
-        browser = Client(enforce_csrf_checks=True)
-        browser.get("/login/")
-        token = browser.cookies["csrftoken"].value
-        response = browser.post(url("start"), {"phone": "+79001234567"}, HTTP_X_CSRFTOKEN=token, **JSON)
-        assert response.status_code == 201
-
-    def test_sandbox_call_when_the_sandbox_is_off(self, client, settings):
-        settings.CALLAUTH_PROVIDER = "telefon_ip"
-        settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
-        response = client.post(url("sandbox_call"), **JSON)
-        assert response.status_code == 404
-        assert response.json() == {"error": "not_found", "message": "The sandbox is off: calls cannot be simulated."}
-
 
 class TestChallengePageOfAnEndedFlow:
     """The page's script reloads the challenge when a flow ends; the page says exactly why."""
@@ -709,14 +660,6 @@ class TestChallengePageOfAnEndedFlow:
         assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in page  # one button: the same phone
         assert '<h1 class="callauth-title">You are not logged in</h1>' in page
         assert 'data-state="ended"' in page
-
-    def test_time_up(self, clock, client):
-        start(client)
-        clock.advance(121)
-        page = client.get(url("challenge")).content.decode()
-        assert '<h1 class="callauth-title">Time is up</h1>' in page
-        assert "The number to call works for a short time only. Get a new one and call it right away." in page
-        assert 'id="callauth-restart"' in page
 
     @pytest.mark.parametrize("finish", ["challenge", "complete"])
     def test_no_new_number_is_offered_where_it_would_be_refused_again(self, client, settings, finish):
