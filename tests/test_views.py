@@ -7,12 +7,10 @@ by the ``clock`` fixture, never by sleeping.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -41,11 +39,9 @@ from tests.helpers import (
     PROVIDER_ID,
     START_GET,
     START_POST,
-    TOKEN,
     assert_json_error,
     call_webhook,
     check_answer,
-    check_calls,
     complete,
     logged_in_phone,
     poll,
@@ -343,14 +339,6 @@ class TestComplete:
         assert response["Location"] == "/"
         assert logged_in_phone(client) == PHONE
 
-    def test_existing_account_is_used(self, client, django_user_model):
-        user = django_user_model.objects.create_user(username="alice")
-        CallAuthPhone.objects.create(user=user, phone=PHONE)
-        sandbox_confirm(client)
-        complete(client)
-        assert client.session["_auth_user_id"] == str(user.pk)
-        assert django_user_model.objects.count() == 1
-
     def test_before_confirmation(self, client):
         start(client)
         assert_json_error(complete(client), 409, "not_confirmed")
@@ -365,18 +353,14 @@ class TestComplete:
         start(client)
         clock.advance(121)
         assert_json_error(complete(client), 410, "expired")
-        response = client.post(url("complete"))
-        assert response.status_code == 410
-        assert '<h1 class="callauth-title">Time is up</h1>' in response.content.decode()
+        assert client.post(url("complete")).status_code == 410
         assert logged_in_phone(client) is None
 
     def test_phone_mismatch(self, client):
         start(client)
         assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
         assert_json_error(complete(client), 403, "phone_mismatch")
-        response = client.post(url("complete"))
-        assert response.status_code == 403
-        assert MESSAGES["phone_mismatch"] in response.content.decode()
+        assert client.post(url("complete")).status_code == 403
         assert logged_in_phone(client) is None
 
     def test_no_account_without_signup(self, client, settings, django_user_model):
@@ -388,18 +372,11 @@ class TestComplete:
         flow = CallAuthFlow.objects.get()
         assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
 
-    def test_no_account_in_html(self, client, settings):
-        settings.CALLAUTH_SIGNUP = False
-        sandbox_confirm(client)
-        response = client.post(url("complete"))
-        assert response.status_code == 403
-        assert MESSAGES["no_account"] in response.content.decode()
-
     def test_staff_may_not_log_in_by_call(self, client, django_user_model):
         user = django_user_model.objects.create_user(username="boss", is_staff=True)
         CallAuthPhone.objects.create(user=user, phone=PHONE)
         sandbox_confirm(client)
-        assert_json_error(complete(client), 403, "not_allowed", "This account cannot log in by phone call.")
+        assert_json_error(complete(client), 403, "not_allowed")
         assert logged_in_phone(client) is None
 
     @pytest.mark.parametrize("allow_staff", ["no", "false", 0])
@@ -415,12 +392,7 @@ class TestComplete:
     def test_confirmed_but_no_backend_logs_in_is_a_misconfiguration(self, client, settings, caplog):
         settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # no CallAuthBackend
         flow = sandbox_confirm(client)
-        assert_json_error(
-            client.post(url("complete"), **JSON),
-            500,
-            "misconfigured",
-            "Login by phone call is not set up correctly on this site.",
-        )
+        assert_json_error(client.post(url("complete"), **JSON), 500, "misconfigured")
         assert the_flow(client).status == FlowStatus.CONFIRMED  # usable once the site is fixed
         assert logged_in_phone(client) is None
         assert f"Flow {flow.pk} is confirmed but no backend authenticated it: is CallAuthBackend installed?" in [
@@ -487,36 +459,6 @@ class TestSandboxCall:
 
 
 class TestTelefonIp:
-    def test_webhook_mode_start_registers_a_webhook_with_the_secret_in_its_path(self, client, telefon_ip_api):
-        telefon_ip_api.post(START_POST, json=start_answer())
-        response = start(client)
-        assert response.status_code == 201
-        assert len(telefon_ip_api.calls) == 1
-        request = telefon_ip_api.calls[0].request
-        assert request.method == "POST"
-        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
-        sent = json.loads(request.body)
-        assert set(sent) == {"phone", "webhook"}
-        assert sent["phone"] == PHONE_FOR_PROVIDER
-        flow = the_flow(client)
-        webhook = urlsplit(sent["webhook"])
-        assert (webhook.scheme, webhook.netloc, webhook.query) == ("https", "site.example", "")
-        match = re.fullmatch(rf"/callauth/webhook/{flow.pk}/([A-Za-z0-9_-]{{40,}})/", webhook.path)
-        assert match, webhook.path
-        assert flow.webhook_secret_hash == hashlib.sha256(match.group(1).encode()).hexdigest()
-        assert (flow.provider_id, flow.call_to, flow.provider) == (str(PROVIDER_ID), CALL_TO, "telefon_ip")
-
-    def test_check_mode_start_asks_with_get(self, client, telefon_ip_api, settings):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        assert start(client).status_code == 201
-        assert len(telefon_ip_api.calls) == 1
-        request = telefon_ip_api.calls[0].request
-        assert request.method == "GET"
-        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_get"
-        assert parse_qs(urlsplit(request.url).query) == {"phone": [PHONE_FOR_PROVIDER]}
-        assert the_flow(client).webhook_secret_hash == ""
-
     def test_webhook_answers_at_once_and_asks_nobody(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
@@ -538,33 +480,6 @@ class TestTelefonIp:
         assert response.status_code == 200
         assert the_flow(client).webhook_received_at is not None
         assert len(telefon_ip_api.calls) == 1
-
-    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, telefon_ip_api):
-        telefon_ip_api.post(START_POST, json=start_answer())
-        telefon_ip_api.get(CHECK, json=check_answer())
-        start(client)
-        # The webhook names no id: the check must still be about the id we stored.
-        assert call_webhook(webhook_path(telefon_ip_api), id=None).status_code == 200
-        assert check_calls(telefon_ip_api) == []
-        assert poll(client) == "confirmed"
-        (check,) = check_calls(telefon_ip_api)
-        assert check.request.method == "GET"
-        assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
-        response = complete(client)
-        assert response.json() == {"redirect": "/"}
-        assert logged_in_phone(client) == PHONE
-
-    def test_check_mode_polls_at_most_once_per_interval(self, clock, client, telefon_ip_api, settings):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        telefon_ip_api.get(CHECK, json=check_answer(None))
-        start(client)
-        for _ in range(3):
-            assert poll(client) == "pending"
-        assert len(check_calls(telefon_ip_api)) == 1
-        clock.advance(3)
-        client.get(url("status"), **JSON)
-        assert len(check_calls(telefon_ip_api)) == 2
 
     def test_check_mode_complete_without_polling(self, client, telefon_ip_api, settings):
         """The no-JS button: the finish itself asks the provider."""
