@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.checks import ERROR, Error, Warning, run_checks
+from django.core.checks import ERROR, Error, run_checks
 from django.db import models
 
 from django_callauth import checks
@@ -144,12 +144,6 @@ def test_e001_names_the_simulated_provider_configured(production: Any) -> None:
     assert "sandbox" not in message.msg and "telefon_ip" not in message.msg
 
 
-def test_e001_leaves_a_broken_provider_to_e002(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "no.such.Provider"
-    assert checks.check_sandbox_in_production() == []
-    assert [m.id for m in checks.check_provider()] == ["callauth.E002"]
-
-
 # -- E002, E003 ---------------------------------------------------------------------
 
 
@@ -251,13 +245,6 @@ def test_w002_not_with_an_e006(production: Any) -> None:
 # -- E008 ---------------------------------------------------------------------------
 
 
-def test_e008_adapter_cannot_be_imported(production: Any) -> None:
-    production.CALLAUTH_ADAPTER = "no.such.Adapter"
-    [message] = checks.check_adapter()
-    assert message.id == "callauth.E008"
-    assert message.msg.startswith("CALLAUTH_ADAPTER 'no.such.Adapter' cannot be imported:")
-
-
 def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
     production.CALLAUTH_ADAPTER = "django_callauth.backends.CallAuthBackend"
     [message] = checks.check_adapter()
@@ -270,26 +257,13 @@ def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
 # -- E009, W003: where the rate limits are counted; E010: the rates; E011: the client address
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "problem"),
-    [
-        ("CACHES", DUMMY, "CACHES['default'] is a DummyCache"),
-        ("CALLAUTH_CACHE", "limits", "CACHES['limits'] is missing"),
-    ],
-    ids=["dummy-cache", "cache-missing"],
-)
-def test_e009_rate_limits_without_a_working_cache(production: Any, name: str, value: Any, problem: str) -> None:
-    setattr(production, name, value)
+def test_e009_rate_limits_in_a_cache_that_is_missing(production: Any) -> None:
+    production.CALLAUTH_CACHE = "limits"
     [error] = all_checks()
-    assert (error.id, error.msg) == ("callauth.E009", f"The rate limits need a working cache, and {problem}.")
-
-
-def test_w003_per_process_cache_in_production(production: Any) -> None:
-    production.CACHES = LOCMEM
-    [warning] = all_checks()
-    assert isinstance(warning, Warning)
-    assert warning.id == "callauth.W003"
-    assert "multiplied by the number of processes" in warning.hint
+    assert (error.id, error.msg) == (
+        "callauth.E009",
+        "The rate limits need a working cache, and CACHES['limits'] is missing.",
+    )
 
 
 def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
@@ -351,7 +325,7 @@ ONE_CHECK_FIRES = [
         "callauth.E012",
         "names a provider twice: telefon_ip, telefon_ip.",
     ),
-    ({"CACHES": LOCMEM}, "callauth.W003", ""),
+    ({"CACHES": LOCMEM}, "callauth.W003", "multiplied by the number of processes"),
     ({"CALLAUTH_WEBHOOK_BASE_URL": "http://site.example"}, "callauth.W001", "is not https."),
     ({"CALLAUTH_TTL": 121}, "callauth.W002", "CALLAUTH_TTL is longer than the provider's 120 seconds."),
 ]
@@ -365,7 +339,7 @@ def test_each_check_fires_alone_in_its_situation(
         setattr(production, name, value)
     [message] = [m for m in run_checks() if m.id.startswith("callauth.")]
     assert message.id == expected
-    assert says in message.msg
+    assert says in f"{message.msg} {message.hint}"
     assert message.hint is None or message.hint.endswith(".")
 
 
