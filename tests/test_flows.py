@@ -338,17 +338,6 @@ def test_refresh_asks_check_at_most_once_per_interval(
 
 
 @pytest.mark.django_db
-def test_refresh_interval_holds_across_instances(fake: Any, clock: Clock, flow_factory: FlowFactory) -> None:
-    # Each poll loads its own instance of the flow; they share the database row.
-    first = flow_factory()
-    polls = [stored(first) for _ in range(10)]
-    flows.refresh_flow(first)
-    for poll in polls:
-        flows.refresh_flow(poll)
-    assert fake.checks == ["id-1"]
-
-
-@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("caller", "status", "reason", "signals"),
     [
@@ -885,16 +874,6 @@ def test_in_webhook_mode_a_press_of_i_have_called_asks_once_per_interval(
     flows.refresh_flow(flow, user_says_called=True)
     assert fake.checks == ["id-1"]
     assert flow.status == FlowStatus.CONFIRMED
-
-
-@pytest.mark.django_db
-def test_in_webhook_mode_repeated_presses_are_bounded_by_the_interval(
-    fake: Any, clock: Clock, flow_factory: FlowFactory
-) -> None:
-    flow = flow_factory(webhook_secret_hash=webhook_secrets.hash_secret("s"))
-    for _ in range(10):
-        flows.refresh_flow(stored(flow), user_says_called=True)
-    assert fake.checks == ["id-1"]
 
 
 @pytest.mark.django_db
