@@ -150,14 +150,6 @@ def test_signup_creates_a_user_with_an_unusable_password(
     assert stored(flow).user == user
 
 
-def test_signup_twice_for_one_phone_makes_one_account(request_: Any, settings: Any, flow_factory: FlowFactory) -> None:
-    settings.CALLAUTH_SIGNUP = True
-    first = authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
-    second = authenticate(request_, callauth_flow=flow_factory(status=FlowStatus.CONFIRMED))
-    assert first == second
-    assert User.objects.count() == 1
-
-
 def test_an_account_named_like_the_phone_is_not_adopted(
     request_: Any, settings: Any, flow_factory: FlowFactory
 ) -> None:
@@ -170,17 +162,6 @@ def test_an_account_named_like_the_phone_is_not_adopted(
     assert len(user.username) == len(PHONE) + 7
     assert CallAuthPhone.objects.get().user == user
     assert not squatter.callauth_phones.exists()
-
-
-def test_an_account_named_like_the_phone_without_signup(
-    request_: Any, settings: Any, flow_factory: FlowFactory
-) -> None:
-    settings.CALLAUTH_SIGNUP = False
-    User.objects.create_user(PHONE, password="pw")
-    flow = flow_factory(status=FlowStatus.CONFIRMED)
-    assert authenticate(request_, callauth_flow=flow) is None
-    assert stored(flow).failure_reason == FailureReason.NO_ACCOUNT
-    assert not CallAuthPhone.objects.exists()
 
 
 def test_a_concurrent_signup_for_the_same_phone_wins(

@@ -233,10 +233,6 @@ def test_stylesheet_link() -> None:
 # -- the parts of a challenge page -----------------------------------------------------------
 
 
-def test_css_tag() -> None:
-    assert render("{% load callauth %}{% callauth_css %}") == CSS
-
-
 def test_number() -> None:
     assert render('{% load callauth %}{% callauth_number "+79990001234" %}') == (
         '<div class="callauth-number">\n'
