@@ -89,17 +89,6 @@ def test_the_webhook_is_called_like_the_provider_does(
     assert provider.parse_webhook(webhook_request) == CallReport(caller=PHONE, provider_id=started.provider_id)
 
 
-def test_make_call_returns_what_the_webhook_answered(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
-) -> None:
-    hook = WebhookReceiver(status=404)
-    try:
-        started = provider.start(PHONE, hook.url + "/unknown/")
-        assert fake_telefon_ip.make_call(started.call_to, PHONE) == 404
-    finally:
-        hook.close()
-
-
 @pytest.fixture
 def urllib3_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG, logger="urllib3")

@@ -108,14 +108,8 @@ class TestInvariant2Webhook:
         secret = webhook_secret(path)
         tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
         before = snapshot()
-        for bad in (
-            tampered,
-            secret[:-1],
-            secret + "A",
-            secret.upper() if secret.upper() != secret else secret.lower(),
-        ):
-            response = call_webhook(_with_secret(path, bad))
-            assert response.status_code == 404
+        # One near miss (every kind: test_tokens.py::test_verify_refuses_a_near_miss), then the hash itself.
+        assert call_webhook(_with_secret(path, tampered)).status_code == 404
         response = call_webhook(_with_secret(path, hashlib.sha256(secret.encode()).hexdigest()))
         self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
