@@ -232,11 +232,6 @@ def test_w002_compares_with_each_providers_own_lifetime(production: Any) -> None
     assert (warning.id, warning.msg) == ("callauth.W002", "CALLAUTH_TTL is longer than the provider's 120 seconds.")
 
 
-def test_an_unset_ttl_is_each_providers_lifetime_and_no_problem(production: Any) -> None:
-    del production.CALLAUTH_TTL
-    assert checks.check_timings() == []
-
-
 def test_w002_not_with_an_e006(production: Any) -> None:
     production.CALLAUTH_TTL = "500"
     assert [m.id for m in all_checks()] == ["callauth.E006"]
