@@ -27,7 +27,9 @@ from tests.helpers import (
     SignalLog,
     assert_json_error,
     complete,
+    logged_in_user,
     page_forms,
+    phones_of,
     sandbox_confirm,
     url,
 )
@@ -57,14 +59,6 @@ def call_and_finish(client: Client) -> Any:
     return client.post(url("link_complete"), **JSON)
 
 
-def phones_of(user: Any) -> list[str]:
-    return list(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))
-
-
-def session_user(client: Client) -> str | None:
-    return client.session.get(SESSION_KEY)
-
-
 # -- adding --------------------------------------------------------------------------------
 
 
@@ -83,7 +77,7 @@ def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(
     assert response.status_code == 200
     assert response.json() == {"phone": PHONE, "redirect": url("phones")}
     assert phones_of(alice) == [PHONE]
-    assert session_user(browser) == str(alice.pk)
+    assert logged_in_user(browser) == str(alice.pk)
     assert logins == []
     assert [(event.kwargs["user"], event.kwargs["phone"]) for event in sent.of("phone_linked")] == [(alice, PHONE)]
     assert browser.get(url("phones"), **JSON).json()["phones"][0]["phone"] == PHONE

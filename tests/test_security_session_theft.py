@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import responses
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -37,7 +36,9 @@ from tests.helpers import (
     call_webhook,
     check_answer,
     check_url,
+    logged_in_user,
     page_forms,
+    phones_of,
     start_answer,
     submit,
     tabs_of,
@@ -81,16 +82,8 @@ def remove(client: Client, owner: Any) -> Any:
     return client.post(url("phone_remove", link_id=link.pk), **JSON)
 
 
-def phones_of(user: Any) -> list[str]:
-    return sorted(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))
-
-
 def session_key(client: Client) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def logged_in_user(client: Client) -> str | None:
-    return client.session.get(SESSION_KEY)
 
 
 def provider_answers(api: responses.RequestsMock) -> None:
