@@ -431,12 +431,6 @@ class TestSandboxCall:
         flow = the_flow(client)
         assert (flow.failure_reason, flow.caller) == (FailureReason.PHONE_MISMATCH, OTHER_PHONE)
 
-    def test_invalid_caller(self, client):
-        start(client)
-        response = client.post(url("sandbox_call"), {"caller": "not a phone"}, **JSON)
-        assert_json_error(response, 400, "invalid_phone")
-        assert the_flow(client).status == FlowStatus.PENDING
-
     def test_without_a_flow(self, client):
         assert_json_error(client.post(url("sandbox_call"), **JSON), 400, "no_flow")
 
