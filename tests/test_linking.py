@@ -161,6 +161,12 @@ def test_a_link_finished_by_someone_else_logged_in_later_is_refused(
     assert phones_of(mallory) == [] and phones_of(alice) == []
 
 
+def test_adding_with_a_json_body_that_is_not_an_object_is_refused(browser: Client) -> None:
+    response = browser.post(url("phone_add"), "[1]", content_type="application/json", **JSON)
+    assert_json_error(response, 400, "invalid_request")
+    assert CallAuthFlow.objects.count() == 0
+
+
 def test_an_invalid_phone_is_refused_on_the_phones_page(browser: Client) -> None:
     message = "Enter a Russian mobile number, for example +7 900 123-45-67."
     assert_json_error(add(browser, "12345"), 400, "invalid_phone", message)
