@@ -109,13 +109,6 @@ def test_a_phone_of_another_account_is_refused_without_saying_whose(
     assert CallAuthFlow.objects.get().failure_reason == "phone_taken"
 
 
-def test_adding_ones_own_phone_again_is_fine(browser: Client, alice: Any) -> None:
-    CallAuthPhone.objects.create(user=alice, phone=PHONE)
-    add(browser)
-    assert call_and_finish(browser).status_code == 200
-    assert phones_of(alice) == [PHONE]
-
-
 def test_adding_ones_own_dormant_phone_again_lets_it_log_in_again(browser: Client, alice: Any) -> None:
     # Logged in another way, the owner proves the silent phone is still theirs.
     long_ago = timezone.now() - timedelta(days=730)
@@ -142,6 +135,7 @@ def test_the_adapter_decides_who_may_link(browser: Client, alice: Any, settings:
 def test_anonymous_visitors_are_sent_to_log_in(client: Client) -> None:
     assert_json_error(client.get(url("phones"), **JSON), 401, "login_required")
     assert_json_error(add(client), 401, "login_required")
+    assert_json_error(client.post(url("phone_remove", link_id=1), **JSON), 401, "login_required")  # not "again"
     assert client.get(url("phones"))["Location"].startswith("/login/?next=")
 
 
@@ -270,10 +264,6 @@ def test_adding_needs_a_recent_login_before_the_body_is_read(stale: Client) -> N
     response = stale.post(url("phone_add"), "[1]", content_type="application/json", **JSON)
     assert_json_error(response, 401, "reauthentication_required")
     assert CallAuthFlow.objects.count() == 0
-
-
-def test_anonymous_visitors_are_asked_to_log_in_not_to_log_in_again(client: Client) -> None:
-    assert_json_error(client.post(url("phone_remove", link_id=1), **JSON), 401, "login_required")
 
 
 def test_a_stale_phones_page_offers_to_log_in_again_instead_of_changes(stale: Client, alice: Any) -> None:
