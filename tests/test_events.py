@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
@@ -519,3 +520,17 @@ def test_an_unreachable_redis_offers_no_stream_and_the_page_polls(started: Clien
         return await asgi_twin(started).get(url("events"), **EVENT_STREAM)
 
     assert_json_error(run(scenario), 404, "push_unavailable")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_streams_read_gives_its_database_connection_back(client: Client, settings: Any) -> None:
+    """5,000 open streams must not hold 5,000 connections: each read releases its own, as a request does."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"  # the view's read touches the database
+    assert start(client).status_code == 201
+
+    async def scenario() -> str:
+        return await Stream(await asgi_twin(client).get(url("events"), **EVENT_STREAM)).status()
+
+    assert run(scenario) == "pending"
+    assert connection.connection is None
