@@ -56,14 +56,14 @@ def started(client: Client) -> CallAuthFlow:
 
 
 class TestStart:
-    # The flow: INSERT, then UPDATE with the provider's number and its refresh (3). The session
+    # The flow: INSERT, then UPDATE with the provider's number, nothing read back (2). The session
     # under a new key: does the key exist, INSERT in an atomic block (4); saved at the end of
     # the response: UPDATE in an atomic block (3).
     @pytest.mark.parametrize("mode", ["webhook_mode", "check_mode"])
     def test_in_each_mode(self, request: pytest.FixtureRequest, mode: str, django_assert_num_queries: Any) -> None:
         request.getfixturevalue(mode)
         client = Client()
-        with django_assert_num_queries(10):
+        with django_assert_num_queries(9):
             response = start(client)
         assert response.status_code == 201
 
@@ -71,16 +71,16 @@ class TestStart:
 class TestWebhook:
     """The provider's request: no session, and never a provider request of ours."""
 
-    # The flow by id, the conditional UPDATE noting the webhook, its refresh.
+    # The flow by id, the conditional UPDATE noting the webhook (nothing read back).
     def test_a_known_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
         started(Client())
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             assert call_webhook(webhook_path(webhook_mode)).status_code == 200
 
     def test_a_replayed_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
         started(Client())
         call_webhook(webhook_path(webhook_mode))
-        with django_assert_num_queries(3):  # the same: the UPDATE finds nothing to change
+        with django_assert_num_queries(1):  # the flow: it was noted already, so nothing to write
             assert call_webhook(webhook_path(webhook_mode)).status_code == 200
 
     def test_a_forged_webhook(self, webhook_mode: responses.RequestsMock, django_assert_num_queries: Any) -> None:
@@ -103,8 +103,8 @@ class TestPollAndComplete:
         with django_capture_on_commit_callbacks(execute=True):  # the webhook's request commits
             call_webhook(webhook_path(webhook_mode))
         # The session (the flow comes from the cache, where the webhook's transition put it),
-        # the UPDATE claiming the check and its refresh, the UPDATE confirming and its refresh.
-        with django_assert_num_queries(5):
+        # the UPDATE claiming the check, the UPDATE confirming (neither read back).
+        with django_assert_num_queries(3):
             assert poll(client) == "confirmed"
         assert [call.request.url for call in webhook_mode.calls][1:] == [check_url()]
         assert flow.pk
@@ -119,7 +119,7 @@ class TestPollAndComplete:
         assert poll(client) == "confirmed"
         # As an existing account (below), without the phone's age (a phone just added is not dormant),
         # plus: is the username free, INSERT the user, INSERT its phone.
-        with django_assert_num_queries(24):
+        with django_assert_num_queries(23):
             assert complete(client).status_code == 200
 
     def test_complete_of_an_existing_account(
@@ -136,9 +136,9 @@ class TestPollAndComplete:
         call_webhook(webhook_path(webhook_mode))
         assert poll(client) == "confirmed"
         # The session, the flow (from the database: finishing decides). In one atomic block (+2):
-        # the UPDATE claiming the flow and its refresh, the phone with its user, the phone's age
+        # the UPDATE claiming the flow, the phone with its user, the phone's age
         # (is it dormant?), the flow's user, the phone's last login. Then login(): does the new
         # session key exist, INSERT it in an atomic block (+2), read and DELETE the old session,
         # the user's last_login; the session saved at the end of the response in an atomic block (+2).
-        with django_assert_num_queries(20):
+        with django_assert_num_queries(19):
             assert complete(client).status_code == 200

@@ -40,7 +40,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
 from ..conf import app_settings
-from ..models import CallAuthFlow
+from ..models import CACHED_SECRET_MARK, CallAuthFlow
 
 logger = logging.getLogger("django_callauth")
 
@@ -79,7 +79,7 @@ def _failed() -> None:
 def _state(flow: CallAuthFlow) -> dict[str, Any]:
     state: dict[str, Any] = {field.attname: getattr(flow, field.attname) for field in flow._meta.concrete_fields}
     # Only whether there is one: the hash stays in the database (the webhook reads it there).
-    state["webhook_secret_hash"] = "*" if flow.webhook_secret_hash else ""
+    state["webhook_secret_hash"] = CACHED_SECRET_MARK if flow.webhook_secret_hash else ""
     return state
 
 

@@ -108,7 +108,8 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthPro
         # Even a report of another phone is verified rather than ignored: only the
         # provider knows this URL's secret, and a confirmed mismatch tells the user
         # at once to call from the right phone, instead of leaving them to time out.
-        flow.note_webhook()
+        if flow.webhook_received_at is None:  # else a replay: a per-flow webhook's time is never unset
+            flow.note_webhook()
         return ReportOutcome.ACCEPTED
     apply_report(flow, caller, reported_at=timezone.now())
     return ReportOutcome.APPLIED
