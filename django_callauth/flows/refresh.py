@@ -79,6 +79,23 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         flow.forget_callback(received_at)
 
 
+def verify_report(flow: CallAuthFlow) -> None:
+    """Verify a webhook's or callback's report at once, in the provider's own request.
+
+    The check a poll would make next (``refresh_flow``), bounded exactly as there: the
+    claim, ``max_checks``, the interval, the grace. So the page's next event or poll
+    already says how the call went, and a forged callback costs at most the checks it
+    always could. Whatever fails here (the provider down or hanging until its timeout, a
+    bug in its parsing, the database) is logged and leaves the flow as the report left it:
+    noted, so the next poll or finish asks the provider again. The provider still gets its
+    answer: its report is kept, and a 5xx would only make it send the same one again.
+    """
+    try:
+        refresh_flow(flow)
+    except Exception:
+        logger.exception("Flow %s: verifying its report failed; a poll or the finish checks it", flow.pk)
+
+
 def _confirm_review_flow(flow: CallAuthFlow, request: HttpRequest | None) -> None:
     """The press of "I have called" on a review flow confirms it with the flow's own phone.
 
