@@ -64,7 +64,17 @@ E164 = re.compile(r"\+7[0-9]{10}")
 CHECK = API + f"reverse_auth_phone_check/{PROVIDER_ID}/"
 
 
-START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", "status_url", "complete_url"}
+START_KEYS = {
+    "status",
+    "call_to",
+    "tel_uri",
+    "qr",
+    "expires_at",
+    "expires_in",
+    "poll_after",
+    "status_url",
+    "complete_url",
+}
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
@@ -316,7 +326,7 @@ class TestStatus:
         response = client.get(url("status"), **JSON)
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"status", "expires_in"}
+        assert set(body) == {"status", "expires_in", "poll_after"}
         assert body["status"] == "pending"
         assert body["expires_in"] in (119, 120)
 
@@ -327,7 +337,7 @@ class TestStatus:
     def test_expired(self, clock, client):
         start(client)
         clock.advance(120)
-        assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0}
+        assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0, "poll_after": 1}
         assert the_flow(client).status == FlowStatus.EXPIRED
 
     def test_failed_on_another_phone(self, client):
@@ -555,39 +565,37 @@ class TestTelefonIp:
         assert parse_qs(urlsplit(request.url).query) == {"phone": [PHONE_FOR_PROVIDER]}
         assert the_flow(client).webhook_secret_hash == ""
 
-    def test_webhook_answers_at_once_and_asks_nobody(self, client, telefon_ip_api):
+    def test_webhook_verifies_the_call_before_it_answers(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         response = call_webhook(webhook_path(telefon_ip_api))
         assert response.status_code == 200
         assert response.json() == {"ok": True}
-        assert len(telefon_ip_api.calls) == 1  # only the start: the webhook did not ask the provider
-        flow = the_flow(client)
-        assert flow.status == FlowStatus.PENDING
-        assert flow.webhook_received_at is not None
+        assert len(check_calls(telefon_ip_api)) == 1  # the webhook's own check
+        assert poll(client) == "confirmed"  # the page's next poll already knows, and asks nobody
+        assert len(check_calls(telefon_ip_api)) == 1
 
     def test_webhook_by_post_is_accepted(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         response = Client().post(
             webhook_path(telefon_ip_api), {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)}
         )
         assert response.status_code == 200
-        assert the_flow(client).webhook_received_at is not None
-        assert len(telefon_ip_api.calls) == 1
+        assert the_flow(client).status == FlowStatus.CONFIRMED
 
-    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, telefon_ip_api):
+    def test_webhook_is_verified_by_checking_our_stored_id(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         # The webhook names no id: the check must still be about the id we stored.
         assert call_webhook(webhook_path(telefon_ip_api), id=None).status_code == 200
-        assert check_calls(telefon_ip_api) == []
-        assert poll(client) == "confirmed"
         (check,) = check_calls(telefon_ip_api)
         assert check.request.method == "GET"
         assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
+        assert poll(client) == "confirmed"
         response = complete(client)
         assert response.json() == {"redirect": "/"}
         assert logged_in_phone(client) == PHONE

@@ -4,7 +4,8 @@ The web layer (``django_callauth.web``) calls these; nothing here answers a requ
 names below are the layer's interface; the modules hold the rest.
 """
 
-from .refresh import max_checks, refresh_flow
+from .polling import poll_after
+from .refresh import max_checks, refresh_flow, verify_report
 from .reports import ReportOutcome, apply_report, confirmed_caller, handle_callback, handle_webhook, simulate_call
 from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_from_session, forget_flow
 from .start import start_flow
@@ -20,7 +21,9 @@ __all__ = [
     "handle_callback",
     "handle_webhook",
     "max_checks",
+    "poll_after",
     "refresh_flow",
     "simulate_call",
     "start_flow",
+    "verify_report",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from .. import errors, flows, signals
 from ..adapter import get_adapter
 from ..errors import ApiError, CallAuthRefusal
-from ..guards import devices
+from ..guards import devices, polls
 from ..models import CallAuthFlow, FlowPurpose, FlowStatus
 from ..phones import MAX_INPUT_LENGTH, normalize_phone
 from ..types import User
@@ -121,10 +122,14 @@ def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> Ht
     flow = flows.flow_from_session(request.session, purpose, cached=True)
     if flow is None:
         return no_flow(request, purpose)
+    wait = polls.slow_down(str(flow.pk))
+    if wait is not None:  # a courtesy: polls do not cost checks (flows/refresh.py bounds those)
+        return error_response(request, replace(errors.SLOW_DOWN.format(wait=wait), retry_after=wait))
     flows.refresh_flow(flow, request=request)
     if not wants_json(request):
         return redirect(FLOW_URLS[purpose]["challenge"])
-    return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
+    answer = {"status": flow.current_status(), "expires_in": flow.expires_in(), "poll_after": flows.poll_after(flow)}
+    return JsonResponse(answer)
 
 
 @endpoint("POST")

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from .. import errors
+from .. import errors, flows
 from ..errors import ApiError, ErrorCode
 from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from ..phones import format_phone, tel_uri
@@ -56,6 +56,7 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "qr": qr_data_uri(tel_uri(flow.call_to)),
         "expires_at": flow.expires_at.isoformat(),
         "expires_in": flow.expires_in(),
+        "poll_after": flows.poll_after(flow),
         "status_url": reverse(urls["status"]),
         "complete_url": reverse(urls["complete"]),
     }
