@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 
 from ..conf import app_settings
 from .limits import _site
@@ -33,6 +34,14 @@ SLACK_POLLS = 2
 _clock: Callable[[], float] = time.time
 
 
+def _cache() -> BaseCache:
+    return caches[app_settings.CACHE]
+
+
+def _key(flow_id: str, window: int) -> str:
+    return f"callauth:polls:{_site()}:{flow_id}:{window}"
+
+
 def allowed_per_window(interval: float) -> int:
     """The most polls a window admits at ``interval`` seconds between polls, with the slack."""
     return math.ceil(WINDOW_SECONDS / interval * (1 + SLACK_SHARE)) + SLACK_POLLS
@@ -42,8 +51,8 @@ def slow_down(flow_id: str) -> int | None:
     """Count one poll of ``flow_id``; seconds to wait when its polls are clearly too fast, else None."""
     now = _clock()
     window = int(now // WINDOW_SECONDS)
-    key = f"callauth:polls:{_site()}:{flow_id}:{window}"
-    cache = caches[app_settings.CACHE]
+    key = _key(flow_id, window)
+    cache = _cache()
     try:
         try:
             count = cache.incr(key)
