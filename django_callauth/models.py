@@ -343,7 +343,7 @@ class CallAuthFlow(models.Model):
         now = timezone.now()
         due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
         condition = Q(checks_made__lt=max_checks) & due
-        counts = ("checks_made",)
+        counts: tuple[str, ...] = ("checks_made",)
         if called_bound is not None:
             condition &= Q(called_checks__lt=called_bound)
             counts += ("called_checks",)

@@ -17,11 +17,11 @@ from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.helpers import (
     CALL_TO,
-    Clock,
     JSON,
     PHONE,
     START_GET,
     START_POST,
+    Clock,
     assert_json_error,
     call_webhook,
     check_answer,

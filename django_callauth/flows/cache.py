@@ -30,7 +30,6 @@ one per poll (transitions still try it: their copies are replaced whenever it an
 from __future__ import annotations
 
 import logging
-import time
 from functools import partial
 from typing import Any
 
@@ -40,6 +39,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
 from ..conf import app_settings
+from ..guards import cachehealth
 from ..models import CACHED_SECRET_MARK, CallAuthFlow
 
 logger = logging.getLogger("django_callauth")
@@ -47,11 +47,10 @@ logger = logging.getLogger("django_callauth")
 #: How long a copy lives: a pending flow's row is read from the database once in this
 #: long, and a transition the cache could neither store nor delete is hidden at most this long.
 MAX_AGE_SECONDS = 10
-#: How long polls read the database without asking the cache, after it failed to answer.
-BACK_OFF_SECONDS = 5
-
-# When the cache of each alias last failed (time.monotonic()), in this process.
-_failed_at: dict[str, float] = {}
+# How long polls read the database without asking the cache after it failed to answer, and
+# when it last did: shared with the poll counter (guards/polls.py), which skips it as long.
+_failed_at = cachehealth.failed_at
+BACK_OFF_SECONDS = cachehealth.BACK_OFF_SECONDS
 
 
 def _cache() -> BaseCache:
@@ -68,12 +67,11 @@ def shared() -> bool:
 
 
 def _usable_for_polls() -> bool:
-    failed_at = _failed_at.get(app_settings.CACHE)
-    return shared() and (failed_at is None or time.monotonic() - failed_at >= BACK_OFF_SECONDS)
+    return shared() and not cachehealth.backing_off()
 
 
 def _failed() -> None:
-    _failed_at[app_settings.CACHE] = time.monotonic()
+    cachehealth.failed()
 
 
 def _state(flow: CallAuthFlow) -> dict[str, Any]:

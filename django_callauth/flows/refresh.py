@@ -48,6 +48,8 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         if user_says_called:
             _confirm_review_flow(flow, request)
         return
+    if flow.uses_webhook and flow.webhook_received_at is None and not user_says_called:
+        return  # the provider will tell of the call (most polls): nothing to ask, not even who it is
     provider = provider_named(flow.provider)
     if provider is None:
         logger.warning("Flow %s: its provider %r is no longer configured; it cannot be checked", flow.pk, flow.provider)
