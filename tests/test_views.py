@@ -486,7 +486,7 @@ class TestSandboxCall:
         response = client.post(url("sandbox_call"), **JSON)
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"status", "expires_in"}
+        assert set(body) == {"status", "expires_in", "poll_after"}
         assert body["status"] == "confirmed"
         flow = the_flow(client)
         assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)

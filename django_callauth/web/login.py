@@ -37,6 +37,7 @@ from .presenters import (
     flow_problem,
     no_flow,
     retry_helps,
+    status_payload,
 )
 from .redirects import safe_next
 
@@ -128,8 +129,7 @@ def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> Ht
     flows.refresh_flow(flow, request=request)
     if not wants_json(request):
         return redirect(FLOW_URLS[purpose]["challenge"])
-    answer = {"status": flow.current_status(), "expires_in": flow.expires_in(), "poll_after": flows.poll_after(flow)}
-    return JsonResponse(answer)
+    return JsonResponse(status_payload(flow))
 
 
 @endpoint("POST")

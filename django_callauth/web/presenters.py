@@ -66,6 +66,11 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
     return payload
 
 
+def status_payload(flow: CallAuthFlow) -> dict[str, Any]:
+    """The status answer: where the flow stands, and when to ask again (``flows.poll_after``)."""
+    return {"status": flow.current_status(), "expires_in": flow.expires_in(), "poll_after": flows.poll_after(flow)}
+
+
 def no_flow(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
     if purpose == FlowPurpose.LINK:
         return error_response(request, errors.NO_LINK_FLOW)
