@@ -220,8 +220,11 @@ def test_a_cache_refusing_a_poll_s_copy_is_left_alone_for_the_back_off(
     flow = flow_factory()
     browser = client_holding(flow)
     asked: list[str] = []
+    add = type(shared_cache).add
 
     def refuse(self: Any, key: str, *args: Any, **kwargs: Any) -> bool:
+        if not key.startswith("callauth:flow:"):  # the poll's count (guards/polls.py) is stored
+            return add(self, key, *args, **kwargs)
         asked.append(key)
         raise ConnectionError("OOM command not allowed when used memory > 'maxmemory'")
 

@@ -7,7 +7,7 @@ names below are the layer's interface; the modules hold the rest.
 from .polling import poll_after
 from .refresh import max_checks, refresh_flow, verify_report
 from .reports import ReportOutcome, apply_report, confirmed_caller, handle_callback, handle_webhook, simulate_call
-from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_from_session, forget_flow
+from .session import SESSION_FLOW_KEY, SESSION_KEYS, flow_from_session, flow_to_poll, forget_flow
 from .start import start_flow
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "apply_report",
     "confirmed_caller",
     "flow_from_session",
+    "flow_to_poll",
     "forget_flow",
     "handle_callback",
     "handle_webhook",

@@ -39,7 +39,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
 from ..conf import app_settings
-from ..guards import cachehealth
+from ..guards import cachehealth, polls
 from ..models import CACHED_SECRET_MARK, CallAuthFlow
 
 logger = logging.getLogger("django_callauth")
@@ -152,9 +152,35 @@ def load(flow_id: str) -> CallAuthFlow | None:
     try:
         state = _cache().get(key)
     except Exception as exc:
-        _failed()
-        logger.warning("Flow %s: the cache failed to answer (%s); reading the database", flow_id, type(exc).__name__)
+        _unanswered(flow_id, exc)
         return None
+    return _from_state(key, state)
+
+
+def load_polled(flow_id: str) -> tuple[CallAuthFlow | None, int | None]:
+    """``load``, and the status poll counted for ``slow_down`` (guards/polls.py), in one round trip.
+
+    Returns the flow or None (a miss, as ``load``), and the wait ``slow_down`` answers or
+    None. A cache that fails is a miss and refuses nothing (both fail open).
+    """
+    if not _usable_for_polls():
+        return None, polls.slow_down(flow_id)
+    key = _key(flow_id)
+    try:
+        wait, (state,) = polls.counted(flow_id, key)
+    except Exception as exc:
+        _unanswered(flow_id, exc)
+        return None, None
+    return _from_state(key, state), wait
+
+
+def _unanswered(flow_id: str, exc: Exception) -> None:
+    _failed()
+    logger.warning("Flow %s: the cache failed to answer (%s); reading the database", flow_id, type(exc).__name__)
+
+
+def _from_state(key: str, state: object) -> CallAuthFlow | None:
+    """The flow a copy holds, or None for none (or an unusable one, which is deleted)."""
     if not isinstance(state, dict):
         return None
     try:

@@ -20,28 +20,40 @@ SESSION_FLOW_KEY = "_callauth_flow_id"
 SESSION_KEYS: dict[str, str] = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
 
 
-def flow_from_session(
-    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN, *, cached: bool = False
-) -> CallAuthFlow | None:
-    """The flow of ``purpose`` this browser started, if any (invariant 1).
+def flow_from_session(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1), from the database."""
+    flow_id = session.get(SESSION_KEYS[purpose])
+    return _stored(flow_id, purpose) if isinstance(flow_id, str) else None
 
-    ``cached``: as last stored in the cache, for the pages that only show the state (the
-    status poll); whatever decides reads the database.
+
+def flow_to_poll(
+    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> tuple[CallAuthFlow | None, int | None]:
+    """For the status poll: the flow as ``flow_from_session`` finds it, and ``slow_down``'s wait.
+
+    The flow as last stored in the cache, for a poll only shows the state (whatever decides
+    reads the database); the poll is counted for ``slow_down`` in the same round trip
+    (cache.load_polled). A poll it refuses reads nothing more: the flow is then None.
     """
     flow_id = session.get(SESSION_KEYS[purpose])
     if not isinstance(flow_id, str):
-        return None
-    if cached:
-        flow = cache.load(flow_id)
-        if flow is not None:
-            return flow if flow.purpose == purpose else None
+        return None, None
+    flow, wait = cache.load_polled(flow_id)
+    if wait is not None:
+        return None, wait
+    if flow is not None:
+        return (flow if flow.purpose == purpose else None), None
+    flow = _stored(flow_id, purpose)
+    if flow is not None:
+        cache.fill(flow)
+    return flow, None
+
+
+def _stored(flow_id: str, purpose: FlowPurpose) -> CallAuthFlow | None:
     try:
-        flow = CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
+        return CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
     except ValidationError:  # not a UUID: an old or foreign session value
         return None
-    if flow is not None and cached:
-        cache.fill(flow)
-    return flow
 
 
 def forget_flow(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
@@ -47,21 +48,28 @@ def _key(flow_id: str, window: int) -> str:
     return f"callauth:polls:{_site()}:{flow_id}:{window}"
 
 
-def _count(cache: BaseCache, key: str, timeout: int) -> int:
-    """Add one to the counter ``key`` (created with ``timeout``); its new count."""
+def _count(cache: BaseCache, key: str, timeout: int, reads: tuple[str, ...]) -> tuple[int, list[Any]]:
+    """Add one to the counter ``key`` (created with ``timeout``) and get ``reads``: its new count, their values."""
     if isinstance(cache, RedisCache):
-        # Django's incr asks EXISTS first and needs an add before the first: three round
-        # trips. This is one: SET NX creates the counter with its lifetime, INCR counts.
-        # Django stores an int as it is, so the counter reads back through the cache too.
+        # Django's get and incr are a round trip each, and its incr asks EXISTS first and
+        # needs an add before the first. This is one round trip: the GETs, SET NX creating
+        # the counter with its lifetime, INCR. Django stores an int as it is, so the counter
+        # reads back through the cache too; other values are read as Django's get reads them.
         stored = cache.make_and_validate_key(key)
-        pipe = cache._cache.get_client(stored, write=True).pipeline(transaction=False)
+        client = cache._cache
+        pipe = client.get_client(stored, write=True).pipeline(transaction=False)
+        for read in reads:
+            pipe.get(cache.make_and_validate_key(read))
         pipe.set(stored, 0, ex=timeout, nx=True)
         pipe.incr(stored)
-        return int(pipe.execute()[1])
+        *values, _created, count = pipe.execute()
+        loads = client._serializer.loads  # type: ignore[attr-defined]  # what RedisCache.get reads with
+        return int(count), [None if value is None else loads(value) for value in values]
+    values = [cache.get(read) for read in reads]
     try:
-        return cache.incr(key)
+        return cache.incr(key), values
     except ValueError:  # the window's first poll (or its counter was evicted)
-        return 1 if cache.add(key, 1, timeout) else cache.incr(key)
+        return (1 if cache.add(key, 1, timeout) else cache.incr(key)), values
 
 
 def allowed_per_window(interval: float) -> int:
@@ -71,16 +79,26 @@ def allowed_per_window(interval: float) -> int:
 
 def slow_down(flow_id: str) -> int | None:
     """Count one poll of ``flow_id``; seconds to wait when its polls are clearly too fast, else None."""
-    now = _clock()
-    window = int(now // WINDOW_SECONDS)
-    key = _key(flow_id, window)
     if cachehealth.backing_off():  # it failed a poll lately: wait no timeout for it (fails open)
         return None
     try:
-        count = _count(_cache(), key, WINDOW_SECONDS + 1)
+        wait, _values = counted(flow_id)
     except Exception:  # fails open: not a poll is refused for a cache that cannot count
         cachehealth.failed()
         return None
+    return wait
+
+
+def counted(flow_id: str, *reads: str) -> tuple[int | None, list[Any]]:
+    """Count one poll of ``flow_id`` and read the cache keys ``reads`` in the same round trip.
+
+    Returns the wait ``slow_down`` answers (None: the poll is on time) and the values read
+    (None for a key the cache does not hold). Raises whatever the cache raises: the caller
+    fails open (``slow_down``; the flow cache's poll, flows/cache.py).
+    """
+    now = _clock()
+    window = int(now // WINDOW_SECONDS)
+    count, values = _count(_cache(), _key(flow_id, window), WINDOW_SECONDS + 1, reads)
     if count <= allowed_per_window(app_settings.POLL_INTERVAL):
-        return None
-    return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+        return None, values
+    return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now)), values

@@ -21,7 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from .. import errors, flows, signals
 from ..adapter import get_adapter
 from ..errors import ApiError, CallAuthRefusal
-from ..guards import devices, polls
+from ..guards import devices
 from ..models import CallAuthFlow, FlowPurpose, FlowStatus
 from ..phones import MAX_INPUT_LENGTH, normalize_phone
 from ..types import User
@@ -120,12 +120,11 @@ def challenge(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) ->
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
-    flow = flows.flow_from_session(request.session, purpose, cached=True)
-    if flow is None:
-        return no_flow(request, purpose)
-    wait = polls.slow_down(str(flow.pk))
+    flow, wait = flows.flow_to_poll(request.session, purpose)
     if wait is not None:  # a courtesy: polls do not cost checks (flows/refresh.py bounds those)
         return error_response(request, replace(errors.SLOW_DOWN.format(wait=wait), retry_after=wait))
+    if flow is None:
+        return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)
     if not wants_json(request):
         return redirect(FLOW_URLS[purpose]["challenge"])
