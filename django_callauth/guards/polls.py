@@ -55,11 +55,11 @@ def _count(cache: BaseCache, key: str, timeout: int, reads: tuple[str, ...]) -> 
         # needs an add before the first. This is one round trip: the GETs, SET NX creating
         # the counter with its lifetime, INCR. Django stores an int as it is, so the counter
         # reads back through the cache too; other values are read as Django's get reads them.
-        stored = cache.make_and_validate_key(key)
+        stored = cache.make_key(key)  # our own keys: nothing to validate
         client = cache._cache
         pipe = client.get_client(stored, write=True).pipeline(transaction=False)
         for read in reads:
-            pipe.get(cache.make_and_validate_key(read))
+            pipe.get(cache.make_key(read))
         pipe.set(stored, 0, ex=timeout, nx=True)
         pipe.incr(stored)
         *values, _created, count = pipe.execute()
