@@ -93,6 +93,20 @@ def test_a_stale_instance_that_still_wins_ends_as_the_row(clock: Clock, flow_fac
     assert [getattr(mine, name) for name in fields] == [getattr(row, name) for name in fields]
 
 
+def test_a_copy_from_the_state_cache_wins_without_a_read_back(
+    clock: Clock, flow_factory: FlowFactory, django_assert_num_queries: Any
+) -> None:
+    from django_callauth.flows import cache as flow_cache
+    from django_callauth.guards.webhook_secrets import hash_secret
+
+    flow = flow_factory(webhook_secret_hash=hash_secret("s3cr3t"))
+    copy = CallAuthFlow(**flow_cache._state(flow))  # holds only that there is a secret, not its hash
+    clock.advance(120)
+    with django_assert_num_queries(1):
+        assert copy.expire() is True
+    assert (copy.status, stored(copy).webhook_secret_hash) == (FlowStatus.EXPIRED, hash_secret("s3cr3t"))
+
+
 # -- fail -------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 Every open challenge page polls the status every second; 10,000 people waiting
 would be 10,000 queries a second for nothing. So each flow's row is copied into the
 cache when a transition commits (``CallAuthFlow._update`` calls ``changed``) and on a
-miss (``fill``), and the status poll reads it from there (``load``). Deciding stays on
+miss (``fill``), and the status poll reads it from there (``load_polled``). Deciding stays on
 the database: ``complete``, checks and webhooks load the row, and every transition is
 still a conditional UPDATE.
 
@@ -143,25 +143,12 @@ def fill(flow: CallAuthFlow) -> None:
         logger.warning("Flow %s: its state could not be cached (%s)", flow.pk, type(exc).__name__)
 
 
-def load(flow_id: str) -> CallAuthFlow | None:
-    """The flow as last stored, or None on a miss (absent, too old, untrusted, or the cache failing)."""
-
-    if not _usable_for_polls():
-        return None
-    key = _key(flow_id)
-    try:
-        state = _cache().get(key)
-    except Exception as exc:
-        _unanswered(flow_id, exc)
-        return None
-    return _from_state(key, state)
-
-
 def load_polled(flow_id: str) -> tuple[CallAuthFlow | None, int | None]:
-    """``load``, and the status poll counted for ``slow_down`` (guards/polls.py), in one round trip.
+    """The flow as last stored, and the status poll counted for ``slow_down`` (guards/polls.py), in one round trip.
 
-    Returns the flow or None (a miss, as ``load``), and the wait ``slow_down`` answers or
-    None. A cache that fails is a miss and refuses nothing (both fail open).
+    Returns the flow, or None on a miss (absent, too old, untrusted, or the cache failing),
+    and the wait ``slow_down`` answers or None. A cache that fails is a miss and refuses
+    nothing (both fail open).
     """
     if not _usable_for_polls():
         return None, polls.slow_down(flow_id)
