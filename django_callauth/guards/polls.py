@@ -2,10 +2,10 @@
 
 Counted per flow (the session's), in the shared cache ``CALLAUTH_CACHE``: one counter per
 flow and ``WINDOW_SECONDS`` window, one cache operation per poll (on Redis one round trip;
-elsewhere an ``incr``, and an ``add`` for the window's first). A window admits half again
-as many polls as the interval allows, plus two, so a page polling on time is never
-refused, whatever its jitter; only a client clearly faster is told to wait until the
-window ends.
+elsewhere an ``incr``, and an ``add`` for the window's first). A window admits the polls
+of ``TABS`` pages on time, half again, plus two: the flow is the session's, so every tab
+of its page polls it, and a page polling on time is never refused, whatever its jitter;
+only a client clearly faster is told to wait until the window ends.
 
 It fails open: a cache that cannot count refuses no poll, and one that failed a poll
 lately is not asked for ``cachehealth.BACK_OFF_SECONDS`` (a hanging cache costs no timeout
@@ -32,7 +32,9 @@ from .limits import _site
 #: The counting window: long enough to smooth a page's jitter, short enough that a refusal
 #: ends soon.
 WINDOW_SECONDS = 10
-#: How many more polls than the interval allows a window admits: a share, and a few over.
+#: The pages of one flow (tabs of the same session) a window admits polling on time.
+TABS = 2
+#: How many more polls than that a window admits: a share, and a few over.
 SLACK_SHARE = 0.5
 SLACK_POLLS = 2
 
@@ -73,8 +75,8 @@ def _count(cache: BaseCache, key: str, timeout: int, reads: tuple[str, ...]) -> 
 
 
 def allowed_per_window(interval: float) -> int:
-    """The most polls a window admits at ``interval`` seconds between polls, with the slack."""
-    return math.ceil(WINDOW_SECONDS / interval * (1 + SLACK_SHARE)) + SLACK_POLLS
+    """The most polls a window admits at ``interval`` seconds between a page's polls, with the slack."""
+    return math.ceil(WINDOW_SECONDS / interval * TABS * (1 + SLACK_SHARE)) + SLACK_POLLS
 
 
 def slow_down(flow_id: str) -> int | None:
