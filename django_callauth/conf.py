@@ -282,6 +282,13 @@ class CallAuthSettings:
         "At most one provider check per flow per this many seconds.",
         check_id="callauth.E006",
     )
+    POLL_INTERVAL = Setting[float](
+        "POLL_INTERVAL",
+        1,
+        positive_number("seconds"),
+        "The shortest wait between a page's status polls: poll_after never says less, and a flow's "
+        "polls clearly faster are answered slow_down.",
+    )
     SIGNUP = Setting[bool]("SIGNUP", False, BOOLEAN, "Create an account for a phone that has none.")
     ALLOW_STAFF = Setting[bool](
         "ALLOW_STAFF", False, BOOLEAN, "Let staff and superusers log in by call (off: caller ID can be spoofed)."

@@ -199,6 +199,13 @@ class ErrorCode(str, enum.Enum):  # noqa: UP042  (enum.StrEnum is Python 3.11+; 
         "A confirmed flow that no authentication backend accepted: ``CallAuthBackend`` is not installed.",
     )
 
+    SLOW_DOWN = (
+        "slow_down",
+        HTTPStatus.TOO_MANY_REQUESTS,
+        "The status of this flow was polled clearly faster than ``CALLAUTH_POLL_INTERVAL`` allows; "
+        "``Retry-After`` says when to poll again (the answer's ``poll_after`` says how often).",
+    )
+
     # -- the user's phones ---------------------------------------------------------
     LOGIN_REQUIRED = (
         "login_required",
@@ -328,6 +335,8 @@ ALREADY_USED_LINK = ApiError(ErrorCode.ALREADY_USED, _("This call was already us
 NOT_ALLOWED_LINK = ApiError(ErrorCode.NOT_ALLOWED, _("This phone number cannot be added to your account."))
 CANCELLED_LINK = ApiError(ErrorCode.CANCELLED, _("A newer phone number is being added in this browser."))
 PHONE_TAKEN = ApiError(ErrorCode.PHONE_TAKEN, _("This phone number is already linked to another account."))
+# %(wait)s: whole seconds, a number (the status poll's ``Retry-After``).
+SLOW_DOWN = ApiError(ErrorCode.SLOW_DOWN, _("Checking too often. Wait %(wait)s s, then check again."))
 START_FAILED = ApiError(ErrorCode.PROVIDER_ERROR, _("The phone call service failed. Please start again."))
 LOGIN_FAILED = ApiError(ErrorCode.LOGIN_FAILED, _("Something went wrong while logging you in. Please try again."))
 MISCONFIGURED = ApiError(ErrorCode.MISCONFIGURED, _("Login by phone call is not set up correctly on this site."))

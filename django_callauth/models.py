@@ -3,7 +3,8 @@
 Every state change is a conditional ``UPDATE … WHERE status = <expected>`` that must
 affect exactly one row (docs/security.rst, invariant 4): concurrent webhooks, polls and
 finishes race on the database, and at most one of them wins. The methods return
-whether this caller won; the in-memory instance is refreshed either way. The status
+whether this caller won; the in-memory instance then holds the row as stored either way
+(``CallAuthFlow._update`` says how without reading it back after a win). The status
 changes a flow may make are listed once, in ``ALLOWED_TRANSITIONS``.
 """
 
@@ -85,7 +86,12 @@ class FailureReason(models.TextChoices):
     DORMANT = "dormant", _("Phone unused for too long to log in on its own")
 
 
-#: Sent after a flow's row changed (``flow``: the instance, refreshed). The state cache
+#: What a copy of a flow from the state cache holds instead of its webhook secret's hash
+#: (flows/cache.py): only that there is one.
+CACHED_SECRET_MARK = "*"
+
+
+#: Sent after a flow's row changed (``flow``: the instance, as stored). The state cache
 #: listens (connected in ``apps.ready``), so models know nothing of it: the layers stay one way.
 flow_changed = Signal()
 
@@ -193,18 +199,56 @@ class CallAuthFlow(models.Model):
             raise TransitionNotAllowed(f"a flow may not go from {source!r} to {target!r}")
         return self._update(Q(status=source) & (condition or Q()), status=target, **changes)
 
-    def _update_while(self, status: FlowStatus, condition: Q, /, **changes: Any) -> bool:
+    def _update_while(
+        self, status: FlowStatus, condition: Q, /, increments: tuple[str, ...] = (), **changes: Any
+    ) -> bool:
         """Change fields other than the status of a flow that is still ``status``."""
         if "status" in changes:
             raise TransitionNotAllowed("a status change goes through _transition")
-        return self._update(Q(status=status) & condition, **changes)
+        return self._update(Q(status=status) & condition, increments, **changes)
 
-    def _update(self, condition: Q, **changes: Any) -> bool:
-        won = type(self)._default_manager.filter(condition, pk=self.pk).update(**changes) == 1
-        self.refresh_from_db()
+    def _update(self, condition: Q, /, increments: tuple[str, ...] = (), **changes: Any) -> bool:
+        """Apply ``changes`` (and add one to each field of ``increments``) if the row matches ``condition``.
+
+        First as a compare-and-set: the row must also still hold every value this instance
+        holds. When that wins, the row is now exactly the instance with the changes, so they
+        are set on it and nothing is read back (one statement per transition). When it
+        loses (the condition fails, or the instance was stale: another process changed the
+        row since it was read, or it came from the state cache), the update is tried as
+        before, on the condition alone, and the row read back, won or lost. Either way the
+        instance ends as the row stands, and ``flow_changed`` carries it only after a win:
+        the state cache stores what the database says (docs/security.rst, invariant 20).
+        """
+        rows = type(self)._default_manager.filter(pk=self.pk)
+        literal = {name: getattr(self, name) + 1 for name in increments}
+        if rows.filter(condition, self._as_read()).update(**changes, **literal) == 1:
+            for name, value in {**changes, **literal}.items():
+                setattr(self, name, value)
+            won = True
+        else:
+            counted = {name: F(name) + 1 for name in increments}
+            won = rows.filter(condition).update(**changes, **counted) == 1
+            self.refresh_from_db()
         if won:
             flow_changed.send(sender=type(self), flow=self)  # the state cache follows it (flows/cache.py)
         return won
+
+    def _as_read(self) -> Q:
+        """The row as this instance holds it: every stored value but the primary key.
+
+        A copy from the state cache holds only whether there is a webhook secret (its hash
+        stays in the database, flows/cache.py): it is compared as that.
+        """
+        held = Q()
+        for field in self._meta.concrete_fields:
+            if field.primary_key:
+                continue
+            value = getattr(self, field.attname)
+            if field.attname == "webhook_secret_hash" and value == CACHED_SECRET_MARK:
+                held &= ~Q(webhook_secret_hash="")
+            else:
+                held &= Q(**{field.attname: value})
+        return held
 
     def set_started(self, *, call_to: str, provider_id: str) -> bool:
         """Record the provider's number and id on a flow created before asking it."""
@@ -299,11 +343,11 @@ class CallAuthFlow(models.Model):
         now = timezone.now()
         due = Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - timedelta(seconds=interval))
         condition = Q(checks_made__lt=max_checks) & due
-        counts: dict[str, Any] = {"checks_made": F("checks_made") + 1}
+        counts: tuple[str, ...] = ("checks_made",)
         if called_bound is not None:
             condition &= Q(called_checks__lt=called_bound)
-            counts["called_checks"] = F("called_checks") + 1
-        return self._update_while(FlowStatus.PENDING, condition, last_checked_at=now, **counts)
+            counts += ("called_checks",)
+        return self._update_while(FlowStatus.PENDING, condition, increments=counts, last_checked_at=now)
 
 
 class CallAuthPhone(models.Model):

@@ -45,7 +45,7 @@ from benchmarks.stack import stack_missing
 from django_callauth import signals
 from django_callauth.flows import cache as flow_cache
 from django_callauth.flows import push
-from django_callauth.guards import limits
+from django_callauth.guards import limits, polls
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_smsc import APIKEY as SMSC_APIKEY
@@ -195,14 +195,15 @@ def alice(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Time stands at T0 until the test moves it: ``timezone.now()``, the rate limiter's clock and the
-    clock provider requests reckon their deadlines on.
+    """Time stands at T0 until the test moves it: ``timezone.now()``, the clocks of the rate limiter
+    and the poll counter, and the clock provider requests reckon their deadlines on.
 
     Ask for it before any fixture that starts flows or sessions, so that they are made at T0 too.
     """
     clock = Clock(T0)
     monkeypatch.setattr(timezone, "now", lambda: clock.now)
     monkeypatch.setattr(limits, "_clock", lambda: clock.now.timestamp())
+    monkeypatch.setattr(polls, "_clock", lambda: clock.now.timestamp())
     monkeypatch.setattr(http, "_clock", lambda: clock.now.timestamp())
     return clock
 

@@ -115,6 +115,7 @@ class CountingProvider(CallAuthProvider):
 def test_concurrent_polls_ask_the_provider_once_per_interval(settings: Any, flow_factory: FlowFactory) -> None:
     settings.CALLAUTH_PROVIDER = "tests.test_concurrency.CountingProvider"
     settings.CALLAUTH_CHECK_INTERVAL = 60
+    settings.CALLAUTH_POLL_INTERVAL = 0.01  # 30 tabs at once: more than slow_down lets through at 1 s
     CountingProvider.checks = 0
     flow = flow_factory(provider="counting", provider_id="c-1")
     tabs = tabs_of(client_holding(flow), 30)

@@ -69,6 +69,34 @@ def test_a_stale_instance_loses_and_is_refreshed(clock: Clock, flow_factory: Flo
     assert stored(mine).failure_reason == ""
 
 
+def test_a_stale_instance_that_still_wins_ends_as_the_row(clock: Clock, flow_factory: FlowFactory) -> None:
+    # A won update is not read back only when the instance was the row (the compare-and-set):
+    # one that another process changed since is updated on its condition alone and read back.
+    mine = flow_factory()
+    theirs = stored(mine)
+    assert theirs.note_webhook() is True
+    assert theirs.claim_check(0, 10) is True
+    assert mine.claim_check(0, 10) is True  # stale: no webhook seen, no check made
+    row = stored(mine)
+    assert row.checks_made == 2  # counted on the row, not on the stale instance
+    fields = [field.attname for field in CallAuthFlow._meta.concrete_fields]
+    assert [getattr(mine, name) for name in fields] == [getattr(row, name) for name in fields]
+
+
+def test_a_copy_from_the_state_cache_wins_without_a_read_back(
+    clock: Clock, flow_factory: FlowFactory, django_assert_num_queries: Any
+) -> None:
+    from django_callauth.flows import cache as flow_cache
+    from django_callauth.guards.webhook_secrets import hash_secret
+
+    flow = flow_factory(webhook_secret_hash=hash_secret("s3cr3t"))
+    copy = CallAuthFlow(**flow_cache._state(flow))  # holds only that there is a secret, not its hash
+    clock.advance(120)
+    with django_assert_num_queries(1):
+        assert copy.expire() is True
+    assert (copy.status, stored(copy).webhook_secret_hash) == (FlowStatus.EXPIRED, hash_secret("s3cr3t"))
+
+
 # -- fail -------------------------------------------------------------------------
 
 

@@ -14,20 +14,27 @@ import responses
 
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
+from django_callauth.providers.telefon_ip import TelefonIpProvider
 from tests.helpers import (
     CALL_TO,
     JSON,
     PHONE,
     START_GET,
     START_POST,
+    Clock,
     assert_json_error,
+    call_webhook,
+    check_answer,
+    check_calls,
     check_url,
     logged_in_phone,
+    poll,
     robust_client,
     start,
     start_answer,
     the_flow,
     url,
+    webhook_path,
 )
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +104,7 @@ PROVIDER_ANSWERS = {
     "http_400": dict(status=400, json={"success": False, "error": "id record not found", "data": {}}),
     "http_504": dict(status=504, body=""),
     "timeout": dict(body=requests.ConnectTimeout("timeout")),
+    "hangs": dict(body=requests.ReadTimeout("read timed out")),  # a hung provider, once our timeout is up
     "os_error": dict(body=OSError("odd")),
 }
 
@@ -129,3 +137,51 @@ class TestNeverA500FromTheProvider:
             assert response.status_code == 409  # still pending: not_confirmed
         assert the_flow(browser).status == FlowStatus.PENDING
         assert logged_in_phone(browser) is None
+
+
+class TestTheWebhooksOwnCheck:
+    """The webhook asks ``check`` before it answers: whatever that check meets, the provider
+    gets its answer and the report is kept for the poll's or the finish's check."""
+
+    @pytest.mark.parametrize("answer", PROVIDER_ANSWERS.values(), ids=PROVIDER_ANSWERS.keys())
+    def test_the_provider_is_answered_and_the_report_kept(self, telefon_ip_api, answer):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.add(responses.GET, check_url(), **answer)
+        browser = robust_client()
+        start(browser)
+        response = call_webhook(webhook_path(telefon_ip_api))
+        assert (response.status_code, response.json()) == (200, {"ok": True})
+        flow = the_flow(browser)
+        assert (flow.status, flow.webhook_received_at is not None) == (FlowStatus.PENDING, True)
+        assert flow.checks_made == 1  # one check (a transient failure is retried once within it)
+        assert check_calls(telefon_ip_api)
+        assert logged_in_phone(browser) is None
+
+    def test_a_check_that_hung_is_asked_again_by_the_next_poll_due(self, clock: Clock, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(check_url(), body=requests.ReadTimeout("read timed out"))
+        start(client)
+        assert call_webhook(webhook_path(telefon_ip_api)).status_code == 200
+        assert poll(client) == "pending"  # within the interval: nothing asked
+        telefon_ip_api.replace(responses.GET, check_url(), json=check_answer())
+        clock.advance(3)
+        assert poll(client) == "confirmed"
+        assert the_flow(client).checks_made == 2  # the webhook's, and the poll's
+
+    def test_a_check_that_breaks_is_logged_and_the_provider_still_answered(
+        self, clock: Clock, client, telefon_ip_api, monkeypatch, caplog
+    ):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        start(client)
+
+        def broken(self, provider_id):
+            raise RuntimeError("a bug in reading the answer")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(TelefonIpProvider, "check", broken)
+            response = call_webhook(webhook_path(telefon_ip_api))
+        assert (response.status_code, response.json()) == (200, {"ok": True})
+        assert "verifying its report failed; a poll or the finish checks it" in caplog.text
+        telefon_ip_api.get(check_url(), json=check_answer())
+        clock.advance(3)
+        assert poll(client) == "confirmed"

@@ -263,7 +263,7 @@ class TestFailuresTellNoSecretAndNoPhone:
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(flows, "flow_from_session", broken)
+        monkeypatch.setattr(flows, "flow_to_poll", broken)
         with pytest.raises(RuntimeError, match="a bug"):
             client.get(url("status"), **JSON)
 
@@ -272,7 +272,7 @@ class TestFailuresTellNoSecretAndNoPhone:
         def refusing(*args, **kwargs):
             raise exception("no")
 
-        monkeypatch.setattr(flows, "flow_from_session", refusing)
+        monkeypatch.setattr(flows, "flow_to_poll", refusing)
         response = Client(raise_request_exception=False).get(url("status"), **JSON)
         assert response.status_code in (400, 403, 404)
 
@@ -280,7 +280,7 @@ class TestFailuresTellNoSecretAndNoPhone:
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(flows, "flow_from_session", broken)
+        monkeypatch.setattr(flows, "flow_to_poll", broken)
         response = Client(raise_request_exception=False).get(url("status"))
         assert response.status_code == 500
         assert response["Content-Type"].startswith("text/html")

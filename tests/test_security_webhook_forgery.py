@@ -1,7 +1,8 @@
 """Forged, replayed, late and early webhooks (docs/security.rst, invariant 2).
 
 The webhook never logs anyone in: a wrong secret writes nothing and asks the provider
-nothing, and even a right one only makes the flow eligible for one check of our stored id.
+nothing, and even a right one only makes the flow eligible for one check of our stored id
+(made in the webhook's own request).
 """
 
 from __future__ import annotations
@@ -145,15 +146,16 @@ class TestInvariant2Webhook:
     def test_mismatched_phone_is_never_trusted_only_verified(self, client, telefon_ip_api, two_flows):
         phone = OTHER_PHONE_FOR_PROVIDER
         # The webhook's phone decides nothing: the flow only becomes eligible for one
-        # check of OUR stored id, and the provider's check answer (our phone) decides.
+        # check of OUR stored id, made at once, and the provider's check answer (our phone) decides.
         mine, path, _, _ = two_flows
         response = call_webhook(path, phone=phone)
         assert response.status_code == 200
+        assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
         mine.refresh_from_db()
-        assert (mine.status, mine.caller) == (FlowStatus.PENDING, "")
+        assert (mine.status, mine.caller) == (FlowStatus.CONFIRMED, PHONE)
         assert logged_in_phone(client) is None
         assert poll(client) == "confirmed"
-        assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
+        assert len(telefon_ip_api.calls) == 3  # the poll asked nothing more
 
     def test_check_mode_flow_has_no_webhook(self, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""

@@ -48,6 +48,7 @@ from tests.helpers import (
     sandbox_confirm,
     start,
     start_answer,
+    tabs_of,
     the_flow,
     url,
     webhook_path,
@@ -60,7 +61,17 @@ E164 = re.compile(r"\+7[0-9]{10}")
 CHECK = API + f"reverse_auth_phone_check/{PROVIDER_ID}/"
 
 
-START_KEYS = {"status", "call_to", "tel_uri", "qr", "expires_at", "expires_in", "status_url", "complete_url"}
+START_KEYS = {
+    "status",
+    "call_to",
+    "tel_uri",
+    "qr",
+    "expires_at",
+    "expires_in",
+    "poll_after",
+    "status_url",
+    "complete_url",
+}
 
 
 # -- telefon-ip played by `responses` ----------------------------------------------
@@ -282,7 +293,7 @@ class TestStatus:
         response = client.get(url("status"), **JSON)
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"status", "expires_in"}
+        assert set(body) == {"status", "expires_in", "poll_after"}
         assert body["status"] == "pending"
         assert body["expires_in"] in (119, 120)
 
@@ -293,7 +304,7 @@ class TestStatus:
     def test_expired(self, clock, client):
         start(client)
         clock.advance(120)
-        assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0}
+        assert client.get(url("status"), **JSON).json() == {"status": "expired", "expires_in": 0, "poll_after": 1}
         assert the_flow(client).status == FlowStatus.EXPIRED
 
     def test_failed_on_another_phone(self, client):
@@ -410,7 +421,7 @@ class TestSandboxCall:
         response = client.post(url("sandbox_call"), **JSON)
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"status", "expires_in"}
+        assert set(body) == {"status", "expires_in", "poll_after"}
         assert body["status"] == "confirmed"
         flow = the_flow(client)
         assert (flow.status, flow.caller) == (FlowStatus.CONFIRMED, PHONE)
@@ -448,27 +459,26 @@ class TestSandboxCall:
 
 
 class TestTelefonIp:
-    def test_webhook_answers_at_once_and_asks_nobody(self, client, telefon_ip_api):
+    def test_webhook_verifies_the_call_before_it_answers(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         response = call_webhook(webhook_path(telefon_ip_api))
         assert response.status_code == 200
         assert response.json() == {"ok": True}
-        assert len(telefon_ip_api.calls) == 1  # only the start: the webhook did not ask the provider
-        flow = the_flow(client)
-        assert flow.status == FlowStatus.PENDING
-        assert flow.webhook_received_at is not None
+        assert len(check_calls(telefon_ip_api)) == 1  # the webhook's own check
+        assert poll(client) == "confirmed"  # the page's next poll already knows, and asks nobody
+        assert len(check_calls(telefon_ip_api)) == 1
 
     def test_webhook_by_post_is_accepted(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer())
         start(client)
         response = Client().post(
             webhook_path(telefon_ip_api), {"success": "True", "phone": PHONE_FOR_PROVIDER, "id": str(PROVIDER_ID)}
         )
         assert response.status_code == 200
-        assert the_flow(client).webhook_received_at is not None
-        assert len(telefon_ip_api.calls) == 1
+        assert the_flow(client).status == FlowStatus.CONFIRMED
 
     def test_check_mode_complete_without_polling(self, client, telefon_ip_api, settings):
         """The no-JS button: the finish itself asks the provider."""
@@ -794,3 +804,92 @@ def test_a_handler_that_neither_logs_in_nor_redirects_fails_the_login(db: None, 
     sandbox_confirm(client)
     assert_json_error(complete(client), 503, "login_failed")
     assert "_auth_user_id" not in client.session
+
+
+# == The polling contract: poll_after, and slow_down for clearly faster polls ==========================
+
+
+def poll_answer(client: Client, path: str = "status") -> Any:
+    return client.get(url(path), **JSON)
+
+
+class TestPollAfter:
+    """How long the status answer asks a page to wait (flows.poll_after): what the page sees."""
+
+    @pytest.mark.parametrize(
+        ("after", "wait"),
+        [(0, 3), (9, 3), (10, 1), (59, 1), (60, 2), (118.5, 1.5), (119.5, 1)],
+        ids=["first", "still early", "the call comes now", "until a minute", "late", "to the deadline", "floor"],
+    )
+    def test_longer_at_first_shortest_around_the_call(self, clock, client, after, wait):
+        start(client)
+        clock.advance(after)
+        assert poll_answer(client).json()["poll_after"] == wait
+
+    def test_never_under_the_servers_interval(self, clock, client, settings):
+        settings.CALLAUTH_POLL_INTERVAL = 4
+        assert start(client).json()["poll_after"] == 4  # in the challenge payload too
+        clock.advance(30)
+        assert poll_answer(client).json()["poll_after"] == 4
+
+    def test_a_report_being_verified_and_an_ended_flow_poll_at_the_interval(self, clock, client, telefon_ip_api):
+        telefon_ip_api.post(START_POST, json=start_answer())
+        telefon_ip_api.get(CHECK, status=502, body="")
+        start(client)
+        call_webhook(webhook_path(telefon_ip_api))  # its check failed: the next poll due verifies
+        assert poll_answer(client).json() == {"status": "pending", "expires_in": 120, "poll_after": 1}
+        clock.advance(200)
+        assert poll_answer(client).json() == {"status": "expired", "expires_in": 0, "poll_after": 1}
+
+
+class TestSlowDown:
+    """A client polling clearly faster than ``CALLAUTH_POLL_INTERVAL`` is told to wait; a page on time never."""
+
+    def test_a_page_polling_every_second_with_jitter_is_never_refused_nor_two_tabs(self, clock, client):
+        start(client)
+        other_tab = tabs_of(client, 1)[0]
+        for tick in range(110):  # the flow's whole life, each poll up to 0.45 s early or late
+            clock.advance(1 + (0.45 if tick % 2 else -0.45) * (tick % 3 != 0))
+            assert poll_answer(client).status_code == 200, tick
+            assert poll_answer(other_tab).status_code == 200, tick
+
+    def test_a_client_hammering_status_is_answered_slow_down(self, clock, client, settings, telefon_ip_api):
+        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
+        telefon_ip_api.get(START_GET, json=start_answer())
+        telefon_ip_api.get(CHECK, json=check_answer(None))
+        start(client)
+        clock.advance(2.5)  # 2.5 s into a 10 s window
+        answers = [poll_answer(client) for _ in range(50)]
+        assert [a.status_code for a in answers].count(200) == 32  # two tabs' 10 at 1/s, half again, and two
+        refused = answers[-1]
+        assert_json_error(refused, 429, "slow_down", "Checking too often. Wait 8 s, then check again.")
+        assert refused["Retry-After"] == "8"  # until the window ends
+        assert len(check_calls(telefon_ip_api)) == 1  # the provider was asked at most once an interval anyway
+        clock.advance(8)
+        assert poll_answer(client).status_code == 200
+
+    def test_per_flow_not_per_address(self, clock, client):
+        start(client)
+        for _ in range(40):
+            poll_answer(client)
+        assert poll_answer(client).status_code == 429
+        neighbour = Client()  # the same address, its own flow
+        start(neighbour, OTHER_PHONE)
+        assert poll_answer(neighbour).status_code == 200
+
+    def test_a_phone_being_added_is_held_to_it_too(self, clock, client, alice):
+        client.force_login(alice)
+        assert client.post(url("phone_add"), {"phone": OTHER_PHONE}, **JSON).status_code == 201
+        answers = [poll_answer(client, "link_status") for _ in range(40)]
+        assert (answers[0].json()["poll_after"], answers[-1].status_code) == (3, 429)
+
+    def test_fails_open_when_the_cache_cannot_count(self, clock, client, monkeypatch):
+        from django_callauth.guards import polls
+
+        class Down:
+            def incr(self, *args: Any) -> None:
+                raise ConnectionError("cache down")
+
+        start(client)
+        monkeypatch.setattr(polls, "_cache", Down)
+        assert [poll_answer(client).status_code for _ in range(30)] == [200] * 30

@@ -35,7 +35,7 @@ def asked(fake: FakeSmsRu) -> list[str]:
     return [r.action for r in fake.requests]
 
 
-def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
+def test_a_callback_is_verified_by_one_check_in_its_own_request(
     client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
     started = start(client).json()
@@ -45,40 +45,48 @@ def test_a_callback_makes_the_flow_eligible_for_one_check_that_confirms(
 
     response = callback(**{"data[]": entry(the_flow(client).provider_id)})
     assert (response.status_code, response.content) == (200, b"100")
-    assert the_flow(client).status == "pending"  # the callback alone confirms nothing
-    assert the_flow(client).webhook_received_at is not None
-    assert asked(fake_sms_ru) == ["callcheck/add"]
-
-    assert poll(client) == "confirmed"
+    assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]  # the callback alone confirms nothing
+    assert poll(client) == "confirmed"  # the page's next poll already knows
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
     assert the_flow(client).caller == PHONE  # sms.ru vouched for the phone it was given
 
 
-def test_a_callback_never_confirms_by_itself_even_unverified(
+def test_a_callback_whose_check_fails_is_still_answered_and_checked_again(
+    clock: Clock, client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
+) -> None:
+    fake_sms_ru.make_call(start(client).json()["call_to"], PHONE)
+    fake_sms_ru.fail_next(502, "Bad Gateway")
+    fake_sms_ru.fail_next(502, "Bad Gateway")  # and its one retry
+    response = callback(**{"data[]": entry(the_flow(client).provider_id)})
+    assert (response.status_code, response.content) == (200, b"100")
+    assert the_flow(client).webhook_received_at is not None  # the report is kept
+    assert poll(client) == "pending"  # the interval holds
+    clock.advance(3)
+    assert poll(client) == "confirmed"
+
+
+def test_a_forged_callback_costs_one_check_and_confirms_nothing_even_unverified(
     client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
 ) -> None:
-    sms_ru.CALLAUTH_WEBHOOK_VERIFY = False
+    sms_ru.CALLAUTH_WEBHOOK_VERIFY = False  # per-flow webhooks only: a callback is always checked
     start(client)
-    callback(**{"data[0]": entry(the_flow(client).provider_id)})
+    expires_at = the_flow(client).expires_at
+    callback(**{"data[0]": entry(the_flow(client).provider_id)})  # no call was made
     flow = the_flow(client)
-    assert (flow.status, flow.webhook_received_at is not None) == ("pending", True)
-
-
-def test_a_forged_callback_costs_one_check_and_confirms_nothing(
-    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu
-) -> None:
-    start(client)
-    callback(**{"data[]": entry(the_flow(client).provider_id)})  # no call was made
+    # Waiting again, as before it came: the deadline did not move, and a poll asks nothing.
+    assert (flow.status, flow.webhook_received_at, flow.expires_at) == ("pending", None, expires_at)
     assert poll(client) == "pending"
     assert asked(fake_sms_ru) == ["callcheck/add", "callcheck/status"]
 
 
-def test_a_callback_reaches_only_flows_of_its_provider(client: Client, sms_ru: Any, flow_factory: FlowFactory) -> None:
-    start(client)
+def test_a_callback_reaches_only_flows_of_its_provider(
+    client: Client, sms_ru: Any, fake_sms_ru: FakeSmsRu, flow_factory: FlowFactory
+) -> None:
+    fake_sms_ru.make_call(start(client).json()["call_to"], PHONE)
     other = flow_factory(provider="telefon_ip", provider_id=the_flow(client).provider_id)
     callback(**{"data[]": entry(other.provider_id)})
     assert CallAuthFlow.objects.get(pk=other.pk).webhook_received_at is None
-    assert the_flow(client).webhook_received_at is not None
+    assert the_flow(client).status == "confirmed"
 
 
 @pytest.mark.parametrize("form", [{"data[]": entry("999-1")}, {"data[]": entry("1-1", "402")}, {}])

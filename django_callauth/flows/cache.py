@@ -3,7 +3,7 @@
 Every open challenge page polls the status every second; 10,000 people waiting
 would be 10,000 queries a second for nothing. So each flow's row is copied into the
 cache when a transition commits (``CallAuthFlow._update`` calls ``changed``) and on a
-miss (``fill``), and the status poll reads it from there (``load``). Deciding stays on
+miss (``fill``), and the status poll reads it from there (``load_polled``). Deciding stays on
 the database: ``complete``, checks and webhooks load the row, and every transition is
 still a conditional UPDATE.
 
@@ -30,7 +30,6 @@ one per poll (transitions still try it: their copies are replaced whenever it an
 from __future__ import annotations
 
 import logging
-import time
 from functools import partial
 from typing import Any
 
@@ -40,18 +39,18 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 
 from ..conf import app_settings
-from ..models import CallAuthFlow
+from ..guards import cachehealth, polls
+from ..models import CACHED_SECRET_MARK, CallAuthFlow
 
 logger = logging.getLogger("django_callauth")
 
 #: How long a copy lives: a pending flow's row is read from the database once in this
 #: long, and a transition the cache could neither store nor delete is hidden at most this long.
 MAX_AGE_SECONDS = 10
-#: How long polls read the database without asking the cache, after it failed to answer.
-BACK_OFF_SECONDS = 5
-
-# When the cache of each alias last failed (time.monotonic()), in this process.
-_failed_at: dict[str, float] = {}
+# How long polls read the database without asking the cache after it failed to answer, and
+# when it last did: shared with the poll counter (guards/polls.py), which skips it as long.
+_failed_at = cachehealth.failed_at
+BACK_OFF_SECONDS = cachehealth.BACK_OFF_SECONDS
 
 
 def _cache() -> BaseCache:
@@ -68,18 +67,17 @@ def shared() -> bool:
 
 
 def _usable_for_polls() -> bool:
-    failed_at = _failed_at.get(app_settings.CACHE)
-    return shared() and (failed_at is None or time.monotonic() - failed_at >= BACK_OFF_SECONDS)
+    return shared() and not cachehealth.backing_off()
 
 
 def _failed() -> None:
-    _failed_at[app_settings.CACHE] = time.monotonic()
+    cachehealth.failed()
 
 
 def _state(flow: CallAuthFlow) -> dict[str, Any]:
     state: dict[str, Any] = {field.attname: getattr(flow, field.attname) for field in flow._meta.concrete_fields}
     # Only whether there is one: the hash stays in the database (the webhook reads it there).
-    state["webhook_secret_hash"] = "*" if flow.webhook_secret_hash else ""
+    state["webhook_secret_hash"] = CACHED_SECRET_MARK if flow.webhook_secret_hash else ""
     return state
 
 
@@ -145,18 +143,44 @@ def fill(flow: CallAuthFlow) -> None:
         logger.warning("Flow %s: its state could not be cached (%s)", flow.pk, type(exc).__name__)
 
 
-def load(flow_id: str) -> CallAuthFlow | None:
-    """The flow as last stored, or None on a miss (absent, too old, untrusted, or the cache failing)."""
+def load_polled(flow_id: str) -> tuple[CallAuthFlow | None, int | None]:
+    """The flow as last stored, and the status poll counted for ``slow_down`` (guards/polls.py), in one round trip.
 
+    Returns the flow, or None on a miss (absent, too old, untrusted, or the cache failing),
+    and the wait ``slow_down`` answers or None. A cache that fails is a miss and refuses
+    nothing (both fail open).
+    """
+    if not _usable_for_polls():
+        return None, polls.slow_down(flow_id)
+    key = _key(flow_id)
+    try:
+        wait, (state,) = polls.counted(flow_id, key)
+    except Exception as exc:
+        _unanswered(flow_id, exc)
+        return None, None
+    return _from_state(key, state), wait
+
+
+def load(flow_id: str) -> CallAuthFlow | None:
+    """The flow as last stored, or None on a miss; for a reader that is no poll (an events stream)."""
     if not _usable_for_polls():
         return None
     key = _key(flow_id)
     try:
         state = _cache().get(key)
     except Exception as exc:
-        _failed()
-        logger.warning("Flow %s: the cache failed to answer (%s); reading the database", flow_id, type(exc).__name__)
+        _unanswered(flow_id, exc)
         return None
+    return _from_state(key, state)
+
+
+def _unanswered(flow_id: str, exc: Exception) -> None:
+    _failed()
+    logger.warning("Flow %s: the cache failed to answer (%s); reading the database", flow_id, type(exc).__name__)
+
+
+def _from_state(key: str, state: object) -> CallAuthFlow | None:
+    """The flow a copy holds, or None for none (or an unusable one, which is deleted)."""
     if not isinstance(state, dict):
         return None
     try:

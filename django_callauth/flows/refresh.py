@@ -48,6 +48,8 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         if user_says_called:
             _confirm_review_flow(flow, request)
         return
+    if flow.uses_webhook and flow.webhook_received_at is None and not user_says_called:
+        return  # the provider will tell of the call (most polls): nothing to ask, not even who it is
     provider = provider_named(flow.provider)
     if provider is None:
         logger.warning("Flow %s: its provider %r is no longer configured; it cannot be checked", flow.pk, flow.provider)
@@ -77,6 +79,23 @@ def refresh_flow(flow: CallAuthFlow, *, request: HttpRequest | None = None, user
         # sent it, so it costs no more checks; the flow waits again, as before it came.
         logger.info("Flow %s: the check saw no call the callback reported; waiting again", flow.pk)
         flow.forget_callback(received_at)
+
+
+def verify_report(flow: CallAuthFlow) -> None:
+    """Verify a webhook's or callback's report at once, in the provider's own request.
+
+    The check a poll would make next (``refresh_flow``), bounded exactly as there: the
+    claim, ``max_checks``, the interval, the grace. So the page's next event or poll
+    already says how the call went, and a forged callback costs at most the checks it
+    always could. Whatever fails here (the provider down or hanging until its timeout, a
+    bug in its parsing, the database) is logged and leaves the flow as the report left it:
+    noted, so the next poll or finish asks the provider again. The provider still gets its
+    answer: its report is kept, and a 5xx would only make it send the same one again.
+    """
+    try:
+        refresh_flow(flow)
+    except Exception:
+        logger.exception("Flow %s: verifying its report failed; a poll or the finish checks it", flow.pk)
 
 
 def _confirm_review_flow(flow: CallAuthFlow, request: HttpRequest | None) -> None:

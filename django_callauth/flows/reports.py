@@ -80,7 +80,7 @@ class ReportOutcome(Outcome):
     IGNORED_ID_MISMATCH = "ignored: id mismatch"
     #: The report says no call came (yet).
     IGNORED_NO_CALL = "ignored: no call reported"
-    #: The flow is eligible for one ``check`` of our stored id, which decides.
+    #: The flow is eligible for one ``check`` of our stored id, which decides (``verify_report``).
     ACCEPTED = "accepted: to be verified"
     #: Applied as a check's answer would be (a per-flow webhook without ``CALLAUTH_WEBHOOK_VERIFY``).
     APPLIED = "applied"
@@ -90,8 +90,9 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthPro
     """Take the provider's word that a call came; never logs anyone in (invariant 2).
 
     With ``CALLAUTH_WEBHOOK_VERIFY`` (the default) the report only makes the flow
-    eligible for a ``check`` of *our stored* id, done by the next status poll or
-    finish, so the provider gets its answer at once. Without it, a per-flow webhook
+    eligible for a ``check`` of *our stored* id (``ACCEPTED``), which the webhook's own
+    request then makes (``verify_report``), or else the next status poll or finish.
+    Without it, a per-flow webhook
     (whose URL carries the flow's secret) is applied as a check's answer would be;
     ``provider`` is the flow's, needed only then. Returns what happened, for logs.
     """
@@ -108,7 +109,8 @@ def handle_webhook(flow: CallAuthFlow, report: CallReport, provider: CallAuthPro
         # Even a report of another phone is verified rather than ignored: only the
         # provider knows this URL's secret, and a confirmed mismatch tells the user
         # at once to call from the right phone, instead of leaving them to time out.
-        flow.note_webhook()
+        if flow.webhook_received_at is None:  # else a replay: a per-flow webhook's time is never unset
+            flow.note_webhook()
         return ReportOutcome.ACCEPTED
     apply_report(flow, caller, reported_at=timezone.now())
     return ReportOutcome.APPLIED
@@ -119,7 +121,8 @@ def handle_callback(flow: CallAuthFlow, report: CallReport) -> ReportOutcome:
 
     Its URL carries no secret, so anyone could have sent it: it is never applied, whatever
     ``CALLAUTH_WEBHOOK_VERIFY`` says, never moves the deadline, and a check that sees no
-    call puts the flow back to waiting (``refresh_flow``). Returns what happened, for logs.
+    call puts the flow back to waiting (``refresh_flow``; the callback's own request makes
+    it, ``verify_report``). Returns what happened, for logs.
     """
     if flow.current_status() != FlowStatus.PENDING:
         return ReportOutcome.IGNORED_NOT_PENDING

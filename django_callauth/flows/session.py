@@ -20,16 +20,10 @@ SESSION_FLOW_KEY = "_callauth_flow_id"
 SESSION_KEYS: dict[str, str] = {FlowPurpose.LOGIN: SESSION_FLOW_KEY, FlowPurpose.LINK: "_callauth_link_flow_id"}
 
 
-def flow_from_session(
-    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN, *, cached: bool = False
-) -> CallAuthFlow | None:
-    """The flow of ``purpose`` this browser started, if any (invariant 1).
-
-    ``cached``: as last stored in the cache, for the pages that only show the state (the
-    status poll); whatever decides reads the database.
-    """
+def flow_from_session(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> CallAuthFlow | None:
+    """The flow of ``purpose`` this browser started, if any (invariant 1), from the database."""
     flow_id = flow_id_in(session, purpose)
-    return None if flow_id is None else flow_by_id(flow_id, purpose, cached=cached)
+    return None if flow_id is None else _stored(flow_id, purpose)
 
 
 def flow_id_in(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> str | None:
@@ -38,19 +32,50 @@ def flow_id_in(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -
     return flow_id if isinstance(flow_id, str) else None
 
 
-def flow_by_id(flow_id: str, purpose: FlowPurpose, *, cached: bool = False) -> CallAuthFlow | None:
-    """The flow ``flow_id`` of ``purpose``; only for an id a session holds (``flow_id_in``)."""
-    if cached:
-        flow = cache.load(flow_id)
-        if flow is not None:
-            return flow if flow.purpose == purpose else None
-    try:
-        flow = CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
-    except ValidationError:  # not a UUID: an old or foreign session value
-        return None
-    if flow is not None and cached:
+def flow_to_poll(
+    session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> tuple[CallAuthFlow | None, int | None]:
+    """For the status poll: the flow as ``flow_from_session`` finds it, and ``slow_down``'s wait.
+
+    The flow as last stored in the cache, for a poll only shows the state (whatever decides
+    reads the database); the poll is counted for ``slow_down`` in the same round trip
+    (cache.load_polled). A poll it refuses reads nothing more: the flow is then None.
+    """
+    flow_id = flow_id_in(session, purpose)
+    if flow_id is None:
+        return None, None
+    flow, wait = cache.load_polled(flow_id)
+    if wait is not None:
+        return None, wait
+    if flow is not None:
+        return (flow if flow.purpose == purpose else None), None
+    return _filled(flow_id, purpose), None
+
+
+def flow_by_id(flow_id: str, purpose: FlowPurpose) -> CallAuthFlow | None:
+    """For an events stream: the flow ``flow_id`` (an id a session holds) as last stored in the cache.
+
+    Like a poll's read, without counting it: a stream reads only when told of a change.
+    """
+    flow = cache.load(flow_id)
+    if flow is not None:
+        return flow if flow.purpose == purpose else None
+    return _filled(flow_id, purpose)
+
+
+def _filled(flow_id: str, purpose: FlowPurpose) -> CallAuthFlow | None:
+    """The row, read on a cache miss, and copied into the cache for the next reader."""
+    flow = _stored(flow_id, purpose)
+    if flow is not None:
         cache.fill(flow)
     return flow
+
+
+def _stored(flow_id: str, purpose: FlowPurpose) -> CallAuthFlow | None:
+    try:
+        return CallAuthFlow.objects.filter(pk=flow_id, purpose=purpose).first()
+    except ValidationError:  # not a UUID: an old or foreign session value
+        return None
 
 
 def forget_flow(session: SessionBase, purpose: FlowPurpose = FlowPurpose.LOGIN) -> None:

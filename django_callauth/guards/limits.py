@@ -23,6 +23,7 @@ cannot answer, nothing is allowed (fails closed).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -164,8 +165,15 @@ def _site() -> str:
     """This site's mark in every key: two sites sharing one cache database never share a count.
 
     Derived from ``SECRET_KEY`` (never the key itself): the one setting that tells sites apart.
+    Computed once per key: every status poll's count names it too (guards/polls.py).
     """
-    return salted_hmac("django_callauth.guards.limits.site", "site", algorithm="sha256").hexdigest()[:12]
+    return _site_of(settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _site_of(secret_key: str) -> str:
+    mark = salted_hmac("django_callauth.guards.limits.site", "site", secret=secret_key, algorithm="sha256")
+    return mark.hexdigest()[:12]
 
 
 def _digest(value: str) -> str:

@@ -93,7 +93,7 @@ def _released(func: Callable[..., T], *args: Any) -> T:
 
 def _read(flow_id: str, purpose: FlowPurpose) -> tuple[CallAuthFlow | None, _State | None]:
     """The flow as the database says now, brought up to date (expired at its deadline) as a poll does."""
-    flow = flows.flow_by_id(flow_id, purpose, cached=True)
+    flow = flows.flow_by_id(flow_id, purpose)
     if flow is None:
         return None, None
     flows.refresh_flow(flow)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from django.contrib.auth import SESSION_KEY, authenticate, login
 from django.db import transaction
@@ -36,6 +37,7 @@ from .presenters import (
     flow_problem,
     no_flow,
     retry_helps,
+    status_payload,
 )
 from .redirects import safe_next
 
@@ -118,13 +120,15 @@ def challenge(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) ->
 @never_cache
 @transaction.non_atomic_requests
 def status(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
-    flow = flows.flow_from_session(request.session, purpose, cached=True)
+    flow, wait = flows.flow_to_poll(request.session, purpose)
+    if wait is not None:  # a courtesy: polls do not cost checks (flows/refresh.py bounds those)
+        return error_response(request, replace(errors.SLOW_DOWN.format(wait=wait), retry_after=wait))
     if flow is None:
         return no_flow(request, purpose)
     flows.refresh_flow(flow, request=request)
     if not wants_json(request):
         return redirect(FLOW_URLS[purpose]["challenge"])
-    return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
+    return JsonResponse(status_payload(flow))
 
 
 @endpoint("POST")

@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from .. import errors
+from .. import errors, flows
 from ..errors import ApiError, ErrorCode
 from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from ..phones import format_phone, tel_uri
@@ -59,6 +59,7 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
         "qr": qr_data_uri(tel_uri(flow.call_to)),
         "expires_at": flow.expires_at.isoformat(),
         "expires_in": flow.expires_in(),
+        "poll_after": flows.poll_after(flow),
         "status_url": reverse(urls["status"]),
         "complete_url": reverse(urls["complete"]),
     }
@@ -68,6 +69,11 @@ def flow_payload(request: HttpRequest, flow: CallAuthFlow) -> dict[str, Any]:
     if provider is not None and provider.simulated:
         payload["sandbox_call_url"] = reverse(urls["sandbox_call"])
     return payload
+
+
+def status_payload(flow: CallAuthFlow) -> dict[str, Any]:
+    """The status answer: where the flow stands, and when to ask again (``flows.poll_after``)."""
+    return {"status": flow.current_status(), "expires_in": flow.expires_in(), "poll_after": flows.poll_after(flow)}
 
 
 def no_flow(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:

@@ -16,7 +16,7 @@ from ..phones import normalize_phone
 from ..providers import get_provider, provider_named
 from ..providers.sandbox import sandbox_refusal
 from .negotiation import csrf_protect, endpoint, error_response, request_data, wants_json
-from .presenters import FLOW_URLS, no_flow
+from .presenters import FLOW_URLS, no_flow, status_payload
 
 logger = logging.getLogger("django_callauth")
 
@@ -48,5 +48,5 @@ def sandbox_call(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN)
     flows.simulate_call(flow.call_to, caller)
     flow.refresh_from_db()
     if wants_json(request):
-        return JsonResponse({"status": flow.current_status(), "expires_in": flow.expires_in()})
+        return JsonResponse(status_payload(flow))
     return redirect(FLOW_URLS[purpose]["challenge"])

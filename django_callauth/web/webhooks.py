@@ -2,7 +2,10 @@
 
 Neither logs anyone in. A per-flow webhook carries the flow's secret in its path; an
 account callback carries none and names the provider's ids. Both only tell ``flows`` that a
-call may have come, and the flow's own provider (the one named on it) reads them.
+call may have come, and the flow's own provider (the one named on it) reads them. The
+``check`` that verifies a report is asked in the same request (``flows.verify_report``), so
+the page learns of the call from its next event or poll; a failure of that check still
+answers the provider as if it was not asked, and the next poll or finish asks again.
 
 Neither ever answers a 500. Django would log "Internal Server Error: <path>" and mail the
 admins a report of the request: the webhook's path carries its secret, and the provider
@@ -54,7 +57,7 @@ def _logged_here(response: HttpResponse) -> HttpResponse:
 @allow_methods("GET", "POST")
 @transaction.non_atomic_requests
 def webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
-    """What the provider calls when a call came. Trusts nothing until ``check`` agrees."""
+    """What the provider calls when a call came. Trusts nothing until ``check`` agrees, asked here and now."""
     try:
         response = _webhook(request, flow_id, secret)
     except Exception:
@@ -74,6 +77,8 @@ def _webhook(request: HttpRequest, flow_id: str, secret: str) -> HttpResponse:
         logger.warning("Webhook for flow %s of a provider without per-flow webhooks", flow.pk)
         return _unknown(errors.UNKNOWN_WEBHOOK)
     outcome = flows.handle_webhook(flow, provider.parse_webhook(request), provider)
+    if outcome is flows.ReportOutcome.ACCEPTED:
+        flows.verify_report(flow)  # now, so the page's next event or poll says how it went
     # The flow's status now says what the outcome led to (or why the report was ignored).
     logger.info("Webhook for flow %s: %s (flow %s)", flow.pk, outcome, flow.current_status())
     return JsonResponse({"ok": True})
@@ -107,5 +112,7 @@ def _callback(request: HttpRequest, provider_name: str) -> HttpResponse:
             logger.info("Callback of %s names no flow of ours", provider.name)
             continue
         outcome = flows.handle_callback(flow, report)
+        if outcome is flows.ReportOutcome.ACCEPTED:
+            flows.verify_report(flow)  # bounded as a poll's check: a forged report costs no more
         logger.info("Callback for flow %s: %s (flow %s)", flow.pk, outcome, flow.current_status())
     return provider.callback_response()

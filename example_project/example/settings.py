@@ -34,6 +34,7 @@ CALLAUTH_WEBHOOK_VERIFY = env.bool("CALLAUTH_WEBHOOK_VERIFY", default=True)
 if "CALLAUTH_TTL" in os.environ:  # unset: each provider's own lifetime
     CALLAUTH_TTL = env.int("CALLAUTH_TTL")
 CALLAUTH_CHECK_INTERVAL = env.int("CALLAUTH_CHECK_INTERVAL", default=3)
+CALLAUTH_POLL_INTERVAL = env.float("CALLAUTH_POLL_INTERVAL", default=1.0)
 CALLAUTH_COMPLETE_WINDOW = env.int("CALLAUTH_COMPLETE_WINDOW", default=300)
 CALLAUTH_SIGNUP = env.bool("CALLAUTH_SIGNUP", default=True)
 CALLAUTH_ALLOW_STAFF = env.bool("CALLAUTH_ALLOW_STAFF", default=False)
