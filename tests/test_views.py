@@ -42,6 +42,7 @@ from tests.helpers import (
     assert_json_error,
     call_webhook,
     check_answer,
+    check_calls,
     complete,
     logged_in_phone,
     poll,
