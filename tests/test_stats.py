@@ -14,13 +14,19 @@ from django_callauth import stats
 from django_callauth.flows.start import start_new
 from django_callauth.models import FailureReason, FlowStatus
 from django_callauth.providers import balances
-from tests.helpers import FlowFactory
+from tests.helpers import Clock, FlowFactory
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _afternoon(clock: Clock) -> Clock:
+    """Time stands at T0, 15:00 in Moscow: today's noon has passed (at 00:30 it would be ahead)."""
+    return clock
+
+
 def noon(days_ago: int) -> datetime:
-    """Noon of a local day: never on the edge of a day, whatever the hour the test runs."""
+    """Noon of a local day: never on the edge of a day."""
     day = timezone.localdate() - timedelta(days=days_ago)
     return timezone.make_aware(datetime.combine(day, time(12)))
 
