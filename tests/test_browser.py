@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-POLL_MS = 1000  # how often challenge.js asks the status
+POLL_MS = 1000  # how often challenge.js asks the status, at least (CALLAUTH_POLL_INTERVAL)
 START = "/callauth/start/"
 STATUS = "/callauth/status/"
 COMPLETE = "/callauth/complete/"
@@ -168,9 +168,10 @@ class Outcome:
 
 
 def fire_the_poll(page: Page) -> None:
-    """Let the page's clock reach its next status poll, now."""
+    """Let the page's clock reach its first status poll (the page's poll_after), now."""
     try:
-        page.clock.run_for(POLL_MS)
+        poll_after = page.get_attribute("#callauth-challenge", "data-poll-after", timeout=1000)
+        page.clock.run_for(round(1000 * float(poll_after or POLL_MS / 1000)))
     except PlaywrightError:
         pass  # the page is leaving: there is no poll left to fire
 
