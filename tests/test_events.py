@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.core.cache import caches
 from django.db import connection
 from django.test import AsyncClient, Client
 from django.urls import reverse
@@ -70,6 +71,14 @@ class Stream:
                 return ""
             if "event: status" in text:
                 return str(json.loads(text.split("data: ", 1)[1])["status"])
+
+
+@pytest.fixture(autouse=True)
+def _per_process_cache(settings: Any) -> None:
+    """The tests' own per-process cache (so the per-process broker), even where the run's cache is
+    Redis; the tests of Redis ask for it (``redis_cache``, ``any_broker``), and override this."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    caches["default"].clear()  # rate-limit counters of earlier tests
 
 
 def asgi_twin(client: Client) -> AsyncClient:
