@@ -50,6 +50,7 @@ class Waited:
     events: int = 0
     keepalives: int = 0
     reconnects: int = 0
+    unanswered: int = 0  # of the reconnects: after a stream that failed or timed out, not one that ended
     fallbacks: int = 0
     requests: int = 0
     start_failed: int = 0  # browsers given a phone whose start was refused (they did not wait)
@@ -151,6 +152,8 @@ class _Browser:
             if final:
                 return  # the page closes its EventSource on a final status
             self.seen.counts["reconnects"] += 1
+            if status == 0:
+                self.seen.counts["unanswered"] += 1
             await asyncio.sleep(retry)
 
     def _left(self) -> float:
@@ -265,6 +268,7 @@ def _child(
             events=seen.counts["events"],
             keepalives=seen.counts["keepalives"],
             reconnects=seen.counts["reconnects"],
+            unanswered=seen.counts["unanswered"],
             fallbacks=seen.counts["fallbacks"],
             requests=len(seen.answers),
             start_failed=seen.counts["start_failed"],
