@@ -263,7 +263,9 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=20, help="newcomers measured in each window")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument(
-        "--server", default="uvicorn", help="uvicorn, or gunicorn-uvicorn: gunicorn with uvicorn_worker.UvicornWorker"
+        "--server",
+        default="uvicorn",
+        help="uvicorn, or gunicorn-uvicorn: gunicorn with uvicorn_worker.UvicornWorker (pip install uvicorn-worker)",
     )
     parser.add_argument("--channels", default=",".join(CHANNELS))
     parser.add_argument("--sessions", default="django.contrib.sessions.backends.cached_db", help="SESSION_ENGINE")
