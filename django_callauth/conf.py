@@ -167,8 +167,10 @@ PHONES = Rule(
 
 
 def _is_push_choice(value: object) -> bool:
-    return value is None or value in ("auto", "process") or (
-        isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://"))
+    return (
+        value is None
+        or value in ("auto", "process")
+        or (isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://")))
     )
 
 

@@ -44,6 +44,7 @@ from django.utils import timezone
 from benchmarks.stack import stack_missing
 from django_callauth import signals
 from django_callauth.flows import cache as flow_cache
+from django_callauth.flows import push
 from django_callauth.guards import limits
 from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
@@ -234,6 +235,7 @@ def _empty_caches() -> Iterator[None]:
     for cache in caches.all():
         cache.clear()
     flow_cache._failed_at.clear()
+    push._brokers.clear()  # and no broker, with its streams and subscriber, from another test
     yield
 
 
@@ -264,11 +266,11 @@ def example_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     with ExitStack() as servers:
         started: dict[tuple[tuple[str, str], ...], str] = {}
 
-        def site(**settings: str) -> str:
-            key = tuple(sorted(settings.items()))
+        def site(*, asgi: bool = False, **settings: str) -> str:
+            key = (("asgi", str(asgi)), *sorted(settings.items()))
             if key not in started:
                 folder = tmp_path_factory.mktemp("example_site")
-                started[key] = servers.enter_context(example_site_server(folder, **settings))
+                started[key] = servers.enter_context(example_site_server(folder, asgi=asgi, **settings))
             return started[key]
 
         yield site

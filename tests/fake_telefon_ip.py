@@ -1,12 +1,12 @@
 """A fake of the telefon-ip "Back Calls" API on loopback (tests/fake_server.py serves it).
 
-It answers exactly the shapes docs/providers/telefon-ip.rst shows, with switches for the
-shapes it says are unknown, and calls the per-flow webhook like the provider does.
+It answers exactly the shapes docs/providers/telefon-ip.rst shows, with switches for two
+shapes it leaves open (the id's type, how "no call yet" looks), and calls the per-flow
+webhook like the provider does. Every shape is read by test_providers_telefon_ip.py.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import time
@@ -22,13 +22,7 @@ __all__ = ["PENDING_SHAPES", "FakeTelefonIp", "Recorded"]
 NOT_FOUND = {"success": False, "error": "id record not found", "data": {}}
 PENDING_SHAPES: dict[str, tuple[int, Any]] = {
     "success_false": (200, {"success": False, "error": "call not received", "data": {}}),
-    "phone_empty": (200, {"success": True, "error": "", "data": {"phone": "", "id": None}}),
-    "phone_missing": (200, {"success": True, "error": "", "data": {"id": None}}),
-    "phone_null": (200, {"success": True, "error": "", "data": {"phone": None, "id": None}}),
-    "status_pending": (200, {"success": True, "error": "", "data": {"status": "pending", "id": None}}),
     "data_list": (200, {"success": True, "error": "", "data": []}),
-    "data_null": (200, {"success": True, "error": "", "data": None}),
-    "not_found_400": (400, NOT_FOUND),
 }
 
 
@@ -47,9 +41,7 @@ class FakeTelefonIp(FakeServer):
 
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     id_as_string: bool = False
-    success_as: Any = True  # what "success" looks like in good answers: True, "True", "true"
     pending_shape: str = "success_false"
-    caller_format: str = "8"  # the caller's phone in answers: "89…" (the doc) or "79…"
     webhook_method: str = "GET"
     balance: Any = 5.0  # get_balance's data.balance, as the provider's page shows it
     price: Any = 0.2
@@ -70,7 +62,7 @@ class FakeTelefonIp(FakeServer):
             auth = next((a for a in self._auths.values() if a.auth_phone == call_to[1:]), None)
             if auth is None or time.monotonic() > auth.expires_at:
                 return None
-            auth.caller = self.caller_format + caller[2:]
+            auth.caller = "8" + caller[2:]
         if auth.webhook is None or lose_webhook:
             return None
         query = urlencode({"success": "True", "phone": auth.caller, "id": auth.id})
@@ -94,7 +86,7 @@ class FakeTelefonIp(FakeServer):
             return self._check(rest.strip("/"))
         if action == "get_balance":
             data = {"balance": self.balance, "price": self.price, "balance_limit": 0.0}
-            return 200, {"success": self.success_as, "error": "", "data": data}
+            return 200, {"success": True, "error": "", "data": data}
         return 404, {"success": False, "error": "unknown action", "data": {}}
 
     def _start(self, phone: object, webhook: str | None) -> tuple[int, Any]:
@@ -112,7 +104,7 @@ class FakeTelefonIp(FakeServer):
             "url_image": f"{self.base_url}get_qr_image/{auth_id}/",
             "url_link": f"<a href='tel:{other_number}'>Позвони для авторизации</a>",
         }
-        return 200, {"success": self.success_as, "error": "", "data": data}
+        return 200, {"success": True, "error": "", "data": data}
 
     def _check(self, auth_id: str) -> tuple[int, Any]:
         with self._lock:
@@ -121,15 +113,11 @@ class FakeTelefonIp(FakeServer):
             return 400, NOT_FOUND
         if auth.caller is not None:
             return 200, {
-                "success": self.success_as,
+                "success": True,
                 "error": "",
                 "data": {"phone": auth.caller, "id": auth.id},
             }
-        status, shaped = PENDING_SHAPES[self.pending_shape]
-        shaped = json.loads(json.dumps(shaped))  # a copy, to fill in this id
-        if isinstance(shaped["data"], dict) and "id" in shaped["data"]:
-            shaped["data"]["id"] = auth.id
-        return status, shaped
+        return PENDING_SHAPES[self.pending_shape]
 
     def _unused_phone(self) -> str:
         taken = {a.auth_phone for a in self._auths.values()}

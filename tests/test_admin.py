@@ -80,15 +80,6 @@ def test_flows_cannot_be_added(admin_client: Client) -> None:
     assert "callauthflow/add/" not in admin_client.get(FLOWS).content.decode()
 
 
-def test_flow_admin_never_declares_the_secret_hash() -> None:
-    from django.contrib import admin
-
-    model_admin = admin.site._registry[CallAuthFlow]
-    assert "webhook_secret_hash" not in model_admin.fields
-    assert "webhook_secret_hash" not in model_admin.list_display
-    assert "webhook_secret_hash" not in model_admin.search_fields
-
-
 # -- phones -------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -232,3 +233,55 @@ def test_a_press_racing_the_scripts_own_login_never_loses_it(example_site: str, 
     assert not lost, "\n".join(lost)
     twice = [f"{attempt}: {outcome}" for attempt, outcome in outcomes if outcome.completes != 1]
     assert not twice, "the server must be asked to finish exactly once:\n" + "\n".join(twice)
+
+
+# -- the push channel: the example under uvicorn (ASGI), where the page holds an events stream ----
+
+EVENTS = "/callauth/events/"
+
+
+def flow_requests(page: Page) -> list[str]:
+    """The paths of the app's endpoints this page asks, in order, from now on (static files aside)."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    return asked
+
+
+def of_the_flow(asked: list[str]) -> list[str]:
+    return [path for path in asked if path.startswith("/callauth/")]
+
+
+def test_the_page_hears_the_call_through_its_stream_in_four_requests(
+    example_sites: Callable[..., str], new_context: NewContext
+) -> None:
+    site = example_sites(asgi=True)
+    context = new_context()
+    page = context.new_page()
+    asked = flow_requests(page)
+    with page.expect_request(lambda request: request.url.endswith(EVENTS)):
+        open_challenge(page, site)
+    play_the_call(context, site)  # the phone calls: the page is told, never asks
+    expect_logged_in_home(page, site)
+    assert of_the_flow(asked) == [START, CHALLENGE, EVENTS, COMPLETE]
+
+
+def test_a_stream_that_ends_mid_flow_falls_back_to_polls_and_logs_in_once(
+    example_sites: Callable[..., str], new_context: NewContext
+) -> None:
+    """A proxy that cuts the stream (or buffers, or times out) leaves the page polling, and it still logs in."""
+    site = example_sites(asgi=True)
+    context = new_context()
+    page = context.new_page()
+    first_event_only = 'retry: 3000\n\nevent: status\ndata: {"status": "pending", "expires_in": 100}\n\n'
+    page.route(
+        "**" + EVENTS,
+        lambda route: route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=first_event_only),
+    )
+    asked = flow_requests(page)
+    with page.expect_request(lambda request: request.url.endswith(STATUS)):
+        open_challenge(page, site)
+    play_the_call(context, site)
+    expect_logged_in_home(page, site)
+    flow = of_the_flow(asked)
+    assert flow[:3] == [START, CHALLENGE, EVENTS]
+    assert STATUS in flow and flow.count(COMPLETE) == 1

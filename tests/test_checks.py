@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.checks import ERROR, Error, Warning, run_checks
+from django.core.checks import ERROR, Error, run_checks
 from django.db import models
 
 from django_callauth import checks
@@ -123,17 +123,6 @@ def test_configurations_that_are_fine_are_silent(production: Any, overrides: dic
 # -- E001 -------------------------------------------------------------------------
 
 
-def test_e001_sandbox_without_debug(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "sandbox"
-    assert checks.check_sandbox_in_production() == [
-        Error(
-            "CALLAUTH_PROVIDER names a provider that simulates calls while DEBUG is False: 'sandbox'.",
-            hint="A simulated provider lets anyone log in as any phone. Use 'telefon_ip' or 'sms_ru' in production.",
-            id="callauth.E001",
-        )
-    ]
-
-
 @pytest.mark.parametrize(
     "provider",
     [
@@ -153,12 +142,6 @@ def test_e001_names_the_simulated_provider_configured(production: Any) -> None:
     [message] = checks.check_sandbox_in_production()
     assert "'dev'" in message.msg
     assert "sandbox" not in message.msg and "telefon_ip" not in message.msg
-
-
-def test_e001_leaves_a_broken_provider_to_e002(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "no.such.Provider"
-    assert checks.check_sandbox_in_production() == []
-    assert [m.id for m in checks.check_provider()] == ["callauth.E002"]
 
 
 # -- E002, E003 ---------------------------------------------------------------------
@@ -194,29 +177,11 @@ def test_e002_not_for_built_in_providers(production: Any, provider: str) -> None
     assert [m.id for m in checks.check_provider()] == []
 
 
-@pytest.mark.parametrize("token", ["", None])
-def test_e003_telefon_ip_without_token(production: Any, token: Any) -> None:
-    production.CALLAUTH_TELEFON_IP_TOKEN = token
-    assert checks.check_provider() == [
-        Error(
-            "CALLAUTH_TELEFON_IP_TOKEN is empty.",
-            hint="Set the token from telefon-ip.ru, or CALLAUTH_PROVIDER = 'sandbox' for development.",
-            id="callauth.E003",
-        )
-    ]
-
-
 def test_e003_for_the_configured_provider_whatever_it_is(production: Any) -> None:
     production.CALLAUTH_PROVIDER = "sms_ru"
     production.CALLAUTH_SMS_RU_API_ID = ""
     production.CALLAUTH_TELEFON_IP_TOKEN = ""  # not configured: not needed
-    assert checks.check_provider() == [
-        Error(
-            "CALLAUTH_SMS_RU_API_ID is empty.",
-            hint="Set the api_id from your sms.ru account, or CALLAUTH_PROVIDER = 'sandbox' for development.",
-            id="callauth.E003",
-        )
-    ]
+    assert [(m.id, m.msg) for m in checks.check_provider()] == [("callauth.E003", "CALLAUTH_SMS_RU_API_ID is empty.")]
 
 
 def test_e003_for_every_provider_of_a_failover_list(production: Any) -> None:
@@ -229,29 +194,7 @@ def test_e003_for_every_provider_of_a_failover_list(production: Any) -> None:
     ]
 
 
-def test_e012_a_provider_listed_twice(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = ["telefon_ip", "django_callauth.providers.telefon_ip.TelefonIpProvider"]
-    assert checks.check_provider() == [
-        Error(
-            "CALLAUTH_PROVIDER names a provider twice: telefon_ip, telefon_ip.",
-            hint="A failover list asks each provider once; list each one once.",
-            id="callauth.E012",
-        )
-    ]
-
-
 # -- W001, E004 ---------------------------------------------------------------------
-
-
-def test_w001_webhook_over_plain_http(production: Any) -> None:
-    production.CALLAUTH_WEBHOOK_BASE_URL = "http://site.example"
-    assert checks.check_provider() == [
-        Warning(
-            "CALLAUTH_WEBHOOK_BASE_URL is not https.",
-            hint="The webhook URL carries a secret; send it over TLS.",
-            id="callauth.W001",
-        )
-    ]
 
 
 @pytest.mark.parametrize(
@@ -259,13 +202,7 @@ def test_w001_webhook_over_plain_http(production: Any) -> None:
 )
 def test_e004_webhook_base_with_query_or_fragment(production: Any, base: str) -> None:
     production.CALLAUTH_WEBHOOK_BASE_URL = base
-    assert checks.check_provider() == [
-        Error(
-            "CALLAUTH_WEBHOOK_BASE_URL must be an origin without a query or fragment.",
-            hint="The provider appends its own query string to the webhook URL.",
-            id="callauth.E004",
-        )
-    ]
+    assert [m.id for m in checks.check_provider()] == ["callauth.E004"]
 
 
 def test_w001_and_e004_together(production: Any) -> None:
@@ -273,32 +210,7 @@ def test_w001_and_e004_together(production: Any) -> None:
     assert [m.id for m in checks.check_provider()] == ["callauth.W001", "callauth.E004"]
 
 
-# -- E005 ---------------------------------------------------------------------------
-
-
-def test_e005_backend_not_installed(production: Any) -> None:
-    production.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
-    assert checks.check_backend_installed() == [
-        Error(
-            "django_callauth.backends.CallAuthBackend is not in AUTHENTICATION_BACKENDS.",
-            hint="Add it beside ModelBackend, or confirmed calls cannot log anyone in.",
-            id="callauth.E005",
-        )
-    ]
-
-
 # -- E006, W002 ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["TTL", "CHECK_INTERVAL", "COMPLETE_WINDOW"])
-@pytest.mark.parametrize("value", [0, -5, "soon", "90", 2.5, True])
-def test_e006_timings_must_be_positive_ints(production: Any, name: str, value: Any) -> None:
-    setattr(production, f"CALLAUTH_{name}", value)
-    [error] = all_checks()
-    assert (type(error), error.id) == (Error, "callauth.E006")
-    assert error.msg.startswith(f"CALLAUTH_{name} must be an int of seconds, at least 1")
-    assert error.msg.endswith(f"; it is {value!r}.")
-    assert checks.check_timings() == []  # no W002 about a TTL that is not one
 
 
 def test_e006_one_error_per_bad_setting(production: Any) -> None:
@@ -307,17 +219,6 @@ def test_e006_one_error_per_bad_setting(production: Any) -> None:
     assert [m.msg for m in checks.check_setting_values()] == [
         "CALLAUTH_TTL must be an int of seconds, at least 1, or None; it is 0.",
         "CALLAUTH_COMPLETE_WINDOW must be an int of seconds, at least 1; it is -1.",
-    ]
-
-
-def test_w002_ttl_longer_than_the_provider_allows(production: Any) -> None:
-    production.CALLAUTH_TTL = 121
-    assert checks.check_timings() == [
-        Warning(
-            "CALLAUTH_TTL is longer than the provider's 120 seconds.",
-            hint="telefon_ip's numbers stop working after 120 seconds, so its flows end then.",
-            id="callauth.W002",
-        )
     ]
 
 
@@ -331,73 +232,33 @@ def test_w002_compares_with_each_providers_own_lifetime(production: Any) -> None
     assert (warning.id, warning.msg) == ("callauth.W002", "CALLAUTH_TTL is longer than the provider's 120 seconds.")
 
 
-def test_an_unset_ttl_is_each_providers_lifetime_and_no_problem(production: Any) -> None:
-    del production.CALLAUTH_TTL
-    assert checks.check_timings() == []
-
-
 def test_w002_not_with_an_e006(production: Any) -> None:
     production.CALLAUTH_TTL = "500"
     assert [m.id for m in all_checks()] == ["callauth.E006"]
 
 
-# -- E007 ---------------------------------------------------------------------------
-
-
-def test_e007_sessions_missing(production: Any) -> None:
-    production.MIDDLEWARE = [m for m in production.MIDDLEWARE if m != SESSION_MIDDLEWARE]
-    assert checks.check_sessions() == [
-        Error(
-            "django_callauth needs SessionMiddleware in MIDDLEWARE.",
-            hint="A flow belongs to the browser session that started it.",
-            id="callauth.E007",
-        )
-    ]
-
-
 # -- E008 ---------------------------------------------------------------------------
-
-
-def test_e008_adapter_cannot_be_imported(production: Any) -> None:
-    production.CALLAUTH_ADAPTER = "no.such.Adapter"
-    [message] = checks.check_adapter()
-    assert message.id == "callauth.E008"
-    assert message.msg.startswith("CALLAUTH_ADAPTER 'no.such.Adapter' cannot be imported:")
 
 
 def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
     production.CALLAUTH_ADAPTER = "django_callauth.backends.CallAuthBackend"
-    assert checks.check_adapter() == [
-        Error(
-            "CALLAUTH_ADAPTER 'django_callauth.backends.CallAuthBackend' is not a subclass of CallAuthAdapter.",
-            id="callauth.E008",
-        )
-    ]
+    [message] = checks.check_adapter()
+    assert (message.id, message.msg) == (
+        "callauth.E008",
+        "CALLAUTH_ADAPTER 'django_callauth.backends.CallAuthBackend' is not a subclass of CallAuthAdapter.",
+    )
 
 
 # -- E009, W003: where the rate limits are counted; E010: the rates; E011: the client address
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "problem"),
-    [
-        ("CACHES", DUMMY, "CACHES['default'] is a DummyCache"),
-        ("CALLAUTH_CACHE", "limits", "CACHES['limits'] is missing"),
-    ],
-    ids=["dummy-cache", "cache-missing"],
-)
-def test_e009_rate_limits_without_a_working_cache(production: Any, name: str, value: Any, problem: str) -> None:
-    setattr(production, name, value)
+def test_e009_rate_limits_in_a_cache_that_is_missing(production: Any) -> None:
+    production.CALLAUTH_CACHE = "limits"
     [error] = all_checks()
-    assert (error.id, error.msg) == ("callauth.E009", f"The rate limits need a working cache, and {problem}.")
-
-
-def test_w003_per_process_cache_in_production(production: Any) -> None:
-    production.CACHES = LOCMEM
-    [warning] = all_checks()
-    assert isinstance(warning, Warning)
-    assert warning.id == "callauth.W003"
-    assert "multiplied by the number of processes" in warning.hint
+    assert (error.id, error.msg) == (
+        "callauth.E009",
+        "The rate limits need a working cache, and CACHES['limits'] is missing.",
+    )
 
 
 def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
@@ -419,14 +280,6 @@ def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
             "CALLAUTH_RATE_LIMITS['phone'] is not valid: '0/m' must allow at least one request in a positive period",
         ),
         ({"session": "5/m"}, "CALLAUTH_RATE_LIMITS has an unknown scope 'session'."),
-        (
-            {"ipv6_48": "lots"},
-            "CALLAUTH_RATE_LIMITS['ipv6_48'] is not valid: 'lots' is not a rate like '10/m' or '3/10m'",
-        ),
-        (
-            {"device": "1/0m"},
-            "CALLAUTH_RATE_LIMITS['device'] is not valid: '1/0m' must allow at least one request in a positive period",
-        ),
     ],
 )
 def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str, Any], message: str) -> None:
@@ -435,50 +288,54 @@ def test_e010_rate_limits_that_cannot_be_read(production: Any, limits: dict[str,
     assert (error.id, error.msg) == ("callauth.E010", message)
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"},
-        {"CALLAUTH_TRUSTED_PROXY_COUNT": -1},
-    ],
-    ids=["proxy-count-and-header-together", "negative-proxy-count"],
-)
-def test_e011_client_address_settings(production: Any, overrides: dict[str, Any]) -> None:
-    for name, value in overrides.items():
-        setattr(production, name, value)
-    assert callauth_ids(all_checks()) == ["callauth.E011"]
-
-
 # -- registration -------------------------------------------------------------------
 
 
-# Each check id, and a situation where it is the only one that fires.
+# Each check id, a situation where it is the only one that fires, and what its message says.
 ONE_CHECK_FIRES = [
-    ({"CALLAUTH_PROVIDER": "sandbox"}, "callauth.E001"),
-    ({"CALLAUTH_PROVIDER": "no.such.Provider"}, "callauth.E002"),
-    ({"CALLAUTH_TELEFON_IP_TOKEN": ""}, "callauth.E003"),
-    ({"CALLAUTH_WEBHOOK_BASE_URL": "https://site.example/?x=1"}, "callauth.E004"),
-    ({"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]}, "callauth.E005"),
-    ({"CALLAUTH_TTL": 0}, "callauth.E006"),
-    ({"CALLAUTH_SIGNUP": "false"}, "callauth.E013"),
-    ({"SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"}, "callauth.E014"),
-    ({"MIDDLEWARE": []}, "callauth.E007"),
-    ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008"),
-    ({"CACHES": DUMMY}, "callauth.E009"),
-    ({"CALLAUTH_RATE_LIMITS": {"ip": "lots"}}, "callauth.E010"),
-    ({"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"}, "callauth.E011"),
-    ({"CALLAUTH_PROVIDER": ["telefon_ip", "telefon_ip"]}, "callauth.E012"),
-    ({"CACHES": LOCMEM}, "callauth.W003"),
-    ({"CALLAUTH_WEBHOOK_BASE_URL": "http://site.example"}, "callauth.W001"),
-    ({"CALLAUTH_TTL": 300}, "callauth.W002"),
+    ({"CALLAUTH_PROVIDER": "sandbox"}, "callauth.E001", "simulates calls while DEBUG is False: 'sandbox'."),
+    ({"CALLAUTH_PROVIDER": "no.such.Provider"}, "callauth.E002", "'no.such.Provider' cannot be imported"),
+    ({"CALLAUTH_TELEFON_IP_TOKEN": ""}, "callauth.E003", "CALLAUTH_TELEFON_IP_TOKEN is empty."),
+    ({"CALLAUTH_TELEFON_IP_TOKEN": None}, "callauth.E003", "CALLAUTH_TELEFON_IP_TOKEN is empty."),
+    ({"CALLAUTH_WEBHOOK_BASE_URL": "https://site.example/?x=1"}, "callauth.E004", "without a query or fragment"),
+    (
+        {"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]},
+        "callauth.E005",
+        "django_callauth.backends.CallAuthBackend is not in AUTHENTICATION_BACKENDS.",
+    ),
+    ({"CALLAUTH_TTL": 0}, "callauth.E006", "CALLAUTH_TTL must be an int of seconds"),
+    ({"CALLAUTH_SIGNUP": "false"}, "callauth.E013", "CALLAUTH_SIGNUP must be "),
+    ({"SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"}, "callauth.E014", "signed_cookies"),
+    ({"MIDDLEWARE": []}, "callauth.E007", "needs SessionMiddleware in MIDDLEWARE."),
+    ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008", "'no.such.Adapter' cannot be imported"),
+    ({"CACHES": DUMMY}, "callauth.E009", "need a working cache, and CACHES['default'] is a DummyCache."),
+    ({"CALLAUTH_RATE_LIMITS": {"ip": "lots"}}, "callauth.E010", "CALLAUTH_RATE_LIMITS['ip'] is not valid"),
+    (
+        {"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"},
+        "callauth.E011",
+        "CALLAUTH_TRUSTED",
+    ),
+    (
+        {"CALLAUTH_PROVIDER": ["telefon_ip", "telefon_ip"]},
+        "callauth.E012",
+        "names a provider twice: telefon_ip, telefon_ip.",
+    ),
+    ({"CACHES": LOCMEM}, "callauth.W003", "multiplied by the number of processes"),
+    ({"CALLAUTH_WEBHOOK_BASE_URL": "http://site.example"}, "callauth.W001", "is not https."),
+    ({"CALLAUTH_TTL": 121}, "callauth.W002", "CALLAUTH_TTL is longer than the provider's 120 seconds."),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "expected"), ONE_CHECK_FIRES, ids=[expected for _, expected in ONE_CHECK_FIRES])
-def test_checks_are_registered(production: Any, overrides: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(("overrides", "expected", "says"), ONE_CHECK_FIRES, ids=[e for _, e, _ in ONE_CHECK_FIRES])
+def test_each_check_fires_alone_in_its_situation(
+    production: Any, overrides: dict[str, Any], expected: str, says: str
+) -> None:
     for name, value in overrides.items():
         setattr(production, name, value)
-    assert callauth_ids(run_checks()) == [expected]
+    [message] = [m for m in run_checks() if m.id.startswith("callauth.")]
+    assert message.id == expected
+    assert says in f"{message.msg} {message.hint}"
+    assert message.hint is None or message.hint.endswith(".")
 
 
 def test_sandbox_check_runs_without_deploy_flag(production: Any) -> None:
@@ -683,13 +540,3 @@ def test_a_wrong_provider_setting_leaves_the_builtin_providers_checked(productio
         "CALLAUTH_PROVIDER",
         "CALLAUTH_TELEFON_IP_TIMEOUT",
     ]
-
-
-# -- E014 ---------------------------------------------------------------------------------------
-
-
-def test_e014_signed_cookie_sessions(production: Any) -> None:
-    production.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-    [error] = checks.check_sessions()
-    assert (type(error), error.id) == (Error, "callauth.E014")
-    assert error.msg == "SESSION_ENGINE is 'django.contrib.sessions.backends.signed_cookies'."

@@ -45,11 +45,10 @@ def sandbox(settings: Any) -> None:
             ([number], {}, PHONE, FlowStatus.CONFIRMED, "")
             for number in [SANDBOX_CALL_TO, "89990001234", "79990001234", "+7 999 000-12-34"]
         ],
-        ([SANDBOX_CALL_TO, "--caller", PHONE], {}, PHONE, FlowStatus.CONFIRMED, ""),
         ([SANDBOX_CALL_TO, "--caller", "8 900 765-43-21"], {}, OTHER, FlowStatus.FAILED, FailureReason.PHONE_MISMATCH),
         ([SANDBOX_CALL_TO], {"age": timedelta(seconds=121)}, PHONE, FlowStatus.EXPIRED, ""),
     ],
-    ids=["e164", "8-prefix", "7-prefix", "typed", "right-caller", "another-caller", "too-late"],
+    ids=["e164", "8-prefix", "7-prefix", "typed", "another-caller", "too-late"],
 )
 def test_simulate_call_decides_the_waiting_flow(
     flow_factory: FlowFactory, args: list[str], fields: dict[str, Any], caller: str, status: str, reason: str
@@ -63,19 +62,10 @@ def test_simulate_call_decides_the_waiting_flow(
     assert flow.caller == ("" if status == FlowStatus.EXPIRED else caller)
 
 
-@pytest.mark.parametrize(
-    ("number", "fields"),
-    [
-        ("+79990009999", {}),
-        (SANDBOX_CALL_TO, {"status": FlowStatus.USED}),
-        (SANDBOX_CALL_TO, {"provider": "telefon_ip"}),
-    ],
-    ids=["unknown-number", "used-flow", "real-providers-flow"],
-)
-def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(
-    flow_factory: FlowFactory, number: str, fields: dict[str, Any]
-) -> None:
-    flow_factory(**fields)
+# Which flows a call reaches: test_flows.py::test_simulate_call_reaching_no_live_sandbox_flow_writes_nothing.
+def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(flow_factory: FlowFactory) -> None:
+    number = "+79990009999"
+    flow_factory()
     before = snapshot()
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", number)
@@ -83,7 +73,7 @@ def test_simulate_call_reaching_no_waiting_sandbox_flow_writes_nothing(
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("number", ["hello", "123", "+12025550123", "78091234567"])
+@pytest.mark.parametrize("number", ["hello", "+12025550123"])
 def test_simulate_call_to_something_that_is_not_a_number(number: str) -> None:
     with pytest.raises(CommandError) as excinfo:
         run("callauth_simulate_call", number)
@@ -99,9 +89,8 @@ def test_simulate_call_with_an_invalid_caller(flow_factory: FlowFactory) -> None
     assert flow.status == FlowStatus.PENDING
 
 
-@pytest.mark.parametrize("provider", ["telefon_ip", "django_callauth.providers.telefon_ip.TelefonIpProvider"])
-def test_simulate_call_refuses_a_real_provider(settings: Any, provider: str, flow_factory: FlowFactory) -> None:
-    settings.CALLAUTH_PROVIDER = provider
+def test_simulate_call_refuses_a_real_provider(settings: Any, flow_factory: FlowFactory) -> None:
+    settings.CALLAUTH_PROVIDER = "django_callauth.providers.telefon_ip.TelefonIpProvider"
     settings.CALLAUTH_TELEFON_IP_TOKEN = "token"
     flow = flow_factory()
     with pytest.raises(CommandError) as excinfo:

@@ -24,13 +24,21 @@ from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.models import EmailAddress
 from allauth.account.signals import authentication_step_completed, user_logged_in
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
-from django.contrib.auth import SESSION_KEY
 from django.core.checks import run_checks
 from django.test import Client
 from django.urls import reverse
 
 from django_callauth.models import CallAuthPhone, FlowStatus
-from tests.helpers import OTHER_PHONE, PHONE, assert_json_error, complete, page_forms, sandbox_confirm, url
+from tests.helpers import (
+    OTHER_PHONE,
+    PHONE,
+    assert_json_error,
+    complete,
+    logged_in_user,
+    page_forms,
+    sandbox_confirm,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,10 +78,6 @@ def allauth_logins() -> Iterator[list[Any]]:
     user_logged_in.disconnect(receiver)
 
 
-def logged_in_user_id(client: Client) -> str | None:
-    return client.session.get(SESSION_KEY)
-
-
 def methods(client: Client) -> list[str]:
     return [record["method"] for record in client.session.get("account_authentication_methods", [])]
 
@@ -89,7 +93,7 @@ def test_a_totp_user_is_asked_for_his_code_after_the_call_and_logged_in_only_by_
     response = complete(client)
     assert response.status_code == 200
     assert response.json() == {"redirect": reverse("mfa_authenticate")}
-    assert logged_in_user_id(client) is None
+    assert logged_in_user(client) is None
     assert allauth_logins == []
     flow.refresh_from_db()
     assert flow.status == FlowStatus.USED
@@ -97,14 +101,14 @@ def test_a_totp_user_is_asked_for_his_code_after_the_call_and_logged_in_only_by_
     # The page allauth asks for the code on; a wrong code logs nobody in.
     assert client.get(reverse("mfa_authenticate")).status_code == 200
     client.post(reverse("mfa_authenticate"), {"code": "000000" if totp_code(totp_secret) != "000000" else "111111"})
-    assert logged_in_user_id(client) is None
+    assert logged_in_user(client) is None
     response = client.post(reverse("mfa_authenticate"), {"code": totp_code(totp_secret)})
     assert response["Location"] == reverse("mfa_trust")  # allauth's next stage: "trust this browser"
-    assert logged_in_user_id(client) is None
+    assert logged_in_user(client) is None
     response = client.post(reverse("mfa_trust"), {"action": "trust"})
     assert response.status_code == 302
     assert response["Location"] == "/after/"  # the next the login by call was started with
-    assert logged_in_user_id(client) == str(bob.pk)
+    assert logged_in_user(client) == str(bob.pk)
     assert allauth_logins == [bob]
     assert methods(client) == ["phone_call", "mfa"]
 
@@ -116,10 +120,10 @@ def test_a_browser_trusted_in_allauth_logs_the_totp_user_in_by_the_call_alone(bo
     client.post(reverse("mfa_authenticate"), {"code": totp_code(totp_secret)})
     client.post(reverse("mfa_trust"), {"action": "trust"})
     client.post(reverse("account_logout"))
-    assert logged_in_user_id(client) is None
+    assert logged_in_user(client) is None
     sandbox_confirm(client)
     assert complete(client).json() == {"redirect": reverse(settings.LOGIN_REDIRECT_URL)}
-    assert logged_in_user_id(client) == str(bob.pk)
+    assert logged_in_user(client) == str(bob.pk)
 
 
 def test_a_totp_user_without_javascript_is_sent_to_the_code_page(bob: Any, totp_secret: str) -> None:
@@ -128,7 +132,7 @@ def test_a_totp_user_without_javascript_is_sent_to_the_code_page(bob: Any, totp_
     response = client.post(url("complete"))
     assert response.status_code == 302
     assert response["Location"] == reverse("mfa_authenticate")
-    assert logged_in_user_id(client) is None
+    assert logged_in_user(client) is None
 
 
 def test_a_user_without_mfa_is_logged_in_by_the_call_with_allauths_record(bob: Any, allauth_logins: list[Any]) -> None:
@@ -146,7 +150,7 @@ def test_a_user_without_mfa_is_logged_in_by_the_call_with_allauths_record(bob: A
         authentication_step_completed.disconnect(step)
     assert response.status_code == 200
     assert response.json() == {"redirect": reverse(settings.LOGIN_REDIRECT_URL)}
-    assert logged_in_user_id(client) == str(bob.pk)
+    assert logged_in_user(client) == str(bob.pk)
     assert allauth_logins == [bob]
     [record] = client.session["account_authentication_methods"]
     assert record["method"] == "phone_call"
@@ -166,7 +170,7 @@ def test_a_failing_receiver_of_allauths_login_signal_does_not_lose_the_login(bob
     finally:
         user_logged_in.disconnect(broken)
     assert response.status_code == 200
-    assert logged_in_user_id(client) == str(bob.pk)
+    assert logged_in_user(client) == str(bob.pk)
 
 
 def test_a_signup_by_call_goes_through_allauth_too(allauth_logins: list[Any]) -> None:
@@ -174,7 +178,7 @@ def test_a_signup_by_call_goes_through_allauth_too(allauth_logins: list[Any]) ->
     sandbox_confirm(client, OTHER_PHONE)
     assert complete(client).status_code == 200
     [user] = allauth_logins
-    assert logged_in_user_id(client) == str(user.pk)
+    assert logged_in_user(client) == str(user.pk)
 
 
 # -- 2. allauth's phone interface; the form on allauth's login page --------------------------------

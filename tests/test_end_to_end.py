@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from django_callauth.models import CallAuthFlow
-from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
+from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import PHONE, LiveClient, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,17 +83,10 @@ class TestWebhookMode:
         flow = CallAuthFlow.objects.get()
         assert fake_telefon_ip.requests[1].path.endswith(f"/reverse_auth_phone_check/{flow.provider_id}/")
 
-    def test_webhook_by_post_works_too(self, webhook_site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
-        fake_telefon_ip.webhook_method = "POST"
-        browser = LiveClient(webhook_site.url)
-        started = browser.start()
-        assert fake_telefon_ip.make_call(started["call_to"], PHONE) == 200
-        assert browser.wait_for_status("confirmed") == "confirmed"
-        assert browser.complete().status_code == 200
-
 
 class TestCheckMode:
-    @pytest.mark.parametrize("pending_shape", sorted(PENDING_SHAPES))
+    # Two of the shapes, with both id types (each shape: test_providers_telefon_ip.py::test_check_pending_shapes).
+    @pytest.mark.parametrize("pending_shape", ["data_list", "success_false"])
     def test_every_pending_shape_stays_pending_then_confirms(
         self, site: Any, fake_telefon_ip: FakeTelefonIp, pending_shape: str
     ) -> None:
@@ -117,8 +110,6 @@ class TestProviderFailures:
         ("status", "body", "code", "http_status"),
         [
             (503, "<html>Bad gateway</html>", "provider_unavailable", 503),
-            (401, '{"success": false, "error": "token", "data": {}}', "provider_unavailable", 503),
-            (200, "not json", "provider_error", 502),
             (200, '{"success": false, "error": "no numbers", "data": []}', "provider_rejected", 502),
         ],
     )
@@ -135,29 +126,8 @@ class TestProviderFailures:
         assert len(fake_telefon_ip.requests) == 1  # a billed start is never retried
         assert list(CallAuthFlow.objects.values_list("status", "failure_reason")) == [("failed", "provider_error")]
 
-    def test_check_failures_keep_the_flow_pending(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
-        browser = LiveClient(site.url)
-        started = browser.start()
-        fake_telefon_ip.fail_next(500, "oops")
-        fake_telefon_ip.fail_next(500, "oops")  # the check's one retry fails too
-        assert browser.status() == "pending"
-
-        fake_telefon_ip.make_call(started["call_to"], PHONE)
-        assert browser.wait_for_status("confirmed") == "confirmed"
-
 
 class TestSandbox:
-    def test_json_flow(self, live_server: Any, settings: Any) -> None:
-        settings.CALLAUTH_PROVIDER = "sandbox"
-        browser = LiveClient(live_server.url)
-        started = browser.start()
-        assert started["sandbox_call_url"] == "/callauth/sandbox/call/"
-
-        called = browser.api("POST", started["sandbox_call_url"])
-        assert called.json()["status"] == "confirmed"
-        assert browser.complete().json() == {"redirect": "/"}
-        assert_logged_in_as(browser, PHONE)
-
     def test_html_flow_without_javascript(self, live_server: Any, settings: Any) -> None:
         settings.CALLAUTH_PROVIDER = "sandbox"
         session = requests.Session()

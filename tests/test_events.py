@@ -8,21 +8,36 @@ publishes executed. The browser's own use of the stream is in test_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
+from django_callauth import flows
 from django_callauth.flows import push, simulate_call
 from django_callauth.web import events
 
-from .helpers import PHONE, START_GET, assert_json_error, start, start_answer, the_flow, url
-from .helpers.caches import REDIS_URL
+from .helpers import (
+    PHONE,
+    START_GET,
+    FlowFactory,
+    RootLog,
+    assert_json_error,
+    client_holding,
+    start,
+    start_answer,
+    the_flow,
+    url,
+)
+from .helpers.caches import REDIS_URL, use_redis_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +152,15 @@ def test_push_turned_off_offers_no_stream(started: Client, settings: Any) -> Non
     assert_json_error(refused, 404, "push_unavailable")
 
 
+def test_push_turned_off_publishes_nothing(
+    started: Client, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CALLAUTH_PUSH = None
+    with django_capture_on_commit_callbacks() as on_commit:
+        simulate_call(the_flow(started).call_to, PHONE)
+    assert on_commit == []  # nor does the tests' per-process cache keep a copy to replace
+
+
 def test_a_flow_its_provider_is_asked_about_is_followed_by_polls(
     settings: Any, telefon_ip_api: Any, client: Client
 ) -> None:
@@ -170,19 +194,150 @@ def test_only_get_opens_a_stream(started: Client) -> None:
     assert response["Allow"] == "GET"
 
 
+@pytest.fixture(params=["process", "redis"])
+def any_broker(request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each broker in turn: this process's (the tests' LocMemCache), or Redis pub/sub."""
+    if request.param == "redis":
+        use_redis_cache(settings)
+        monkeypatch.setattr(push, "HEALTH_CHECK_SECONDS", 0.05)  # the subscriber's idle wake-ups too
+    return str(request.param)
+
+
 def test_an_idle_stream_sends_heartbeats_and_carries_no_secret(
-    started: Client, monkeypatch: pytest.MonkeyPatch
+    any_broker: str, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.2)
+    assert start(client).status_code == 201
+    flow = the_flow(client)
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(client).get(url("events"), **EVENT_STREAM))
+        return [await stream.next() for _ in range(3)]
+
+    first, *then = run(scenario)
+    assert then == [": keep-alive\n\n"] * 2
+    assert flow.call_to not in first and flow.phone not in first and str(flow.pk) not in first
+
+
+def test_one_session_cannot_hold_more_than_a_few_streams(started: Client) -> None:
+    """Each stream costs a socket and a coroutine: a session opening thousands is refused past a few tabs."""
+
+    async def scenario() -> list[str]:
+        twin = asgi_twin(started)
+        opened = [Stream(await twin.get(url("events"), **EVENT_STREAM)) for _ in range(push.MAX_STREAMS_PER_FLOW)]
+        seen = [await stream.status() for stream in opened]
+        refused = await twin.get(url("events"), **EVENT_STREAM)
+        return [*seen, refused.json()["error"]]
+
+    assert run(scenario) == ["pending"] * push.MAX_STREAMS_PER_FLOW + ["push_unavailable"]
+
+
+def test_tabs_opening_at_once_past_the_limit_end_their_streams_empty(started: Client) -> None:
+    """The limit is checked again as a stream starts: tabs that all passed the first check race."""
+    flow_id = str(the_flow(started).pk)
+
+    async def scenario() -> str:
+        late = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        broker = push.broker()
+        assert broker is not None
+        for _ in range(push.MAX_STREAMS_PER_FLOW):  # the other tabs started first
+            broker.subscribe(flow_id)
+        return await late.next()
+
+    assert run(scenario) == ""  # the page polls
+
+
+def test_a_session_holding_a_deleted_flow_has_no_stream(flow_factory: FlowFactory) -> None:
+    flow = flow_factory()
+    holder = client_holding(flow)
+    flow.delete()
+
+    async def scenario() -> Any:
+        return await asgi_twin(holder).get(url("events"), **EVENT_STREAM)
+
+    assert_json_error(run(scenario), 400, "no_flow")
+
+
+def test_a_flow_deleted_before_its_stream_starts_ends_it_empty(started: Client) -> None:
     flow = the_flow(started)
 
-    async def scenario() -> tuple[str, str]:
+    async def scenario() -> str:
         stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
-        return await stream.next(), await stream.next()
+        await sync_to_async(flow.delete)()
+        return await stream.next()
 
-    first, second = run(scenario)
-    assert second == ": keep-alive\n\n"
-    assert flow.call_to not in first and flow.phone not in first and str(flow.pk) not in first
+    assert run(scenario) == ""
+
+
+def test_a_stream_lives_a_bounded_time_then_the_page_polls(started: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "MAX_STREAM_SECONDS", 0.1)
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        return [await stream.status(), await stream.status()]
+
+    assert run(scenario) == ["pending", ""]  # ended without a final status
+
+
+def test_a_flow_deleted_while_its_stream_is_open_ends_the_stream(started: Client) -> None:
+    flow = the_flow(started)
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        seen = [await stream.status()]
+        await sync_to_async(flow.delete)()  # callauth_cleanup, or an admin
+        return [*seen, await stream.status()]
+
+    assert run(scenario) == ["pending", ""]
+
+
+def test_a_failing_read_leaves_no_stream_behind(started: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    def database_down(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database is down")
+
+    monkeypatch.setattr(flows, "flow_by_id", database_down)
+
+    async def scenario() -> Any:
+        return await asgi_twin(started).get(url("events"), **EVENT_STREAM)
+
+    with pytest.raises(RuntimeError):
+        run(scenario)
+    broker = push.broker()
+    assert broker is not None and broker.waiters.count() == 0
+
+
+def test_a_stream_whose_event_loop_closed_is_dropped_at_the_next_publish() -> None:
+    broker = push.ProcessBroker()
+
+    async def subscribe() -> None:
+        broker.subscribe("a-flow-id")
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(subscribe())
+    loop.close()
+    broker.publish("a-flow-id")
+    assert broker.waiters.count() == 0
+
+
+def test_a_cache_without_pub_sub_offers_no_stream(started: Client, shared_cache: Any) -> None:
+    """'auto' with a file or database cache: nothing carries a change across processes, so pages poll."""
+
+    async def scenario() -> tuple[dict[str, Any], Any]:
+        twin = asgi_twin(started)
+        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
+
+    payload, refused = run(scenario)
+    assert "events_url" not in payload
+    assert_json_error(refused, 404, "push_unavailable")
+
+
+def test_a_flow_of_a_provider_no_longer_configured_is_not_streamed(flow_factory: FlowFactory) -> None:
+    holder = client_holding(flow_factory(provider="gone"))
+
+    async def scenario() -> Any:
+        return await asgi_twin(holder).get(url("events"), **EVENT_STREAM)
+
+    assert_json_error(run(scenario), 404, "push_unavailable")
 
 
 def test_the_stream_ends_with_the_flow_at_its_deadline(client: Client, settings: Any) -> None:
@@ -220,7 +375,7 @@ def test_a_rolled_back_transition_wakes_no_stream(started: Client) -> None:
     assert broker is not None
 
     async def scenario() -> bool:
-        subscription = await broker.subscribe(str(flow.pk))
+        subscription = broker.subscribe(str(flow.pk))
         try:
             await sync_to_async(lambda: simulate_call(flow.call_to, PHONE))()  # the test's transaction: no commit
             return await subscription.wait(0.2)
@@ -251,6 +406,16 @@ def test_an_app_follows_its_flow_by_its_own_stream(django_capture_on_commit_call
     assert seen == ["pending", "confirmed"]
 
 
+def drop_our_subscriptions() -> None:
+    """Kill this process's subscriber connections, found by name (never another test run's)."""
+    import redis
+
+    admin = redis.Redis.from_url(REDIS_URL)
+    for client in admin.client_list(_type="pubsub"):
+        if client["name"] == f"callauth-push-{os.getpid()}":
+            admin.client_kill_filter(_id=client["id"])
+
+
 class TestThroughRedis:
     """The default broker wherever the cache is Redis: every worker and host hears every commit."""
 
@@ -273,16 +438,6 @@ class TestThroughRedis:
         assert run(scenario) == ["pending", "confirmed", ""]
 
     def test_a_dropped_subscription_ends_the_stream_so_the_page_polls(self, started: Client) -> None:
-        import redis
-
-        ours = f"callauth-push-{os.getpid()}"
-
-        def drop_our_subscriptions() -> None:
-            admin = redis.Redis.from_url(REDIS_URL)
-            for client in admin.client_list(_type="pubsub"):
-                if client["name"] == ours:
-                    admin.client_kill_filter(_id=client["id"])
-
         async def scenario() -> list[str]:
             stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
             seen = [await stream.status()]
@@ -291,6 +446,28 @@ class TestThroughRedis:
 
         assert run(scenario) == ["pending", ""]
 
+    def test_a_subscription_lost_before_the_stream_starts_ends_it_empty(self, started: Client) -> None:
+        async def scenario() -> str:
+            stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+            await sync_to_async(drop_our_subscriptions)()
+            await asyncio.sleep(0.3)  # the subscriber notices
+            return await stream.next()
+
+        assert run(scenario) == ""
+
+    def test_two_tabs_of_one_browser_each_hear_the_call(
+        self, started: Client, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        call = call_in(django_capture_on_commit_callbacks, the_flow(started).call_to)
+
+        async def scenario() -> list[str]:
+            tabs = [Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM)) for _ in range(2)]
+            seen = [await tab.status() for tab in tabs]
+            await call()
+            return seen + [await tab.status() for tab in tabs]
+
+        assert run(scenario) == ["pending", "pending", "confirmed", "confirmed"]
+
     def test_sites_sharing_one_redis_never_wake_each_others_streams(self, settings: Any) -> None:
         ours = push.broker()
         settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "another-site"}}
@@ -298,7 +475,8 @@ class TestThroughRedis:
         assert ours is not None and theirs is not None and ours is not theirs
 
         async def scenario() -> bool:
-            subscription = await ours.subscribe("a-flow-id")
+            await ours.connect()
+            subscription = ours.subscribe("a-flow-id")
             try:
                 await sync_to_async(theirs.publish)("a-flow-id")
                 return await subscription.wait(0.3)
@@ -308,6 +486,33 @@ class TestThroughRedis:
         assert run(scenario) is False
 
 
+def test_a_failing_redis_is_asked_once_per_few_seconds_not_at_every_transition(
+    settings: Any, root_log: RootLog
+) -> None:
+    settings.CALLAUTH_PUSH = "redis://127.0.0.1:1/0"
+    broker = push.broker()
+    assert broker is not None
+    broker.publish("one-flow")
+    broker.publish("another-flow")  # within the back-off: not tried
+    assert [r.getMessage() for r in root_log.records if "could not be published" in r.getMessage()] == [
+        "Flow one-flow: its change could not be published (ConnectionError)"
+    ]
+
+
+def test_a_redis_that_accepts_but_never_answers_offers_no_stream(
+    started: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's hung Redis: a stream gives up on it at once rather than holding the page."""
+    monkeypatch.setattr(push, "SUBSCRIBE_TIMEOUT_SECONDS", 0.3)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never answers
+        settings.CALLAUTH_PUSH = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+
+        async def scenario() -> Any:
+            return await asgi_twin(started).get(url("events"), **EVENT_STREAM)
+
+        assert_json_error(run(scenario), 404, "push_unavailable")
+
+
 def test_an_unreachable_redis_offers_no_stream_and_the_page_polls(started: Client, settings: Any) -> None:
     settings.CALLAUTH_PUSH = "redis://127.0.0.1:1/0"
 
@@ -315,3 +520,17 @@ def test_an_unreachable_redis_offers_no_stream_and_the_page_polls(started: Clien
         return await asgi_twin(started).get(url("events"), **EVENT_STREAM)
 
     assert_json_error(run(scenario), 404, "push_unavailable")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_streams_read_gives_its_database_connection_back(client: Client, settings: Any) -> None:
+    """5,000 open streams must not hold 5,000 connections: each read releases its own, as a request does."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"  # the view's read touches the database
+    assert start(client).status_code == 201
+
+    async def scenario() -> str:
+        return await Stream(await asgi_twin(client).get(url("events"), **EVENT_STREAM)).status()
+
+    assert run(scenario) == "pending"
+    assert connection.connection is None

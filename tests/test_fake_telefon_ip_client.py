@@ -15,11 +15,10 @@ from django_callauth.guards.redaction import install_log_redaction
 from django_callauth.providers import current_secrets
 from django_callauth.providers.base import (
     CallReport,
-    ProviderConfigurationError,
     ProviderError,
 )
 from django_callauth.providers.telefon_ip import TelefonIpProvider
-from tests.fake_telefon_ip import PENDING_SHAPES, FakeTelefonIp
+from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import PHONE, RootLog
 from tests.provider_contract import HttpProviderContract
 
@@ -68,56 +67,6 @@ def receiver() -> Iterator[WebhookReceiver]:
     hook.close()
 
 
-def test_start_by_get(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
-    started = provider.start(PHONE, None)
-    (asked,) = fake_telefon_ip.requests
-    assert (asked.method, asked.action, asked.params, asked.body) == (
-        "GET",
-        "reverse_auth_phone_get",
-        {"phone": "89001234567"},
-        {},
-    )
-    assert asked.path == f"/api/v1/authcalls/{fake_telefon_ip.token}/reverse_auth_phone_get"
-    assert started.call_to.startswith("+79") and len(started.call_to) == 12
-    assert started.provider_id.isdigit()
-
-
-def test_start_by_post_with_a_webhook(fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider) -> None:
-    provider.start(PHONE, "https://site.example/callauth/webhook/abc/")
-    (asked,) = fake_telefon_ip.requests
-    assert (asked.method, asked.action, asked.params) == ("POST", "reverse_auth_phone_post", {})
-    assert asked.body == {"phone": "89001234567", "webhook": "https://site.example/callauth/webhook/abc/"}
-
-
-@pytest.mark.parametrize("id_as_string", [False, True])
-@pytest.mark.parametrize("success_as", [True, "True", "true"])
-def test_answer_variants(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider, id_as_string: bool, success_as: object
-) -> None:
-    fake_telefon_ip.id_as_string, fake_telefon_ip.success_as = id_as_string, success_as
-    started = provider.start(PHONE, None)
-    fake_telefon_ip.make_call(started.call_to, PHONE)
-    assert provider.check(started.provider_id) == CallReport(caller=PHONE, provider_id=started.provider_id)
-
-
-@pytest.mark.parametrize("shape", sorted(PENDING_SHAPES))
-@pytest.mark.parametrize("caller_format", ["8", "7"])
-def test_pending_until_the_call_then_confirmed(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider, shape: str, caller_format: str
-) -> None:
-    fake_telefon_ip.pending_shape, fake_telefon_ip.caller_format = shape, caller_format
-    started = provider.start(PHONE, None)
-    assert provider.check(started.provider_id) == CallReport(caller=None, provider_id=started.provider_id)
-    assert fake_telefon_ip.make_call(started.call_to, PHONE) is None  # no webhook to call
-    assert provider.check(started.provider_id) == CallReport(caller=PHONE, provider_id=started.provider_id)
-
-
-def test_a_wrong_token_is_a_configuration_error(fake_telefon_ip: FakeTelefonIp) -> None:
-    provider = TelefonIpProvider(token="wrong-token", base_url=fake_telefon_ip.base_url, timeout=(2, 2), deadline=4)
-    with pytest.raises(ProviderConfigurationError, match=r"^telefon-ip refused the API token \(HTTP 401\)\.$"):
-        provider.start(PHONE, None)
-
-
 @pytest.mark.parametrize(
     ("method", "hook_path", "separator"),
     [("GET", "/callauth/webhook/s3cr3t/", "?"), ("POST", "/hook/?flow=1", "&")],
@@ -138,17 +87,6 @@ def test_the_webhook_is_called_like_the_provider_does(
     assert receiver.received == [(method, expected)]
     webhook_request = RequestFactory().generic(method, expected)
     assert provider.parse_webhook(webhook_request) == CallReport(caller=PHONE, provider_id=started.provider_id)
-
-
-def test_make_call_returns_what_the_webhook_answered(
-    fake_telefon_ip: FakeTelefonIp, provider: TelefonIpProvider
-) -> None:
-    hook = WebhookReceiver(status=404)
-    try:
-        started = provider.start(PHONE, hook.url + "/unknown/")
-        assert fake_telefon_ip.make_call(started.call_to, PHONE) == 404
-    finally:
-        hook.close()
 
 
 @pytest.fixture

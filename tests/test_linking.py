@@ -15,7 +15,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from django_callauth import errors
 from django_callauth.adapter import CallAuthAdapter
 from django_callauth.flows import SESSION_KEYS, linking
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FlowPurpose, FlowStatus
@@ -28,17 +27,16 @@ from tests.helpers import (
     SignalLog,
     assert_json_error,
     complete,
+    logged_in_user,
     page_forms,
+    phones_of,
     sandbox_confirm,
     url,
 )
 
 pytestmark = pytest.mark.django_db
 
-TAKEN = "This phone number is already linked to another account."
-REAUTHENTICATE = "For your safety, log in again before you add or remove a phone."
 WINDOW = 300  # CALLAUTH_REAUTHENTICATION_TIMEOUT, pinned in tests/settings.py
-NO_LINK_FLOW = "No phone is being added in this browser. Enter the phone number to add."
 
 
 @pytest.fixture
@@ -61,14 +59,6 @@ def call_and_finish(client: Client) -> Any:
     return client.post(url("link_complete"), **JSON)
 
 
-def phones_of(user: Any) -> list[str]:
-    return list(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))
-
-
-def session_user(client: Client) -> str | None:
-    return client.session.get(SESSION_KEY)
-
-
 # -- adding --------------------------------------------------------------------------------
 
 
@@ -87,15 +77,10 @@ def test_a_phone_is_added_by_a_call_and_nobody_is_logged_in_or_out(
     assert response.status_code == 200
     assert response.json() == {"phone": PHONE, "redirect": url("phones")}
     assert phones_of(alice) == [PHONE]
-    assert session_user(browser) == str(alice.pk)
+    assert logged_in_user(browser) == str(alice.pk)
     assert logins == []
     assert [(event.kwargs["user"], event.kwargs["phone"]) for event in sent.of("phone_linked")] == [(alice, PHONE)]
     assert browser.get(url("phones"), **JSON).json()["phones"][0]["phone"] == PHONE
-
-
-def test_a_project_providers_own_error_is_answered_when_adding(browser: Client, settings: Any) -> None:
-    settings.CALLAUTH_PROVIDER = "tests.test_views.QuotaSpentProvider"  # raises its own ProviderError subclass
-    assert_json_error(add(browser), 503, "provider_unavailable", str(errors.PROVIDER_NOT_ANSWERING.message))
 
 
 def test_the_html_pages_walk_through_it(browser: Client, alice: Any) -> None:
@@ -118,17 +103,10 @@ def test_a_phone_of_another_account_is_refused_without_saying_whose(
     CallAuthPhone.objects.create(user=bob, phone=PHONE)
     assert add(browser).status_code == 201  # the same answer as for a free phone: no enumeration
     response = call_and_finish(browser)
-    assert_json_error(response, 409, "phone_taken", TAKEN)
+    assert_json_error(response, 409, "phone_taken")
     assert "bob" not in response.content.decode()
     assert phones_of(alice) == [] and phones_of(bob) == [PHONE]
     assert CallAuthFlow.objects.get().failure_reason == "phone_taken"
-
-
-def test_adding_ones_own_phone_again_is_fine(browser: Client, alice: Any) -> None:
-    CallAuthPhone.objects.create(user=alice, phone=PHONE)
-    add(browser)
-    assert call_and_finish(browser).status_code == 200
-    assert phones_of(alice) == [PHONE]
 
 
 def test_adding_ones_own_dormant_phone_again_lets_it_log_in_again(browser: Client, alice: Any) -> None:
@@ -150,15 +128,14 @@ def test_adding_ones_own_dormant_phone_again_lets_it_log_in_again(browser: Clien
 def test_the_adapter_decides_who_may_link(browser: Client, alice: Any, settings: Any) -> None:
     settings.CALLAUTH_ADAPTER = "tests.test_linking.NoLinkingAdapter"
     add(browser)
-    assert_json_error(
-        call_and_finish(browser), 403, "not_allowed", "This phone number cannot be added to your account."
-    )
+    assert_json_error(call_and_finish(browser), 403, "not_allowed")
     assert phones_of(alice) == []
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client: Client) -> None:
-    assert_json_error(client.get(url("phones"), **JSON), 401, "login_required", "Log in to manage your phones.")
+    assert_json_error(client.get(url("phones"), **JSON), 401, "login_required")
     assert_json_error(add(client), 401, "login_required")
+    assert_json_error(client.post(url("phone_remove", link_id=1), **JSON), 401, "login_required")  # not "again"
     assert client.get(url("phones"))["Location"].startswith("/login/?next=")
 
 
@@ -170,11 +147,11 @@ def test_a_link_finished_by_someone_else_logged_in_later_is_refused(
     mallory = django_user_model.objects.create_user(username="mallory")
     flow_id = browser.session[SESSION_KEYS[FlowPurpose.LINK]]
     browser.force_login(mallory)  # a new session: the flow went with the old one
-    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
+    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow")
     session = browser.session
     session[SESSION_KEYS[FlowPurpose.LINK]] = flow_id  # even if the flow were carried over
     session.save()
-    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
+    assert_json_error(browser.post(url("link_complete"), **JSON), 400, "no_flow")
     assert phones_of(mallory) == [] and phones_of(alice) == []
 
 
@@ -239,7 +216,7 @@ def test_a_confirmed_login_flow_cannot_add_a_phone(client: Client, alice: Any) -
     session = client.session
     session[SESSION_KEYS[FlowPurpose.LINK]] = str(flow.pk)  # planted where a link flow would be
     session.save()
-    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow", NO_LINK_FLOW)
+    assert_json_error(client.post(url("link_complete"), **JSON), 400, "no_flow")
     assert flow.claim_for_link() is False
     assert phones_of(alice) == []
 
@@ -261,12 +238,7 @@ def test_the_last_way_to_log_in_is_kept(client: Client, django_user_model: Any) 
     second = CallAuthPhone.objects.create(user=caller, phone=OTHER_PHONE)
     client.force_login(caller)
     assert client.post(url("phone_remove", link_id=second.pk), **JSON).status_code == 200
-    assert_json_error(
-        client.post(url("phone_remove", link_id=first.pk), **JSON),
-        409,
-        "last_login_method",
-        "This is the only way to log in to your account: add another phone or set a password first.",
-    )
+    assert_json_error(client.post(url("phone_remove", link_id=first.pk), **JSON), 409, "last_login_method")
     assert phones_of(caller) == [PHONE]
 
 
@@ -288,20 +260,10 @@ def stale(clock: Clock, browser: Client) -> Client:
 
 
 def test_adding_needs_a_recent_login_before_the_body_is_read(stale: Client) -> None:
-    assert_json_error(add(stale), 401, "reauthentication_required", REAUTHENTICATE)
+    assert_json_error(add(stale), 401, "reauthentication_required")
     response = stale.post(url("phone_add"), "[1]", content_type="application/json", **JSON)
     assert_json_error(response, 401, "reauthentication_required")
     assert CallAuthFlow.objects.count() == 0
-
-
-def test_removing_needs_a_recent_login(stale: Client, alice: Any) -> None:
-    link = CallAuthPhone.objects.create(user=alice, phone=PHONE)
-    assert_json_error(stale.post(url("phone_remove", link_id=link.pk), **JSON), 401, "reauthentication_required")
-    assert phones_of(alice) == [PHONE]
-
-
-def test_anonymous_visitors_are_asked_to_log_in_not_to_log_in_again(client: Client) -> None:
-    assert_json_error(client.post(url("phone_remove", link_id=1), **JSON), 401, "login_required")
 
 
 def test_a_stale_phones_page_offers_to_log_in_again_instead_of_changes(stale: Client, alice: Any) -> None:

@@ -19,6 +19,7 @@ from django.test import Client
 from django.utils import translation
 
 import django_callauth
+from django_callauth.web.parts import seconds_left_text
 from tests.helpers import TYPED_PHONE
 
 APP_PO = Path(django_callauth.__file__).resolve().parent / "locale" / "ru" / "LC_MESSAGES" / "django.po"
@@ -66,6 +67,15 @@ def test_sandbox_challenge_page_is_russian(ru_client):
     assert 'id="callauth-sandbox-call">Имитировать звонок</button>' in html
     assert "Наведите камеру телефона, чтобы позвонить" in html
     assert "Скопировать номер" in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1, "Осталась 1 секунда"), (2, "Остались 2 секунды"), (5, "Осталось 5 секунд"), (21, "Осталась 21 секунда")],
+)
+def test_seconds_left_takes_each_russian_plural_form(seconds: int, text: str) -> None:
+    with translation.override("ru"):
+        assert seconds_left_text(seconds) == text
 
 
 @pytest.mark.django_db

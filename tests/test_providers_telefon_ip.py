@@ -73,8 +73,6 @@ def test_start_without_webhook_gets_with_the_phone_in_8_form(
     assert call.request.method == "GET"
     assert call.request.url == START_GET + "?phone=89001234567"
     assert call.request.body is None
-    assert sent_kwargs(call)["timeout"] == (3.05, 5.0)
-    assert sent_kwargs(call)["stream"] is True
 
 
 def test_start_with_webhook_posts_json(provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock) -> None:
@@ -300,27 +298,19 @@ def test_check_confirmed_variants(
 
 PENDING = [
     (200, {"success": False, "error": "call not received", "data": {}}),
-    (
-        200,
-        {"success": False, "error": "", "data": {"phone": "89243555100", "id": 122760}},
-    ),  # phone, but not success
+    (200, {"success": False, "error": "", "data": {"phone": "89243555100", "id": 122760}}),  # phone, not success
     (200, {"success": "False", "data": {"phone": "89243555100"}}),
     (200, {"success": True, "error": "", "data": {"phone": "", "id": 122760}}),
     (200, {"success": True, "error": "", "data": {"id": 122760}}),
-    (200, {"success": True, "error": "", "data": {"phone": None, "id": 122760}}),
     (200, {"success": True, "error": "", "data": {"phone": "not yet", "id": 122760}}),
     (200, {"success": True, "error": "", "data": {"status": "pending", "id": 122760}}),
-    (200, {"success": True, "error": "", "data": {"status": "wait"}}),
     (200, {"success": True, "error": "", "data": {"status": "expired", "phone": "89243555100"}}),
     (200, {"success": True, "error": "", "data": {"status": 1, "phone": "89243555100"}}),
     (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": 999999}}),  # another id
     (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": True}}),
-    (200, {"success": True, "error": "", "data": {}}),
     (200, {"success": True, "error": "", "data": []}),
-    (200, {"success": True, "error": "", "data": None}),
     (200, {"success": True, "error": ""}),
     (400, NOT_FOUND),
-    (400, "<html>Bad Request</html>"),
     (404, {"success": False, "error": "expired", "data": []}),
 ]
 
@@ -344,14 +334,10 @@ def test_check_malformed_is_not_retried(
     assert len(telefon_ip_api.calls) == 1
 
 
-@pytest.mark.parametrize(
-    "first",
-    [{"status": 503}, {"body": requests.ConnectionError(CHECK)}],  # every cause: test_providers_http.py
-)
-def test_check_is_retried_once_when_unavailable(
-    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock, first: dict[str, Any]
+def test_check_is_retried_once_when_unavailable(  # every cause: test_providers_http.py
+    provider: TelefonIpProvider, telefon_ip_api: responses.RequestsMock
 ) -> None:
-    telefon_ip_api.get(CHECK, **first)
+    telefon_ip_api.get(CHECK, status=503)
     telefon_ip_api.get(CHECK, json=CHECK_OK)
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
     assert len(telefon_ip_api.calls) == 2
@@ -367,26 +353,15 @@ def test_check_refuses_an_unusable_id_without_asking(
 
 # --- the token never shows ------------------------------------------------------------------
 
+# The token is in every URL: a failure of each kind (HTTP statuses of every class with the token
+# in the body: provider_contract.py's test_the_secret_is_in_no_log_line_exception_or_repr).
 LEAK_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("start", {"status": 401, "body": f"bad token {TOKEN}"}),
-    ("start", {"status": 200, "json": {"success": False, "error": f"token {TOKEN} is blocked"}}),
     ("start", {"status": 400, "json": {"success": False, "error": f"token {TOKEN} is blocked"}}),
-    ("start", {"status": 503}),
     ("start", {"status": 302, "headers": {"Location": f"{BASE}{TOKEN}/elsewhere"}}),
-    (
-        "start",
-        {
-            "body": requests.exceptions.ConnectTimeout(
-                f"HTTPSConnectionPool: Max retries exceeded with url: {START_GET}"
-            )
-        },
-    ),
-    ("start", {"body": requests.exceptions.ReadTimeout(f"Read timed out: {START_GET}")}),
+    ("start", {"body": requests.exceptions.ConnectTimeout(f"Max retries exceeded with url: {START_GET}")}),
     ("start", {"body": requests.exceptions.ConnectionError(f"Connection refused: {START_GET}")}),
-    ("start", {"status": 200, "body": f"<html>{TOKEN}</html>"}),
     ("start", {"status": 200, "json": start_answer(id=TOKEN + "/x")}),
-    ("check", {"body": requests.exceptions.ConnectTimeout(f"timed out: {CHECK}")}),
-    ("check", {"status": 403}),
+    ("check", {"body": requests.exceptions.ReadTimeout(f"Read timed out: {CHECK}")}),
     ("check", {"status": 200, "body": "x" * (MAX_BODY_BYTES + 10)}),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -39,6 +40,18 @@ def test_a_login_without_a_request_notes_nothing(alice: Any) -> None:
 )
 def test_recent_means_within_the_timeout_and_not_in_the_future(clock: Clock, age: float, recent: bool) -> None:
     assert recently_authenticated(request_logged_in_at(T0.timestamp() - age)) is recent
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [str(T0.timestamp()), "2030-01-15T12:00:20+00:00", True, None, [T0.timestamp()], {"at": T0.timestamp()}]
+    + [T0.timestamp() + 60, T0.timestamp() + 10**9, math.nan, math.inf, -math.inf],
+    ids=repr,
+)
+def test_a_planted_value_is_no_login_time(clock: Clock, planted: Any) -> None:
+    request = request_logged_in_at()
+    request.session[AUTHENTICATED_AT_KEY] = planted
+    assert recently_authenticated(request) is False
 
 
 def test_a_whole_number_counts_too(clock: Clock) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -73,36 +72,11 @@ def bare_logging() -> Iterator[None]:
         log.filters = saved_filters.get(log, [f for f in log.filters if not isinstance(f, TokenRedactingFilter)])
 
 
-def test_redact_replaces_every_occurrence() -> None:
+def test_redact_replaces_every_occurrence_skips_empty_secrets_and_prefers_the_longest() -> None:
     assert redact(f"/a/{TOKEN}/b?t={TOKEN}", [TOKEN]) == "/a/***/b?t=***"
-
-
-def test_redact_skips_empty_secrets_and_prefers_the_longest() -> None:
     assert redact("abcdef", ["", "abc", "abcdef"]) == "***"
     assert redact("abcdef", []) == "abcdef"
     assert redact("abcdef", [""]) == "abcdef"
-
-
-def test_filter_redacts_urllib3s_request_line(token: str) -> None:
-    # The exact call urllib3's connectionpool makes for every request.
-    rec = record(
-        '%s://%s:%s "%s %s %s" %s %s',
-        (
-            "https",
-            "api.telefon-ip.ru",
-            443,
-            "GET",
-            f"/api/v1/authcalls/{token}/reverse_auth_phone_get?phone=89001234567",
-            "HTTP/1.1",
-            200,
-            123,
-        ),
-    )
-    assert TokenRedactingFilter().filter(rec) is True
-    assert (
-        rec.getMessage() == 'https://api.telefon-ip.ru:443 "GET /api/v1/authcalls/***/reverse_auth_phone_get'
-        '?phone=89001234567 HTTP/1.1" 200 123'
-    )
 
 
 def test_filter_redacts_the_message_and_non_string_args_only_when_needed(token: str) -> None:
@@ -126,17 +100,6 @@ def test_filter_redacts_every_shape_of_record(token: str, msg: object, args: Any
     TokenRedactingFilter().filter(rec)
     assert rec.getMessage() == message
     assert args is not None or rec.args is None
-
-
-def test_filter_redacts_a_logged_traceback(token: str) -> None:
-    try:
-        raise ValueError(f"bad url /{token}/")
-    except ValueError:
-        rec = record("failed", exc_info=sys.exc_info())
-    TokenRedactingFilter().filter(rec)
-    text = logging.Formatter().format(rec)
-    assert "ValueError: bad url /***/" in text
-    assert token not in text
 
 
 def test_filter_reads_the_token_when_it_runs(settings: Any) -> None:

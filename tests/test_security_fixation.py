@@ -18,7 +18,6 @@ from django_callauth.flows import SESSION_FLOW_KEY
 from tests.helpers import (
     JSON,
     PHONE,
-    START_POST,
     assert_json_error,
     complete,
     logged_in_phone,
@@ -124,9 +123,3 @@ class TestInvariant6RealLogin:
         stale = Client()
         stale.cookies["sessionid"] = session_before
         assert logged_in_phone(stale) is None
-
-    def test_no_flow_key_is_left_after_a_failed_start(self, client, telefon_ip_api):
-        telefon_ip_api.post(START_POST, status=500, body="down")
-        response = start(client)
-        assert_json_error(response, 503, "provider_unavailable")
-        assert SESSION_FLOW_KEY not in client.session

@@ -37,41 +37,19 @@ pytestmark = pytest.mark.django_db
 
 # == Bad phone input ========================================================================================
 
+# One phone of each kind the parser refuses (every one: test_phones.py).
 BAD_PHONES = [
     "",
-    "   ",
-    "\n",
     "phone",
-    "+7 900 ABC-45-67",
-    "8900123456a",
     "+7900123456",  # too short
-    "900123456",
     "+790012345678",  # too long
-    "890012345678",
-    "+7 900 123-45-67-89",
     "٨٩٠٠١٢٣٤٥٦٧",  # Arabic-Indic digits
-    "８９００１２３４５６７",  # full-width digits
-    "+7 ９00 123-45-67",
-    "+7900\n1234567",
     "+7900\x001234567",
-    "89001234567\x00",
-    "\x0889001234567",
-    "+7900\t1234567",
-    "+7900\u200b1234567",
     "+380501234567",  # Ukraine
-    "+12025550123",
-    "+447911123456",
-    "+77011234567",  # Kazakhstan
-    "+78001234567",  # toll-free
     "+78091234567",  # premium rate
-    "84951234567",  # Moscow landline
-    "++79001234567",
-    "+7+9001234567",
     "79001234567; DROP TABLE callauth_callauthflow",
     "<script>alert(1)</script>",
-    "9" * 33,
     "8" * 10_240,
-    "+7 900 123 45 67" + " " * 10_000,
 ]
 
 
@@ -84,16 +62,14 @@ class TestBadPhoneInput:
         assert len(telefon_ip_api.calls) == 0
         assert SESSION_FLOW_KEY not in client.session
 
-    @pytest.mark.parametrize(
-        "phone", [[PHONE], [PHONE, PHONE], {"phone": PHONE}, 79001234567, 7.9e10, None, True, [], ""]
-    )
+    @pytest.mark.parametrize("phone", [[PHONE], {"phone": PHONE}, 79001234567, None])
     def test_refused_in_json_bodies(self, client, telefon_ip_api, phone):
         response = client.post(url("start"), json.dumps({"phone": phone}), content_type="application/json", **JSON)
         assert_json_error(response, 400, "invalid_phone")
         assert not CallAuthFlow.objects.exists()
         assert len(telefon_ip_api.calls) == 0
 
-    @pytest.mark.parametrize("phone", BAD_PHONES[:12])
+    @pytest.mark.parametrize("phone", BAD_PHONES)
     def test_refused_in_html_with_the_form_again(self, client, telefon_ip_api, phone):
         response = client.post(url("start"), {"phone": phone})
         assert response.status_code == 400
@@ -103,19 +79,7 @@ class TestBadPhoneInput:
         assert not CallAuthFlow.objects.exists()
         assert len(telefon_ip_api.calls) == 0
 
-    @pytest.mark.parametrize(
-        "typed",
-        [
-            "+7 900 123-45-67",
-            "+79001234567",
-            "79001234567",
-            "89001234567",
-            "9001234567",
-            "8 (900) 123-45-67",
-            "8 (900) 123 45 67",
-            "+79001234567\n",
-        ],
-    )
+    @pytest.mark.parametrize("typed", ["+7 900 123-45-67", "89001234567", "8 (900) 123 45 67", "+79001234567\n"])
     def test_every_accepted_form_is_the_one_canonical_number(self, client, telefon_ip_api, typed):
         telefon_ip_api.post(START_POST, json=start_answer())
         assert start(client, typed).status_code == 201
@@ -125,33 +89,27 @@ class TestBadPhoneInput:
 
 # == Never a 500 =================================================================================================
 
+# One of each kind of junk: control characters and bad escapes, paths, markup, SQL, template and
+# JNDI syntax, a script URL, bidi and emoji, JSON words, numbers out of range, format strings,
+# sizes, non-ASCII digits and a BOM. The parsers under the views see far more in test_properties.py.
 HOSTILE = [
     "",
-    " ",
     "\x00",
     "\r\n",
-    "%00",
     "%ff",
     "../../etc/passwd",
     "<script>alert(1)</script>",
     "' OR 1=1 --",
     "{{ settings.SECRET_KEY }}",
-    "{% debug %}",
     "${jndi:ldap://x/a}",
     "javascript:alert(1)",
     "\u202e\u0000",
     "😀" * 20,
     "null",
-    "[]",
-    "true",
-    "-1",
     "1e309",
-    "NaN",
     "%s%s%s%n",
-    "\\",
     "//evil.example",
     "A" * 10_240,
-    "+7" + "9" * 1000,
     "٩٠٠١٢٣٤٥٦٧",
     "\ufeff89001234567",
     str(uuid.uuid4()),
@@ -162,16 +120,11 @@ HOSTILE_JSON_BODIES = [
     "[" * 100_000,
     '{"phone": ' * 50_000,
     '{"phone": "\\ud800"}',
-    '{"phone": "+79001234567", "next": "/\\ud800"}',
     '{"phone": "+79001234567", "next": "/ok/\\u0000"}',
     '{"caller": "\\udfff"}',
-    '"\\ud800"',
-    "1" * 5000,
     "1e999999",
     "NaN",
-    '{"phone": 1e999}',
     '{"phone": {"$gt": ""}}',
-    '{"__proto__": {"phone": "+79001234567"}}',
     b"\xff\xfe\x00",
     b'{"phone": "\xff"}',
     '{"phone": "+79001234567", "phone": ["x"]}',

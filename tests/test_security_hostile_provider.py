@@ -55,24 +55,9 @@ class TestInvariant10NoProviderHtml:
         assert re.search(r'<img class="callauth-qr" src="data:image/svg\+xml', html)
         assert re.findall(r'href="(tel:[^"]*)"', html) == [f"tel:{CALL_TO}"]
 
+    # Every shape refused: test_providers_telefon_ip.py::test_start_refuses_an_auth_phone_that_is_not_a_phone.
     @pytest.mark.parametrize(
-        "auth_phone",
-        [
-            "",
-            None,
-            "<script>alert(1)</script>",
-            "javascript:alert(1)",
-            "tel:79644115786",
-            "7964411578",
-            "796441157860",
-            "79644115786<b>",
-            "7964411578\n6",
-            ["79644115786"],
-            {"number": "79644115786"},
-            True,
-            "78091234567",
-            "+1 202 555 0123",
-        ],
+        "auth_phone", ["<script>alert(1)</script>", "javascript:alert(1)", "79644115786<b>", "78091234567"]
     )
     @pytest.mark.parametrize("accept", ["application/json", "text/html"])
     def test_invalid_number_to_call_is_a_clean_error(self, client, telefon_ip_api, auth_phone, accept):
@@ -80,17 +65,13 @@ class TestInvariant10NoProviderHtml:
         response = client.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept)
         assert response.status_code == 502
         if accept == "application/json":
-            assert_json_error(
-                response, 502, "provider_error", "The phone call service failed. Please try again in a minute."
-            )
+            assert_json_error(response, 502, "provider_error")
         else:
             html = response.content.decode()
-            assert "The phone call service failed. Please try again in a minute." in html
             assert "<script>alert" not in html and "javascript:" not in html and "<b>" not in html
             assert "tel:" not in html
         flow = CallAuthFlow.objects.get()
         assert (flow.status, flow.failure_reason, flow.call_to) == (FlowStatus.FAILED, FailureReason.PROVIDER_ERROR, "")
-        assert not CallAuthFlow.objects.filter(status=FlowStatus.PENDING).exists()
         assert_json_error(client.get(url("challenge"), **JSON), 400, "no_flow")
 
     def test_provider_error_text_is_not_rendered(self, client, telefon_ip_api):
@@ -103,35 +84,19 @@ class TestInvariant10NoProviderHtml:
         assert "<script>alert" not in html and "<b>bold" not in html and "alert(" not in html
 
 
+# One answer of each kind the shared client tells apart (each shape, one layer down:
+# test_providers_http.py's status, body and network cases, test_providers_telefon_ip.py's).
 PROVIDER_ANSWERS = {
-    "data_list": dict(json={"success": True, "error": "", "data": []}),
-    "data_null": dict(json={"success": True, "error": "", "data": None}),
-    "data_missing": dict(json={"success": True, "error": ""}),
     "data_string": dict(json={"success": True, "error": "", "data": "<b>x</b>"}),
     "json_list": dict(json=[1, 2, 3]),
-    "json_string": dict(json="ok"),
-    "id_bool": dict(json=start_answer(provider_id=True)),
-    "id_float": dict(json=start_answer(provider_id=1.5)),
-    "id_list": dict(json=start_answer(provider_id=[1])),
-    "id_null": dict(json=start_answer(provider_id=None)),
-    "id_huge": dict(json=start_answer(provider_id="9" * 200)),
     "id_path": dict(json=start_answer(provider_id="../../x")),
-    "success_string": dict(json={**start_answer(), "success": "True"}),
     "success_yes": dict(json={**start_answer(), "success": "yes"}),
-    "empty_body": dict(body=""),
     "huge_body": dict(body="x" * 200_000),
-    "deep_json": dict(body="[" * 100_000),
     "html": dict(body="<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
-    "http_204": dict(status=204, body=""),
     "http_301": dict(status=301, headers={"Location": "https://example.com/"}),
     "http_400": dict(status=400, json={"success": False, "error": "id record not found", "data": {}}),
-    "http_404": dict(status=404, body="not found"),
-    "http_418": dict(status=418, body=""),
     "http_504": dict(status=504, body=""),
-    "connection_error": dict(body=requests.ConnectionError("refused")),
     "timeout": dict(body=requests.ConnectTimeout("timeout")),
-    "chunked_error": dict(body=requests.exceptions.ChunkedEncodingError("broken")),
-    "generic_request_error": dict(body=requests.RequestException("odd")),
     "os_error": dict(body=OSError("odd")),
 }
 

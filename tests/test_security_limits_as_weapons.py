@@ -70,11 +70,6 @@ def test_one_ipv6_48_rotating_its_64s_cannot_spend_the_sites_budget(clock: Clock
     assert start(Client(REMOTE_ADDR="2001:db8:43::1"), OTHER_PHONE).status_code == 201  # another /48
 
 
-def test_one_ipv6_56_rotating_its_64s_is_counted_as_one_household(clock: Clock) -> None:
-    statuses = [start(Client(REMOTE_ADDR=f"2001:db8:42:{i:x}::1"), p).status_code for i, p in enumerate(phones(60))]
-    assert statuses.count(201) == 20
-
-
 def test_adding_phones_from_rotated_64s_is_cut_by_the_48_too(clock: Clock, alice: Any) -> None:
     statuses = []
     for i, phone in enumerate(phones(60)):
@@ -188,11 +183,3 @@ def test_a_cookie_copied_to_many_machines_shares_one_allowance(clock: Clock) -> 
         copy.cookies[DEVICE_COOKIE] = cookie
         statuses.append(start(copy, PHONE).status_code)
     assert statuses == [201] * 3 + [429] * 7  # the device's three in ten minutes, once for all copies
-
-
-def test_two_sites_on_one_cache_do_not_share_counters(clock: Clock, settings: Any) -> None:
-    for number in range(3):
-        start(stranger(number), PHONE)
-    assert_json_error(start(Client(), PHONE), 429, "rate_limited")
-    settings.SECRET_KEY = "another site's secret key"
-    assert start(Client(), PHONE).status_code == 201

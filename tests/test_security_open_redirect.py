@@ -25,49 +25,34 @@ pytestmark = pytest.mark.django_db
 
 # == Invariant 11: safe redirects only ======================================================================
 
-# Django's own tests of url_has_allowed_host_and_scheme (tests/utils_tests/test_http.py).
+# From Django's own tests of url_has_allowed_host_and_scheme (tests/utils_tests/test_http.py), which
+# safe_next calls: one of each trick (another host or scheme, backslashes, a user part, a script,
+# control characters, a broken IPv6 host, a scheme-relative URL); Django's tests hold the rest.
 UNSAFE_NEXT = [
     "http://exampel.com",
-    "http:///example.com",
     "https://example.com",
     "ftp://example.com",
     r"\\example.com",
-    r"\\\example.com",
-    r"/\\/example.com",
-    r"\\\\example.com",
-    r"\\//example.com",
     r"/\/example.com",
-    r"\/example.com",
-    r"/\example.com",
-    "http:/example.com",
     r"http:/\example.com",
-    r"http:\/example.com",
     "HTTP:/example.com",
     "http://testserver@example.com",
     r"http://testserver\@example.com",
     'javascript:alert("XSS")',
     "\njavascript:alert(x)",
     "\x08//example.com",
-    r"http://otherserver\@example.com",
     r"http:999999999",
-    "ftp:9999999999",
-    "\n",
     "http://[2001:cdba:0000:0000:0000:0000:3257:9652/",
-    "http://2001:cdba:0000:0000:0000:0000:3257:9652]/",
     "//example.com",
     "///example.com",
 ]
 SAFE_NEXT = [
     "/view/?param=http://example.com",
-    "/view/?param=https://example.com",
-    "/view?param=ftp://example.com",
     "view/?param=//example.com",
     "https://testserver/",
-    "HTTPS://testserver/",
     "//testserver/",
     "http://testserver/confirm?email=me@example.com",
     "/url%20with%20spaces/",
-    "path/http:2222222222",
 ]
 
 
@@ -84,7 +69,7 @@ class TestInvariant11SafeRedirects:
         assert logged_in_phone(client) == PHONE
 
     # The last four: a next that is not a string.
-    @pytest.mark.parametrize("next_url", UNSAFE_NEXT[:8] + UNSAFE_NEXT[16:20] + [["/ok/"], {"url": "/ok/"}, 1, True])
+    @pytest.mark.parametrize("next_url", UNSAFE_NEXT[:3] + UNSAFE_NEXT[7:10] + [["/ok/"], {"url": "/ok/"}, 1, True])
     def test_unsafe_next_in_json(self, client, next_url):
         client.post(
             url("start"), json.dumps({"phone": PHONE, "next": next_url}), content_type="application/json", **JSON

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import responses
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -37,7 +36,9 @@ from tests.helpers import (
     call_webhook,
     check_answer,
     check_url,
+    logged_in_user,
     page_forms,
+    phones_of,
     start_answer,
     submit,
     tabs_of,
@@ -48,7 +49,6 @@ from tests.helpers import (
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "a long password"  # alice's, in conftest
-REFUSED = "For your safety, log in again before you add or remove a phone."
 WINDOW = 300  # CALLAUTH_REAUTHENTICATION_TIMEOUT's default, pinned in tests/settings.py
 
 
@@ -82,16 +82,8 @@ def remove(client: Client, owner: Any) -> Any:
     return client.post(url("phone_remove", link_id=link.pk), **JSON)
 
 
-def phones_of(user: Any) -> list[str]:
-    return sorted(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))
-
-
 def session_key(client: Client) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def logged_in_user(client: Client) -> str | None:
-    return client.session.get(SESSION_KEY)
 
 
 def provider_answers(api: responses.RequestsMock) -> None:
@@ -130,7 +122,7 @@ class TestInvariant18RecentProof:
         attacker = copy_of(browser)
         key = session_key(browser)
         clock.advance(WINDOW)
-        assert_json_error(add(attacker), 401, "reauthentication_required", REFUSED)
+        assert_json_error(add(attacker), 401, "reauthentication_required")
         page = attacker.post(url("phone_add"), {"phone": OTHER_PHONE})
         assert page.status_code == 401
         assert not CallAuthFlow.objects.exists()
@@ -146,7 +138,7 @@ class TestInvariant18RecentProof:
     ) -> None:
         attacker = copy_of(browser)
         clock.advance(WINDOW + 3600)
-        assert_json_error(remove(attacker, owner), 401, "reauthentication_required", REFUSED)
+        assert_json_error(remove(attacker, owner), 401, "reauthentication_required")
         link = CallAuthPhone.objects.get(user=owner)
         assert attacker.post(url("phone_remove", link_id=link.pk)).status_code == 401
         assert phones_of(owner) == [PHONE]
@@ -200,20 +192,13 @@ class TestInvariant18RecentProof:
         assert browser.login(username=owner.username, password=PASSWORD)
         assert remove(browser, owner).json() == {"removed": PHONE}
 
+    # Every planted value: test_reauthentication.py::test_a_planted_value_is_no_login_time.
     @pytest.mark.parametrize(
         "planted",
         [
             pytest.param(lambda now: str(now), id="a-number-as-text"),
-            pytest.param(lambda now: "2030-01-15T12:00:20+00:00", id="a-date"),
-            pytest.param(lambda now: True, id="true"),
-            pytest.param(lambda now: None, id="null"),
-            pytest.param(lambda now: [now], id="a-list"),
-            pytest.param(lambda now: {"at": now}, id="an-object"),
             pytest.param(lambda now: now + 60, id="a-minute-to-come"),
-            pytest.param(lambda now: now + 10**9, id="far-in-the-future"),
             pytest.param(lambda now: math.nan, id="nan"),
-            pytest.param(lambda now: math.inf, id="infinity"),
-            pytest.param(lambda now: -math.inf, id="minus-infinity"),
         ],
     )
     def test_a_planted_time_is_not_a_recent_login(
@@ -236,13 +221,6 @@ class TestInvariant18RecentProof:
         session.save()
         assert_json_error(add(browser), 401, "reauthentication_required")
         assert logged_in_user(browser) == str(owner.pk)
-
-    def test_the_window_is_the_setting(self, clock: Clock, owner: Any, browser: Client, settings: Any) -> None:
-        settings.CALLAUTH_REAUTHENTICATION_TIMEOUT = 30
-        clock.advance(30)
-        assert_json_error(add(browser), 401, "reauthentication_required")
-        settings.CALLAUTH_REAUTHENTICATION_TIMEOUT = 3600
-        assert add(browser).status_code == 201
 
     def test_the_owner_can_be_told_of_every_change(
         self, owner: Any, browser: Client, settings: Any, telefon_ip_api: responses.RequestsMock

@@ -94,7 +94,7 @@ class TestInvariant2Webhook:
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(_with_secret(path, "A" * 43))
-        assert response.json() == {"error": "not_found", "message": "Unknown webhook."}
+        assert response.json()["error"] == "not_found"
         self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
     def test_random_flow_id_and_secret(self, client, telefon_ip_api, two_flows):
@@ -108,14 +108,8 @@ class TestInvariant2Webhook:
         secret = webhook_secret(path)
         tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
         before = snapshot()
-        for bad in (
-            tampered,
-            secret[:-1],
-            secret + "A",
-            secret.upper() if secret.upper() != secret else secret.lower(),
-        ):
-            response = call_webhook(_with_secret(path, bad))
-            assert response.status_code == 404
+        # One near miss (every kind: test_tokens.py::test_verify_refuses_a_near_miss), then the hash itself.
+        assert call_webhook(_with_secret(path, tampered)).status_code == 404
         response = call_webhook(_with_secret(path, hashlib.sha256(secret.encode()).hexdigest()))
         self.assert_nothing_happens(client, telefon_ip_api, before, response, 404)
 
@@ -133,22 +127,23 @@ class TestInvariant2Webhook:
         response = call_webhook(path, id=str(OTHER_PROVIDER_ID))
         self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
-    @pytest.mark.parametrize("success", ["False", "false", "0", "", None, "no"])
+    # Every spelling: test_providers_telefon_ip.py::test_webhook_success_decides_whether_there_is_a_caller.
+    @pytest.mark.parametrize("success", ["False", None])
     def test_success_false(self, client, telefon_ip_api, two_flows, success):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(path, success=success)
         self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
-    @pytest.mark.parametrize("phone", ["", None, "garbage", "+7900"])
+    @pytest.mark.parametrize("phone", [None, "+7900"])
     def test_missing_or_invalid_phone(self, client, telefon_ip_api, two_flows, phone):
         _, path, _, _ = two_flows
         before = snapshot()
         response = call_webhook(path, phone=phone)
         self.assert_nothing_happens(client, telefon_ip_api, before, response)
 
-    @pytest.mark.parametrize("phone", [OTHER_PHONE_FOR_PROVIDER, "79007654321", "89001234568", "8900123456"])
-    def test_mismatched_phone_is_never_trusted_only_verified(self, client, telefon_ip_api, two_flows, phone):
+    def test_mismatched_phone_is_never_trusted_only_verified(self, client, telefon_ip_api, two_flows):
+        phone = OTHER_PHONE_FOR_PROVIDER
         # The webhook's phone decides nothing: the flow only becomes eligible for one
         # check of OUR stored id, and the provider's check answer (our phone) decides.
         mine, path, _, _ = two_flows

@@ -40,6 +40,7 @@ def test_a_dead_provider_fails_over_to_the_next(
     assert response.json()["call_to"].startswith("+7800")
     flow = CallAuthFlow.objects.get()
     assert (flow.provider, flow.status, flow.call_to) == ("sms_ru", "pending", response.json()["call_to"])
+    assert flow.first_provider == "telefon_ip"  # the dashboard counts it as a failover
     assert 295 <= response.json()["expires_in"] <= 300  # sms.ru's numbers live 5 minutes
     [failover] = [e.kwargs for e in sent.of("failed_over")]
     assert (failover["flow"], failover["failed"], failover["provider"]) == (flow, "telefon_ip", "sms_ru")

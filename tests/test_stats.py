@@ -14,9 +14,7 @@ from django_callauth import stats
 from django_callauth.flows.start import start_new
 from django_callauth.models import FailureReason, FlowStatus
 from django_callauth.providers import balances
-from tests.fake_sms_ru import FakeSmsRu
-from tests.fake_telefon_ip import FakeTelefonIp
-from tests.helpers import FlowFactory, start
+from tests.helpers import FlowFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -147,19 +145,3 @@ def test_an_unusable_balance_entry_is_no_price(entry: Any) -> None:
 def test_percentile_fraction_is_checked() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         stats.PercentileCont("confirmed_at", 95)
-
-
-def test_a_start_that_failed_over_counts_as_a_failover(
-    client: Any, settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
-) -> None:
-    settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
-    settings.CALLAUTH_TELEFON_IP_TOKEN, settings.CALLAUTH_TELEFON_IP_URL = (
-        fake_telefon_ip.token,
-        fake_telefon_ip.base_url,
-    )
-    settings.CALLAUTH_SMS_RU_API_ID, settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.api_id, fake_sms_ru.base_url
-    fake_telefon_ip.stop()  # connection refused: sms.ru is asked next
-    assert start(client).status_code == 201
-
-    [sms_ru] = stats.dashboard().providers
-    assert (sms_ru.provider, sms_ru.total.starts, sms_ru.total.failovers) == ("sms_ru", 1, 1)

@@ -7,12 +7,10 @@ by the ``clock`` fixture, never by sleeping.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -21,7 +19,7 @@ from django.utils import timezone
 from django_callauth import errors
 from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, CallAuthPhone, FailureReason, FlowPurpose, FlowStatus
-from django_callauth.phones import MAX_INPUT_LENGTH
+from django_callauth.phones import MAX_INPUT_LENGTH, format_phone
 from django_callauth.providers.base import ProviderError, StartedCall
 from django_callauth.providers.sandbox import SandboxProvider
 from django_callauth.web import formstate
@@ -41,11 +39,9 @@ from tests.helpers import (
     PROVIDER_ID,
     START_GET,
     START_POST,
-    TOKEN,
     assert_json_error,
     call_webhook,
     check_answer,
-    check_calls,
     complete,
     logged_in_phone,
     poll,
@@ -131,16 +127,11 @@ class TestStart:
         assert response["Location"] == url("challenge")
         assert the_flow(client).phone == PHONE
 
-    def test_json_body_is_accepted(self, client):
-        response = client.post(url("start"), json.dumps({"phone": PHONE}), content_type="application/json", **JSON)
+    @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+    def test_json_body_is_accepted(self, client, content_type):
+        response = client.post(url("start"), json.dumps({"phone": PHONE}), content_type=content_type, **JSON)
         assert response.status_code == 201
         assert the_flow(client).phone == PHONE
-
-    def test_json_body_with_charset_is_accepted(self, client):
-        response = client.post(
-            url("start"), json.dumps({"phone": PHONE}), content_type="application/json; charset=utf-8", **JSON
-        )
-        assert response.status_code == 201
 
     @pytest.mark.parametrize(
         "body", ["[]", '["+79001234567"]', '"+79001234567"', "79001234567", "null", "true", "{", "{'phone': 1}", "\xff"]
@@ -158,7 +149,7 @@ class TestStart:
 
     def test_missing_phone_is_invalid_phone(self, client):
         response = client.post(url("start"), {}, **JSON)
-        assert_json_error(response, 400, "invalid_phone", "Enter your mobile phone number.")
+        assert_json_error(response, 400, "invalid_phone")
 
     def test_invalid_phone_in_html_redisplays_the_form_with_the_error(self, client):
         response = client.post(url("start"), {"phone": "+7 800 555-35-35", "next": "/after/"})
@@ -169,24 +160,6 @@ class TestStart:
         assert 'value="+7 800 555-35-35"' in html
         assert 'name="next" value="/after/"' in html
         assert not CallAuthFlow.objects.exists()
-
-    def test_starting_again_with_the_same_phone_reuses_the_live_flow(self, client):
-        first = start(client).json()
-        second = start(client).json()
-        assert second["call_to"] == first["call_to"]
-        assert CallAuthFlow.objects.count() == 1
-
-    def test_starting_with_another_phone_cancels_the_previous_flow(self, client):
-        start(client)
-        old = the_flow(client)
-        start(client, OTHER_PHONE)
-        old.refresh_from_db()
-        assert (old.status, old.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
-        assert the_flow(client).phone == OTHER_PHONE
-
-    def test_get_is_not_allowed(self, client):
-        assert client.get(url("start")).status_code == 405
-        assert client.get(url("start"), **JSON).status_code == 405
 
 
 class TestRefusalOnTheProjectsPage:
@@ -242,15 +215,12 @@ class TestChallenge:
         response = client.get(url("challenge"))
         assert response.status_code == 200
         html = response.content.decode()
-        national = flow.call_to[2:]
-        shown = f"+7 {national[:3]} {national[3:6]}-{national[6:8]}-{national[8:]}"
-        # The number as the tel: button (a phone), and in large digits by the QR code (a desktop).
-        assert f'<a class="callauth-button callauth-call" href="tel:{flow.call_to}">' in html
-        assert f"<span>Call {shown}</span></a>" in html
-        assert f'<span class="callauth-number-digits">{shown}</span>' in html
+        # The parts, each one's markup pinned by its tag's test (test_templatetags.py): the tel:
+        # button (a phone), the number in large digits by the QR code (a desktop), the countdown.
+        assert f'href="tel:{flow.call_to}"' in html
+        assert format_phone(flow.call_to) in html
         assert re.search(r'<img class="callauth-qr" src="data:image/svg\+xml[^"]+"', html)
         assert re.search(r'role="timer">1[12][0-9] seconds left</span>', html)
-        assert 'data-expires-in="' in html
         assert "Call from <strong>+7 900 123-45-67</strong>" in html
         # The sandbox button and the no-JS "I have called" form, both with a CSRF token.
         assert f'action="{url("sandbox_call")}"' in html
@@ -301,10 +271,6 @@ class TestChallenge:
         assert "callauth-number" not in html
         assert f'action="{url("start")}"' in html
         assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in html  # the same phone again
-
-    def test_post_is_not_allowed(self, client):
-        start(client)
-        assert client.post(url("challenge")).status_code == 405
 
 
 # -- status ---------------------------------------------------------------------------
@@ -370,14 +336,6 @@ class TestComplete:
         assert response["Location"] == "/"
         assert logged_in_phone(client) == PHONE
 
-    def test_existing_account_is_used(self, client, django_user_model):
-        user = django_user_model.objects.create_user(username="alice")
-        CallAuthPhone.objects.create(user=user, phone=PHONE)
-        sandbox_confirm(client)
-        complete(client)
-        assert client.session["_auth_user_id"] == str(user.pk)
-        assert django_user_model.objects.count() == 1
-
     def test_before_confirmation(self, client):
         start(client)
         assert_json_error(complete(client), 409, "not_confirmed")
@@ -392,18 +350,14 @@ class TestComplete:
         start(client)
         clock.advance(121)
         assert_json_error(complete(client), 410, "expired")
-        response = client.post(url("complete"))
-        assert response.status_code == 410
-        assert '<h1 class="callauth-title">Time is up</h1>' in response.content.decode()
+        assert client.post(url("complete")).status_code == 410
         assert logged_in_phone(client) is None
 
     def test_phone_mismatch(self, client):
         start(client)
         assert client.post(url("sandbox_call"), {"caller": OTHER_PHONE}, **JSON).json()["status"] == "failed"
         assert_json_error(complete(client), 403, "phone_mismatch")
-        response = client.post(url("complete"))
-        assert response.status_code == 403
-        assert MESSAGES["phone_mismatch"] in response.content.decode()
+        assert client.post(url("complete")).status_code == 403
         assert logged_in_phone(client) is None
 
     def test_no_account_without_signup(self, client, settings, django_user_model):
@@ -415,18 +369,11 @@ class TestComplete:
         flow = CallAuthFlow.objects.get()
         assert (flow.status, flow.failure_reason) == (FlowStatus.FAILED, FailureReason.NO_ACCOUNT)
 
-    def test_no_account_in_html(self, client, settings):
-        settings.CALLAUTH_SIGNUP = False
-        sandbox_confirm(client)
-        response = client.post(url("complete"))
-        assert response.status_code == 403
-        assert MESSAGES["no_account"] in response.content.decode()
-
     def test_staff_may_not_log_in_by_call(self, client, django_user_model):
         user = django_user_model.objects.create_user(username="boss", is_staff=True)
         CallAuthPhone.objects.create(user=user, phone=PHONE)
         sandbox_confirm(client)
-        assert_json_error(complete(client), 403, "not_allowed", "This account cannot log in by phone call.")
+        assert_json_error(complete(client), 403, "not_allowed")
         assert logged_in_phone(client) is None
 
     @pytest.mark.parametrize("allow_staff", ["no", "false", 0])
@@ -442,12 +389,7 @@ class TestComplete:
     def test_confirmed_but_no_backend_logs_in_is_a_misconfiguration(self, client, settings, caplog):
         settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]  # no CallAuthBackend
         flow = sandbox_confirm(client)
-        assert_json_error(
-            client.post(url("complete"), **JSON),
-            500,
-            "misconfigured",
-            "Login by phone call is not set up correctly on this site.",
-        )
+        assert_json_error(client.post(url("complete"), **JSON), 500, "misconfigured")
         assert the_flow(client).status == FlowStatus.CONFIRMED  # usable once the site is fixed
         assert logged_in_phone(client) is None
         assert f"Flow {flow.pk} is confirmed but no backend authenticated it: is CallAuthBackend installed?" in [
@@ -456,15 +398,7 @@ class TestComplete:
 
     def test_without_a_flow(self, client):
         assert_json_error(complete(client), 400, "no_flow")
-        response = client.post(url("complete"))
-        assert response.status_code == 400
-        assert MESSAGES["no_flow"] in response.content.decode()
-
-    def test_get_is_not_allowed(self, client):
-        sandbox_confirm(client)
-        assert client.get(url("complete")).status_code == 405
-        assert client.get(url("complete"), **JSON).status_code == 405
-        assert logged_in_phone(client) is None
+        assert client.post(url("complete")).status_code == 400  # the page: TestChallenge::test_without_a_flow
 
 
 # -- sandbox call ---------------------------------------------------------------------
@@ -497,12 +431,6 @@ class TestSandboxCall:
         flow = the_flow(client)
         assert (flow.failure_reason, flow.caller) == (FailureReason.PHONE_MISMATCH, OTHER_PHONE)
 
-    def test_invalid_caller(self, client):
-        start(client)
-        response = client.post(url("sandbox_call"), {"caller": "not a phone"}, **JSON)
-        assert_json_error(response, 400, "invalid_phone")
-        assert the_flow(client).status == FlowStatus.PENDING
-
     def test_without_a_flow(self, client):
         assert_json_error(client.post(url("sandbox_call"), **JSON), 400, "no_flow")
 
@@ -510,51 +438,16 @@ class TestSandboxCall:
         telefon_ip_api.post(START_POST, json=start_answer())
         start(client)
         flow = the_flow(client)
-        assert client.post(url("sandbox_call"), **JSON).status_code == 404
+        assert_json_error(client.post(url("sandbox_call"), **JSON), 404, "not_found")
         assert client.post(url("sandbox_call")).status_code == 404
         flow.refresh_from_db()
         assert flow.status == FlowStatus.PENDING
-
-    def test_get_is_not_allowed(self, client):
-        start(client)
-        assert client.get(url("sandbox_call")).status_code == 405
-        assert the_flow(client).status == FlowStatus.PENDING
 
 
 # -- telefon-ip: start modes, webhook, check ------------------------------------------
 
 
 class TestTelefonIp:
-    def test_webhook_mode_start_registers_a_webhook_with_the_secret_in_its_path(self, client, telefon_ip_api):
-        telefon_ip_api.post(START_POST, json=start_answer())
-        response = start(client)
-        assert response.status_code == 201
-        assert len(telefon_ip_api.calls) == 1
-        request = telefon_ip_api.calls[0].request
-        assert request.method == "POST"
-        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_post"
-        sent = json.loads(request.body)
-        assert set(sent) == {"phone", "webhook"}
-        assert sent["phone"] == PHONE_FOR_PROVIDER
-        flow = the_flow(client)
-        webhook = urlsplit(sent["webhook"])
-        assert (webhook.scheme, webhook.netloc, webhook.query) == ("https", "site.example", "")
-        match = re.fullmatch(rf"/callauth/webhook/{flow.pk}/([A-Za-z0-9_-]{{40,}})/", webhook.path)
-        assert match, webhook.path
-        assert flow.webhook_secret_hash == hashlib.sha256(match.group(1).encode()).hexdigest()
-        assert (flow.provider_id, flow.call_to, flow.provider) == (str(PROVIDER_ID), CALL_TO, "telefon_ip")
-
-    def test_check_mode_start_asks_with_get(self, client, telefon_ip_api, settings):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        assert start(client).status_code == 201
-        assert len(telefon_ip_api.calls) == 1
-        request = telefon_ip_api.calls[0].request
-        assert request.method == "GET"
-        assert urlsplit(request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_get"
-        assert parse_qs(urlsplit(request.url).query) == {"phone": [PHONE_FOR_PROVIDER]}
-        assert the_flow(client).webhook_secret_hash == ""
-
     def test_webhook_answers_at_once_and_asks_nobody(self, client, telefon_ip_api):
         telefon_ip_api.post(START_POST, json=start_answer())
         telefon_ip_api.get(CHECK, json=check_answer())
@@ -576,33 +469,6 @@ class TestTelefonIp:
         assert response.status_code == 200
         assert the_flow(client).webhook_received_at is not None
         assert len(telefon_ip_api.calls) == 1
-
-    def test_next_poll_verifies_the_webhook_by_checking_our_stored_id(self, client, telefon_ip_api):
-        telefon_ip_api.post(START_POST, json=start_answer())
-        telefon_ip_api.get(CHECK, json=check_answer())
-        start(client)
-        # The webhook names no id: the check must still be about the id we stored.
-        assert call_webhook(webhook_path(telefon_ip_api), id=None).status_code == 200
-        assert check_calls(telefon_ip_api) == []
-        assert poll(client) == "confirmed"
-        (check,) = check_calls(telefon_ip_api)
-        assert check.request.method == "GET"
-        assert urlsplit(check.request.url).path == f"/api/v1/authcalls/{TOKEN}/reverse_auth_phone_check/{PROVIDER_ID}/"
-        response = complete(client)
-        assert response.json() == {"redirect": "/"}
-        assert logged_in_phone(client) == PHONE
-
-    def test_check_mode_polls_at_most_once_per_interval(self, clock, client, telefon_ip_api, settings):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        telefon_ip_api.get(CHECK, json=check_answer(None))
-        start(client)
-        for _ in range(3):
-            assert poll(client) == "pending"
-        assert len(check_calls(telefon_ip_api)) == 1
-        clock.advance(3)
-        client.get(url("status"), **JSON)
-        assert len(check_calls(telefon_ip_api)) == 2
 
     def test_check_mode_complete_without_polling(self, client, telefon_ip_api, settings):
         """The no-JS button: the finish itself asks the provider."""
@@ -629,16 +495,25 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
 
     @pytest.mark.parametrize(
         ("method", "name", "allowed"),
-        [("get", "start", "POST"), ("get", "complete", "POST"), ("post", "status", "GET"), ("put", "challenge", "GET")],
+        [
+            ("get", "start", "POST"),
+            ("get", "complete", "POST"),
+            ("post", "status", "GET"),
+            ("put", "challenge", "GET"),
+            ("get", "sandbox_call", "POST"),
+        ],
     )
     def test_wrong_method(self, client, method, name, allowed):
+        start(client)
+        if name == "complete":  # a confirmed flow, which a GET must not finish
+            client.post(url("sandbox_call"))
+        before = the_flow(client).status
         response = getattr(client, method)(url(name), **JSON)
-        assert response.status_code == 405
+        assert_json_error(response, 405, "method_not_allowed")
         assert response["Allow"] == allowed
-        assert response.json() == {
-            "error": "method_not_allowed",
-            "message": f"This address only answers {allowed} requests.",
-        }
+        assert getattr(client, method)(url(name)).status_code == 405
+        assert logged_in_phone(client) is None
+        assert the_flow(client).status == before
 
     def test_missing_csrf_token_in_json(self):
         browser = Client(enforce_csrf_checks=True)
@@ -657,13 +532,7 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         response = browser.post(
             url("start"), {"phone": "+79001234567"}, secure=True, HTTP_X_CSRFTOKEN=token, **origin, **JSON
         )
-        assert_json_error(
-            response,
-            403,
-            "csrf_failed",
-            "The request was refused: it does not come from this site. Over HTTPS, send an Origin "
-            "(or Referer) header of this site, or one listed in CSRF_TRUSTED_ORIGINS.",
-        )
+        assert_json_error(response, 403, "csrf_failed", str(errors.CSRF_WRONG_ORIGIN.message))
         assert CallAuthFlow.objects.count() == 0
         # The same request from the site's own origin passes.
         response = browser.post(
@@ -682,20 +551,6 @@ class TestErrorsThatDjangoWouldAnswerInHtml:
         assert response.status_code == 403
         assert "CSRF verification failed" in response.content.decode()
 
-    def test_valid_csrf_token_passes(self):
-        browser = Client(enforce_csrf_checks=True)
-        browser.get("/login/")
-        token = browser.cookies["csrftoken"].value
-        response = browser.post(url("start"), {"phone": "+79001234567"}, HTTP_X_CSRFTOKEN=token, **JSON)
-        assert response.status_code == 201
-
-    def test_sandbox_call_when_the_sandbox_is_off(self, client, settings):
-        settings.CALLAUTH_PROVIDER = "telefon_ip"
-        settings.CALLAUTH_TELEFON_IP_TOKEN = "tok"
-        response = client.post(url("sandbox_call"), **JSON)
-        assert response.status_code == 404
-        assert response.json() == {"error": "not_found", "message": "The sandbox is off: calls cannot be simulated."}
-
 
 class TestChallengePageOfAnEndedFlow:
     """The page's script reloads the challenge when a flow ends; the page says exactly why."""
@@ -709,14 +564,6 @@ class TestChallengePageOfAnEndedFlow:
         assert '<input type="hidden" name="phone" value="+7 900 123-45-67">' in page  # one button: the same phone
         assert '<h1 class="callauth-title">You are not logged in</h1>' in page
         assert 'data-state="ended"' in page
-
-    def test_time_up(self, clock, client):
-        start(client)
-        clock.advance(121)
-        page = client.get(url("challenge")).content.decode()
-        assert '<h1 class="callauth-title">Time is up</h1>' in page
-        assert "The number to call works for a short time only. Get a new one and call it right away." in page
-        assert 'id="callauth-restart"' in page
 
     @pytest.mark.parametrize("finish", ["challenge", "complete"])
     def test_no_new_number_is_offered_where_it_would_be_refused_again(self, client, settings, finish):

@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.cache import caches
@@ -50,6 +50,8 @@ logger = logging.getLogger("django_callauth")
 RECHECK_SECONDS = 1.0
 #: How long a stream waits for the Redis subscription before the page is told to poll.
 SUBSCRIBE_TIMEOUT_SECONDS = 2.0
+#: The most streams one flow may hold in a process: a few tabs, never a session opening thousands.
+MAX_STREAMS_PER_FLOW = 5
 #: How idle the subscriber's connection may be before it is PINGed.
 HEALTH_CHECK_SECONDS = 15.0
 #: After a publish failed, how long publishes are skipped (each would wait for a timeout).
@@ -78,7 +80,7 @@ class Subscription:
         """Whether the stream was woken within ``timeout`` seconds (the flag is cleared for the next wait)."""
         try:
             await asyncio.wait_for(self.woken.wait(), timeout)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041  (not the builtin TimeoutError on Python 3.10)
             return False
         self.woken.clear()
         return True
@@ -93,15 +95,17 @@ class _Waiters:
 
     def add(self, subscription: Subscription) -> None:
         with self._lock:
-            self._by_flow.setdefault(subscription.flow_id, set()).add(subscription)
+            waiting = self._by_flow.setdefault(subscription.flow_id, set())
+            if len(waiting) >= MAX_STREAMS_PER_FLOW:
+                raise BrokerUnavailable(f"the flow holds {len(waiting)} streams here already")
+            waiting.add(subscription)
 
     def remove(self, subscription: Subscription) -> None:
         with self._lock:
-            waiting = self._by_flow.get(subscription.flow_id)
-            if waiting is not None:
-                waiting.discard(subscription)
-                if not waiting:
-                    del self._by_flow[subscription.flow_id]
+            waiting = self._by_flow.get(subscription.flow_id, set())
+            waiting.discard(subscription)  # once: a stream may be dropped twice as it ends
+            if not waiting:
+                self._by_flow.pop(subscription.flow_id, None)
 
     def wake(self, flow_id: str | None, *, broken: bool = False) -> None:
         """Wake the streams of ``flow_id`` (every stream when None), each in its own loop."""
@@ -116,7 +120,12 @@ class _Waiters:
             except RuntimeError:  # its loop is closed: the stream has gone with it
                 self.remove(subscription)
 
+    def holds(self, flow_id: str) -> int:
+        with self._lock:
+            return len(self._by_flow.get(flow_id, ()))
+
     def count(self) -> int:
+        """How many streams this process holds (an operator's gauge; every ended stream is dropped)."""
         with self._lock:
             return sum(len(waiting) for waiting in self._by_flow.values())
 
@@ -133,10 +142,22 @@ class Broker:
     def publish(self, flow_id: str) -> None:
         raise NotImplementedError
 
-    async def subscribe(self, flow_id: str) -> Subscription:
+    async def connect(self) -> None:
+        """Make sure this process can take subscriptions now; ``BrokerUnavailable`` if not."""
+
+    def subscribe(self, flow_id: str) -> Subscription:
+        """Wait for ``flow_id``'s changes in the running loop; ``BrokerUnavailable`` if that cannot be.
+
+        Never awaits: a stream subscribes at its start, before any ``await``, so whatever
+        ends it (a disconnect, an error) drops the subscription in its ``finally``.
+        """
         subscription = Subscription(flow_id, asyncio.get_running_loop())
         self.waiters.add(subscription)
         return subscription
+
+    def holds(self, flow_id: str) -> int:
+        """How many streams of ``flow_id`` this process holds."""
+        return self.waiters.holds(flow_id)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.waiters.remove(subscription)
@@ -170,19 +191,18 @@ class RedisBroker(Broker):
         super().__init__()
         self.url = url
         self.channel = channel
-        self._publisher: Any = None
+        import redis
+
+        # Connects on first use; a Redis that hangs holds a committing request 1 s at most.
+        self._publisher = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._publish_failed_at: float | None = None
         self._reader = _Reader()
 
     def publish(self, flow_id: str) -> None:
-        import redis
-
         now = time.monotonic()
         if self._publish_failed_at is not None and now - self._publish_failed_at < BACK_OFF_SECONDS:
             return  # a Redis that hangs costs one timeout per few seconds, not one per transition
         try:
-            if self._publisher is None:
-                self._publisher = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
             self._publisher.publish(self.channel, flow_id)
             self._publish_failed_at = None
         except Exception as exc:
@@ -191,7 +211,7 @@ class RedisBroker(Broker):
             self._publish_failed_at = now
             logger.warning("Flow %s: its change could not be published (%s)", flow_id, type(exc).__name__)
 
-    async def subscribe(self, flow_id: str) -> Subscription:
+    async def connect(self) -> None:
         loop = asyncio.get_running_loop()
         reader = self._reader
         if not reader.alive_in(loop):
@@ -199,13 +219,20 @@ class RedisBroker(Broker):
             reader.task = loop.create_task(self._read(reader))
         try:
             await asyncio.wait_for(asyncio.shield(reader.ready.wait()), SUBSCRIBE_TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError:  # noqa: UP041  (not the builtin TimeoutError on Python 3.10)
+            # A Redis that accepts but never answers: given up, so the next stream tries afresh.
+            reader.failed = True
+            cast("asyncio.Task[None]", reader.task).cancel()
             raise BrokerUnavailable("Redis did not confirm the subscription in time") from None
         if reader.failed:
             raise BrokerUnavailable("the Redis subscription failed")
-        # No await from the check above to here: a failure of the reader either came before
-        # (refused above) or comes after, and wakes this subscription as broken.
-        return await super().subscribe(flow_id)
+
+    def subscribe(self, flow_id: str) -> Subscription:
+        # No await between this check and the waiter's adding: a failure of the reader either
+        # came before (refused here) or comes after, and wakes the subscription as broken.
+        if not self._reader.alive_in(asyncio.get_running_loop()):
+            raise BrokerUnavailable("the Redis subscription is not held")
+        return super().subscribe(flow_id)
 
     async def _read(self, reader: _Reader) -> None:
         """Hold the subscription for this process; on any failure, every stream is woken as broken."""
@@ -227,9 +254,8 @@ class RedisBroker(Broker):
             reader.ready.set()
             while True:
                 message = await pubsub.get_message(timeout=HEALTH_CHECK_SECONDS)
-                if message is not None and message.get("type") == "message":
-                    data = message["data"]
-                    self.waiters.wake(data.decode() if isinstance(data, bytes) else str(data))
+                if message is not None and message["type"] == "message":  # None: idle for a while
+                    self.waiters.wake(message["data"].decode())
         except Exception as exc:
             logger.warning("Push: the Redis subscription failed (%s); the waiting pages poll", type(exc).__name__)
             reader.failed = True
@@ -276,7 +302,7 @@ def _redis_url_of(cache: Any) -> str | None:
 
     if not isinstance(cache, RedisCache):
         return None
-    servers: list[str] = cache._servers
+    servers: list[str] = getattr(cache, "_servers", [])  # LOCATION, split as Django splits it
     return servers[0] if servers else None
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -35,6 +37,8 @@ from ..models import CallAuthFlow, FlowPurpose, FlowStatus
 from .app import HEADER, session_for
 
 logger = logging.getLogger("django_callauth")
+
+T = TypeVar("T")
 
 #: How often an idle stream sends a comment: under the 60 s most proxies allow an idle response.
 HEARTBEAT_SECONDS = 15.0
@@ -61,6 +65,32 @@ class _State:
         return f"event: status\ndata: {data}\n\n"
 
 
+async def _off_the_request(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in the one thread the process shares for this, not in the request's own.
+
+    Django gives each ASGI request a thread of its own for its synchronous code, kept until
+    the request ends: for a stream, minutes. Measured under uvicorn, each open stream held
+    one more thread (~250 kB); 5,000 waiting pages would hold 5,000 threads. A stream's
+    reads are few and short, so they share the thread asgiref keeps for thread-sensitive
+    code outside any request (in a test, the test's own thread, as always), and the
+    database connection a read opened is released after it as a request's would be.
+    """
+    token = SyncToAsync.thread_sensitive_context.set(None)  # type: ignore[arg-type]
+    try:
+        return await sync_to_async(_released, thread_sensitive=True)(func, *args)
+    finally:
+        SyncToAsync.thread_sensitive_context.reset(token)
+
+
+def _released(func: Callable[..., T], *args: Any) -> T:
+    try:
+        return func(*args)
+    finally:
+        # As Django does when a request finishes; never inside a transaction (a test's).
+        if not any(conn.in_atomic_block for conn in connections.all(initialized_only=True)):
+            close_old_connections()
+
+
 def _read(flow_id: str, purpose: FlowPurpose) -> tuple[CallAuthFlow | None, _State | None]:
     """The flow as the database says now, brought up to date (expired at its deadline) as a poll does."""
     flow = flows.flow_by_id(flow_id, purpose, cached=True)
@@ -71,14 +101,24 @@ def _read(flow_id: str, purpose: FlowPurpose) -> tuple[CallAuthFlow | None, _Sta
     return flow, _State(flow.current_status(), seconds_left)
 
 
-async def _stream(
-    broker: push.Broker, subscription: push.Subscription, purpose: FlowPurpose, first: _State
-) -> AsyncIterator[str]:
-    """The events of one flow until it ends; the subscription is dropped however the stream ends."""
-    began = written = time.monotonic()
-    state = first
-    deadline = began + max(state.seconds_left, 1.0)
+async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> AsyncIterator[str]:
+    """The events of one flow until it ends.
+
+    Subscribed at the stream's start, before its first ``await``, and dropped in ``finally``:
+    a stream never iterated (its client gone before the body) holds nothing. Subscribed
+    before the row is read, so a change committed after that read wakes the stream.
+    """
     try:
+        subscription = broker.subscribe(flow_id)
+    except push.BrokerUnavailable as exc:
+        logger.warning("Push: no stream for a flow (%s); its page polls", exc)
+        return
+    try:
+        _flow, state = await _off_the_request(_read, flow_id, purpose)
+        if state is None:
+            return
+        began = written = time.monotonic()
+        deadline = began + max(state.seconds_left, 1.0)
         yield f"retry: {RETRY_MS}\n\n" + state.event()
         while state.status == FlowStatus.PENDING:
             now = time.monotonic()
@@ -94,7 +134,7 @@ async def _stream(
                 return  # the page polls from here
             now = time.monotonic()
             if woken or not broker.shared or now >= deadline:
-                _flow, latest = await sync_to_async(_read)(subscription.flow_id, purpose)
+                _flow, latest = await _off_the_request(_read, flow_id, purpose)
                 if latest is None:
                     return
                 if latest.status != state.status:
@@ -116,7 +156,9 @@ def _refused(error: ApiError) -> HttpResponse:
     return JsonResponse(error.json(), status=error.status)
 
 
-async def _events(request: HttpRequest, session: SessionBase, purpose: FlowPurpose) -> HttpResponse:
+async def _events(
+    request: HttpRequest, session: SessionBase, purpose: FlowPurpose
+) -> HttpResponse | StreamingHttpResponse:
     if request.method != "GET":
         response = _refused(errors.METHOD_NOT_ALLOWED.format(methods="GET"))
         response["Allow"] = "GET"
@@ -125,36 +167,34 @@ async def _events(request: HttpRequest, session: SessionBase, purpose: FlowPurpo
     if broker is None:
         return _refused(errors.PUSH_UNAVAILABLE)
     no_flow = errors.NO_LINK_FLOW if purpose == FlowPurpose.LINK else errors.NO_LOGIN_FLOW
-    flow_id = await sync_to_async(flows.flow_id_in)(session, purpose)
+    flow_id = await _off_the_request(flows.flow_id_in, session, purpose)
     if flow_id is None:
         return _refused(no_flow)
+    flow, _state = await _off_the_request(_read, flow_id, purpose)
+    if flow is None:
+        return _refused(no_flow)
+    if not push.pushable(flow) or broker.holds(flow_id) >= push.MAX_STREAMS_PER_FLOW:
+        return _refused(errors.PUSH_UNAVAILABLE)
     try:
-        # Subscribed before the row is read: a change committed after that read wakes the stream.
-        subscription = await broker.subscribe(flow_id)
+        await broker.connect()
     except push.BrokerUnavailable as exc:
         logger.warning("Push: no stream for a flow (%s); its page polls", exc)
         return _refused(errors.PUSH_UNAVAILABLE)
-    try:
-        flow, state = await sync_to_async(_read)(flow_id, purpose)
-    except BaseException:
-        broker.unsubscribe(subscription)
-        raise
-    if flow is None or state is None or not push.pushable(flow):
-        broker.unsubscribe(subscription)
-        return _refused(no_flow if flow is None else errors.PUSH_UNAVAILABLE)
-    response = StreamingHttpResponse(
-        _stream(broker, subscription, purpose, state), content_type="text/event-stream; charset=utf-8"
-    )
-    response["Cache-Control"] = "no-cache, no-store"
-    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-    return response
+    stream = StreamingHttpResponse(_stream(broker, flow_id, purpose), content_type="text/event-stream; charset=utf-8")
+    stream["Cache-Control"] = "no-cache, no-store"
+    stream["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return stream
 
 
-async def events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+async def events(
+    request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> HttpResponse | StreamingHttpResponse:
     """The browser's stream, with its session cookie (``callauth:events``, ``callauth:link_events``)."""
     return await _events(request, request.session, purpose)
 
 
-async def app_events(request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN) -> HttpResponse:
+async def app_events(
+    request: HttpRequest, purpose: FlowPurpose = FlowPurpose.LOGIN
+) -> HttpResponse | StreamingHttpResponse:
     """An app client's stream, with its session in ``X-Session-Token`` (``callauth:app_events``)."""
     return await _events(request, session_for(request.headers.get(HEADER)), purpose)

@@ -17,8 +17,8 @@ from ..errors import ApiError, ErrorCode
 from ..models import CallAuthFlow, FailureReason, FlowPurpose, FlowStatus
 from ..phones import format_phone, tel_uri
 from ..providers import provider_named
-from .negotiation import error_response
 from .events import offers_push
+from .negotiation import error_response
 from .qr import qr_data_uri
 
 logger = logging.getLogger("django_callauth")

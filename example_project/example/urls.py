@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from . import bench, views
@@ -13,6 +14,9 @@ urlpatterns = [
     path("openapi.json", views.openapi, name="openapi"),
     path("admin/", admin.site.urls),
 ]
+
+# With DEBUG = True, the static files under any server: runserver serves them itself, uvicorn does not.
+urlpatterns += staticfiles_urlpatterns()
 
 if settings.EXAMPLE_BENCHMARK_VIEWS:  # the yardsticks of benchmarks/polls.py, never on a real site
     urlpatterns += bench.urlpatterns

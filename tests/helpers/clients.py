@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
 
 from django_callauth.flows import SESSION_FLOW_KEY
-from django_callauth.models import CallAuthFlow
+from django_callauth.models import CallAuthFlow, CallAuthPhone
 
 from .constants import JSON, PHONE
 
@@ -134,3 +135,13 @@ def logged_in_phone(client: Client) -> str | None:
     phone = home_phone(response.content.decode())
     assert phone is not None
     return phone
+
+
+def logged_in_user(client: Client) -> str | None:
+    """The id of the user the session is logged in as (as the session stores it), or None."""
+    return client.session.get(SESSION_KEY)
+
+
+def phones_of(user: Any) -> list[str]:
+    """The phones linked to ``user``, sorted."""
+    return sorted(CallAuthPhone.objects.filter(user=user).values_list("phone", flat=True))

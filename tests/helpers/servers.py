@@ -27,8 +27,8 @@ STACK_CACHE_URL = os.environ.get("CALLAUTH_STACK_CACHE_URL", "redis://127.0.0.1:
 
 
 @contextmanager
-def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
-    """The example site on the sandbox, served by ``runserver`` on loopback; yields its base URL.
+def example_site_server(folder: Path, *, asgi: bool = False, **settings: str) -> Iterator[str]:
+    """The example site on the sandbox, served by ``runserver`` (``asgi``: uvicorn) on loopback; yields its base URL.
 
     A real server process with its own SQLite file in ``folder``, so a browser can use it
     as people do. ``settings`` are environment variables over the defaults here (the
@@ -51,6 +51,9 @@ def example_site_server(folder: Path, **settings: str) -> Iterator[str]:
     subprocess.run([*manage, "migrate", "-v", "0"], env=environ, check=True, capture_output=True)
     port = free_port()
     command = [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"]
+    if asgi:  # one worker: its streams hear the sandbox's calls in process (CALLAUTH_PUSH "auto", LocMemCache)
+        command = [sys.executable, "-m", "uvicorn", "example.asgi:application", "--app-dir", str(EXAMPLE_PROJECT)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     with serving(command, environ, f"http://127.0.0.1:{port}", startup=20, stop=10, log=folder / "server.log") as base:
         yield base
 
