@@ -169,6 +169,7 @@ class _Browser:
             if status != 200:
                 return status, retry, False
             self.got(200, 0.0)  # its latency is the first event's, below
+            mine = len(self.seen.answers) - 1  # other pages append meanwhile
             first, event = True, ""
             # Chunked transfer: the chunk-size lines are neither fields nor comments, and are skipped.
             while self.going():
@@ -185,7 +186,7 @@ class _Browser:
                     self.seen.counts["events"] += 1
                     if first:
                         first = False
-                        self.seen.answers[-1] = (200, time.monotonic() - began)
+                        self.seen.answers[mine] = (200, time.monotonic() - began)
                         self.answered()
                     if json.loads(line[5:]).get("status") != "pending":
                         return 200, retry, True
