@@ -10,7 +10,9 @@ channel on a fresh site, side by side:
 * push: the same N hold the page's events stream open (``events_url`` of the challenge)
   instead, as its ``EventSource`` would.
 
-They never call. Once all N have had a first answer (or ``--ramp`` seconds passed), for
+Each waiting browser starts its own flow (the login page's request, 50 at a time) and then
+waits at once, as a page does. They never call. Once all N have had a first answer (or
+``--ramp`` seconds passed), for
 ``--window`` seconds: the CPU seconds the server's processes took (``/proc/<pid>/stat``,
 utime + stime of uvicorn and its workers), those of the pool's PostgreSQL backends and of
 the load generator itself, and ``--logins`` newcomers logging in meanwhile, spread over
@@ -20,12 +22,15 @@ posts ``complete`` once it reads "confirmed". Reported: requests per login (star
 challenge, polls or streams, complete), seconds from the webhook to logged in, and the
 latency of the newcomers' own requests. Then the ratios poll / push.
 
-Bounded: the flows live 120 s (telefon-ip's lifetime), so ramp + window stay under it; the
-waiting browsers stop at the window's end, every login within 60 s. On 2 cores, 5,000
-pollers at 1 s saturate the machine (server and load generator alike): the row says how
-many polls were answered a second, against the 5,000 asked for.
+Bounded: the flows live 120 s (telefon-ip's lifetime), so ramp + window stay under it (the
+window is cut short after a long ramp); the waiting browsers stop at the window's end,
+every login within 60 s. On 2 cores, 5,000 pollers at 1 s saturate the machine: the row
+says how many had started and were answered (``ready``), and how many polls were
+answered a second, against the 5,000 asked for. ``--channels poll,push,wsgi-poll`` adds
+polling under gunicorn (WSGI, 2 workers a core x 4 threads) for reference.
 
     .venv/bin/python benchmarks/push.py [--waiting 250,1000,5000] [--window 30] [--logins 20] [--workers 2]
+        [--channels poll,push,wsgi-poll] [--server uvicorn|gunicorn-uvicorn]
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # appended: PYTHONPATH may name another app
 from benchmarks.clients import LoginClient, LoginTimes, run_all
-from benchmarks.logins import percentile, waiting_cookies
+from benchmarks.logins import percentile
 from benchmarks.stack import (
     DATABASE_URL,
     Site,
@@ -76,6 +81,7 @@ class Row:
     channel: str
     waiting: int
     ready: int = 0  # waiting browsers that had their first answer before the window
+    ramp: float = 0.0  # seconds from the first waiting browser's start to the window
     window: float = 0.0
     server_cpu: float = 0.0  # CPU seconds over the window
     database_cpu: float = 0.0
@@ -157,7 +163,7 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
     row = Row(channel, waiting)
     with FakeTelefonIp() as fake:
         port = free_port()
-        server = "gunicorn" if channel == "wsgi-poll" else "uvicorn"
+        server = "gunicorn" if channel == "wsgi-poll" else args.server
         env = fake_provider_environment(
             fake,
             webhook_base_url=f"http://127.0.0.1:{port}",
@@ -167,8 +173,6 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
         )
         workers = args.workers * 2 if server == "gunicorn" else args.workers
         with example_site(env, workers, 4, port=port, reset=True, server=server) as site:
-            began = time.monotonic()
-            cookies = waiting_cookies(site, waiting, seed)
             probe = LoginClient(site.url, "probe")
             probe.open_login_page()
             probe.start(f"+79{seed:02d}9999999")
@@ -176,26 +180,33 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
             if channel == "push" and not events_url:
                 row.note = "no events_url in the challenge: the site offers no push"
                 return row
-            left = FLOW_LIFETIME - (time.monotonic() - began) - 5
-            ramp = min(args.ramp, max(5.0, left - args.window - 10))
+            began = time.monotonic()
+            phones = [f"+79{seed:02d}{i:07d}" for i in range(waiting)]
             with WaitingBrowsers(
                 site.url,
-                cookies,
+                [],
                 POLL_SECONDS,
-                seconds=ramp + args.window + 90,
+                seconds=args.ramp + args.window + 90,
                 events_path=events_url if channel == "push" else "",
+                phones=phones,
             ) as load:
-                row.ready = load.wait_ready(waiting, ramp)
-                window = min(args.window, max(5.0, FLOW_LIFETIME - (time.monotonic() - began) - 5))
+                row.ready = load.wait_ready(waiting, args.ramp)
+                row.ramp = time.monotonic() - began
+                # The first flows expire FLOW_LIFETIME after their start: the window ends before.
+                window = min(args.window, max(5.0, FLOW_LIFETIME - row.ramp - 5))
                 backends = database_backends(env["DATABASE_URL"])
-                cpu = (site.cpu_seconds(), sum(map(process_cpu_seconds, backends)), process_cpu_seconds(load.pid))
+                cpu = (
+                    site.cpu_seconds(),
+                    {pid: process_cpu_seconds(pid) for pid in backends},
+                    process_cpu_seconds(load.pid),
+                )
                 answers = load.answers
                 window_began = time.monotonic()
-                phones = [f"+79{seed:02d}8{i:06d}" for i in range(args.logins)]
+                newcomers = [f"+79{seed:02d}8{i:06d}" for i in range(args.logins)]
                 lock = threading.Lock()
 
                 def one(i: int) -> None:
-                    login = newcomer(site, fake, phones[i], channel, seed * 1000 + i)
+                    login = newcomer(site, fake, newcomers[i], channel, seed * 1000 + i)
                     with lock:
                         row.newcomers.append(login)
 
@@ -204,7 +215,8 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
                 time.sleep(max(0.0, window - (time.monotonic() - window_began)))
                 row.window = time.monotonic() - window_began
                 row.server_cpu = site.cpu_seconds() - cpu[0]
-                row.database_cpu = sum(map(process_cpu_seconds, backends)) - cpu[1]
+                # The backends alive through the window (the pool's are; gunicorn's come and go).
+                row.database_cpu = sum(max(0.0, process_cpu_seconds(pid) - before) for pid, before in cpu[1].items())
                 row.generator_cpu = process_cpu_seconds(load.pid) - cpu[2]
                 row.answers = load.answers - answers
             row.waited = load.result
@@ -214,7 +226,7 @@ def scenario(channel: str, waiting: int, args: argparse.Namespace, seed: int) ->
 
 def print_row(row: Row) -> None:
     if row.note:
-        print(f"{row.channel:<6}{row.waiting:>7}  {row.note}")
+        print(f"{row.channel:<10}{row.waiting:>7}  {row.note}")
         return
     to_login = row.to_login()
     requests = sorted(n.requests for n in row.newcomers)
@@ -223,7 +235,7 @@ def print_row(row: Row) -> None:
     waited = row.waited
     rate = row.answers / row.window
     print(
-        f"{row.channel:<6}{row.waiting:>7}{row.ready:>7}{row.per_minute(row.server_cpu):>9.1f}"
+        f"{row.channel:<10}{row.waiting:>7}{row.ready:>7}{row.per_minute(row.server_cpu):>9.1f}"
         f"{row.server_cpu / row.window * 100:>7.1f}%{row.per_minute(row.database_cpu):>8.1f}"
         f"{row.per_minute(row.generator_cpu):>8.1f}{len(row.newcomers):>5}/{len(row.newcomers) + len(row.failures):<3}"
         f"{percentile([float(r) for r in requests], 0.5):>6.0f}{(requests or [0])[-1]:>5}"
@@ -232,32 +244,39 @@ def print_row(row: Row) -> None:
     )
     if waited:
         print(
-            f"       waiting: {rate:.0f} requests/s in the window; in all HTTP statuses {waited.statuses}, "
+            f"           waiting: started and answered in {row.ramp:.0f} s ({waited.start_failed} starts refused), "
+            f"{rate:.0f} requests/s in the window; in all HTTP statuses {waited.statuses}, "
             f"answer (a stream: its first event) p50 {waited.p50 * 1e3:.0f} ms, "
             f"p99 {waited.p99 * 1e3:.0f} ms; events {waited.events}, keep-alives {waited.keepalives}, "
-            f"reconnects {waited.reconnects}, fell back to polling {waited.fallbacks}"
+            f"reconnects {waited.reconnects} ({waited.unanswered} after no answer), "
+            f"fell back to polling {waited.fallbacks}"
         )
     for failure in row.failures[:3]:
-        print(f"       failed: {failure}")
+        print(f"           failed: {failure}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--waiting", default="250,1000,5000", help="people waiting on the page, one pair each")
     parser.add_argument("--window", type=float, default=30, help="seconds measured once all wait")
-    parser.add_argument("--ramp", type=float, default=30, help="seconds at most for all to get a first answer")
+    parser.add_argument("--ramp", type=float, default=85, help="seconds at most for all to start and get an answer")
     parser.add_argument("--logins", type=int, default=20, help="newcomers measured in each window")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--server",
+        default="uvicorn",
+        help="uvicorn, or gunicorn-uvicorn: gunicorn with uvicorn_worker.UvicornWorker (pip install uvicorn-worker)",
+    )
     parser.add_argument("--channels", default=",".join(CHANNELS))
     parser.add_argument("--sessions", default="django.contrib.sessions.backends.cached_db", help="SESSION_ENGINE")
     args = parser.parse_args()
     print("Machine:", machine(), flush=True)
     channels = [c for c in args.channels.split(",") if c]
     print(
-        f"{'chan':<6}{'N':>7}{'ready':>7}{'cpu s/m':>9}{'core':>8}{'db s/m':>8}{'gen s/m':>8}{'ok':>5}{'':<4}"
+        f"{'channel':<10}{'N':>7}{'ready':>7}{'cpu s/m':>9}{'core':>8}{'db s/m':>8}{'gen s/m':>8}{'ok':>5}{'':<4}"
         f"{'req':>6}{'max':>5}{'p50 s':>7}{'p95 s':>7}{'start':>8}{'compl':>8}"
     )
-    print(f"{'':<6}{'':>7}{'':>7}{'':>9}{'':>8}{'':>8}{'':>8}{'':>9}{'/login':>11}{'webhook→in':>14}{'p95 ms':>16}")
+    print(f"{'':<10}{'':>7}{'':>7}{'':>9}{'':>8}{'':>8}{'':>8}{'':>9}{'/login':>11}{'webhook→in':>14}{'p95 ms':>16}")
     rows: list[Row] = []
     for seed, waiting in enumerate((int(n) for n in args.waiting.split(",") if n), start=20):
         for channel in channels:

@@ -201,7 +201,7 @@ def database_environment(url: str, server: str) -> dict[str, str]:
     runs in a thread of its own, so kept connections would pile up until PostgreSQL refuses
     more: a pool per worker (``DATABASE_POOL``, example/settings.py) instead.
     """
-    if server == "uvicorn":
+    if server in ("uvicorn", "gunicorn-uvicorn"):
         return {"DATABASE_URL": url, "DATABASE_POOL": "true"}
     return {"DATABASE_URL": url + "?conn_max_age=60"}
 
@@ -286,7 +286,12 @@ def server_command(
         return [sys.executable, "-m", "uvicorn", app, "--app-dir", str(ROOT), "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
                 "--backlog", "8192", "--timeout-keep-alive", "5"]  # fmt: skip
-    raise ValueError(f"unknown server {server!r}: one of {SERVERS}")
+    if server == "gunicorn-uvicorn":  # gunicorn's processes, uvicorn's worker class (the uvicorn-worker package)
+        app = "benchmarks.asgi_access_log:application" if access_log is not None else "example.asgi:application"
+        return [sys.executable, "-m", "gunicorn", app, "--pythonpath", str(ROOT), "-k", "uvicorn_worker.UvicornWorker",
+                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning",
+                "--backlog", "8192"]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}: one of {SERVERS} or gunicorn-uvicorn")
 
 
 @contextmanager
@@ -321,10 +326,10 @@ def example_site(
         logs.mkdir(parents=True, exist_ok=True)
         access_log = logs / "access.log"
         access_log.write_text("")
-    if server == "uvicorn":
+    if server != "gunicorn":
         env = {**env, "BENCH_ACCESS_LOG": str(access_log) if access_log is not None else ""}
     command = server_command(server, port, workers, threads, access_log, logs)
-    error_log = logs / "error.log" if logs is not None and server == "uvicorn" else None
+    error_log = logs / "error.log" if logs is not None and server != "gunicorn" else None
     with server_process(command, env, f"http://127.0.0.1:{port}", startup=30, stop=30, log=error_log) as process:
         if access_log is not None:
             access_log.write_text("")  # the start-up probes are not part of the run (the server appends)

@@ -25,10 +25,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 #: How long a waiting browser may take for its first answer before it counts as failed.
 ANSWER_TIMEOUT = 30.0
+#: Browsers that start their own flow do so this many at a time: a crowd arriving, not one instant.
+START_CONCURRENCY = 50
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ class Waited:
     events: int = 0
     keepalives: int = 0
     reconnects: int = 0
+    unanswered: int = 0  # of the reconnects: after a stream that failed or timed out, not one that ended
     fallbacks: int = 0
     requests: int = 0
+    start_failed: int = 0  # browsers given a phone whose start was refused (they did not wait)
 
 
 @dataclass
@@ -78,6 +82,34 @@ class _Browser:
     def got(self, status: int, seconds: float) -> None:
         self.seen.answers.append((status, seconds))
         self.shared[1] += 1
+
+    async def start(self, phone: str) -> bool:
+        """What the login page does before the challenge page waits: its CSRF cookie, then
+        ``start`` with ``phone``; this page's cookie is then the new session's. False if refused."""
+        login = await self._exchange(self.request("/login/", "text/html"))
+        csrf = _cookie(login, "csrftoken")
+        body = urlencode({"phone": phone})
+        answer = await self._exchange(
+            (
+                f"POST /callauth/start/ HTTP/1.1\r\nHost: {self.host}\r\nCookie: csrftoken={csrf}\r\n"
+                f"X-CSRFToken: {csrf}\r\nAccept: application/json\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}"
+            ).encode()
+        )
+        session = _cookie(answer, "sessionid")
+        if answer[9:12] != b"201" or not session:
+            return False
+        self.cookie = f"sessionid={session}"
+        return True
+
+    async def _exchange(self, request: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(request)
+            return await asyncio.wait_for(reader.read(-1), timeout=ANSWER_TIMEOUT)
+        finally:
+            writer.close()
 
     def request(self, path: str, accept: str) -> bytes:
         return (
@@ -120,6 +152,8 @@ class _Browser:
             if final:
                 return  # the page closes its EventSource on a final status
             self.seen.counts["reconnects"] += 1
+            if status == 0:
+                self.seen.counts["unanswered"] += 1
             await asyncio.sleep(retry)
 
     def _left(self) -> float:
@@ -135,6 +169,7 @@ class _Browser:
             if status != 200:
                 return status, retry, False
             self.got(200, 0.0)  # its latency is the first event's, below
+            mine = len(self.seen.answers) - 1  # other pages append meanwhile
             first, event = True, ""
             # Chunked transfer: the chunk-size lines are neither fields nor comments, and are skipped.
             while self.going():
@@ -151,7 +186,7 @@ class _Browser:
                     self.seen.counts["events"] += 1
                     if first:
                         first = False
-                        self.seen.answers[-1] = (200, time.monotonic() - began)
+                        self.seen.answers[mine] = (200, time.monotonic() - began)
                         self.answered()
                     if json.loads(line[5:]).get("status") != "pending":
                         return 200, retry, True
@@ -160,23 +195,50 @@ class _Browser:
             writer.close()
 
 
+def _cookie(answer: bytes, name: str) -> str:
+    """The value of cookie ``name`` that an HTTP answer sets ("" if none)."""
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    for line in head.split("\r\n"):
+        if line.lower().startswith("set-cookie:") and line.split(":", 1)[1].strip().startswith(name + "="):
+            return line.split(":", 1)[1].strip().split(";", 1)[0].split("=", 1)[1]
+    return ""
+
+
 async def _all(
-    url: str, cookies: list[str], interval: float, seconds: float, stop: Any, shared: Any, events_path: str
+    url: str,
+    cookies: list[str],
+    phones: list[str],
+    interval: float,
+    seconds: float,
+    stop: Any,
+    shared: Any,
+    events_path: str,
 ) -> _Seen:
     parts = urlsplit(url)
     stop_at = time.monotonic() + seconds
     seen = _Seen()
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    starting = asyncio.Semaphore(START_CONCURRENCY)
 
-    async def one(cookie: str) -> None:
-        await asyncio.sleep(random.uniform(0, interval))  # pages were opened at different moments
+    async def one(cookie: str, phone: str) -> None:
         browser = _Browser(host, port, cookie, stop_at, stop, shared, seen)
+        if phone:
+            async with starting:
+                try:
+                    started = await browser.start(phone)
+                except (TimeoutError, OSError, ValueError):
+                    started = False
+            if not started:
+                seen.counts["start_failed"] += 1
+                return
+        await asyncio.sleep(random.uniform(0, interval))  # pages were opened at different moments
         if events_path:
             await browser.listen(events_path, "/callauth/status/", interval)
         else:
             await browser.poll("/callauth/status/", interval)
 
-    tasks = [asyncio.create_task(one(cookie)) for cookie in cookies]
+    pages = [(cookie, "") for cookie in cookies] + [("", phone) for phone in phones]
+    tasks = [asyncio.create_task(one(cookie, phone)) for cookie, phone in pages]
     # An open stream waits for its next line up to a heartbeat: the end of the block ends it sooner.
     while not all(task.done() for task in tasks) and time.monotonic() < stop_at and not stop.is_set():
         await asyncio.sleep(0.2)
@@ -189,6 +251,7 @@ async def _all(
 def _child(
     url: str,
     cookies: list[str],
+    phones: list[str],
     interval: float,
     seconds: float,
     stop: Any,
@@ -196,7 +259,7 @@ def _child(
     events_path: str,
     out: Connection,
 ) -> None:
-    seen = asyncio.run(_all(url, cookies, interval, seconds, stop, shared, events_path))
+    seen = asyncio.run(_all(url, cookies, phones, interval, seconds, stop, shared, events_path))
     latencies = sorted(latency for _, latency in seen.answers) or [0.0]
     out.send(
         Waited(
@@ -206,8 +269,10 @@ def _child(
             events=seen.counts["events"],
             keepalives=seen.counts["keepalives"],
             reconnects=seen.counts["reconnects"],
+            unanswered=seen.counts["unanswered"],
             fallbacks=seen.counts["fallbacks"],
             requests=len(seen.answers),
+            start_failed=seen.counts["start_failed"],
         )
     )
 
@@ -215,13 +280,24 @@ def _child(
 class WaitingBrowsers:
     """``with WaitingBrowsers(url, cookies, interval, seconds) as waiting: …``; then ``waiting.result``.
 
-    With ``events_path`` each browser listens to that push stream instead of polling.
+    With ``events_path`` each browser listens to that push stream instead of polling. Each
+    of ``phones`` is one more browser that first starts a flow for it (the login page's
+    request, ``START_CONCURRENCY`` at a time), then waits at once, as a page does: its flow
+    is fresh in the cache when its stream opens.
     ``waiting.ready`` counts the browsers that have had their first answer (a poll's, or a
     stream's first event), ``waiting.answers`` the requests answered so far; ``waiting.pid``
     is the child process, whose CPU the load costs.
     """
 
-    def __init__(self, url: str, cookies: list[str], interval: float, seconds: float, events_path: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        cookies: list[str],
+        interval: float,
+        seconds: float,
+        events_path: str = "",
+        phones: list[str] | None = None,
+    ) -> None:
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._stop = context.Event()
@@ -229,7 +305,7 @@ class WaitingBrowsers:
         self._shared = context.Array("q", 2, lock=False)
         self._process = context.Process(
             target=_child,
-            args=(url, cookies, interval, seconds, self._stop, self._shared, events_path, send),
+            args=(url, cookies, phones or [], interval, seconds, self._stop, self._shared, events_path, send),
             daemon=True,
         )
         self._seconds = seconds

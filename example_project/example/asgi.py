@@ -1,7 +1,7 @@
 """The example site as an ASGI application: ``uvicorn example.asgi:application`` from example_project/.
 
 ASGI is what the challenge page's push channel (``/callauth/events/``) needs: one open
-stream per waiting browser costs a coroutine, not a worker thread. The rest of the site
+stream per waiting browser costs a coroutine and an idle thread, not a busy worker. The rest of the site
 is the same synchronous Django either way (docs/howto/production.rst says when to choose which).
 """
 

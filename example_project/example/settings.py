@@ -111,7 +111,7 @@ if env.bool("DATABASE_POOL", default=False):
 # The rate limits need a cache every worker shares in production: CACHE_URL=redis://…
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 # "django.contrib.sessions.backends.cached_db": reads from the cache (CACHE_URL), writes
-# through to the database; a poll or a push stream then reads no session row.
+# through to the database; a poll or an events stream's opening then reads no session row.
 SESSION_ENGINE = env.str("SESSION_ENGINE", default="django.contrib.sessions.backends.db")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
