@@ -179,7 +179,12 @@ class _Reader:
     failed: bool = False
 
     def alive_in(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Running in ``loop``, subscribing or subscribed: a connect may wait for it."""
         return self.task is not None and not self.task.done() and not self.failed and self.task.get_loop() is loop
+
+    def holding_in(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Subscribed in ``loop``: a stream may count on it (before, a publish could pass unheard)."""
+        return self.alive_in(loop) and self.ready.is_set()
 
 
 class RedisBroker(Broker):
@@ -230,7 +235,7 @@ class RedisBroker(Broker):
     def subscribe(self, flow_id: str) -> Subscription:
         # No await between this check and the waiter's adding: a failure of the reader either
         # came before (refused here) or comes after, and wakes the subscription as broken.
-        if not self._reader.alive_in(asyncio.get_running_loop()):
+        if not self._reader.holding_in(asyncio.get_running_loop()):
             raise BrokerUnavailable("the Redis subscription is not held")
         return super().subscribe(flow_id)
 

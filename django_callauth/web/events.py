@@ -113,9 +113,11 @@ async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> As
     except push.BrokerUnavailable as exc:
         logger.warning("Push: no stream for a flow (%s); its page polls", exc)
         return
+    cut = ""  # why the stream ends before its flow did, if it does: the page polls from then on
     try:
         _flow, state = await _off_the_request(_read, flow_id, purpose)
         if state is None:
+            cut = "the flow is gone"
             return
         began = written = time.monotonic()
         deadline = began + max(state.seconds_left, 1.0)
@@ -123,6 +125,7 @@ async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> As
         while state.status == FlowStatus.PENDING:
             now = time.monotonic()
             if now - began >= MAX_STREAM_SECONDS:
+                cut = f"it lived {MAX_STREAM_SECONDS:.0f} s"
                 return
             # Wake at the deadline, to say the flow expired; a broker that reaches only this
             # process makes the stream read its row as often as a page would poll.
@@ -131,11 +134,13 @@ async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> As
                 timeout = min(timeout, push.RECHECK_SECONDS)
             woken = await subscription.wait(max(0.05, timeout))
             if subscription.broken:
-                return  # the page polls from here
+                cut = "the broker broke"
+                return
             now = time.monotonic()
             if woken or not broker.shared or now >= deadline:
                 _flow, latest = await _off_the_request(_read, flow_id, purpose)
                 if latest is None:
+                    cut = "the flow is gone"
                     return
                 if latest.status != state.status:
                     yield latest.event()
@@ -149,6 +154,8 @@ async def _stream(broker: push.Broker, flow_id: str, purpose: FlowPurpose) -> As
                 written = now
     finally:
         broker.unsubscribe(subscription)
+        if cut:  # a client that went away is no cut: nothing is logged for it
+            logger.info("Flow %s: its stream ended before the flow did (%s); the page polls", flow_id, cut)
 
 
 def _refused(error: ApiError) -> HttpResponse:
