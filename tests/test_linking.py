@@ -229,7 +229,7 @@ def test_a_phone_is_removed(browser: Client, alice: Any, sent: SignalLog) -> Non
     response = browser.post(url("phone_remove", link_id=link.pk), **JSON)
     assert response.json() == {"removed": PHONE}
     assert phones_of(alice) == []
-    assert [event.kwargs["phone"] for event in sent.of("phone_removed")] == [PHONE]
+    assert [(event.kwargs["user"], event.kwargs["phone"]) for event in sent.of("phone_removed")] == [(alice, PHONE)]
 
 
 def test_the_last_way_to_log_in_is_kept(client: Client, django_user_model: Any) -> None:
