@@ -18,15 +18,10 @@ from tests.helpers import (
     CALL_TO,
     JSON,
     PHONE,
-    START_GET,
     START_POST,
     assert_json_error,
-    check_url,
-    logged_in_phone,
     robust_client,
-    start,
     start_answer,
-    the_flow,
     url,
 )
 
@@ -105,18 +100,3 @@ class TestNeverA500FromTheProvider:
         if response.status_code in (502, 503):
             assert not CallAuthFlow.objects.filter(status=FlowStatus.PENDING).exists()
             assert SESSION_FLOW_KEY not in browser.session
-
-    @pytest.mark.parametrize("answer", PROVIDER_ANSWERS.values(), ids=PROVIDER_ANSWERS.keys())
-    def test_check(self, telefon_ip_api, settings, answer):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        telefon_ip_api.add(responses.GET, check_url(), **answer)
-        browser = robust_client()
-        start(browser)
-        for accept in ("application/json", "text/html"):
-            assert browser.get(url("status"), HTTP_ACCEPT=accept).status_code < 500
-            assert browser.get(url("challenge"), HTTP_ACCEPT=accept).status_code < 500
-            response = browser.post(url("complete"), HTTP_ACCEPT=accept)
-            assert response.status_code == 409  # still pending: not_confirmed
-        assert the_flow(browser).status == FlowStatus.PENDING
-        assert logged_in_phone(browser) is None
