@@ -50,7 +50,7 @@ class TestInvariant10NoProviderHtml:
         assert re.search(r'<img class="callauth-qr" src="data:image/svg\+xml', html)
         assert re.findall(r'href="(tel:[^"]*)"', html) == [f"tel:{CALL_TO}"]
 
-    # Every shape refused: test_providers_telefon_ip.py::test_start_refuses_an_auth_phone_that_is_not_a_phone.
+    # Every shape refused: test_providers_telefon_ip.py::test_start_refuses_an_unusable_id_or_number_to_call.
     @pytest.mark.parametrize(
         "auth_phone", ["<script>alert(1)</script>", "javascript:alert(1)", "79644115786<b>", "78091234567"]
     )
