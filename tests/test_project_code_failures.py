@@ -113,12 +113,6 @@ def test_polls_never_see_a_login_the_adapter_rolled_back(
     assert logged_in_phone(client) == PHONE
 
 
-def test_the_html_page_says_so_too(client: Client, adapter: Any) -> None:
-    sandbox_confirm(client)
-    adapter.TEST_ADAPTER_FAILS_IN = "get_user"
-    assert client.post(url("complete")).status_code == 503
-
-
 def test_a_failing_login_redirect_still_lands_logged_in(client: Client, adapter: Any) -> None:
     sandbox_confirm(client)
     adapter.TEST_ADAPTER_FAILS_IN = "get_login_redirect_url"

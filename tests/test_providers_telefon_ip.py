@@ -283,20 +283,16 @@ def test_check_confirmed_variants(
     assert provider.check("122760") == CallReport(caller="+79243555100", provider_id="122760")
 
 
+# One of each kind (any answer, odd spellings of success included: test_properties.py::
+# test_check_reports_a_caller_exactly_for_a_clear_success_about_our_id).
 PENDING = [
     (200, {"success": False, "error": "call not received", "data": {}}),
     (200, {"success": False, "error": "", "data": {"phone": "89243555100", "id": 122760}}),  # phone, not success
-    (200, {"success": "False", "data": {"phone": "89243555100"}}),
     (200, {"success": True, "error": "", "data": {"phone": "", "id": 122760}}),
     (200, {"success": True, "error": "", "data": {"id": 122760}}),
-    (200, {"success": True, "error": "", "data": {"phone": "not yet", "id": 122760}}),
     (200, {"success": True, "error": "", "data": {"status": "pending", "id": 122760}}),
-    (200, {"success": True, "error": "", "data": {"status": "expired", "phone": "89243555100"}}),
-    (200, {"success": True, "error": "", "data": {"status": 1, "phone": "89243555100"}}),
     (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": 999999}}),  # another id
-    (200, {"success": True, "error": "", "data": {"phone": "89243555100", "id": True}}),
     (200, {"success": True, "error": "", "data": []}),
-    (200, {"success": True, "error": ""}),
     (400, NOT_FOUND),
     (404, {"success": False, "error": "expired", "data": []}),
 ]
