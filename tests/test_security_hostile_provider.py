@@ -1,7 +1,8 @@
 """Hostile or broken answers from the provider (docs/security.rst, invariant 10).
 
 Nothing the provider sends is rendered as HTML (the ``tel:`` link and the QR code are built
-from the validated number), and no answer, however odd, gives a 500.
+from the validated number). That no answer, however odd, gives a 500 is played with
+test_security_leaks.py's PROVIDER_FAILURES, at the start and at the check.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
-import responses
 
-from django_callauth.flows import SESSION_FLOW_KEY
 from django_callauth.models import CallAuthFlow, FailureReason, FlowStatus
 from tests.helpers import (
     CALL_TO,
@@ -20,7 +18,6 @@ from tests.helpers import (
     PHONE,
     START_POST,
     assert_json_error,
-    robust_client,
     start_answer,
     url,
 )
@@ -68,35 +65,3 @@ class TestInvariant10NoProviderHtml:
         flow = CallAuthFlow.objects.get()
         assert (flow.status, flow.failure_reason, flow.call_to) == (FlowStatus.FAILED, FailureReason.PROVIDER_ERROR, "")
         assert_json_error(client.get(url("challenge"), **JSON), 400, "no_flow")
-
-
-# One answer of each kind the shared client tells apart (each shape, one layer down:
-# test_providers_http.py's status, body and network cases, test_providers_telefon_ip.py's).
-PROVIDER_ANSWERS = {
-    "data_string": dict(json={"success": True, "error": "", "data": "<b>x</b>"}),
-    "json_list": dict(json=[1, 2, 3]),
-    "id_path": dict(json=start_answer(provider_id="../../x")),
-    "success_yes": dict(json={**start_answer(), "success": "yes"}),
-    "huge_body": dict(body="x" * 200_000),
-    "html": dict(body="<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
-    "http_301": dict(status=301, headers={"Location": "https://example.com/"}),
-    "http_400": dict(status=400, json={"success": False, "error": "id record not found", "data": {}}),
-    "http_504": dict(status=504, body=""),
-    "timeout": dict(body=requests.ConnectTimeout("timeout")),
-    "os_error": dict(body=OSError("odd")),
-}
-
-
-class TestNeverA500FromTheProvider:
-    @pytest.mark.parametrize("answer", PROVIDER_ANSWERS.values(), ids=PROVIDER_ANSWERS.keys())
-    @pytest.mark.parametrize("accept", ["application/json", "text/html"])
-    def test_start(self, telefon_ip_api, answer, accept):
-        telefon_ip_api.add(responses.POST, START_POST, **answer)
-        browser = robust_client()
-        response = browser.post(url("start"), {"phone": PHONE}, HTTP_ACCEPT=accept)
-        assert response.status_code in (201, 302, 502, 503)
-        if response.status_code >= 500 and accept == "application/json":
-            assert_json_error(response, response.status_code, response.json()["error"])
-        if response.status_code in (502, 503):
-            assert not CallAuthFlow.objects.filter(status=FlowStatus.PENDING).exists()
-            assert SESSION_FLOW_KEY not in browser.session
