@@ -8,15 +8,12 @@ JavaScript would be.
 
 from __future__ import annotations
 
-import itertools
 import re
-import time
 from typing import Any
 
 import pytest
 
 from django_callauth.models import CallAuthFlow
-from django_callauth.providers import http
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_smsc import FakeSmsc
 from tests.fake_telefon_ip import FakeTelefonIp
@@ -137,26 +134,3 @@ def test_smsc_with_its_signed_handler_callback(smsc_site: Any, smsc: Any, fake_s
     assert_logged_in_as(browser, PHONE)
     assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]  # no status request exists
     assert smsc.CALLAUTH_SMSC_APIKEY not in str([r.path for r in fake_smsc.requests])  # never in a URL
-
-
-@pytest.fixture
-def smsc_then_telefon_ip(smsc_site: Any, smsc: Any, fake_telefon_ip: FakeTelefonIp) -> Any:
-    smsc.CALLAUTH_PROVIDER = ["smsc", "telefon_ip"]
-    smsc.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
-    smsc.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
-    smsc.CALLAUTH_WEBHOOK_BASE_URL = smsc_site.url
-    return smsc_site
-
-
-def test_an_smsc_timeout_after_sending_does_not_fail_over(
-    smsc_then_telefon_ip: Any, fake_smsc: FakeSmsc, fake_telefon_ip: FakeTelefonIp, monkeypatch: Any
-) -> None:
-    # The answer trickles in while the request deadline passes (its clock jumps 6 s a look).
-    looks = itertools.count()
-    monkeypatch.setattr(http, "_clock", lambda: time.monotonic() + 6 * next(looks))
-    fake_smsc.fail_next(200, '{"phone": "74951234567"}', delay=0.02)
-    browser = LiveClient(smsc_then_telefon_ip.url)
-    answer = browser.api("POST", "/callauth/start/", data={"phone": PHONE})
-    assert answer.status_code == 503 and answer.json()["error"] == "provider_unavailable"
-    assert fake_telefon_ip.requests == []  # SMSC may have handed out a number: nobody else is asked
-    assert list(CallAuthFlow.objects.values_list("provider", "status")) == [("smsc", "failed")]
