@@ -1,9 +1,8 @@
-"""End to end over real HTTP with sms.ru, and failing over from a dead provider to a live one.
+"""End to end over real HTTP with sms.ru and SMSC.
 
-The example site on a live server, the sms.ru fake (and the telefon-ip fake) on loopback:
-the site talks HTTP to the fakes, the sms.ru fake posts its account callback to the site,
-and the "browser" is a ``requests`` session, as a single-page app or a form without
-JavaScript would be.
+The example site on a live server, the sms.ru and SMSC fakes on loopback: the site talks
+HTTP to the fakes, the fakes post their account callbacks to the site, and the "browser"
+is a ``requests`` session, as a single-page app would be.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from django_callauth.models import CallAuthFlow
 from tests.fake_sms_ru import FakeSmsRu
 from tests.fake_smsc import FakeSmsc
-from tests.fake_telefon_ip import FakeTelefonIp
 from tests.helpers import OTHER_PHONE, PHONE, LiveClient, assert_logged_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,39 +69,6 @@ def test_sms_ru_with_its_account_callback(callback_site: Any, fake_sms_ru: FakeS
     assert actions(fake_sms_ru) == ["callcheck/add", "callcheck/status"]  # the callback, verified once
     assert browser.complete().status_code == 200
     assert_logged_in_as(browser, PHONE)
-
-
-def test_failover_from_a_dead_provider_to_a_live_one(
-    live_server: Any, settings: Any, fake_telefon_ip: FakeTelefonIp, fake_sms_ru: FakeSmsRu
-) -> None:
-    settings.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
-    settings.CALLAUTH_TELEFON_IP_TOKEN = fake_telefon_ip.token
-    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
-    settings.CALLAUTH_SMS_RU_API_ID = fake_sms_ru.api_id
-    settings.CALLAUTH_SMS_RU_URL = fake_sms_ru.base_url
-    settings.CALLAUTH_WEBHOOK_BASE_URL = live_server.url
-    settings.CALLAUTH_CHECK_INTERVAL = 1
-    fake_telefon_ip.stop()  # down: connections refused
-
-    browser = LiveClient(live_server.url)
-    started = browser.start()
-    assert started["call_to"].startswith("+7800")
-    fake_sms_ru.make_call(started["call_to"], PHONE)
-    assert browser.wait_for_status("confirmed") == "confirmed"
-    assert browser.complete().status_code == 200
-    assert_logged_in_as(browser, PHONE)
-
-    # Back up: new flows go to telefon-ip again; the sms.ru flow stayed with sms.ru.
-    fake_telefon_ip.start()
-    settings.CALLAUTH_TELEFON_IP_URL = fake_telefon_ip.base_url
-    second = LiveClient(live_server.url)
-    again = second.start()
-    assert fake_telefon_ip.make_call(again["call_to"], PHONE) == 200  # its per-flow webhook
-    assert second.wait_for_status("confirmed") == "confirmed"
-    assert list(CallAuthFlow.objects.order_by("created_at").values_list("provider", "status")) == [
-        ("sms_ru", "used"),
-        ("telefon_ip", "confirmed"),
-    ]
 
 
 # -- SMSC: a number to call, the result only by its account's signed handler callback ------------
