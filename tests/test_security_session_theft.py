@@ -82,31 +82,6 @@ def session_key(client: Client) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def provider_answers(api: responses.RequestsMock) -> None:
-    """telefon-ip hands out numbers: PROVIDER_ID first (the login), OTHER_PROVIDER_ID next (the link)."""
-    api.post(START_POST, json=start_answer())
-    api.post(START_POST, json=start_answer(OTHER_PROVIDER_ID))
-    api.get(check_url(), json=check_answer())
-    api.get(check_url(OTHER_PROVIDER_ID), json=check_answer(OTHER_PHONE_FOR_PROVIDER, OTHER_PROVIDER_ID))
-
-
-def relogin_by_call(client: Client, api: responses.RequestsMock, start_index: int = 0) -> Any:
-    """Press the phones page's "Log in again by a call from +7 900 …", call, and log in: the last answer."""
-    page = client.get(url("phones"))
-    offers = [form for form in page_forms(page.content.decode()) if form.action == url("start")]
-    assert [form.fields for form in offers] == [{"phone": PHONE, "next": url("phones")}]
-    assert submit(client, offers[0])["Location"] == url("challenge")
-    assert call_webhook(webhook_path(api, start_index)).status_code == 200  # alice calls from her phone
-    return client.post(url("complete"))
-
-
-def add_by_call(client: Client, api: responses.RequestsMock, start_index: int) -> Any:
-    """Add OTHER_PHONE: start, the call from it, finish; the last answer."""
-    assert add(client).status_code == 201
-    assert call_webhook(webhook_path(api, start_index), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID))
-    return client.post(url("link_complete"), **JSON)
-
-
 # == Invariant 18: adding or removing a way in needs a recent proof ===========================
 
 
@@ -144,12 +119,25 @@ class TestInvariant18RecentProof:
     def test_after_logging_in_again_by_call_the_same_session_can_add_and_remove(
         self, clock: Clock, owner: Any, browser: Client, telefon_ip_api: responses.RequestsMock, sent: Any
     ) -> None:
-        provider_answers(telefon_ip_api)
+        telefon_ip_api.post(START_POST, json=start_answer())  # the login again
+        telefon_ip_api.post(START_POST, json=start_answer(OTHER_PROVIDER_ID))  # the link
+        telefon_ip_api.get(check_url(), json=check_answer())
+        telefon_ip_api.get(check_url(OTHER_PROVIDER_ID), json=check_answer(OTHER_PHONE_FOR_PROVIDER, OTHER_PROVIDER_ID))
         clock.advance(WINDOW)
         assert_json_error(add(browser), 401, "reauthentication_required")
-        assert relogin_by_call(browser, telefon_ip_api)["Location"] == url("phones")
+        # The phones page offers "Log in again by a call from +7 900 …"; alice presses it and calls.
+        offers = [
+            form for form in page_forms(browser.get(url("phones")).content.decode()) if form.action == url("start")
+        ]
+        assert [form.fields for form in offers] == [{"phone": PHONE, "next": url("phones")}]
+        assert submit(browser, offers[0])["Location"] == url("challenge")
+        assert call_webhook(webhook_path(telefon_ip_api, 0)).status_code == 200
+        assert browser.post(url("complete"))["Location"] == url("phones")
         assert logged_in_user(browser) == str(owner.pk)  # the same account, logged in again
-        assert add_by_call(browser, telefon_ip_api, start_index=1).status_code == 200
+        # Now she adds OTHER_PHONE by a call from it, and removes her first phone.
+        assert add(browser).status_code == 201
+        call_webhook(webhook_path(telefon_ip_api, 1), phone=OTHER_PHONE_FOR_PROVIDER, id=str(OTHER_PROVIDER_ID))
+        assert browser.post(url("link_complete"), **JSON).status_code == 200
         assert phones_of(owner) == [PHONE, OTHER_PHONE]
         assert remove(browser, owner).json() == {"removed": PHONE}
         assert phones_of(owner) == [OTHER_PHONE]
