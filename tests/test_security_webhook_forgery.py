@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
-from django.urls import reverse
 
 from django_callauth.models import FailureReason, FlowStatus
 from tests.fake_sms_ru import FakeSmsRu
@@ -25,7 +24,6 @@ from tests.helpers import (
     PHONE,
     PHONE_FOR_PROVIDER,
     PROVIDER_ID,
-    START_GET,
     START_POST,
     assert_json_error,
     call_webhook,
@@ -136,17 +134,6 @@ class TestInvariant2Webhook:
         assert logged_in_phone(client) is None
         assert poll(client) == "confirmed"
         assert [c.request.url for c in telefon_ip_api.calls[2:]] == [check_url()]
-
-    def test_check_mode_flow_has_no_webhook(self, client, telefon_ip_api, settings):
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        start(client)
-        flow = the_flow(client)
-        before = snapshot()
-        path = reverse("callauth:webhook", kwargs={"flow_id": flow.pk, "secret": "anything"})
-        assert call_webhook(path).status_code == 404
-        assert snapshot() == before
-        assert len(telefon_ip_api.calls) == 1
 
     def test_replay_after_use(self, client, telefon_ip_api, two_flows):
         mine, path, _, _ = two_flows
