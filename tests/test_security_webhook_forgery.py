@@ -14,7 +14,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from django_callauth.models import FailureReason, FlowStatus
+from django_callauth.models import FlowStatus
 from tests.fake_sms_ru import FakeSmsRu
 from tests.helpers import (
     JSON,
@@ -171,18 +171,6 @@ class TestInvariant2Webhook:
         assert poll(client) == "expired"
         assert len(telefon_ip_api.calls) == 2
         assert_json_error(complete(client), 410, "expired")
-
-    def test_after_cancel(self, client, telefon_ip_api, two_flows):
-        mine, path, _, _ = two_flows
-        telefon_ip_api.post(START_POST, json=start_answer(777001))
-        assert start(client, "+79005550000").status_code == 201  # a newer flow in the same browser
-        mine.refresh_from_db()
-        assert (mine.status, mine.failure_reason) == (FlowStatus.FAILED, FailureReason.CANCELLED)
-        calls, before = len(telefon_ip_api.calls), snapshot()
-        assert call_webhook(path).status_code < 500
-        assert snapshot() == before
-        assert len(telefon_ip_api.calls) == calls
-        assert the_flow(client).status == FlowStatus.PENDING
 
     def test_webhook_never_logs_anyone_in(self, client, telefon_ip_api, two_flows, django_user_model):
         _, path, _, _ = two_flows
