@@ -39,7 +39,6 @@ class FakeSmsRu(FakeServer):
     #: The documented types are status_code 100 and check_status "401"; flipped: "100" and 401.
     flip_types: bool = False
     callback_url: str | None = None  # the account's callback, registered by hand
-    callback_key: str = "data[]"  # how entries are named: "data[]", or "data[N]" when "data[N]"
     balance: Any = 4762.58  # my/balance's answer
 
     def __post_init__(self) -> None:
@@ -65,7 +64,7 @@ class FakeSmsRu(FakeServer):
         """The callback's form for ``check_ids``: one ``data`` entry each, signed with the ``hash``
         public clients check, sha256 of the api_id followed by every entry in order."""
         entries = [f"callcheck_status\n{check_id}\n{status}\n{int(time.time())}" for check_id in check_ids]
-        keys = [self.callback_key.replace("N", str(index)) for index in range(len(entries))]
+        keys = ["data[]"] * len(entries)  # every spelling sms.ru uses: test_providers_sms_ru.py
         digest = hashlib.sha256((self.api_id + "".join(entries)).encode()).hexdigest()
         return [*zip(keys, entries, strict=True), ("hash", digest)]
 

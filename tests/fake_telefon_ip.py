@@ -1,8 +1,8 @@
 """A fake of the telefon-ip "Back Calls" API on loopback (tests/fake_server.py serves it).
 
-It answers exactly the shapes docs/providers/telefon-ip.rst shows, with switches for two
-shapes it leaves open (the id's type, how "no call yet" looks), and calls the per-flow
-webhook like the provider does. Every shape is read by test_providers_telefon_ip.py.
+It answers exactly the shapes docs/providers/telefon-ip.rst shows, and calls the per-flow
+webhook like the provider does. Every shape, and those the doc leaves open (the id's type,
+how "no call yet" looks), is read by test_providers_telefon_ip.py.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from urllib.parse import urlencode
 
 from tests.fake_server import FakeServer, Recorded, call_site
 
-__all__ = ["PENDING_SHAPES", "FakeTelefonIp", "Recorded"]
+__all__ = ["FakeTelefonIp", "Recorded"]
 
 NOT_FOUND = {"success": False, "error": "id record not found", "data": {}}
-PENDING_SHAPES: dict[str, tuple[int, Any]] = {
-    "success_false": (200, {"success": False, "error": "call not received", "data": {}}),
-    "data_list": (200, {"success": True, "error": "", "data": []}),
-}
+PENDING = {"success": False, "error": "call not received", "data": {}}
 
 
 @dataclass
@@ -40,8 +37,6 @@ class FakeTelefonIp(FakeServer):
     """The fake provider; options may be changed between requests."""
 
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
-    id_as_string: bool = False
-    pending_shape: str = "success_false"
     webhook_method: str = "GET"
     balance: Any = 5.0  # get_balance's data.balance, as the provider's page shows it
     price: Any = 0.2
@@ -94,7 +89,7 @@ class FakeTelefonIp(FakeServer):
             return 400, {"success": False, "error": "phone is invalid", "data": {}}
         with self._lock:
             self._next_id += 1
-            auth_id = str(self._next_id) if self.id_as_string else self._next_id
+            auth_id = self._next_id
             auth = Authorisation(auth_id, self._unused_phone(), self._expires_at(), webhook)
             self._auths[str(auth_id)] = auth
             other_number = "8" + self._unused_phone()[1:]  # the doc's link dials another number
@@ -117,7 +112,7 @@ class FakeTelefonIp(FakeServer):
                 "error": "",
                 "data": {"phone": auth.caller, "id": auth.id},
             }
-        return PENDING_SHAPES[self.pending_shape]
+        return 200, PENDING
 
     def _unused_phone(self) -> str:
         taken = {a.auth_phone for a in self._auths.values()}

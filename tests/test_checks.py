@@ -112,6 +112,7 @@ def test_a_correct_production_configuration_is_silent(production: Any) -> None:
         ),
         pytest.param({"CACHES": LOCMEM, "DEBUG": True}, id="per-process-cache-in-development"),
         pytest.param({"CALLAUTH_SIGNUP": True}, id="signup-with-djangos-user"),
+        pytest.param({"CALLAUTH_RATE_LIMITS": dict.fromkeys(DEFAULT_RATE_LIMITS, "5/m")}, id="every-scope-set"),
     ],
 )
 def test_configurations_that_are_fine_are_silent(production: Any, overrides: dict[str, Any]) -> None:
@@ -177,20 +178,20 @@ def test_e002_not_for_built_in_providers(production: Any, provider: str) -> None
     assert [m.id for m in checks.check_provider()] == []
 
 
-def test_e003_for_the_configured_provider_whatever_it_is(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = "sms_ru"
-    production.CALLAUTH_SMS_RU_API_ID = ""
-    production.CALLAUTH_TELEFON_IP_TOKEN = ""  # not configured: not needed
-    assert [(m.id, m.msg) for m in checks.check_provider()] == [("callauth.E003", "CALLAUTH_SMS_RU_API_ID is empty.")]
-
-
-def test_e003_for_every_provider_of_a_failover_list(production: Any) -> None:
-    production.CALLAUTH_PROVIDER = ["telefon_ip", "sms_ru"]
+@pytest.mark.parametrize(
+    ("provider", "empty"),
+    [
+        ("sms_ru", ["CALLAUTH_SMS_RU_API_ID"]),  # the token of telefon-ip, not configured, is not needed
+        (["telefon_ip", "sms_ru"], ["CALLAUTH_TELEFON_IP_TOKEN", "CALLAUTH_SMS_RU_API_ID"]),
+    ],
+    ids=["the-configured-provider-whatever-it-is", "every-provider-of-a-failover-list"],
+)
+def test_e003_for_each_configured_provider(production: Any, provider: str | list[str], empty: list[str]) -> None:
+    production.CALLAUTH_PROVIDER = provider
     production.CALLAUTH_SMS_RU_API_ID = ""
     production.CALLAUTH_TELEFON_IP_TOKEN = ""
-    assert [m.msg for m in checks.check_provider()] == [
-        "CALLAUTH_TELEFON_IP_TOKEN is empty.",
-        "CALLAUTH_SMS_RU_API_ID is empty.",
+    assert [(m.id, m.msg) for m in checks.check_provider()] == [
+        ("callauth.E003", f"{name} is empty.") for name in empty
     ]
 
 
@@ -237,35 +238,7 @@ def test_w002_not_with_an_e006(production: Any) -> None:
     assert [m.id for m in all_checks()] == ["callauth.E006"]
 
 
-# -- E008 ---------------------------------------------------------------------------
-
-
-def test_e008_adapter_of_the_wrong_kind(production: Any) -> None:
-    production.CALLAUTH_ADAPTER = "django_callauth.backends.CallAuthBackend"
-    [message] = checks.check_adapter()
-    assert (message.id, message.msg) == (
-        "callauth.E008",
-        "CALLAUTH_ADAPTER 'django_callauth.backends.CallAuthBackend' is not a subclass of CallAuthAdapter.",
-    )
-
-
 # -- E009, W003: where the rate limits are counted; E010: the rates; E011: the client address
-
-
-def test_e009_rate_limits_in_a_cache_that_is_missing(production: Any) -> None:
-    production.CALLAUTH_CACHE = "limits"
-    [error] = all_checks()
-    assert (error.id, error.msg) == (
-        "callauth.E009",
-        "The rate limits need a working cache, and CACHES['limits'] is missing.",
-    )
-
-
-def test_every_scope_of_the_limits_can_be_set(production: Any) -> None:
-    production.CALLAUTH_RATE_LIMITS = {
-        scope: "5/m" for scope in ("ip", "ipv6_56", "ipv6_48", "phone", "global", "device", "device_phone")
-    }
-    assert all_checks() == []
 
 
 @pytest.mark.parametrize(
@@ -308,7 +281,13 @@ ONE_CHECK_FIRES = [
     ({"SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"}, "callauth.E014", "signed_cookies"),
     ({"MIDDLEWARE": []}, "callauth.E007", "needs SessionMiddleware in MIDDLEWARE."),
     ({"CALLAUTH_ADAPTER": "no.such.Adapter"}, "callauth.E008", "'no.such.Adapter' cannot be imported"),
+    (
+        {"CALLAUTH_ADAPTER": "django_callauth.backends.CallAuthBackend"},
+        "callauth.E008",
+        "CALLAUTH_ADAPTER 'django_callauth.backends.CallAuthBackend' is not a subclass of CallAuthAdapter.",
+    ),
     ({"CACHES": DUMMY}, "callauth.E009", "need a working cache, and CACHES['default'] is a DummyCache."),
+    ({"CALLAUTH_CACHE": "limits"}, "callauth.E009", "need a working cache, and CACHES['limits'] is missing."),
     ({"CALLAUTH_RATE_LIMITS": {"ip": "lots"}}, "callauth.E010", "CALLAUTH_RATE_LIMITS['ip'] is not valid"),
     (
         {"CALLAUTH_TRUSTED_PROXY_COUNT": 1, "CALLAUTH_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"},
@@ -429,16 +408,13 @@ def installed_apps(monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
     monkeypatch.setattr(apps, "is_installed", lambda name: name in extra or really_installed(name))
 
 
-def test_w005_allauth_without_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    installed_apps(monkeypatch, "allauth", "allauth.account")
-    [warning] = all_checks()
-    assert warning.id == "callauth.W005"
-    assert "MFA" in warning.msg
-
-
-def test_w005_not_with_the_bridge(production: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    installed_apps(monkeypatch, "allauth", "allauth.account", checks.ALLAUTH_BRIDGE)
-    assert all_checks() == []
+@pytest.mark.parametrize(("apps", "warned"), [((), ["callauth.W005"]), ((checks.ALLAUTH_BRIDGE,), [])])
+def test_w005_allauth_without_the_bridge(
+    production: Any, monkeypatch: pytest.MonkeyPatch, apps: tuple[str, ...], warned: list[str]
+) -> None:
+    installed_apps(monkeypatch, "allauth", "allauth.account", *apps)
+    assert [m.id for m in all_checks()] == warned
+    assert all("MFA" in m.msg for m in all_checks())
 
 
 # -- E013 (and E006, E011): every documented setting refuses values of the wrong type ------------

@@ -85,13 +85,7 @@ class TestWebhookMode:
 
 
 class TestCheckMode:
-    # Two of the shapes, with both id types (each shape: test_providers_telefon_ip.py::test_check_pending_shapes).
-    @pytest.mark.parametrize("pending_shape", ["data_list", "success_false"])
-    def test_every_pending_shape_stays_pending_then_confirms(
-        self, site: Any, fake_telefon_ip: FakeTelefonIp, pending_shape: str
-    ) -> None:
-        fake_telefon_ip.pending_shape = pending_shape
-        fake_telefon_ip.id_as_string = pending_shape == "data_list"  # both id types on the way
+    def test_polls_ask_the_provider_until_the_call_confirms(self, site: Any, fake_telefon_ip: FakeTelefonIp) -> None:
         browser = LiveClient(site.url)
         started = browser.start("9001234567")
 
@@ -103,28 +97,6 @@ class TestCheckMode:
         assert browser.wait_for_status("confirmed") == "confirmed"
         assert browser.complete().json() == {"redirect": "/"}
         assert_logged_in_as(browser, PHONE)
-
-
-class TestProviderFailures:
-    @pytest.mark.parametrize(
-        ("status", "body", "code", "http_status"),
-        [
-            (503, "<html>Bad gateway</html>", "provider_unavailable", 503),
-            (200, '{"success": false, "error": "no numbers", "data": []}', "provider_rejected", 502),
-        ],
-    )
-    def test_start_fails_with_a_clear_error_and_leaves_nothing_pending(
-        self, site: Any, fake_telefon_ip: FakeTelefonIp, status: int, body: str, code: str, http_status: int
-    ) -> None:
-        fake_telefon_ip.fail_next(status, body)
-        browser = LiveClient(site.url)
-        response = browser.api("POST", "/callauth/start/", data={"phone": PHONE})
-
-        assert response.status_code == http_status
-        assert response.json()["error"] == code
-        assert fake_telefon_ip.token not in response.text
-        assert len(fake_telefon_ip.requests) == 1  # a billed start is never retried
-        assert list(CallAuthFlow.objects.values_list("status", "failure_reason")) == [("failed", "provider_error")]
 
 
 class TestSandbox:

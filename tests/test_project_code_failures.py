@@ -27,7 +27,6 @@ from tests.helpers import (
     assert_json_error,
     complete,
     logged_in_phone,
-    poll,
     sandbox_confirm,
     url,
 )
@@ -88,35 +87,6 @@ def test_an_adapter_failing_before_login_is_a_clear_error_and_the_flow_stays_usa
     adapter.TEST_ADAPTER_FAILS_IN = ""  # the site is fixed, or it was a passing fault
     assert complete(client).status_code == 200
     assert logged_in_phone(client) == PHONE
-
-
-@pytest.mark.parametrize("method", ["get_user", "is_login_allowed"])
-def test_polls_never_see_a_login_the_adapter_rolled_back(
-    client: Client, adapter: Any, method: str, shared_cache: Any, django_capture_on_commit_callbacks: Any
-) -> None:
-    """The claim is rolled back with the login's transaction: no poll says ``used`` (the page would reload, finish
-    again, and loop), and the flow is finished once the adapter works."""
-    sandbox_confirm(client)
-    assert poll(client) == "confirmed"  # the page's copy, in the shared cache
-    adapter.TEST_ADAPTER_FAILS_IN = method
-    seen = []
-    for _ in range(3):  # the page finishes, polls, finishes again
-        with django_capture_on_commit_callbacks(execute=True):
-            assert complete(client).status_code == 503
-        seen += [poll(client) for _ in range(3)]
-    assert seen.count("used") == 0
-    assert seen == ["confirmed"] * 9
-
-    adapter.TEST_ADAPTER_FAILS_IN = ""
-    with django_capture_on_commit_callbacks(execute=True):
-        assert complete(client).status_code == 200
-    assert logged_in_phone(client) == PHONE
-
-
-def test_the_html_page_says_so_too(client: Client, adapter: Any) -> None:
-    sandbox_confirm(client)
-    adapter.TEST_ADAPTER_FAILS_IN = "get_user"
-    assert client.post(url("complete")).status_code == 503
 
 
 def test_a_failing_login_redirect_still_lands_logged_in(client: Client, adapter: Any) -> None:

@@ -83,15 +83,6 @@ def test_the_planted_session_is_deleted_not_just_left_behind() -> None:
     assert not Session.objects.filter(session_key=key).exists()
 
 
-def test_every_start_issues_a_new_key_even_when_reusing_the_number(client: Client) -> None:
-    keys = []
-    for _ in range(3):
-        assert start(client, PHONE).status_code == 201
-        keys.append(client.cookies[settings.SESSION_COOKIE_NAME].value)
-    assert len(set(keys)) == 3
-    assert len({the_flow(client).pk}) == 1
-
-
 # == Invariant 6: authenticate() then login() ===========================================================
 
 

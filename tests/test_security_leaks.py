@@ -93,6 +93,16 @@ PROVIDER_FAILURES = {
     ),
     "success_false": dict(json={"success": False, "error": f"token {TOKEN} is blocked", "data": {}}),
     "bad_id": dict(json=start_answer(provider_id=f"../{TOKEN}/x")),
+    # And one answer of each other kind the client tells apart, none of which may be a 500
+    # (invariant 10; each shape one layer down: test_providers_http.py, test_providers_telefon_ip.py).
+    "data_string": dict(json={"success": True, "error": "", "data": "<b>x</b>"}),
+    "json_list": dict(json=[1, 2, 3]),
+    "success_yes": dict(json={**start_answer(), "success": "yes"}),
+    "huge_body": dict(body="x" * 200_000),
+    "html": dict(body="<html><body>502 Bad Gateway</body></html>", content_type="text/html"),
+    "http_400": dict(status=400, json={"success": False, "error": "id record not found", "data": {}}),
+    "timeout": dict(body=requests.ConnectTimeout("timeout")),
+    "os_error": dict(body=OSError("odd")),
 }
 
 
@@ -163,7 +173,7 @@ class TestInvariant9SecretsStaySecret:
         assert response.status_code == 200
         assert response.json()["status"] == "pending"
         finish = complete(client)
-        assert finish.status_code < 500
+        assert_json_error(finish, 409, "not_confirmed")  # the check "I have called" asks for fails too
         _assert_no_token(response.content.decode() + finish.content.decode())
         _assert_no_token_stored()
         _assert_no_token_logged(caplog)

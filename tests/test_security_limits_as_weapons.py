@@ -70,15 +70,6 @@ def test_one_ipv6_48_rotating_its_64s_cannot_spend_the_sites_budget(clock: Clock
     assert start(Client(REMOTE_ADDR="2001:db8:43::1"), OTHER_PHONE).status_code == 201  # another /48
 
 
-def test_adding_phones_from_rotated_64s_is_cut_by_the_48_too(clock: Clock, alice: Any) -> None:
-    statuses = []
-    for i, phone in enumerate(phones(60)):
-        browser = Client(REMOTE_ADDR=f"2001:db8:42:{i << 8:x}::1")
-        browser.force_login(alice)
-        statuses.append(browser.post(url("phone_add"), {"phone": phone}, **JSON).status_code)
-    assert statuses.count(201) == 30
-
-
 def test_strangers_starts_for_her_phone_do_not_lock_out_her_returning_browser(clock: Clock) -> None:
     victim = returning_browser()
     for number in range(10):  # 6 minutes apart, each gets through: the phone's day is spent
@@ -143,19 +134,6 @@ def test_a_device_cookie_we_did_not_sign_gives_nothing(clock: Clock, cookie: str
     forger.cookies[DEVICE_COOKIE] = cookie
     assert_json_error(start(forger, PHONE), 429, "rate_limited")
     assert start(victim, PHONE).status_code == 201  # the cookie this site signed
-
-
-def test_a_tampered_device_cookie_gives_nothing(clock: Clock) -> None:
-    victim = returning_browser()
-    value = victim.cookies[DEVICE_COOKIE].value
-    for number in range(3):
-        start(stranger(number), PHONE)
-    tampered = Client()
-    tampered.cookies[DEVICE_COOKIE] = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
-    assert_json_error(start(tampered, PHONE), 429, "rate_limited")
-    copied = Client()
-    copied.cookies[DEVICE_COOKIE] = value
-    assert start(copied, PHONE).status_code == 201  # the cookie as signed still counts
 
 
 def test_an_expired_device_cookie_gives_nothing(clock: Clock, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:

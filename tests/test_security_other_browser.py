@@ -100,13 +100,3 @@ class TestInvariant1OnlyTheStartingBrowser:
         response = browser.post(url("complete"), {"csrfmiddlewaretoken": token})
         assert response.status_code == 302
         assert logged_in_phone(browser) == PHONE
-
-    def test_finishing_by_script_with_the_csrf_header(self):
-        browser = Client(enforce_csrf_checks=True)
-        browser.get("/login/")
-        token = browser.cookies["csrftoken"].value
-        browser.post(url("start"), {"phone": PHONE, "csrfmiddlewaretoken": token})
-        browser.post(url("sandbox_call"), {"csrfmiddlewaretoken": token})
-        response = browser.post(url("complete"), HTTP_X_CSRFTOKEN=token, **JSON)
-        assert response.status_code == 200
-        assert logged_in_phone(browser) == PHONE

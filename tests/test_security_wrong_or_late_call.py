@@ -47,19 +47,6 @@ pytestmark = pytest.mark.django_db
 
 class TestInvariant3ExactPhoneInTime:
     # Every caller that is not exactly the phone: test_flows.py::test_apply_report_any_other_caller_fails_the_flow.
-    def test_check_answering_another_phone_fails_the_flow(self, client, telefon_ip_api, settings):
-        caller = "79001234568"
-        settings.CALLAUTH_WEBHOOK_BASE_URL = ""
-        telefon_ip_api.get(START_GET, json=start_answer())
-        telefon_ip_api.get(check_url(), json=check_answer(caller))
-        start(client)
-        assert poll(client) == "failed"
-        flow = the_flow(client)
-        assert flow.failure_reason == FailureReason.PHONE_MISMATCH
-        assert flow.caller != PHONE and flow.caller.startswith("+7")
-        assert_json_error(complete(client), 403, "phone_mismatch")
-        assert logged_in_phone(client) is None
-
     def test_mismatch_is_final(self, clock, client, telefon_ip_api, settings):
         settings.CALLAUTH_WEBHOOK_BASE_URL = ""
         telefon_ip_api.get(START_GET, json=start_answer())
@@ -67,6 +54,7 @@ class TestInvariant3ExactPhoneInTime:
         telefon_ip_api.get(check_url(), json=check_answer(PHONE_FOR_PROVIDER))
         start(client)
         assert poll(client) == "failed"
+        assert the_flow(client).failure_reason == FailureReason.PHONE_MISMATCH
         clock.advance(10)
         assert poll(client) == "failed"
         assert len(check_calls(telefon_ip_api)) == 1
@@ -101,14 +89,6 @@ class TestInvariant3ExactPhoneInTime:
         assert poll(client) == "pending"
         assert len(check_calls(telefon_ip_api)) == 1
         assert_json_error(complete(client), 409, "not_confirmed")
-        assert logged_in_phone(client) is None
-
-    def test_late_sandbox_call_after_expiry(self, clock, client):
-        start(client)
-        clock.advance(120)
-        assert client.post(url("sandbox_call"), **JSON).json()["status"] == "expired"
-        assert the_flow(client).status == FlowStatus.EXPIRED
-        assert_json_error(complete(client), 410, "expired")
         assert logged_in_phone(client) is None
 
     def test_late_call_in_check_mode_is_not_even_asked_about(self, clock, client, telefon_ip_api, settings):
@@ -191,11 +171,6 @@ class TestInvariant3SmscOneLiveFlowPerPhone:
         assert poll(attacker) == "pending"  # telefon-ip names the number called: her call is not his
         assert logged_in_phone(attacker) is None
 
-    def test_the_same_browser_starting_again_reuses_its_flow(self, smsc, fake_smsc):
-        first = start(client := Client()).json()
-        assert start(client).json()["call_to"] == first["call_to"]
-        assert [r.action for r in fake_smsc.requests] == ["sys/wait_call.php"]
-
     def test_a_flow_that_ended_frees_the_phone_and_its_call_confirms_no_later_flow(self, smsc, fake_smsc):
         victim, later = Client(), Client()
         first = start(victim).json()
@@ -218,10 +193,3 @@ class TestInvariant3SmscOneLiveFlowPerPhone:
         assert start(Client()).status_code == 201
         assert poll(victim) == "expired"  # her flow ends now, long after its time
         assert_json_error(start(Client()), 503, "provider_unavailable")
-
-    def test_a_failed_start_leaves_the_phone_free(self, smsc, fake_smsc):
-        fake_smsc.stop()  # refused connections: no number was handed out
-        assert start(Client()).status_code == 503
-        fake_smsc.start()
-        smsc.CALLAUTH_SMSC_URL = fake_smsc.base_url
-        assert start(Client()).status_code == 201

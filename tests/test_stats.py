@@ -44,7 +44,8 @@ def day(entry: stats.ProviderStats, days_ago: int) -> stats.Counts:
     return dict(entry.days)[timezone.localdate() - timedelta(days=days_ago)]
 
 
-def test_counts_per_provider_day_status_and_reason(flow_factory: FlowFactory) -> None:
+def test_counts_per_provider_day_status_and_reason(clock: Clock, flow_factory: FlowFactory) -> None:
+    # At T0, past midday: the pending flow of 11:00 is past its two minutes (at the real time it may be to come).
     today, yesterday = noon(0), noon(1)
     confirmed(flow_factory, today, 5, status=FlowStatus.USED)
     confirmed(flow_factory, today, 7, status=FlowStatus.USED)

@@ -10,7 +10,6 @@
 
 from .browser import api_post, open_challenge
 from .clients import (
-    PageForm,
     assert_json_error,
     client_holding,
     complete,
@@ -45,7 +44,6 @@ from .constants import (
 )
 from .provider_answers import (
     API,
-    AUTH_PHONE,
     BASE,
     CALL_TO,
     OTHER_PROVIDER_ID,
@@ -63,7 +61,6 @@ from .provider_answers import (
 )
 from .records import BrokenCache, Clock, FlowFactory, RootLog, Sent, SignalLog, snapshot, stored
 from .servers import (
-    EXAMPLE_PROJECT,
     STACK_CACHE_URL,
     STACK_DATABASE_URL,
     LiveClient,
@@ -73,12 +70,10 @@ from .servers import (
 
 __all__ = [
     "API",
-    "AUTH_PHONE",
     "BASE",
     "CALL_TO",
     "CHALLENGE",
     "DESKTOP_SCREEN",
-    "EXAMPLE_PROJECT",
     "JSON",
     "MESSAGES",
     "OTHER_PHONE",
@@ -101,7 +96,6 @@ __all__ = [
     "Clock",
     "FlowFactory",
     "LiveClient",
-    "PageForm",
     "RootLog",
     "Sent",
     "SignalLog",
