@@ -33,6 +33,13 @@ class Recorded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _ListeningServer(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a site under uvicorn (a thread per request) opens
+    # more connections at once than that, and the rest wait a SYN retransmission (1 s, then
+    # 3 s) and time out as a provider that does not answer. A real provider listens wider.
+    request_queue_size = 256
+
+
 @dataclass
 class FakeServer:
     """The server, the record of requests and the failure queue; options may change between requests."""
@@ -46,7 +53,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._failures: list[tuple[int, bytes, float]] = []  # status, body, delay
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _ListeningServer | None = None
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -78,7 +85,7 @@ class FakeServer:
         return self.origin + self.api_path
 
     def start(self) -> Any:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _ListeningServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll keeps stop() fast: shutdown() waits for the next poll.
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
