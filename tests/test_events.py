@@ -543,3 +543,28 @@ def test_a_streams_read_gives_its_database_connection_back(client: Client, setti
 
     assert run(scenario) == "pending"
     assert connection.connection is None
+
+
+def test_a_stream_whose_cache_fails_to_answer_reads_the_database(
+    started: Client,
+    shared_cache: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    root_log: RootLog,
+) -> None:
+    settings.CALLAUTH_PUSH = "process"  # a file cache has no pub/sub: this process's streams
+    call = call_in(django_capture_on_commit_callbacks, the_flow(started).call_to)
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("cache down")
+
+    async def scenario() -> list[str]:
+        stream = Stream(await asgi_twin(started).get(url("events"), **EVENT_STREAM))
+        seen = [await stream.status()]
+        monkeypatch.setattr(type(shared_cache), "get", down)
+        await call()
+        return [*seen, await stream.status()]
+
+    assert run(scenario) == ["pending", "confirmed"]
+    assert any("the cache failed to answer (ConnectionError)" in r.getMessage() for r in root_log.records)
