@@ -92,6 +92,18 @@ def run(scenario: Callable[[], Any]) -> Any:
     return async_to_sync(scenario)()
 
 
+def assert_no_stream_offered(client: Client) -> None:
+    """Under ASGI, the page of ``client``'s flow polls: no ``events_url``, and the stream is refused."""
+
+    async def scenario() -> tuple[dict[str, Any], Any]:
+        twin = asgi_twin(client)
+        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
+
+    payload, refused = run(scenario)
+    assert "events_url" not in payload
+    assert_json_error(refused, 404, "push_unavailable")
+
+
 @pytest.fixture
 def started(client: Client) -> Client:
     """A browser with a sandbox login started."""
@@ -152,13 +164,7 @@ def test_the_challenge_payload_offers_the_stream_only_under_asgi(started: Client
 def test_push_turned_off_offers_no_stream(started: Client, settings: Any) -> None:
     settings.CALLAUTH_PUSH = None
 
-    async def scenario() -> tuple[dict[str, Any], Any]:
-        twin = asgi_twin(started)
-        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
-
-    payload, refused = run(scenario)
-    assert "events_url" not in payload
-    assert_json_error(refused, 404, "push_unavailable")
+    assert_no_stream_offered(started)
 
 
 def test_push_turned_off_publishes_nothing(
@@ -178,13 +184,7 @@ def test_a_flow_its_provider_is_asked_about_is_followed_by_polls(
     telefon_ip_api.get(START_GET, json=start_answer())
     assert start(client).status_code == 201
 
-    async def scenario() -> tuple[dict[str, Any], Any]:
-        twin = asgi_twin(client)
-        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
-
-    payload, refused = run(scenario)
-    assert "events_url" not in payload
-    assert_json_error(refused, 404, "push_unavailable")
+    assert_no_stream_offered(client)
 
 
 def test_the_stream_is_the_sessions_flow_and_no_one_elses(started: Client) -> None:
@@ -331,13 +331,7 @@ def test_a_stream_whose_event_loop_closed_is_dropped_at_the_next_publish() -> No
 def test_a_cache_without_pub_sub_offers_no_stream(started: Client, shared_cache: Any) -> None:
     """'auto' with a file or database cache: nothing carries a change across processes, so pages poll."""
 
-    async def scenario() -> tuple[dict[str, Any], Any]:
-        twin = asgi_twin(started)
-        return (await twin.get(url("challenge"), **ASKS_JSON)).json(), await twin.get(url("events"), **EVENT_STREAM)
-
-    payload, refused = run(scenario)
-    assert "events_url" not in payload
-    assert_json_error(refused, 404, "push_unavailable")
+    assert_no_stream_offered(started)
 
 
 def test_a_flow_of_a_provider_no_longer_configured_is_not_streamed(flow_factory: FlowFactory) -> None:
